@@ -1,0 +1,418 @@
+// FUSE low-level op handlers: each one unpacks the request, calls the
+// FileSystem, and replies with the result or its errno. Nothing else.
+#include "fuse/fuse_ops.h"
+
+#include <fcntl.h>
+#include <sys/xattr.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fuse/fuse_server.h"
+
+namespace dynamicfs {
+
+namespace {
+
+struct DirHandle {
+  std::vector<DirEntry> entries;
+};
+
+FuseServer& server(fuse_req_t req) { return *static_cast<FuseServer*>(fuse_req_userdata(req)); }
+FileSystem& fs(fuse_req_t req) { return server(req).fs(); }
+
+Caller caller_of(fuse_req_t req, bool with_groups = false) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  Caller c;
+  c.uid = ctx->uid;
+  c.gid = ctx->gid;
+  c.pid = static_cast<uint32_t>(ctx->pid);
+  if (with_groups) {
+    gid_t groups[64];
+    int n = fuse_req_getgroups(req, 64, groups);
+    for (int i = 0; i < n && i < 64; ++i) c.groups.push_back(groups[i]);
+  }
+  return c;
+}
+
+void reply_entry(fuse_req_t req, const InodeRecord& rec) {
+  fuse_entry_param e{};
+  e.ino = rec.ino;
+  e.generation = 0;
+  rec.to_stat(&e.attr);
+  e.attr_timeout = server(req).config().attr_timeout;
+  e.entry_timeout = server(req).config().entry_timeout;
+  fuse_reply_entry(req, &e);
+}
+
+template <typename T>
+void reply_entry_or_err(fuse_req_t req, const Result<T>& r) {
+  if (r.is_ok()) {
+    reply_entry(req, r.value());
+  } else {
+    fuse_reply_err(req, r.err());
+  }
+}
+
+void reply_status(fuse_req_t req, const Status& st) { fuse_reply_err(req, st.is_ok() ? 0 : st.err()); }
+
+void op_init(void* /*userdata*/, fuse_conn_info* conn) {
+  conn->max_write = 1u << 20;
+  conn->max_readahead = 1u << 20;
+  if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
+  if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  // Inode numbers are not stable file handles across our lookups; no NFS export.
+  conn->want &= ~static_cast<unsigned>(FUSE_CAP_EXPORT_SUPPORT);
+}
+
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto r = fs(req).lookup(parent, name);
+  if (!r.is_ok() && r.err() == ENOENT) {
+    // Negative entry: lets the kernel cache the absence briefly.
+    fuse_entry_param e{};
+    e.entry_timeout = server(req).config().entry_timeout;
+    fuse_reply_entry(req, &e);
+    return;
+  }
+  reply_entry_or_err(req, r);
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t /*ino*/, uint64_t /*nlookup*/) { fuse_reply_none(req); }
+
+void op_forget_multi(fuse_req_t req, size_t /*count*/, fuse_forget_data* /*forgets*/) { fuse_reply_none(req); }
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
+  auto r = fs(req).getattr(ino);
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  struct stat st {};
+  r->to_stat(&st);
+  fuse_reply_attr(req, &st, server(req).config().attr_timeout);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* /*fi*/) {
+  SetAttr sa;
+  if (to_set & FUSE_SET_ATTR_MODE) {
+    sa.valid |= SetAttr::kMode;
+    sa.mode = attr->st_mode;
+  }
+  if (to_set & FUSE_SET_ATTR_UID) {
+    sa.valid |= SetAttr::kUid;
+    sa.uid = attr->st_uid;
+  }
+  if (to_set & FUSE_SET_ATTR_GID) {
+    sa.valid |= SetAttr::kGid;
+    sa.gid = attr->st_gid;
+  }
+  if (to_set & FUSE_SET_ATTR_SIZE) {
+    sa.valid |= SetAttr::kSize;
+    sa.size = static_cast<uint64_t>(attr->st_size);
+  }
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    sa.valid |= SetAttr::kAtimeNow;
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    sa.valid |= SetAttr::kAtime;
+    sa.atime = {attr->st_atim.tv_sec, static_cast<uint32_t>(attr->st_atim.tv_nsec)};
+  }
+  if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+    sa.valid |= SetAttr::kMtimeNow;
+  } else if (to_set & FUSE_SET_ATTR_MTIME) {
+    sa.valid |= SetAttr::kMtime;
+    sa.mtime = {attr->st_mtim.tv_sec, static_cast<uint32_t>(attr->st_mtim.tv_nsec)};
+  }
+  if (to_set & FUSE_SET_ATTR_CTIME) {
+    sa.valid |= SetAttr::kCtime;
+    sa.ctime = {attr->st_ctim.tv_sec, static_cast<uint32_t>(attr->st_ctim.tv_nsec)};
+  }
+  auto r = fs(req).setattr(ino, sa, caller_of(req, (to_set & FUSE_SET_ATTR_MODE) != 0));
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  struct stat st {};
+  r->to_stat(&st);
+  fuse_reply_attr(req, &st, server(req).config().attr_timeout);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino) {
+  auto r = fs(req).readlink(ino);
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  fuse_reply_readlink(req, r->c_str());
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  reply_entry_or_err(req, fs(req).mknod(parent, name, mode, rdev, caller_of(req)));
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  reply_entry_or_err(req, fs(req).mkdir(parent, name, mode, caller_of(req)));
+}
+
+void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  reply_entry_or_err(req, fs(req).symlink(parent, name, link, caller_of(req)));
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  reply_entry_or_err(req, fs(req).link(ino, newparent, newname));
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  reply_status(req, fs(req).unlink(parent, name));
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) { reply_status(req, fs(req).rmdir(parent, name)); }
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
+               unsigned int flags) {
+  reply_status(req, fs(req).rename(parent, name, newparent, newname, flags));
+}
+
+void set_open_flags(fuse_file_info* fi) {
+  if (fi->flags & O_DIRECT) {
+    fi->direct_io = 1;
+  } else {
+    fi->keep_cache = 1;
+  }
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto rec = fs(req).getattr(ino);
+  if (!rec.is_ok()) {
+    fuse_reply_err(req, rec.err());
+    return;
+  }
+  if (rec->is_dir()) {
+    fuse_reply_err(req, EISDIR);
+    return;
+  }
+  Status st = fs(req).open_file(ino);
+  if (!st.is_ok()) {
+    fuse_reply_err(req, st.err());
+    return;
+  }
+  set_open_flags(fi);
+  if (fuse_reply_open(req, fi) != 0) (void)fs(req).release_file(ino);
+}
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  auto r = fs(req).mknod(parent, name, S_IFREG | (mode & 07777), 0, caller_of(req));
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  Status st = fs(req).open_file(r->ino);
+  if (!st.is_ok()) {
+    fuse_reply_err(req, st.err());
+    return;
+  }
+  set_open_flags(fi);
+  fuse_entry_param e{};
+  e.ino = r->ino;
+  r->to_stat(&e.attr);
+  e.attr_timeout = server(req).config().attr_timeout;
+  e.entry_timeout = server(req).config().entry_timeout;
+  if (fuse_reply_create(req, &e, fi) != 0) (void)fs(req).release_file(r->ino);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) {
+  std::unique_ptr<char[]> buf(new char[size]);
+  auto r = fs(req).read(ino, static_cast<uint64_t>(off), size, buf.get());
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  fuse_reply_buf(req, buf.get(), r.value());
+}
+
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, fuse_file_info* fi) {
+  auto r = fs(req).write(ino, static_cast<uint64_t>(off), data, size);
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  if (fi->flags & (O_SYNC | O_DSYNC)) {
+    Status st = fs(req).fsync(ino, (fi->flags & O_SYNC) != O_SYNC);
+    if (!st.is_ok()) {
+      fuse_reply_err(req, st.err());
+      return;
+    }
+  }
+  fuse_reply_write(req, r.value());
+}
+
+void op_flush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) { fuse_reply_err(req, 0); }
+
+void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
+  reply_status(req, fs(req).release_file(ino));
+}
+
+void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* /*fi*/) {
+  reply_status(req, fs(req).fsync(ino, datasync != 0));
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto r = fs(req).list_dir(ino);
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  auto* h = new DirHandle{std::move(r).value()};
+  fi->fh = reinterpret_cast<uint64_t>(h);
+  fi->cache_readdir = 0;
+  if (fuse_reply_open(req, fi) != 0) delete h;
+}
+
+void readdir_common(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t i = static_cast<size_t>(off); i < h->entries.size(); ++i) {
+    const DirEntry& d = h->entries[i];
+    size_t n;
+    if (plus) {
+      fuse_entry_param e{};
+      bool dot = d.name == "." || d.name == "..";
+      if (!dot) {
+        auto r = fs(req).getattr(d.ino);
+        if (!r.is_ok()) continue;  // removed since opendir
+        r->to_stat(&e.attr);
+        e.ino = d.ino;
+        e.attr_timeout = server(req).config().attr_timeout;
+        e.entry_timeout = server(req).config().entry_timeout;
+      } else {
+        e.attr.st_ino = d.ino;
+        e.attr.st_mode = d.type;
+      }
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e, static_cast<off_t>(i + 1));
+    } else {
+      struct stat st {};
+      st.st_ino = d.ino;
+      st.st_mode = d.type;
+      n = fuse_add_direntry(req, buf.data() + used, size - used, d.name.c_str(), &st, static_cast<off_t>(i + 1));
+    }
+    if (n > size - used) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  readdir_common(req, ino, size, off, fi, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  readdir_common(req, ino, size, off, fi, true);
+}
+
+void op_releasedir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
+  delete reinterpret_cast<DirHandle*>(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* /*fi*/) {
+  reply_status(req, fs(req).fsync(ino, datasync != 0));
+}
+
+void op_statfs(fuse_req_t req, fuse_ino_t /*ino*/) {
+  struct statvfs s = fs(req).statfs();
+  fuse_reply_statfs(req, &s);
+}
+
+void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  reply_status(req, fs(req).access(ino, mask, caller_of(req, true)));
+}
+
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+  reply_status(req, fs(req).setxattr(ino, name, std::string_view(value, size), flags));
+}
+
+void reply_xattr_value(fuse_req_t req, const std::string& value, size_t size) {
+  if (size == 0) {
+    fuse_reply_xattr(req, value.size());
+  } else if (size < value.size()) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, value.data(), value.size());
+  }
+}
+
+void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  auto r = fs(req).getxattr(ino, name);
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  reply_xattr_value(req, r.value(), size);
+}
+
+void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  auto r = fs(req).listxattr(ino);
+  if (!r.is_ok()) {
+    fuse_reply_err(req, r.err());
+    return;
+  }
+  std::string joined;
+  for (const auto& n : r.value()) {
+    joined += n;
+    joined.push_back('\0');
+  }
+  reply_xattr_value(req, joined, size);
+}
+
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+  reply_status(req, fs(req).removexattr(ino, name));
+}
+
+fuse_lowlevel_ops make_table() {
+  fuse_lowlevel_ops ops{};
+  ops.init = op_init;
+  ops.lookup = op_lookup;
+  ops.forget = op_forget;
+  ops.forget_multi = op_forget_multi;
+  ops.getattr = op_getattr;
+  ops.setattr = op_setattr;
+  ops.readlink = op_readlink;
+  ops.mknod = op_mknod;
+  ops.mkdir = op_mkdir;
+  ops.symlink = op_symlink;
+  ops.link = op_link;
+  ops.unlink = op_unlink;
+  ops.rmdir = op_rmdir;
+  ops.rename = op_rename;
+  ops.open = op_open;
+  ops.create = op_create;
+  ops.read = op_read;
+  ops.write = op_write;
+  ops.flush = op_flush;
+  ops.release = op_release;
+  ops.fsync = op_fsync;
+  ops.opendir = op_opendir;
+  ops.readdir = op_readdir;
+  ops.readdirplus = op_readdirplus;
+  ops.releasedir = op_releasedir;
+  ops.fsyncdir = op_fsyncdir;
+  ops.statfs = op_statfs;
+  ops.access = op_access;
+  ops.setxattr = op_setxattr;
+  ops.getxattr = op_getxattr;
+  ops.listxattr = op_listxattr;
+  ops.removexattr = op_removexattr;
+  return ops;
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& fuse_op_table() {
+  static const fuse_lowlevel_ops table = make_table();
+  return table;
+}
+
+}  // namespace dynamicfs

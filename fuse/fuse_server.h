@@ -1,0 +1,51 @@
+// FuseServer: mounts a FileSystem with libfuse's low-level API and runs the
+// multi-threaded request loop. The op handlers (fuse_ops.cc) only translate
+// requests to FileSystem calls and replies; no storage logic lives here.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "src/common/status.h"
+#include "src/fs/file_system.h"
+
+struct fuse_session;
+
+namespace dynamicfs {
+
+struct FuseConfig {
+  std::string mountpoint;
+  std::string fsname;                 // shown in /proc/mounts
+  std::vector<std::string> options;  // extra -o options
+  unsigned max_threads = 16;
+  double entry_timeout = 1.0;
+  double attr_timeout = 1.0;
+};
+
+class FuseServer {
+ public:
+  FuseServer(FileSystem& fs, FuseConfig config);
+  ~FuseServer();
+  FuseServer(const FuseServer&) = delete;
+  FuseServer& operator=(const FuseServer&) = delete;
+
+  // Creates the session and mounts; afterwards the mountpoint is live.
+  Status mount();
+  // Serves requests until unmounted or signalled (SIGTERM, SIGINT, SIGHUP).
+  Status run();
+  // Asks the loop to stop (safe from any thread).
+  void request_exit();
+  void unmount();
+
+  FileSystem& fs() { return m_fs; }
+  const FuseConfig& config() const { return m_config; }
+
+ private:
+  FileSystem& m_fs;
+  FuseConfig m_config;
+  fuse_session* m_session = nullptr;
+  bool m_mounted = false;
+  bool m_signals = false;
+};
+
+}  // namespace dynamicfs

@@ -1,0 +1,79 @@
+// InodeRecord encoding: a version byte, then fixed-width little-endian fields.
+#include "metadata/inode_record.h"
+
+#include "src/common/coding.h"
+
+namespace dynamicfs {
+
+namespace {
+void put_ts(std::string* out, const Timestamp& t) {
+  put_le<int64_t>(out, t.sec);
+  put_le<uint32_t>(out, t.nsec);
+}
+Timestamp get_ts(LeReader* r) {
+  Timestamp t;
+  t.sec = r->get<int64_t>();
+  t.nsec = r->get<uint32_t>();
+  return t;
+}
+}  // namespace
+
+std::string InodeRecord::encode() const {
+  std::string out;
+  out.reserve(112);
+  put_le<uint8_t>(&out, kVersion);
+  put_le<uint32_t>(&out, mode);
+  put_le<uint32_t>(&out, uid);
+  put_le<uint32_t>(&out, gid);
+  put_le<uint32_t>(&out, nlink);
+  put_le<uint64_t>(&out, size);
+  put_le<uint64_t>(&out, alloc_bytes);
+  put_le<uint64_t>(&out, rdev);
+  put_le<uint64_t>(&out, generation);
+  put_le<uint64_t>(&out, parent);
+  put_ts(&out, atime);
+  put_ts(&out, mtime);
+  put_ts(&out, ctime);
+  put_ts(&out, crtime);
+  return out;
+}
+
+Result<InodeRecord> InodeRecord::decode(uint64_t ino, std::string_view value) {
+  LeReader r(value);
+  if (r.get<uint8_t>() != kVersion) return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": unknown record version");
+  InodeRecord rec;
+  rec.ino = ino;
+  rec.mode = r.get<uint32_t>();
+  rec.uid = r.get<uint32_t>();
+  rec.gid = r.get<uint32_t>();
+  rec.nlink = r.get<uint32_t>();
+  rec.size = r.get<uint64_t>();
+  rec.alloc_bytes = r.get<uint64_t>();
+  rec.rdev = r.get<uint64_t>();
+  rec.generation = r.get<uint64_t>();
+  rec.parent = r.get<uint64_t>();
+  rec.atime = get_ts(&r);
+  rec.mtime = get_ts(&r);
+  rec.ctime = get_ts(&r);
+  rec.crtime = get_ts(&r);
+  if (!r.ok()) return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": truncated record");
+  return rec;
+}
+
+void InodeRecord::to_stat(struct stat* st) const {
+  *st = {};
+  st->st_ino = ino;
+  st->st_mode = mode;
+  st->st_uid = uid;
+  st->st_gid = gid;
+  st->st_nlink = nlink;
+  st->st_size = static_cast<off_t>(size);
+  st->st_blocks = static_cast<blkcnt_t>(alloc_bytes / 512);
+  st->st_blksize = 4096;
+  st->st_rdev = rdev;
+  st->st_atim = {atime.sec, static_cast<long>(atime.nsec)};
+  st->st_mtim = {mtime.sec, static_cast<long>(mtime.nsec)};
+  st->st_ctim = {ctime.sec, static_cast<long>(ctime.nsec)};
+}
+
+}  // namespace dynamicfs

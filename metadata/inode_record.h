@@ -1,0 +1,39 @@
+// InodeRecord: the attributes of one inode as stored in the `inodes` column
+// family (value layout documented in docs/format.md).
+#pragma once
+
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <string>
+
+#include "src/common/clock.h"
+#include "src/common/result.h"
+
+namespace dynamicfs {
+
+struct InodeRecord {
+  static constexpr uint8_t kVersion = 1;
+
+  uint64_t ino = 0;
+  uint32_t mode = 0;
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t nlink = 0;
+  uint64_t size = 0;
+  uint64_t alloc_bytes = 0;  // bytes of disk space held by extents (st_blocks)
+  uint64_t rdev = 0;
+  uint64_t generation = 0;  // bumped by every data or size change
+  uint64_t parent = 0;      // directories only: the containing directory
+  Timestamp atime, mtime, ctime, crtime;
+
+  bool is_dir() const { return S_ISDIR(mode); }
+  bool is_reg() const { return S_ISREG(mode); }
+  bool is_symlink() const { return S_ISLNK(mode); }
+
+  std::string encode() const;
+  static Result<InodeRecord> decode(uint64_t ino, std::string_view value);
+  void to_stat(struct stat* st) const;
+};
+
+}  // namespace dynamicfs

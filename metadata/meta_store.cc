@@ -1,0 +1,107 @@
+// MetaStore: RocksDB options and column-family plumbing.
+#include "metadata/meta_store.h"
+
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <sys/stat.h>
+
+namespace dynamicfs {
+
+Status status_from_rocksdb(const rocksdb::Status& s, const std::string& what) {
+  if (s.ok()) return Status::ok();
+  int err = EIO;
+  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) err = EBUSY;
+  if (s.IsNoSpace()) err = ENOSPC;
+  if (s.IsCorruption()) err = EUCLEAN;
+  if (s.IsInvalidArgument()) err = EINVAL;
+  return Status::error(err, what + ": " + s.ToString());
+}
+
+const char* MetaStore::cf_name(Cf cf) {
+  switch (cf) {
+    case Cf::kInodes: return "inodes";
+    case Cf::kDentries: return "dentries";
+    case Cf::kExtents: return "extents";
+    case Cf::kXattrs: return "xattrs";
+    case Cf::kAlloc: return "alloc";
+    case Cf::kVolume: return "volume";
+    default: return "?";
+  }
+}
+
+MetaStore::~MetaStore() {
+  if (m_db) {
+    for (auto* h : m_handles) m_db->DestroyColumnFamilyHandle(h);
+    if (m_default != nullptr) m_db->DestroyColumnFamilyHandle(m_default);
+    m_db->Close();
+  }
+}
+
+Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, bool create) {
+  struct stat st {};
+  bool exists = ::stat((dir + "/CURRENT").c_str(), &st) == 0;
+  if (create && exists) return Status::error(EEXIST, "metadata store already exists in " + dir);
+  if (!create && !exists) return Status::error(ENOENT, "no metadata store in " + dir);
+
+  rocksdb::Options opts;
+  opts.create_if_missing = create;
+  opts.create_missing_column_families = create;
+  opts.IncreaseParallelism(2);
+  opts.max_background_jobs = 2;
+  opts.keep_log_file_num = 4;
+  opts.max_total_wal_size = 256ull << 20;
+  opts.enable_pipelined_write = true;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.block_cache = rocksdb::NewLRUCache(64ull << 20);
+  rocksdb::ColumnFamilyOptions cf_opts(opts);
+  cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_opts.write_buffer_size = 32ull << 20;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  descs.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_opts);
+  for (size_t i = 0; i < static_cast<size_t>(Cf::kCount); ++i) {
+    descs.emplace_back(cf_name(static_cast<Cf>(i)), cf_opts);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(opts, dir, descs, &handles, &raw);
+  if (!s.ok()) return status_from_rocksdb(s, "cannot open metadata store " + dir);
+
+  std::unique_ptr<MetaStore> store(new MetaStore());
+  store->m_dir = dir;
+  store->m_db.reset(raw);
+  store->m_default = handles[0];
+  store->m_handles.assign(handles.begin() + 1, handles.end());
+  return store;
+}
+
+Result<std::optional<std::string>> MetaStore::get(Cf cf, const std::string& key) const {
+  std::string value;
+  rocksdb::Status s = m_db->Get(rocksdb::ReadOptions(), handle(cf), key, &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return status_from_rocksdb(s, "metadata read");
+  return std::optional<std::string>(std::move(value));
+}
+
+std::unique_ptr<rocksdb::Iterator> MetaStore::iterator(Cf cf) const {
+  return std::unique_ptr<rocksdb::Iterator>(m_db->NewIterator(rocksdb::ReadOptions(), handle(cf)));
+}
+
+Status MetaStore::write(rocksdb::WriteBatch* batch, bool sync) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  return status_from_rocksdb(m_db->Write(wo, batch), "metadata write");
+}
+
+Status MetaStore::sync_wal() { return status_from_rocksdb(m_db->SyncWAL(), "metadata WAL sync"); }
+
+Status MetaStore::flush() {
+  rocksdb::FlushOptions fo;
+  fo.wait = true;
+  return status_from_rocksdb(m_db->Flush(fo, m_handles), "metadata flush");
+}
+
+}  // namespace dynamicfs

@@ -1,0 +1,53 @@
+// MetaStore: the RocksDB database holding all metadata, one column family per
+// kind of record. It owns the DB handle; writes go through the
+// GroupCommitCoordinator, reads come straight from here.
+#pragma once
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/common/result.h"
+
+namespace dynamicfs {
+
+enum class Cf : uint8_t { kInodes = 0, kDentries, kExtents, kXattrs, kAlloc, kVolume, kCount };
+
+class MetaStore {
+ public:
+  ~MetaStore();
+  MetaStore(const MetaStore&) = delete;
+  MetaStore& operator=(const MetaStore&) = delete;
+
+  // Opens DIR (created when `create` is set; refused if it exists then).
+  static Result<std::unique_ptr<MetaStore>> open(const std::string& dir, bool create);
+
+  Result<std::optional<std::string>> get(Cf cf, const std::string& key) const;
+  std::unique_ptr<rocksdb::Iterator> iterator(Cf cf) const;
+  // Applies a batch directly (used outside the group-commit path: mkfs,
+  // mount-time recovery, clean unmount).
+  Status write(rocksdb::WriteBatch* batch, bool sync);
+  Status sync_wal();
+  Status flush();
+
+  rocksdb::DB* db() { return m_db.get(); }
+  rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return m_handles[static_cast<size_t>(cf)]; }
+  const std::string& dir() const { return m_dir; }
+
+  static const char* cf_name(Cf cf);
+
+ private:
+  MetaStore() = default;
+  std::string m_dir;
+  std::unique_ptr<rocksdb::DB> m_db;
+  std::vector<rocksdb::ColumnFamilyHandle*> m_handles;
+  rocksdb::ColumnFamilyHandle* m_default = nullptr;
+};
+
+Status status_from_rocksdb(const rocksdb::Status& s, const std::string& what);
+
+}  // namespace dynamicfs

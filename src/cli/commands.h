@@ -1,0 +1,43 @@
+// The subcommands of the `dynamicfs` binary. main.cc parses arguments with
+// CLI11 into these option structs; each cmd_* returns the process exit code
+// and prints at most one line on stderr when it fails.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dynamicfs {
+
+struct MkfsOptions {
+  std::string volume;
+  std::vector<std::string> disks;
+  std::string size = "8G";
+  uint32_t replicas = 0;  // 0: default for the disk count
+  bool force = false;
+};
+
+struct MountOptions {
+  std::string volume;
+  std::string mountpoint;
+  bool foreground = false;
+  std::vector<std::string> fuse_options;
+  unsigned threads = 16;
+};
+
+struct StatusOptions {
+  std::string mountpoint;
+  bool json = false;
+};
+
+int cmd_mkfs(const MkfsOptions& o);
+int cmd_mount(const MountOptions& o);
+int cmd_umount(const std::string& mountpoint);
+int cmd_status(const StatusOptions& o);
+
+// "8G", "512M", "1T", "4096" -> bytes; 0 on malformed input.
+uint64_t parse_size(const std::string& s);
+// Prints "dynamicfs: MESSAGE" on stderr and returns 1.
+int fail(const std::string& message);
+
+}  // namespace dynamicfs

@@ -1,0 +1,441 @@
+// FileSystem file data: reads, copy-on-write writes and truncation.
+//
+// Reads take a snapshot of the extent map under a shared inode lock, do the
+// disk I/O with no lock held, and retry if the inode's generation moved
+// (the space they read may have been freed and reused meanwhile).
+// Writes prepare fresh extents (reading partial edge blocks, writing the data
+// with its crc32c) with no lock held, then take the inode lock, check that
+// the edge blocks they merged with are unchanged, and swap the extent map in
+// one metadata batch. Invariant: bytes of the last block beyond i_size are
+// zero, so extending a file never exposes stale data.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+#include "metadata/key_codec.h"
+#include "src/common/crc32c.h"
+#include "src/fs/file_system.h"
+
+namespace dynamicfs {
+
+namespace {
+
+constexpr int kMaxRetries = 1000;
+std::atomic<uint64_t> g_write_seq{1};
+
+uint64_t align_down(uint64_t v) { return v & ~(FileSystem::kBlock - 1); }
+uint64_t align_up(uint64_t v) { return (v + FileSystem::kBlock - 1) & ~(FileSystem::kBlock - 1); }
+
+struct AlignedBuf {
+  explicit AlignedBuf(size_t n) : ptr(static_cast<char*>(std::aligned_alloc(FileSystem::kBlock, align_up(n ? n : 1)))) {}
+  ~AlignedBuf() { std::free(ptr); }
+  AlignedBuf(const AlignedBuf&) = delete;
+  AlignedBuf& operator=(const AlignedBuf&) = delete;
+  char* ptr;
+};
+
+}  // namespace
+
+bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
+  if (hole != o.hole) return false;
+  if (hole) return true;
+  return ext_file_off == o.ext_file_off && ext.disk == o.ext.disk && ext.disk_offset == o.ext.disk_offset &&
+         ext.length == o.ext.length && ext.generation == o.ext.generation;
+}
+
+Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino, uint64_t start,
+                                                                                uint64_t end) const {
+  std::vector<std::pair<uint64_t, ExtentRecord>> out;
+  auto it = m_volume->meta().iterator(Cf::kExtents);
+  std::string prefix = KeyCodec::extent_prefix(ino);
+  it->SeekForPrev(KeyCodec::extent_key(ino, start));
+  if (!it->Valid() || !it->key().starts_with(prefix)) it->Seek(KeyCodec::extent_key(ino, start));
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    uint64_t off = KeyCodec::extent_key_offset({it->key().data(), it->key().size()});
+    if (off >= end) break;
+    auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
+    if (!e.is_ok()) return Status::error(e.err(), "inode " + std::to_string(ino) + ": " + e.status().message());
+    if (off + e->length > start) out.emplace_back(off, std::move(e).value());
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
+  return out;
+}
+
+Result<FileSystem::BlockRef> FileSystem::block_ref(uint64_t ino, uint64_t block_off) const {
+  auto ext = extents_in(ino, block_off, block_off + kBlock);
+  if (!ext.is_ok()) return ext.status();
+  BlockRef ref;
+  if (!ext->empty()) {
+    ref.hole = false;
+    ref.ext_file_off = ext->front().first;
+    ref.ext = std::move(ext->front().second);
+  }
+  return ref;
+}
+
+Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino) {
+  if (ref.hole) {
+    std::memset(out, 0, kBlock);
+    return Status::ok();
+  }
+  uint64_t skip = block_off - ref.ext_file_off;
+  DFS_RETURN_IF_ERROR(m_volume->scheduler(ref.ext.disk).read(out, kBlock, ref.ext.disk_offset + skip, IoClass::kHighRead));
+  if (crc32c(out, kBlock) != ref.ext.crcs[skip / kBlock]) {
+    m_checksum_errors.fetch_add(1);
+    return Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) + " at offset " +
+                                  std::to_string(block_off) + " on disk " + std::to_string(ref.ext.disk));
+  }
+  return Status::ok();
+}
+
+Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    uint64_t gen = 0, file_size = 0;
+    std::vector<std::pair<uint64_t, ExtentRecord>> pieces;
+    {
+      auto guard = m_locks.lock_shared(ino);
+      auto rec = load_inode(ino);
+      if (!rec.is_ok()) return rec.status();
+      if (rec->is_dir()) return Status::error(EISDIR);
+      gen = rec->generation;
+      file_size = rec->size;
+      if (offset >= file_size || size == 0) return size_t{0};
+      auto ext = extents_in(ino, align_down(offset), align_up(std::min<uint64_t>(offset + size, file_size)));
+      if (!ext.is_ok()) return ext.status();
+      pieces = std::move(ext).value();
+    }
+    uint64_t end = std::min<uint64_t>(offset + size, file_size);
+    std::memset(buf, 0, end - offset);
+    Status failure;
+    for (const auto& [foff, e] : pieces) {
+      uint64_t b0 = std::max(foff, align_down(offset));
+      uint64_t b1 = std::min<uint64_t>(foff + e.length, align_up(end));
+      if (b0 >= b1) continue;
+      uint64_t disk_off = e.disk_offset + (b0 - foff);
+      size_t n = b1 - b0;
+      bool direct = b0 >= offset && b1 <= offset + size;
+      std::unique_ptr<AlignedBuf> tmp;
+      char* dst = buf + (b0 - offset);
+      if (!direct) {
+        tmp = std::make_unique<AlignedBuf>(n);
+        dst = tmp->ptr;
+      }
+      Status st = m_volume->scheduler(e.disk).read(dst, n, disk_off, IoClass::kNormalRead);
+      if (!st.is_ok()) {
+        failure = st;
+        break;
+      }
+      for (uint64_t blk = 0; blk < n / kBlock; ++blk) {
+        if (crc32c(dst + blk * kBlock, kBlock) != e.crcs[(b0 - foff) / kBlock + blk]) {
+          failure = Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) + " at offset " +
+                                           std::to_string(b0 + blk * kBlock) + " on disk " + std::to_string(e.disk));
+          break;
+        }
+      }
+      if (!failure.is_ok()) break;
+      if (!direct) {
+        uint64_t c0 = std::max(b0, offset), c1 = std::min(b1, end);
+        std::memcpy(buf + (c0 - offset), dst + (c0 - b0), c1 - c0);
+      }
+    }
+    // Validate: if the file changed while we read, what we read may be stale
+    // or reused space; try again.
+    {
+      auto guard = m_locks.lock_shared(ino);
+      auto rec = load_inode(ino);
+      if (!rec.is_ok()) return rec.status();
+      if (rec->generation != gen) continue;
+    }
+    if (!failure.is_ok()) {
+      if (failure.err() == EIO && failure.message().find("checksum") != std::string::npos) {
+        m_checksum_errors.fetch_add(1);
+      }
+      spdlog::error("read failed: {}", failure.to_string());
+      return failure;
+    }
+    return static_cast<size_t>(end - offset);
+  }
+  return Status::error(EAGAIN, "read of inode " + std::to_string(ino) + " kept racing with writers");
+}
+
+Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,
+                                     std::vector<std::pair<DiskRange, ExtentRecord>>* out) {
+  auto space = allocate_space(length);
+  if (!space.is_ok()) return space.status();
+  uint64_t pos = 0;
+  for (const DiskRange& r : space.value()) {
+    // Extents are capped so one record's checksum list stays small.
+    for (uint64_t done = 0; done < r.length;) {
+      uint64_t len = std::min<uint64_t>(r.length - done, 4ull << 20);
+      ExtentRecord e;
+      e.disk = r.disk;
+      e.disk_offset = r.offset + done;
+      e.length = static_cast<uint32_t>(len);
+      e.generation = generation;
+      e.crcs.resize(len / kBlock);
+      for (uint64_t b = 0; b < len / kBlock; ++b) e.crcs[b] = crc32c(data + pos + b * kBlock, kBlock);
+      out->emplace_back(DiskRange{r.disk, e.disk_offset, len}, std::move(e));
+      done += len;
+      pos += len;
+    }
+    iovec iov{const_cast<char*>(data + (pos - r.length)), r.length};
+    Status st = m_volume->scheduler(r.disk).writev(&iov, 1, r.offset, IoClass::kWrite);
+    m_disk_writes[r.disk]->fetch_add(1);
+    if (!st.is_ok()) {
+      m_alloc->free_now(space.value());
+      out->clear();
+      return st;
+    }
+  }
+  return Status::ok();
+}
+
+Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
+                         const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh, uint64_t fresh_file_off,
+                         std::vector<DiskRange>* freed, int64_t* alloc_delta) {
+  auto* cf = m_volume->meta().handle(Cf::kExtents);
+  auto old = extents_in(ino, start, end);
+  if (!old.is_ok()) return old.status();
+  for (const auto& [foff, e] : old.value()) {
+    b->Delete(cf, KeyCodec::extent_key(ino, foff));
+    uint64_t cut0 = std::max(foff, start), cut1 = std::min<uint64_t>(foff + e.length, end);
+    if (foff < start) b->Put(cf, KeyCodec::extent_key(ino, foff), e.slice(0, static_cast<uint32_t>(start - foff)).encode());
+    if (foff + e.length > end) {
+      b->Put(cf, KeyCodec::extent_key(ino, end),
+             e.slice(static_cast<uint32_t>(end - foff), static_cast<uint32_t>(foff + e.length - end)).encode());
+    }
+    freed->push_back(DiskRange{e.disk, e.disk_offset + (cut0 - foff), cut1 - cut0});
+    *alloc_delta -= static_cast<int64_t>(cut1 - cut0);
+  }
+  uint64_t pos = fresh_file_off;
+  for (const auto& [range, e] : fresh) {
+    b->Put(cf, KeyCodec::extent_key(ino, pos), e.encode());
+    pos += e.length;
+    *alloc_delta += e.length;
+  }
+  return Status::ok();
+}
+
+Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
+  if (size == 0) return size_t{0};
+  if (offset + size > kMaxFileSize || offset + size < offset) return Status::error(EFBIG);
+  const uint64_t a0 = align_down(offset), a1 = align_up(offset + size);
+  const bool head = offset != a0;
+  const bool tail = (offset + size) != a1 && !(head && a1 - kBlock == a0);
+  AlignedBuf buf(a1 - a0);
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    BlockRef head_ref, tail_ref;
+    if (head || tail) {
+      auto guard = m_locks.lock_shared(ino);
+      auto rec = load_inode(ino);
+      if (!rec.is_ok()) return rec.status();
+      if (!rec->is_reg()) return Status::error(rec->is_dir() ? EISDIR : EINVAL);
+      if (head) {
+        auto r = block_ref(ino, a0);
+        if (!r.is_ok()) return r.status();
+        head_ref = std::move(r).value();
+      }
+      if (tail) {
+        auto r = block_ref(ino, a1 - kBlock);
+        if (!r.is_ok()) return r.status();
+        tail_ref = std::move(r).value();
+      }
+    }
+    if (head) {
+      Status st = read_block(head_ref, a0, buf.ptr, ino);
+      if (!st.is_ok()) {
+        if (attempt < 3) continue;
+        return st;
+      }
+    }
+    if (tail) {
+      Status st = read_block(tail_ref, a1 - kBlock, buf.ptr + (a1 - a0 - kBlock), ino);
+      if (!st.is_ok()) {
+        if (attempt < 3) continue;
+        return st;
+      }
+    }
+    std::memcpy(buf.ptr + (offset - a0), data, size);
+    std::vector<std::pair<DiskRange, ExtentRecord>> fresh;
+    DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh));
+
+    auto guard = m_locks.lock_exclusive({ino});
+    auto give_back = [&] {
+      std::vector<DiskRange> ranges;
+      for (auto& f : fresh) ranges.push_back(f.first);
+      m_alloc->free_now(ranges);
+    };
+    auto rec_r = load_inode(ino);
+    if (!rec_r.is_ok()) {
+      give_back();
+      return rec_r.status();
+    }
+    InodeRecord rec = rec_r.value();
+    if (!rec.is_reg()) {
+      give_back();
+      return Status::error(rec.is_dir() ? EISDIR : EINVAL);
+    }
+    bool changed = false;
+    if (head) {
+      auto r = block_ref(ino, a0);
+      changed = !r.is_ok() || !r->same_as(head_ref);
+    }
+    if (tail && !changed) {
+      auto r = block_ref(ino, a1 - kBlock);
+      changed = !r.is_ok() || !r->same_as(tail_ref);
+    }
+    if (changed) {
+      give_back();
+      guard.release();
+      continue;
+    }
+    rocksdb::WriteBatch b;
+    std::vector<DiskRange> freed;
+    int64_t delta = 0;
+    Status st = remap(&b, ino, a0, a1, fresh, a0, &freed, &delta);
+    if (!st.is_ok()) {
+      give_back();
+      return st;
+    }
+    rec.size = std::max<uint64_t>(rec.size, offset + size);
+    rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
+    rec.mtime = rec.ctime = now_timestamp();
+    ++rec.generation;
+    put_inode(&b, rec);
+    st = m_commit->apply(&b);
+    if (!st.is_ok()) {
+      give_back();
+      return st;
+    }
+    guard.release();
+    m_alloc->defer_free(freed);
+    return size;
+  }
+  return Status::error(EAGAIN, "write to inode " + std::to_string(ino) + " kept racing with other writers");
+}
+
+Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size, const Caller& /*caller*/,
+                                           InodeRecord* out) {
+  if (new_size > kMaxFileSize) return Status::error(EFBIG);
+  AlignedBuf block(kBlock);
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    uint64_t old_size = 0;
+    BlockRef edge;
+    uint64_t edge_off = 0;
+    bool cow = false;
+    {
+      auto guard = m_locks.lock_shared(ino);
+      auto rec = load_inode(ino);
+      if (!rec.is_ok()) return rec.status();
+      if (rec->is_dir()) return Status::error(EISDIR);
+      if (!rec->is_reg()) return Status::error(EINVAL);
+      old_size = rec->size;
+      uint64_t boundary = std::min(old_size, new_size);
+      if (new_size != old_size && boundary % kBlock != 0) {
+        edge_off = align_down(boundary);
+        auto r = block_ref(ino, edge_off);
+        if (!r.is_ok()) return r.status();
+        edge = std::move(r).value();
+        cow = !edge.hole;
+      }
+    }
+    std::vector<std::pair<DiskRange, ExtentRecord>> fresh;
+    if (cow) {
+      // Rewrite the boundary block with zeros past the new end of data.
+      Status st = read_block(edge, edge_off, block.ptr, ino);
+      if (!st.is_ok()) {
+        if (attempt < 3) continue;
+        return st;
+      }
+      uint64_t keep = std::min(old_size, new_size) - edge_off;
+      std::memset(block.ptr + keep, 0, kBlock - keep);
+      DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh));
+    }
+    auto guard = m_locks.lock_exclusive({ino});
+    auto give_back = [&] {
+      std::vector<DiskRange> ranges;
+      for (auto& f : fresh) ranges.push_back(f.first);
+      m_alloc->free_now(ranges);
+    };
+    auto rec_r = load_inode(ino);
+    if (!rec_r.is_ok()) {
+      give_back();
+      return rec_r.status();
+    }
+    InodeRecord rec = rec_r.value();
+    bool changed = rec.size != old_size;
+    if (!changed && cow) {
+      auto r = block_ref(ino, edge_off);
+      changed = !r.is_ok() || !r->same_as(edge);
+    }
+    if (changed) {
+      give_back();
+      guard.release();
+      continue;
+    }
+    rocksdb::WriteBatch b;
+    std::vector<DiskRange> freed;
+    int64_t delta = 0;
+    Status st;
+    if (new_size < old_size) {
+      st = remap(&b, ino, align_up(new_size), UINT64_MAX, {}, 0, &freed, &delta);
+    }
+    if (st.is_ok() && cow) st = remap(&b, ino, edge_off, edge_off + kBlock, fresh, edge_off, &freed, &delta);
+    if (!st.is_ok()) {
+      give_back();
+      return st;
+    }
+    rec.size = new_size;
+    rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
+    rec.mtime = rec.ctime = now_timestamp();
+    ++rec.generation;
+    put_inode(&b, rec);
+    st = m_commit->apply(&b);
+    if (!st.is_ok()) {
+      give_back();
+      return st;
+    }
+    guard.release();
+    m_alloc->defer_free(freed);
+    *out = rec;
+    return Status::ok();
+  }
+  return Status::error(EAGAIN, "truncate of inode " + std::to_string(ino) + " kept racing with writers");
+}
+
+Status FileSystem::open_file(uint64_t ino) {
+  auto rec = load_inode(ino);
+  if (!rec.is_ok()) return rec.status();
+  std::lock_guard lk(m_open_mutex);
+  ++m_open_counts[ino];
+  return Status::ok();
+}
+
+Status FileSystem::release_file(uint64_t ino) {
+  {
+    std::lock_guard lk(m_open_mutex);
+    auto it = m_open_counts.find(ino);
+    if (it == m_open_counts.end()) return Status::ok();
+    if (--it->second > 0) return Status::ok();
+    m_open_counts.erase(it);
+  }
+  auto guard = m_locks.lock_exclusive({ino});
+  if (is_open(ino)) return Status::ok();  // reopened meanwhile
+  auto rec = load_inode(ino);
+  if (!rec.is_ok()) return rec.err() == ENOENT ? Status::ok() : rec.status();
+  if (rec->nlink > 0) return Status::ok();
+  // Last close of an unlinked file: now its space can go.
+  rocksdb::WriteBatch b;
+  std::vector<DiskRange> freed;
+  DFS_RETURN_IF_ERROR(delete_inode_data(&b, ino, &freed));
+  b.Delete(m_volume->meta().handle(Cf::kVolume), KeyCodec::orphan_key(ino));
+  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+  guard.release();
+  --m_inode_count;
+  m_alloc->defer_free(freed);
+  return Status::ok();
+}
+
+}  // namespace dynamicfs

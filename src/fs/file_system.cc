@@ -1,0 +1,332 @@
+// FileSystem: mount-time recovery, the clean-unmount checkpoint, durability
+// (data disks, then the metadata WAL), statfs and shared helpers. Namespace
+// operations live in namespace_ops.cc, file data in file_io.cc, extended
+// attributes in xattr_ops.cc.
+#include "src/fs/file_system.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "metadata/key_codec.h"
+#include "src/common/coding.h"
+
+namespace dynamicfs {
+
+bool Caller::in_group(uint32_t g) const {
+  return gid == g || std::find(groups.begin(), groups.end(), g) != groups.end();
+}
+
+FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
+    : m_volume(std::move(volume)), m_opts(opts) {
+  std::vector<std::pair<uint64_t, uint64_t>> areas;
+  for (size_t i = 0; i < m_volume->disk_count(); ++i) {
+    const auto& sb = m_volume->superblock(i);
+    areas.emplace_back(sb.data_start, sb.disk_size);
+    m_disk_writes.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+    m_disk_synced.push_back(std::make_unique<std::atomic<uint64_t>>(0));
+    m_disk_sync.push_back(std::make_unique<CoalescedSync>());
+  }
+  m_alloc = std::make_unique<Allocator>(areas);
+  m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta());
+}
+
+FileSystem::~FileSystem() {
+  if (!m_shut_down) {
+    Status st = shutdown();
+    if (!st.is_ok()) spdlog::error("shutdown failed: {}", st.to_string());
+  }
+}
+
+Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> volume, FsOptions opts) {
+  std::unique_ptr<FileSystem> fs(new FileSystem(std::move(volume), opts));
+  DFS_RETURN_IF_ERROR(fs->recover());
+  fs->m_bg_thread = std::thread([raw = fs.get()] { raw->background_sync_loop(); });
+  return fs;
+}
+
+Status FileSystem::load_checkpoint(bool* loaded) {
+  *loaded = false;
+  auto& meta = m_volume->meta();
+  auto clean = meta.get(Cf::kVolume, KeyCodec::kCleanUnmount);
+  if (!clean.is_ok()) return clean.status();
+  if (!clean->has_value() || clean->value().size() != 8) return Status::ok();
+  m_inode_count = get_le<uint64_t>(clean->value().data());
+  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> free(m_volume->disk_count());
+  auto it = meta.iterator(Cf::kAlloc);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto k = it->key();
+    if (k.size() != 12 || it->value().size() != 8) return Status::error(EUCLEAN, "malformed free-space record");
+    uint32_t disk = KeyCodec::alloc_key_disk({k.data(), k.size()});
+    if (disk >= free.size()) return Status::error(EUCLEAN, "free-space record for unknown disk");
+    free[disk].emplace_back(KeyCodec::alloc_key_offset({k.data(), k.size()}), get_le<uint64_t>(it->value().data()));
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "reading free-space checkpoint"));
+  for (uint32_t d = 0; d < free.size(); ++d) m_alloc->load_free(d, free[d]);
+  *loaded = true;
+  return Status::ok();
+}
+
+Status FileSystem::rebuild_free_space() {
+  auto& meta = m_volume->meta();
+  auto it = meta.iterator(Cf::kExtents);
+  uint64_t extents = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto ext = ExtentRecord::decode({it->value().data(), it->value().size()});
+    if (!ext.is_ok()) return ext.status();
+    Status st = m_alloc->mark_used(DiskRange{ext->disk, ext->disk_offset, ext->length});
+    if (!st.is_ok()) {
+      return Status::error(st.err(), "extent of inode " + std::to_string(KeyCodec::extent_key_ino(
+                                         {it->key().data(), it->key().size()})) + ": " + st.message());
+    }
+    ++extents;
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
+  uint64_t inodes = 0;
+  auto iit = meta.iterator(Cf::kInodes);
+  for (iit->SeekToFirst(); iit->Valid(); iit->Next()) ++inodes;
+  m_inode_count = inodes;
+  spdlog::info("rebuilt free space from {} extents, {} inodes", extents, inodes);
+  return Status::ok();
+}
+
+Status FileSystem::recover() {
+  auto& meta = m_volume->meta();
+  bool loaded = false;
+  DFS_RETURN_IF_ERROR(load_checkpoint(&loaded));
+  if (!loaded) {
+    spdlog::warn("volume was not unmounted cleanly; rebuilding free space from the extent map");
+    DFS_RETURN_IF_ERROR(rebuild_free_space());
+  }
+  // From now on the volume is dirty until the next clean unmount.
+  rocksdb::WriteBatch dirty;
+  dirty.Delete(meta.handle(Cf::kVolume), KeyCodec::kCleanUnmount);
+  dirty.DeleteRange(meta.handle(Cf::kAlloc), KeyCodec::alloc_key(0, 0), KeyCodec::alloc_key(UINT32_MAX, UINT64_MAX));
+  DFS_RETURN_IF_ERROR(meta.write(&dirty, true));
+
+  auto next = meta.get(Cf::kVolume, KeyCodec::kNextIno);
+  if (!next.is_ok()) return next.status();
+  if (!next->has_value() || next->value().size() != 8) return Status::error(EUCLEAN, "volume record next_ino missing");
+  m_next_ino = get_le<uint64_t>(next->value().data());
+  auto last = meta.iterator(Cf::kInodes);
+  last->SeekToLast();
+  if (last->Valid()) {
+    m_next_ino = std::max(m_next_ino, KeyCodec::decode_inode_key({last->key().data(), last->key().size()}) + 1);
+  }
+  m_ino_reserved = m_next_ino;
+  return remove_orphans();
+}
+
+Status FileSystem::remove_orphans() {
+  auto& meta = m_volume->meta();
+  std::vector<uint64_t> orphans;
+  auto it = meta.iterator(Cf::kVolume);
+  std::string prefix = KeyCodec::kOrphanPrefix;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() == prefix.size() + 8) orphans.push_back(get_be64(it->key().data() + prefix.size()));
+  }
+  for (uint64_t ino : orphans) {
+    rocksdb::WriteBatch b;
+    std::vector<DiskRange> freed;
+    DFS_RETURN_IF_ERROR(delete_inode_data(&b, ino, &freed));
+    b.Delete(meta.handle(Cf::kVolume), KeyCodec::orphan_key(ino));
+    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+    m_alloc->defer_free(freed);
+    spdlog::info("removed orphaned inode {} (unlinked while open before a crash)", ino);
+  }
+  if (!orphans.empty()) DFS_RETURN_IF_ERROR(sync_metadata());
+  return Status::ok();
+}
+
+Status FileSystem::shutdown() {
+  if (m_shut_down) return Status::ok();
+  m_shut_down = true;
+  {
+    std::lock_guard lk(m_bg_mutex);
+    m_bg_stop = true;
+  }
+  m_bg_cv.notify_all();
+  if (m_bg_thread.joinable()) m_bg_thread.join();
+  DFS_RETURN_IF_ERROR(sync_all());
+  // Write the clean-unmount checkpoint: free space and the inode count.
+  auto& meta = m_volume->meta();
+  rocksdb::WriteBatch b;
+  b.DeleteRange(meta.handle(Cf::kAlloc), KeyCodec::alloc_key(0, 0), KeyCodec::alloc_key(UINT32_MAX, UINT64_MAX));
+  for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
+    for (auto [off, len] : m_alloc->free_ranges(d)) {
+      std::string v;
+      put_le<uint64_t>(&v, len);
+      b.Put(meta.handle(Cf::kAlloc), KeyCodec::alloc_key(d, off), v);
+    }
+  }
+  std::string count;
+  put_le<uint64_t>(&count, m_inode_count.load());
+  b.Put(meta.handle(Cf::kVolume), KeyCodec::kCleanUnmount, count);
+  DFS_RETURN_IF_ERROR(meta.write(&b, true));
+  return meta.flush();
+}
+
+void FileSystem::background_sync_loop() {
+  std::unique_lock lk(m_bg_mutex);
+  while (!m_bg_stop) {
+    m_bg_cv.wait_for(lk, std::chrono::milliseconds(m_opts.sync_interval_ms));
+    if (m_bg_stop) break;
+    lk.unlock();
+    Status st = sync_all();
+    if (!st.is_ok()) spdlog::error("background sync failed: {}", st.to_string());
+    lk.lock();
+  }
+}
+
+Status FileSystem::sync_data_disks() {
+  for (size_t d = 0; d < m_volume->disk_count(); ++d) {
+    uint64_t written = m_disk_writes[d]->load();
+    if (m_disk_synced[d]->load() >= written) continue;
+    DFS_RETURN_IF_ERROR(m_disk_sync[d]->sync([&] { return m_volume->scheduler(d).sync(IoClass::kCritical); }));
+    uint64_t prev = m_disk_synced[d]->load();
+    while (prev < written && !m_disk_synced[d]->compare_exchange_weak(prev, written)) {
+    }
+  }
+  return Status::ok();
+}
+
+Status FileSystem::sync_metadata() {
+  // Frees applied before this point become reusable once the WAL holding
+  // them is durable.
+  std::vector<DiskRange> freed = m_alloc->take_deferred();
+  Status st = m_commit->make_durable();
+  if (st.is_ok()) {
+    m_alloc->release(freed);
+  } else {
+    m_alloc->defer_free(freed);
+  }
+  return st;
+}
+
+Status FileSystem::sync_all() {
+  DFS_RETURN_IF_ERROR(sync_data_disks());
+  return sync_metadata();
+}
+
+Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
+  // Data first, then the metadata that points at it, then the reply.
+  auto rec = load_inode(ino);
+  if (!rec.is_ok()) return rec.status();
+  return sync_all();
+}
+
+Result<std::vector<DiskRange>> FileSystem::allocate_space(uint64_t length) {
+  auto r = m_alloc->allocate(length);
+  if (r.is_ok() || r.err() != ENOSPC) return r;
+  // Space freed by recent overwrites becomes usable after a durable commit.
+  DFS_RETURN_IF_ERROR(sync_all());
+  return m_alloc->allocate(length);
+}
+
+Result<InodeRecord> FileSystem::load_inode(uint64_t ino) const {
+  auto v = m_volume->meta().get(Cf::kInodes, KeyCodec::inode_key(ino));
+  if (!v.is_ok()) return v.status();
+  if (!v->has_value()) return Status::error(ENOENT);
+  return InodeRecord::decode(ino, **v);
+}
+
+void FileSystem::put_inode(rocksdb::WriteBatch* b, const InodeRecord& rec) {
+  b->Put(m_volume->meta().handle(Cf::kInodes), KeyCodec::inode_key(rec.ino), rec.encode());
+}
+
+Result<std::optional<std::pair<uint64_t, uint32_t>>> FileSystem::get_dentry(uint64_t parent,
+                                                                            std::string_view name) const {
+  auto v = m_volume->meta().get(Cf::kDentries, KeyCodec::dentry_key(parent, name));
+  using R = std::optional<std::pair<uint64_t, uint32_t>>;
+  if (!v.is_ok()) return v.status();
+  if (!v->has_value()) return R();
+  if ((*v)->size() != 12) return Status::error(EUCLEAN, "malformed directory entry");
+  return R(std::make_pair(get_le<uint64_t>((*v)->data()), get_le<uint32_t>((*v)->data() + 8)));
+}
+
+void FileSystem::put_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name, uint64_t ino,
+                            uint32_t type) {
+  std::string v;
+  put_le<uint64_t>(&v, ino);
+  put_le<uint32_t>(&v, type);
+  b->Put(m_volume->meta().handle(Cf::kDentries), KeyCodec::dentry_key(parent, name), v);
+}
+
+void FileSystem::delete_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name) {
+  b->Delete(m_volume->meta().handle(Cf::kDentries), KeyCodec::dentry_key(parent, name));
+}
+
+Result<bool> FileSystem::dir_is_empty(uint64_t ino) const {
+  auto it = m_volume->meta().iterator(Cf::kDentries);
+  std::string prefix = KeyCodec::dentry_prefix(ino);
+  it->Seek(prefix);
+  if (!it->status().ok()) return status_from_rocksdb(it->status(), "directory scan");
+  return !(it->Valid() && it->key().starts_with(prefix));
+}
+
+Result<uint64_t> FileSystem::allocate_ino(rocksdb::WriteBatch* /*b*/) {
+  std::lock_guard lk(m_ino_mutex);
+  if (m_next_ino >= m_ino_reserved) {
+    // Persist the new bound before any inode from it can be committed.
+    uint64_t bound = m_next_ino + 4096;
+    rocksdb::WriteBatch reserve;
+    std::string v;
+    put_le<uint64_t>(&v, bound);
+    reserve.Put(m_volume->meta().handle(Cf::kVolume), KeyCodec::kNextIno, v);
+    DFS_RETURN_IF_ERROR(m_commit->apply(&reserve));
+    m_ino_reserved = bound;
+  }
+  return m_next_ino++;
+}
+
+bool FileSystem::is_open(uint64_t ino) const {
+  std::lock_guard lk(m_open_mutex);
+  auto it = m_open_counts.find(ino);
+  return it != m_open_counts.end() && it->second > 0;
+}
+
+Status FileSystem::check_name(std::string_view name) const {
+  if (name.empty()) return Status::error(ENOENT);
+  if (name.size() > kNameMax) return Status::error(ENAMETOOLONG);
+  if (name.find('/') != std::string_view::npos) return Status::error(EINVAL);
+  return Status::ok();
+}
+
+struct statvfs FileSystem::statfs() const {
+  struct statvfs s {};
+  uint64_t cap = 0, free = 0;
+  for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
+    auto sp = m_alloc->space(d);
+    cap += sp.capacity;
+    free += sp.free + sp.deferred;
+  }
+  s.f_bsize = kBlock;
+  s.f_frsize = kBlock;
+  s.f_blocks = cap / kBlock;
+  s.f_bfree = free / kBlock;
+  s.f_bavail = free / kBlock;
+  uint64_t used_inodes = m_inode_count.load();
+  s.f_files = used_inodes + free / kBlock;
+  s.f_ffree = free / kBlock;
+  s.f_favail = s.f_ffree;
+  s.f_namemax = kNameMax;
+  return s;
+}
+
+FsStats FileSystem::stats() const {
+  FsStats s;
+  s.inodes = m_inode_count.load();
+  for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
+    s.disks.push_back(m_alloc->space(d));
+    auto io = m_volume->scheduler(d).stats();
+    s.bytes_read += io.bytes_read;
+    s.bytes_written += io.bytes_written;
+  }
+  s.commit = m_commit->stats();
+  s.locks = m_locks.stats();
+  s.checksum_errors = m_checksum_errors.load();
+  return s;
+}
+
+}  // namespace dynamicfs

@@ -1,0 +1,190 @@
+// FileSystem: the POSIX namespace and file I/O of a mounted volume. Every
+// operation is expressed in inode numbers and returns errors as values with
+// real errno codes, so the FUSE layer above only translates. Data lives in
+// immutable extents placed by the Allocator and written through each disk's
+// IoScheduler; metadata changes are one WriteBatch per operation applied via
+// the GroupCommitCoordinator while the operation's locks are held.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "metadata/extent_record.h"
+#include "metadata/group_commit_coordinator.h"
+#include "metadata/inode_record.h"
+#include "src/extent/allocator.h"
+#include "src/extent/extent_lock_manager.h"
+#include "src/fs/volume.h"
+
+namespace dynamicfs {
+
+struct Caller {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  uint32_t pid = 0;
+  std::vector<uint32_t> groups;  // supplementary groups, if known
+  bool in_group(uint32_t g) const;
+};
+
+struct SetAttr {
+  enum : uint32_t {
+    kMode = 1, kUid = 2, kGid = 4, kSize = 8, kAtime = 16, kMtime = 32, kAtimeNow = 64, kMtimeNow = 128, kCtime = 256
+  };
+  uint32_t valid = 0;
+  uint32_t mode = 0, uid = 0, gid = 0;
+  uint64_t size = 0;
+  Timestamp atime, mtime, ctime;
+};
+
+struct DirEntry {
+  std::string name;
+  uint64_t ino = 0;
+  uint32_t type = 0;  // S_IFMT bits
+};
+
+struct FsStats {
+  uint64_t inodes = 0;
+  std::vector<DiskSpace> disks;
+  GroupCommitStats commit;
+  LockStats locks;
+  uint64_t checksum_errors = 0;
+  uint64_t bytes_read = 0, bytes_written = 0;
+};
+
+struct FsOptions {
+  bool enforce_permissions_in_access = true;
+  unsigned sync_interval_ms = 1000;  // background WAL sync that recycles freed space
+};
+
+class FileSystem {
+ public:
+  static constexpr uint64_t kRootIno = 1;
+  static constexpr size_t kNameMax = 255;
+  static constexpr uint32_t kLinkMax = 65000;
+  static constexpr uint64_t kMaxFileSize = 1ull << 50;
+  static constexpr uint64_t kBlock = 4096;
+
+  // Mounts the metadata: crash recovery (orphans, free space) happens here.
+  static Result<std::unique_ptr<FileSystem>> open(std::unique_ptr<Volume> volume, FsOptions opts = {});
+  ~FileSystem();
+  // Makes everything durable and writes the clean-unmount checkpoint.
+  Status shutdown();
+
+  // Namespace.
+  Result<InodeRecord> lookup(uint64_t parent, std::string_view name);
+  Result<InodeRecord> getattr(uint64_t ino);
+  Result<InodeRecord> setattr(uint64_t ino, const SetAttr& attr, const Caller& caller);
+  Result<InodeRecord> mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev, const Caller& c);
+  Result<InodeRecord> mkdir(uint64_t parent, std::string_view name, uint32_t mode, const Caller& c);
+  Result<InodeRecord> symlink(uint64_t parent, std::string_view name, std::string_view target, const Caller& c);
+  Result<std::string> readlink(uint64_t ino);
+  Result<InodeRecord> link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
+  Status unlink(uint64_t parent, std::string_view name);
+  Status rmdir(uint64_t parent, std::string_view name);
+  Status rename(uint64_t parent, std::string_view name, uint64_t new_parent, std::string_view new_name,
+                unsigned flags);
+  Result<std::vector<DirEntry>> list_dir(uint64_t ino);
+  Status access(uint64_t ino, int mask, const Caller& caller);
+
+  // Files.
+  Status open_file(uint64_t ino);
+  Status release_file(uint64_t ino);
+  Result<size_t> read(uint64_t ino, uint64_t offset, size_t size, char* buf);
+  Result<size_t> write(uint64_t ino, uint64_t offset, const char* data, size_t size);
+  Status fsync(uint64_t ino, bool datasync);
+  Status sync_all();
+
+  // Extended attributes.
+  Status setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags);
+  Result<std::string> getxattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> listxattr(uint64_t ino);
+  Status removexattr(uint64_t ino, std::string_view name);
+
+  struct statvfs statfs() const;
+  FsStats stats() const;
+  Volume& volume() { return *m_volume; }
+
+ private:
+  explicit FileSystem(std::unique_ptr<Volume> volume, FsOptions opts);
+  Status recover();
+  Status rebuild_free_space();
+  Status load_checkpoint(bool* loaded);
+  Status remove_orphans();
+
+  // Helpers (callers hold the relevant locks).
+  Result<InodeRecord> load_inode(uint64_t ino) const;
+  void put_inode(rocksdb::WriteBatch* b, const InodeRecord& rec);
+  Result<std::optional<std::pair<uint64_t, uint32_t>>> get_dentry(uint64_t parent, std::string_view name) const;
+  void put_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name, uint64_t ino, uint32_t type);
+  void delete_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name);
+  Result<bool> dir_is_empty(uint64_t ino) const;
+  Result<uint64_t> allocate_ino(rocksdb::WriteBatch* b);
+  Result<InodeRecord> create_node(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                                  std::string_view symlink_target, const Caller& c);
+  // Drops one link of `victim`; deletes it (or makes it an orphan while open).
+  Status drop_link(rocksdb::WriteBatch* b, InodeRecord* victim, std::vector<DiskRange>* freed);
+  Status delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::vector<DiskRange>* freed);
+  bool is_open(uint64_t ino) const;
+  Status check_name(std::string_view name) const;
+  Status is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* result) const;
+
+  // Data path helpers (file_io.cc).
+  struct BlockRef {
+    bool hole = true;
+    ExtentRecord ext;       // the whole extent holding the block
+    uint64_t ext_file_off = 0;
+    bool same_as(const BlockRef& o) const;
+  };
+  Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extents_in(uint64_t ino, uint64_t start, uint64_t end) const;
+  Result<BlockRef> block_ref(uint64_t ino, uint64_t block_off) const;
+  Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino);
+  Status write_new_extents(const char* data, uint64_t length, uint64_t generation,
+                           std::vector<std::pair<DiskRange, ExtentRecord>>* out);
+  // Replaces [start, end) of the extent map by `fresh` (empty = punch).
+  Status remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
+               const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh, uint64_t fresh_file_off,
+               std::vector<DiskRange>* freed, int64_t* alloc_delta);
+  Status truncate_locked_prepare(uint64_t ino, uint64_t new_size, const Caller& caller, InodeRecord* out);
+  Result<std::vector<DiskRange>> allocate_space(uint64_t length);
+  Status sync_metadata();
+  Status sync_data_disks();
+  void background_sync_loop();
+
+  std::unique_ptr<Volume> m_volume;
+  FsOptions m_opts;
+  std::unique_ptr<Allocator> m_alloc;
+  std::unique_ptr<GroupCommitCoordinator> m_commit;
+  ExtentLockManager m_locks;
+
+  std::mutex m_ino_mutex;
+  uint64_t m_next_ino = 0;
+  uint64_t m_ino_reserved = 0;  // persisted next_ino (exclusive bound of handed-out numbers)
+  std::atomic<uint64_t> m_inode_count{0};
+
+  mutable std::mutex m_open_mutex;
+  std::unordered_map<uint64_t, uint32_t> m_open_counts;
+
+  std::vector<std::unique_ptr<std::atomic<uint64_t>>> m_disk_writes;  // per disk, bumped per write
+  std::vector<std::unique_ptr<std::atomic<uint64_t>>> m_disk_synced;  // per disk, value at last sync
+  std::vector<std::unique_ptr<CoalescedSync>> m_disk_sync;
+  std::atomic<uint64_t> m_checksum_errors{0};
+
+  std::mutex m_bg_mutex;
+  std::condition_variable m_bg_cv;
+  bool m_bg_stop = false;
+  std::thread m_bg_thread;
+  bool m_shut_down = false;
+};
+
+}  // namespace dynamicfs

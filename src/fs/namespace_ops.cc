@@ -1,0 +1,435 @@
+// FileSystem namespace operations: lookup, create, link, unlink, rename,
+// directories and attributes. Each takes every lock it needs in one guard
+// (parents and children together, shard-ordered), re-validates what it read
+// before locking, and applies exactly one WriteBatch.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <map>
+
+#include "metadata/key_codec.h"
+#include "src/fs/file_system.h"
+
+namespace dynamicfs {
+
+namespace {
+constexpr std::string_view kSymlinkKey{"\0link", 5};
+}  // namespace
+
+Result<InodeRecord> FileSystem::lookup(uint64_t parent, std::string_view name) {
+  DFS_RETURN_IF_ERROR(check_name(name));
+  auto guard = m_locks.lock_shared(parent);
+  auto dir = load_inode(parent);
+  if (!dir.is_ok()) return dir.status();
+  if (!dir->is_dir()) return Status::error(ENOTDIR);
+  auto d = get_dentry(parent, name);
+  if (!d.is_ok()) return d.status();
+  if (!d->has_value()) return Status::error(ENOENT);
+  return load_inode((*d)->first);
+}
+
+Result<InodeRecord> FileSystem::getattr(uint64_t ino) { return load_inode(ino); }
+
+Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                                            std::string_view symlink_target, const Caller& c) {
+  DFS_RETURN_IF_ERROR(check_name(name));
+  auto guard = m_locks.lock_exclusive({parent});
+  auto dir_r = load_inode(parent);
+  if (!dir_r.is_ok()) return dir_r.status();
+  InodeRecord dir = dir_r.value();
+  if (!dir.is_dir()) return Status::error(ENOTDIR);
+  if (dir.nlink == 0) return Status::error(ENOENT);
+  auto existing = get_dentry(parent, name);
+  if (!existing.is_ok()) return existing.status();
+  if (existing->has_value()) return Status::error(EEXIST);
+  bool is_dir = S_ISDIR(mode);
+  if (is_dir && dir.nlink >= kLinkMax) return Status::error(EMLINK);
+
+  rocksdb::WriteBatch b;
+  auto ino = allocate_ino(&b);
+  if (!ino.is_ok()) return ino.status();
+  Timestamp now = now_timestamp();
+  InodeRecord rec;
+  rec.ino = ino.value();
+  rec.mode = mode;
+  rec.uid = c.uid;
+  rec.gid = c.gid;
+  if (dir.mode & S_ISGID) {
+    rec.gid = dir.gid;  // setgid directories pass their group on
+    if (is_dir) rec.mode |= S_ISGID;
+  }
+  rec.nlink = is_dir ? 2 : 1;
+  rec.size = is_dir ? 4096 : symlink_target.size();
+  rec.rdev = rdev;
+  rec.generation = 1;
+  rec.parent = is_dir ? parent : 0;
+  rec.atime = rec.mtime = rec.ctime = rec.crtime = now;
+  put_inode(&b, rec);
+  if (!symlink_target.empty()) {
+    b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kSymlinkKey),
+          rocksdb::Slice(symlink_target.data(), symlink_target.size()));
+  }
+  put_dentry(&b, parent, name, rec.ino, mode & S_IFMT);
+  if (is_dir) ++dir.nlink;
+  dir.mtime = dir.ctime = now;
+  put_inode(&b, dir);
+  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+  ++m_inode_count;
+  return rec;
+}
+
+Result<InodeRecord> FileSystem::mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                                      const Caller& c) {
+  uint32_t type = mode & S_IFMT;
+  if (type == 0) type = S_IFREG;
+  if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
+    return Status::error(EINVAL);
+  }
+  if (type != S_IFCHR && type != S_IFBLK) rdev = 0;
+  return create_node(parent, name, type | (mode & 07777), rdev, {}, c);
+}
+
+Result<InodeRecord> FileSystem::mkdir(uint64_t parent, std::string_view name, uint32_t mode, const Caller& c) {
+  return create_node(parent, name, S_IFDIR | (mode & 07777), 0, {}, c);
+}
+
+Result<InodeRecord> FileSystem::symlink(uint64_t parent, std::string_view name, std::string_view target,
+                                        const Caller& c) {
+  if (target.empty()) return Status::error(ENOENT);
+  if (target.size() >= 4096) return Status::error(ENAMETOOLONG);
+  return create_node(parent, name, S_IFLNK | 0777, 0, target, c);
+}
+
+Result<std::string> FileSystem::readlink(uint64_t ino) {
+  auto rec = load_inode(ino);
+  if (!rec.is_ok()) return rec.status();
+  if (!rec->is_symlink()) return Status::error(EINVAL);
+  auto v = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, kSymlinkKey));
+  if (!v.is_ok()) return v.status();
+  if (!v->has_value()) return Status::error(EUCLEAN, "symlink without target");
+  return std::move(**v);
+}
+
+Result<InodeRecord> FileSystem::link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+  DFS_RETURN_IF_ERROR(check_name(new_name));
+  auto guard = m_locks.lock_exclusive({new_parent, ino});
+  auto dir_r = load_inode(new_parent);
+  if (!dir_r.is_ok()) return dir_r.status();
+  InodeRecord dir = dir_r.value();
+  if (!dir.is_dir()) return Status::error(ENOTDIR);
+  if (dir.nlink == 0) return Status::error(ENOENT);
+  auto rec_r = load_inode(ino);
+  if (!rec_r.is_ok()) return rec_r.status();
+  InodeRecord rec = rec_r.value();
+  if (rec.is_dir()) return Status::error(EPERM);
+  if (rec.nlink == 0) return Status::error(ENOENT);
+  if (rec.nlink >= kLinkMax) return Status::error(EMLINK);
+  auto existing = get_dentry(new_parent, new_name);
+  if (!existing.is_ok()) return existing.status();
+  if (existing->has_value()) return Status::error(EEXIST);
+  Timestamp now = now_timestamp();
+  rocksdb::WriteBatch b;
+  ++rec.nlink;
+  rec.ctime = now;
+  put_inode(&b, rec);
+  put_dentry(&b, new_parent, new_name, ino, rec.mode & S_IFMT);
+  dir.mtime = dir.ctime = now;
+  put_inode(&b, dir);
+  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+  return rec;
+}
+
+Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::vector<DiskRange>* freed) {
+  auto& meta = m_volume->meta();
+  auto it = meta.iterator(Cf::kExtents);
+  std::string prefix = KeyCodec::extent_prefix(ino);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
+    if (!e.is_ok()) return e.status();
+    freed->push_back(DiskRange{e->disk, e->disk_offset, e->length});
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
+  std::string end = KeyCodec::prefix_end(prefix);
+  b->DeleteRange(meta.handle(Cf::kExtents), prefix, end);
+  b->DeleteRange(meta.handle(Cf::kXattrs), prefix, end);
+  b->Delete(meta.handle(Cf::kInodes), KeyCodec::inode_key(ino));
+  return Status::ok();
+}
+
+Status FileSystem::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim, std::vector<DiskRange>* freed) {
+  victim->ctime = now_timestamp();
+  victim->nlink = victim->is_dir() ? 0 : victim->nlink - 1;
+  if (victim->nlink > 0) {
+    put_inode(b, *victim);
+    return Status::ok();
+  }
+  if (!victim->is_dir() && is_open(victim->ino)) {
+    // Unlinked while open: keep the data until the last close; the orphan
+    // record lets mount clean it up after a crash.
+    put_inode(b, *victim);
+    b->Put(m_volume->meta().handle(Cf::kVolume), KeyCodec::orphan_key(victim->ino), "");
+    return Status::ok();
+  }
+  DFS_RETURN_IF_ERROR(delete_inode_data(b, victim->ino, freed));
+  --m_inode_count;
+  return Status::ok();
+}
+
+Status FileSystem::unlink(uint64_t parent, std::string_view name) {
+  DFS_RETURN_IF_ERROR(check_name(name));
+  for (;;) {
+    auto d = get_dentry(parent, name);
+    if (!d.is_ok()) return d.status();
+    if (!d->has_value()) return Status::error(ENOENT);
+    uint64_t child = (*d)->first;
+    auto guard = m_locks.lock_exclusive({parent, child});
+    auto again = get_dentry(parent, name);
+    if (!again.is_ok()) return again.status();
+    if (!again->has_value() || (*again)->first != child) continue;  // changed under us
+    auto dir_r = load_inode(parent);
+    if (!dir_r.is_ok()) return dir_r.status();
+    InodeRecord dir = dir_r.value();
+    auto rec_r = load_inode(child);
+    if (!rec_r.is_ok()) return rec_r.status();
+    InodeRecord rec = rec_r.value();
+    if (rec.is_dir()) return Status::error(EISDIR);
+    rocksdb::WriteBatch b;
+    std::vector<DiskRange> freed;
+    delete_dentry(&b, parent, name);
+    DFS_RETURN_IF_ERROR(drop_link(&b, &rec, &freed));
+    dir.mtime = dir.ctime = now_timestamp();
+    put_inode(&b, dir);
+    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+    guard.release();
+    m_alloc->defer_free(freed);
+    return Status::ok();
+  }
+}
+
+Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
+  if (name == ".") return Status::error(EINVAL);
+  if (name == "..") return Status::error(ENOTEMPTY);
+  DFS_RETURN_IF_ERROR(check_name(name));
+  for (;;) {
+    auto d = get_dentry(parent, name);
+    if (!d.is_ok()) return d.status();
+    if (!d->has_value()) return Status::error(ENOENT);
+    uint64_t child = (*d)->first;
+    auto guard = m_locks.lock_exclusive({parent, child});
+    auto again = get_dentry(parent, name);
+    if (!again.is_ok()) return again.status();
+    if (!again->has_value() || (*again)->first != child) continue;
+    auto dir_r = load_inode(parent);
+    if (!dir_r.is_ok()) return dir_r.status();
+    InodeRecord dir = dir_r.value();
+    auto rec_r = load_inode(child);
+    if (!rec_r.is_ok()) return rec_r.status();
+    InodeRecord rec = rec_r.value();
+    if (!rec.is_dir()) return Status::error(ENOTDIR);
+    auto empty = dir_is_empty(child);
+    if (!empty.is_ok()) return empty.status();
+    if (!empty.value()) return Status::error(ENOTEMPTY);
+    rocksdb::WriteBatch b;
+    std::vector<DiskRange> freed;
+    delete_dentry(&b, parent, name);
+    DFS_RETURN_IF_ERROR(drop_link(&b, &rec, &freed));
+    --dir.nlink;
+    dir.mtime = dir.ctime = now_timestamp();
+    put_inode(&b, dir);
+    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+    return Status::ok();
+  }
+}
+
+Status FileSystem::is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* result) const {
+  // Walks the parent pointers of directories from `ino` up to the root.
+  *result = false;
+  for (int depth = 0; depth < 4096; ++depth) {
+    if (ino == maybe_ancestor) {
+      *result = true;
+      return Status::ok();
+    }
+    if (ino == kRootIno) return Status::ok();
+    auto rec = load_inode(ino);
+    if (!rec.is_ok()) return rec.status();
+    ino = rec->parent;
+  }
+  return Status::error(ELOOP, "directory tree too deep or looped");
+}
+
+Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent, std::string_view new_name,
+                          unsigned flags) {
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) return Status::error(EINVAL);
+  DFS_RETURN_IF_ERROR(check_name(name));
+  DFS_RETURN_IF_ERROR(check_name(new_name));
+  for (;;) {
+    auto src_d = get_dentry(parent, name);
+    if (!src_d.is_ok()) return src_d.status();
+    if (!src_d->has_value()) return Status::error(ENOENT);
+    auto dst_d = get_dentry(new_parent, new_name);
+    if (!dst_d.is_ok()) return dst_d.status();
+    uint64_t src = (*src_d)->first;
+    uint64_t dst = dst_d->has_value() ? (*dst_d)->first : 0;
+    std::vector<uint64_t> keys{parent, new_parent, src};
+    if (dst != 0) keys.push_back(dst);
+    auto guard = m_locks.lock(keys, true);
+    auto src_again = get_dentry(parent, name);
+    auto dst_again = get_dentry(new_parent, new_name);
+    if (!src_again.is_ok()) return src_again.status();
+    if (!dst_again.is_ok()) return dst_again.status();
+    if (!src_again->has_value() || (*src_again)->first != src) continue;
+    if ((dst_again->has_value() ? (*dst_again)->first : 0) != dst) continue;
+
+    if (dst != 0 && (flags & RENAME_NOREPLACE)) return Status::error(EEXIST);
+    if (src == dst) return Status::ok();  // two links to one inode: nothing to do
+
+    std::map<uint64_t, InodeRecord> recs;  // every inode this rename touches, once
+    for (uint64_t ino : keys) {
+      if (recs.count(ino)) continue;
+      auto r = load_inode(ino);
+      if (!r.is_ok()) return r.status();
+      recs[ino] = r.value();
+    }
+    InodeRecord& src_rec = recs[src];
+    if (!recs[new_parent].is_dir()) return Status::error(ENOTDIR);
+    if (recs[new_parent].nlink == 0) return Status::error(ENOENT);
+    if (dst != 0) {
+      InodeRecord& dst_rec = recs[dst];
+      if (src_rec.is_dir() && !dst_rec.is_dir()) return Status::error(ENOTDIR);
+      if (!src_rec.is_dir() && dst_rec.is_dir()) return Status::error(EISDIR);
+      if (dst_rec.is_dir()) {
+        auto empty = dir_is_empty(dst);
+        if (!empty.is_ok()) return empty.status();
+        if (!empty.value()) return Status::error(ENOTEMPTY);
+      }
+    }
+    if (src_rec.is_dir() && parent != new_parent) {
+      bool inside = false;
+      DFS_RETURN_IF_ERROR(is_ancestor(src, new_parent, &inside));
+      if (inside) return Status::error(EINVAL);
+      if (dst == 0 && recs[new_parent].nlink >= kLinkMax) return Status::error(EMLINK);
+    }
+
+    Timestamp now = now_timestamp();
+    rocksdb::WriteBatch b;
+    std::vector<DiskRange> freed;
+    delete_dentry(&b, parent, name);
+    put_dentry(&b, new_parent, new_name, src, src_rec.mode & S_IFMT);
+    bool dst_deleted = false;
+    if (dst != 0) {
+      InodeRecord& dst_rec = recs[dst];
+      if (dst_rec.is_dir()) --recs[new_parent].nlink;
+      DFS_RETURN_IF_ERROR(drop_link(&b, &dst_rec, &freed));
+      dst_deleted = dst_rec.nlink == 0;
+    }
+    if (src_rec.is_dir() && parent != new_parent) {
+      --recs[parent].nlink;
+      ++recs[new_parent].nlink;
+      src_rec.parent = new_parent;
+    }
+    src_rec.ctime = now;
+    recs[parent].mtime = recs[parent].ctime = now;
+    recs[new_parent].mtime = recs[new_parent].ctime = now;
+    for (auto& [ino, rec] : recs) {
+      if (ino == dst && dst != 0) continue;  // drop_link wrote or deleted it
+      put_inode(&b, rec);
+    }
+    (void)dst_deleted;
+    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+    guard.release();
+    m_alloc->defer_free(freed);
+    return Status::ok();
+  }
+}
+
+Result<std::vector<DirEntry>> FileSystem::list_dir(uint64_t ino) {
+  auto guard = m_locks.lock_shared(ino);
+  auto rec = load_inode(ino);
+  if (!rec.is_ok()) return rec.status();
+  if (!rec->is_dir()) return Status::error(ENOTDIR);
+  std::vector<DirEntry> out;
+  out.push_back(DirEntry{".", ino, S_IFDIR});
+  out.push_back(DirEntry{"..", rec->parent == 0 ? ino : rec->parent, S_IFDIR});
+  auto it = m_volume->meta().iterator(Cf::kDentries);
+  std::string prefix = KeyCodec::dentry_prefix(ino);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 12) return Status::error(EUCLEAN, "malformed directory entry");
+    auto name = KeyCodec::dentry_name({it->key().data(), it->key().size()});
+    out.push_back(DirEntry{std::string(name), get_le<uint64_t>(it->value().data()),
+                           get_le<uint32_t>(it->value().data() + 8)});
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "directory scan"));
+  return out;
+}
+
+Status FileSystem::access(uint64_t ino, int mask, const Caller& caller) {
+  auto rec = load_inode(ino);
+  if (!rec.is_ok()) return rec.status();
+  if (mask == F_OK) return Status::ok();
+  uint32_t mode = rec->mode;
+  if (caller.uid == 0) {
+    // root may do anything except execute a file that nobody may execute.
+    if ((mask & X_OK) && !rec->is_dir() && !(mode & (S_IXUSR | S_IXGRP | S_IXOTH))) return Status::error(EACCES);
+    return Status::ok();
+  }
+  uint32_t bits;
+  if (caller.uid == rec->uid) {
+    bits = (mode >> 6) & 7;
+  } else if (caller.in_group(rec->gid)) {
+    bits = (mode >> 3) & 7;
+  } else {
+    bits = mode & 7;
+  }
+  if ((static_cast<uint32_t>(mask) & bits) != static_cast<uint32_t>(mask & 7)) return Status::error(EACCES);
+  return Status::ok();
+}
+
+Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const Caller& caller) {
+  if (attr.valid & SetAttr::kSize) {
+    InodeRecord after;
+    DFS_RETURN_IF_ERROR(truncate_locked_prepare(ino, attr.size, caller, &after));
+    if ((attr.valid & ~static_cast<uint32_t>(SetAttr::kSize)) == 0) return after;
+  }
+  auto guard = m_locks.lock_exclusive({ino});
+  auto rec_r = load_inode(ino);
+  if (!rec_r.is_ok()) return rec_r.status();
+  InodeRecord rec = rec_r.value();
+  Timestamp now = now_timestamp();
+  if (attr.valid & SetAttr::kMode) {
+    uint32_t mode = attr.mode & 07777;
+    // A non-member (other than root) cannot leave a setgid bit behind.
+    if (caller.uid != 0 && !caller.in_group(rec.gid) && !rec.is_dir()) mode &= ~static_cast<uint32_t>(S_ISGID);
+    rec.mode = (rec.mode & S_IFMT) | mode;
+  }
+  bool owner_changed = false;
+  if ((attr.valid & SetAttr::kUid) && attr.uid != rec.uid) {
+    rec.uid = attr.uid;
+    owner_changed = true;
+  }
+  if ((attr.valid & SetAttr::kGid) && attr.gid != rec.gid) {
+    rec.gid = attr.gid;
+    owner_changed = true;
+  }
+  if (owner_changed && rec.is_reg() && !(attr.valid & SetAttr::kMode)) {
+    // chown clears set-user-ID, and set-group-ID where it means "setgid".
+    rec.mode &= ~static_cast<uint32_t>(S_ISUID);
+    if (rec.mode & S_IXGRP) rec.mode &= ~static_cast<uint32_t>(S_ISGID);
+  }
+  if (attr.valid & SetAttr::kAtimeNow) {
+    rec.atime = now;
+  } else if (attr.valid & SetAttr::kAtime) {
+    rec.atime = attr.atime;
+  }
+  if (attr.valid & SetAttr::kMtimeNow) {
+    rec.mtime = now;
+  } else if (attr.valid & SetAttr::kMtime) {
+    rec.mtime = attr.mtime;
+  }
+  rec.ctime = (attr.valid & SetAttr::kCtime) ? attr.ctime : now;
+  rocksdb::WriteBatch b;
+  put_inode(&b, rec);
+  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+  return rec;
+}
+
+}  // namespace dynamicfs

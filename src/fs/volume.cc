@@ -1,0 +1,195 @@
+// Volume: mkfs and the mount-time checks of disks and metadata.
+#include "src/fs/volume.h"
+
+#include <blkid/blkid.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <set>
+
+#include "metadata/inode_record.h"
+#include "metadata/key_codec.h"
+#include "src/common/coding.h"
+
+namespace dynamicfs {
+
+namespace {
+
+// Names a filesystem or partition table found on PATH, or "" if none.
+std::string foreign_signature(const std::string& path) {
+  blkid_probe pr = blkid_new_probe_from_filename(path.c_str());
+  if (pr == nullptr) return "";
+  blkid_probe_enable_superblocks(pr, 1);
+  blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+  blkid_probe_enable_partitions(pr, 1);
+  std::string found;
+  int rc = blkid_do_safeprobe(pr);
+  if (rc == 0) {
+    const char* val = nullptr;
+    if (blkid_probe_lookup_value(pr, "TYPE", &val, nullptr) == 0 && val != nullptr) {
+      found = val;
+    } else if (blkid_probe_lookup_value(pr, "PTTYPE", &val, nullptr) == 0 && val != nullptr) {
+      found = std::string("partition table ") + val;
+    } else {
+      found = "unknown signature";
+    }
+  } else if (rc == -2) {
+    found = "ambiguous signatures";
+  }
+  blkid_free_probe(pr);
+  return found;
+}
+
+Status write_root(MetaStore& meta, const Uuid& volume_uuid, const std::vector<std::pair<uint64_t, uint64_t>>& areas) {
+  rocksdb::WriteBatch batch;
+  InodeRecord root;
+  root.ino = 1;
+  root.mode = S_IFDIR | 0755;
+  root.uid = getuid();
+  root.gid = getgid();
+  root.nlink = 2;
+  root.size = 4096;
+  root.parent = 1;
+  root.atime = root.mtime = root.ctime = root.crtime = now_timestamp();
+  batch.Put(meta.handle(Cf::kInodes), KeyCodec::inode_key(1), root.encode());
+  std::string next;
+  put_le<uint64_t>(&next, 2);
+  batch.Put(meta.handle(Cf::kVolume), KeyCodec::kNextIno, next);
+  batch.Put(meta.handle(Cf::kVolume), KeyCodec::kVolumeUuid, uuid_to_string(volume_uuid));
+  batch.Put(meta.handle(Cf::kVolume), KeyCodec::kFormatVersion, std::to_string(Superblock::kFormatVersion));
+  // A fresh volume is clean: every data area is free and there is one inode.
+  for (uint32_t d = 0; d < areas.size(); ++d) {
+    std::string len;
+    put_le<uint64_t>(&len, areas[d].second - areas[d].first);
+    batch.Put(meta.handle(Cf::kAlloc), KeyCodec::alloc_key(d, areas[d].first), len);
+  }
+  std::string inodes;
+  put_le<uint64_t>(&inodes, 1);
+  batch.Put(meta.handle(Cf::kVolume), KeyCodec::kCleanUnmount, inodes);
+  DFS_RETURN_IF_ERROR(meta.write(&batch, true));
+  return meta.flush();
+}
+
+}  // namespace
+
+Status Volume::format(const FormatOptions& opts) {
+  namespace fs = std::filesystem;
+  if (opts.disks.empty()) return Status::error(EINVAL, "mkfs needs at least one --disk");
+  if (opts.replicas < 1 || opts.replicas > opts.disks.size()) {
+    return Status::error(EINVAL, "--replicas must be between 1 and the number of disks");
+  }
+  std::error_code ec;
+  fs::create_directories(opts.volume_dir, ec);
+  if (ec) return Status::error(ec.value(), "cannot create volume directory " + opts.volume_dir);
+  if (fs::exists(VolumeConfig::file_path(opts.volume_dir)) || fs::exists(meta_dir(opts.volume_dir))) {
+    if (!opts.force) {
+      return Status::error(EEXIST, opts.volume_dir + " already holds a dynamicfs volume (use --force to replace it)");
+    }
+    fs::remove_all(meta_dir(opts.volume_dir), ec);
+    fs::remove(VolumeConfig::file_path(opts.volume_dir), ec);
+  }
+
+  VolumeConfig cfg;
+  cfg.volume_uuid = uuid_generate_random();
+  cfg.replicas = opts.replicas;
+  std::vector<std::unique_ptr<Disk>> disks;
+  std::set<std::pair<dev_t, ino_t>> seen;
+  for (size_t i = 0; i < opts.disks.size(); ++i) {
+    std::string path = fs::absolute(opts.disks[i]).lexically_normal().string();
+    bool existed = fs::exists(path);
+    auto disk = Disk::open(path, existed ? 0 : opts.create_size);
+    if (!disk.is_ok()) return disk.status();
+    struct stat st {};
+    ::stat(path.c_str(), &st);
+    if (!seen.insert({st.st_dev, st.st_ino}).second) return Status::error(EINVAL, "disk " + path + " is listed twice");
+    if (disk.value()->size() < kMinDiskSize) {
+      return Status::error(ENOSPC, "disk " + path + " is too small (" + std::to_string(disk.value()->size() >> 20) +
+                                       " MiB; at least " + std::to_string(kMinDiskSize >> 20) + " MiB needed)");
+    }
+    if (existed && !opts.force) {
+      std::string block(Superblock::kSize, '\0');
+      DFS_RETURN_IF_ERROR(disk.value()->read_at(block.data(), block.size(), 0));
+      if (Superblock::has_magic(block)) {
+        auto sb = Superblock::decode(block);
+        std::string owner = sb.is_ok() ? " of volume " + uuid_to_string(sb->volume_uuid) : "";
+        return Status::error(EEXIST, "disk " + path + " already belongs to a dynamicfs volume" + owner +
+                                         " (use --force to overwrite)");
+      }
+      std::string sig = foreign_signature(path);
+      if (!sig.empty()) {
+        return Status::error(EEXIST, "disk " + path + " holds a " + sig + " signature (use --force to overwrite)");
+      }
+    }
+    DiskConfig dc;
+    dc.index = static_cast<uint32_t>(i);
+    dc.uuid = uuid_generate_random();
+    dc.path = path;
+    cfg.disks.push_back(dc);
+    disks.push_back(std::move(disk).value());
+  }
+  std::vector<std::pair<uint64_t, uint64_t>> areas;
+  for (size_t i = 0; i < disks.size(); ++i) {
+    Superblock sb;
+    sb.volume_uuid = cfg.volume_uuid;
+    sb.disk_uuid = cfg.disks[i].uuid;
+    sb.disk_index = static_cast<uint32_t>(i);
+    sb.disk_count = static_cast<uint32_t>(disks.size());
+    sb.disk_size = disks[i]->size() & ~uint64_t{Superblock::kBlockSize - 1};
+    DFS_RETURN_IF_ERROR(sb.write_to(*disks[i]));
+    areas.emplace_back(sb.data_start, sb.disk_size);
+  }
+  auto meta = MetaStore::open(meta_dir(opts.volume_dir), /*create=*/true);
+  if (!meta.is_ok()) return meta.status();
+  DFS_RETURN_IF_ERROR(write_root(*meta.value(), cfg.volume_uuid, areas));
+  fs::create_directories(log_dir(opts.volume_dir), ec);
+  return cfg.save(opts.volume_dir);
+}
+
+Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
+  std::unique_ptr<Volume> vol(new Volume());
+  vol->m_dir = std::filesystem::absolute(volume_dir).lexically_normal().string();
+  auto cfg = VolumeConfig::load(vol->m_dir);
+  if (!cfg.is_ok()) return cfg.status();
+  vol->m_config = std::move(cfg).value();
+  for (const auto& dc : vol->m_config.disks) {
+    auto disk = Disk::open(dc.path);
+    if (!disk.is_ok()) {
+      return Status::error(disk.err(), "disk " + std::to_string(dc.index) + " (" + uuid_to_string(dc.uuid) + ") at " +
+                                           dc.path + " is unavailable: " + std::strerror(disk.err()));
+    }
+    auto sb = Superblock::read_from(*disk.value());
+    if (!sb.is_ok()) return Status::error(sb.err(), "refusing to mount: " + sb.status().message());
+    if (sb->volume_uuid != vol->m_config.volume_uuid) {
+      return Status::error(EXDEV, "refusing to mount: disk " + dc.path + " belongs to another volume (" +
+                                      uuid_to_string(sb->volume_uuid) + ")");
+    }
+    if (sb->disk_uuid != dc.uuid || sb->disk_index != dc.index) {
+      return Status::error(EXDEV, "refusing to mount: disk " + dc.path + " is disk " + uuid_to_string(sb->disk_uuid) +
+                                      ", but volume.toml expects " + uuid_to_string(dc.uuid) + " at index " +
+                                      std::to_string(dc.index));
+    }
+    if (sb->disk_count != vol->m_config.disks.size()) {
+      return Status::error(EXDEV, "refusing to mount: disk " + dc.path + " was formatted for a volume of " +
+                                      std::to_string(sb->disk_count) + " disks");
+    }
+    vol->m_superblocks.push_back(sb.value());
+    vol->m_disks.push_back(std::move(disk).value());
+  }
+  auto meta = MetaStore::open(meta_dir(vol->m_dir), /*create=*/false);
+  if (!meta.is_ok()) {
+    if (meta.err() == EBUSY) return Status::error(EBUSY, "volume " + vol->m_dir + " is already mounted (metadata store is locked)");
+    return meta.status();
+  }
+  vol->m_meta = std::move(meta).value();
+  auto stored = vol->m_meta->get(Cf::kVolume, KeyCodec::kVolumeUuid);
+  if (!stored.is_ok()) return stored.status();
+  if (!stored->has_value() || **stored != uuid_to_string(vol->m_config.volume_uuid)) {
+    return Status::error(EXDEV, "refusing to mount: metadata store does not belong to volume " +
+                                    uuid_to_string(vol->m_config.volume_uuid));
+  }
+  for (auto& d : vol->m_disks) vol->m_schedulers.push_back(std::make_unique<IoScheduler>(*d));
+  return vol;
+}
+
+}  // namespace dynamicfs

@@ -1,0 +1,33 @@
+// VolumeConfig: the volume.toml file of a volume directory. It names the
+// volume and lists its disks by UUID and path; the superblocks on the disks
+// must agree with it before a mount proceeds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "src/common/result.h"
+#include "src/io/superblock.h"
+
+namespace dynamicfs {
+
+struct DiskConfig {
+  uint32_t index = 0;
+  Uuid uuid{};
+  std::string path;
+};
+
+struct VolumeConfig {
+  uint32_t format_version = Superblock::kFormatVersion;
+  Uuid volume_uuid{};
+  uint32_t replicas = 1;
+  std::vector<DiskConfig> disks;
+
+  static std::string file_path(const std::string& volume_dir) { return volume_dir + "/volume.toml"; }
+  static Result<VolumeConfig> load(const std::string& volume_dir);
+  // Writes atomically (temp file + fsync + rename).
+  Status save(const std::string& volume_dir) const;
+};
+
+}  // namespace dynamicfs

@@ -1,0 +1,45 @@
+// Disk: one pooled device, a block device or a plain file, accessed with
+// positional I/O. It knows nothing of extents or metadata; it only moves
+// bytes and reports real errno values.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <sys/uio.h>
+
+#include "src/common/result.h"
+
+namespace dynamicfs {
+
+class Disk {
+ public:
+  ~Disk();
+  Disk(const Disk&) = delete;
+  Disk& operator=(const Disk&) = delete;
+
+  // Opens PATH read-write. A missing file is an error (ENOENT) unless
+  // create_size > 0, in which case a sparse file of that size is created.
+  static Result<std::unique_ptr<Disk>> open(const std::string& path, uint64_t create_size = 0);
+
+  Status read_at(void* buf, size_t len, uint64_t offset) const;
+  Status write_at(const void* buf, size_t len, uint64_t offset) const;
+  Status writev_at(const struct iovec* iov, int iovcnt, uint64_t offset) const;
+  Status sync() const;
+
+  const std::string& path() const { return m_path; }
+  uint64_t size() const { return m_size; }
+  bool is_block_device() const { return m_block_device; }
+  // True when the device (or the device under the file) is rotational.
+  bool rotational() const { return m_rotational; }
+
+ private:
+  Disk(std::string path, int fd, uint64_t size, bool block_device, bool rotational);
+  std::string m_path;
+  int m_fd;
+  uint64_t m_size;
+  bool m_block_device;
+  bool m_rotational;
+};
+
+}  // namespace dynamicfs

@@ -1,0 +1,1107 @@
+// Randomized differential ("model") test of the mounted filesystem.
+//
+// Why it exists: unit tests check components in isolation, but users only
+// see POSIX semantics through the kernel's FUSE layer. This test applies the
+// same long random sequence of syscalls to a dynamicfs mount and to a
+// reference directory on the host filesystem (ext4/overlayfs) and demands
+// identical return values, errno values and returned data after every
+// operation, plus identical trees (types, modes, owners, sizes, nlink, hard
+// link structure, contents, symlink targets, xattrs) at checkpoints and
+// after remounts. Names come from a tiny pool so that operations collide
+// (rename over existing files, rmdir of non-empty dirs, ...).
+//
+// Reproduce a failure with the printed seed:
+//   MODEL_SEED=<seed> MODEL_OPS=<n> ./model_test
+// Environment: MODEL_SEED (default: time), MODEL_OPS (default 100000),
+// DYNAMICFS_BIN (binary), DYNAMICFS_KEEP_TMP=1 (keep the temp dir).
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "tests/integration/mount_fixture.h"
+
+namespace {
+
+using dynamicfs::testing::integration_environment_ok;
+using dynamicfs::testing::TestVolume;
+
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kMiB = 1024 * kKiB;
+constexpr uint64_t kGiB = 1024 * kMiB;
+constexpr int kFdSlots = 4;
+// Files bigger than this are compared in windows, not byte for byte.
+constexpr uint64_t kFullCompareLimit = 16 * kMiB;
+constexpr size_t kMaxReportedDiffs = 25;
+constexpr size_t kHistoryLength = 24;
+
+const std::array<const char*, 5> kNames = {"a", "b", "c", "d", "e"};
+const std::array<const char*, 4> kXattrNames = {
+    "user.a", "user.b", "user.c", "user.a_rather_long_attribute_name_0123"};
+
+uint64_t env_u64(const char* name, uint64_t fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  return std::strtoull(v, nullptr, 0);
+}
+
+std::string errno_name(int err) {
+  if (err == 0) return "0";
+  const char* n = strerrorname_np(err);
+  return n ? n : std::to_string(err);
+}
+
+std::string printable(const std::string& data, size_t limit = 48) {
+  std::ostringstream os;
+  os << "len=" << data.size() << " \"";
+  for (size_t i = 0; i < data.size() && i < limit; ++i) {
+    unsigned char c = static_cast<unsigned char>(data[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      os << c;
+    } else {
+      static const char* hex = "0123456789abcdef";
+      os << "\\x" << hex[c >> 4] << hex[c & 15];
+    }
+  }
+  if (data.size() > limit) os << "...";
+  os << '"';
+  return os.str();
+}
+
+// Deterministic RNG helpers (no std distributions, whose output is
+// implementation defined, so a seed reproduces on every toolchain).
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : gen_(seed) {}
+  uint64_t next() { return gen_(); }
+  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
+  bool percent(unsigned p) { return below(100) < p; }
+  template <typename T, size_t N>
+  const T& pick(const std::array<T, N>& a) {
+    return a[below(N)];
+  }
+  std::string bytes(size_t n) {
+    std::string s(n, '\0');
+    if (percent(10)) return s;  // all-zero data exercises hole handling
+    for (size_t i = 0; i < n; i += 8) {
+      uint64_t v = next();
+      std::memcpy(&s[i], &v, std::min<size_t>(8, n - i));
+    }
+    return s;
+  }
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+// What one syscall sequence returned on one tree.
+struct Outcome {
+  long long ret = 0;
+  int err = 0;
+  std::string data;  // bytes read, names listed, stat summary, failing step
+  bool operator==(const Outcome&) const = default;
+};
+
+std::string describe(const Outcome& o) {
+  std::ostringstream os;
+  os << "ret=" << o.ret << " errno=" << errno_name(o.err);
+  if (!o.data.empty()) os << " data(" << printable(o.data) << ")";
+  return os.str();
+}
+
+Outcome result_of(long long r) {
+  return Outcome{r < 0 ? -1 : r, r < 0 ? errno : 0, {}};
+}
+
+Outcome failed_at(const char* step) { return Outcome{-1, errno, step}; }
+
+std::string stat_summary(const struct stat& st) {
+  std::ostringstream os;
+  const char* type = S_ISREG(st.st_mode)   ? "reg"
+                     : S_ISDIR(st.st_mode) ? "dir"
+                     : S_ISLNK(st.st_mode) ? "lnk"
+                                           : "other";
+  os << type << " mode=" << std::oct << (st.st_mode & 07777) << std::dec
+     << " uid=" << st.st_uid << " gid=" << st.st_gid
+     << " nlink=" << st.st_nlink;
+  // Directory sizes are filesystem specific; file and symlink sizes are not.
+  if (!S_ISDIR(st.st_mode)) os << " size=" << st.st_size;
+  return os.str();
+}
+
+// One tree under test: the dynamicfs mount or the host reference.
+struct Side {
+  std::string name;
+  std::string root;
+  std::array<int, kFdSlots> fds;
+  Side(std::string n, std::string r) : name(std::move(n)), root(std::move(r)) {
+    fds.fill(-1);
+  }
+  std::string abs(const std::string& rel) const { return root + "/" + rel; }
+  void close_all() {
+    for (int& fd : fds) {
+      if (fd >= 0) close(fd);
+      fd = -1;
+    }
+  }
+};
+
+struct Op {
+  std::string desc;
+  bool changes_namespace = false;
+  std::function<Outcome(Side&)> run;
+};
+
+struct TreeEntry {
+  struct stat st {};
+  std::string target;                         // symlinks
+  std::map<std::string, std::string> xattrs;  // regular files and dirs
+};
+
+class Model {
+ public:
+  Model(const std::string& mount_root, const std::string& reference_root,
+        uint64_t seed, bool xattrs)
+      : rng_(seed),
+        xattrs_(xattrs),
+        mnt_("dynamicfs", mount_root),
+        ref_("reference", reference_root) {}
+
+  ~Model() {
+    mnt_.close_all();
+    ref_.close_all();
+  }
+
+  // Generates and applies one operation to both trees. Returns false (after
+  // reporting a failure) if the outcomes differ.
+  bool step(uint64_t index) {
+    Op op = generate();
+    history_.push_back(std::to_string(index) + ": " + op.desc);
+    if (history_.size() > kHistoryLength) history_.pop_front();
+
+    Outcome m = op.run(mnt_);
+    Outcome r = op.run(ref_);
+    if (op.changes_namespace && r.ret >= 0) paths_dirty_ = true;
+    const std::string kind = op.desc.substr(0, op.desc.find('('));
+    ++stats_[kind][r.ret < 0 ? errno_name(r.err) : std::string("ok")];
+    if (!(m == r)) {
+      ADD_FAILURE() << "operation #" << index << " diverged: " << op.desc
+                    << "\n  dynamicfs: " << describe(m)
+                    << "\n  reference: " << describe(r)
+                    << "\n  recent operations:\n" << recent_history();
+      return false;
+    }
+    return true;
+  }
+
+  // Prints how often each operation succeeded or failed with which errno,
+  // so a run shows which behaviours it actually exercised.
+  void print_stats() const {
+    std::cout << "[model] outcomes per operation:" << std::endl;
+    for (const auto& [kind, outcomes] : stats_) {
+      std::cout << "  " << kind << ":";
+      for (const auto& [what, count] : outcomes) {
+        std::cout << " " << what << "=" << count;
+      }
+      std::cout << std::endl;
+    }
+  }
+
+  // Closes all open descriptors (needed before a remount).
+  void close_fds() {
+    mnt_.close_all();
+    ref_.close_all();
+    slot_open_.fill(false);
+  }
+
+  // Compares the complete trees; reports a failure and returns false on any
+  // difference.
+  bool compare_trees(const std::string& when) {
+    std::map<std::string, TreeEntry> m, r;
+    std::vector<std::string> diffs;
+    walk(mnt_.root, "", m, diffs);
+    walk(ref_.root, "", r, diffs);
+    for (const auto& [path, e] : m) {
+      if (!r.count(path)) diffs.push_back("only on dynamicfs: " + path);
+    }
+    for (const auto& [path, e] : r) {
+      if (!m.count(path)) diffs.push_back("only on reference: " + path);
+    }
+    for (const auto& [path, re] : r) {
+      auto it = m.find(path);
+      if (it == m.end()) continue;
+      compare_entry(path, it->second, re, diffs);
+      if (diffs.size() > kMaxReportedDiffs) break;
+    }
+    compare_link_structure(m, r, diffs);
+    if (diffs.empty()) {
+      std::cout << "[model] tree identical " << when << " (" << r.size()
+                << " entries)" << std::endl;
+      return true;
+    }
+    std::ostringstream os;
+    for (size_t i = 0; i < diffs.size() && i < kMaxReportedDiffs; ++i) {
+      os << "  " << diffs[i] << "\n";
+    }
+    ADD_FAILURE() << "trees differ " << when << " (" << diffs.size()
+                  << " differences):\n"
+                  << os.str() << "  recent operations:\n"
+                  << recent_history();
+    return false;
+  }
+
+ private:
+  // ---------------------------------------------------------------- paths
+  std::string random_path() {
+    unsigned r = static_cast<unsigned>(rng_.below(100));
+    int depth = r < 40 ? 1 : r < 80 ? 2 : 3;
+    std::string p = rng_.pick(kNames);
+    for (int i = 1; i < depth; ++i) p += std::string("/") + rng_.pick(kNames);
+    return p;
+  }
+
+  // Existing entries of the reference tree, by kind, sorted so that a seed
+  // reproduces the same choices.
+  struct ExistingPaths {
+    std::vector<std::string> all, files, dirs, symlinks;
+  };
+
+  const ExistingPaths& existing_paths() {
+    if (paths_dirty_) {
+      existing_ = ExistingPaths{};
+      collect_paths(ref_.root, "", existing_);
+      for (auto* v : {&existing_.all, &existing_.files, &existing_.dirs,
+                      &existing_.symlinks}) {
+        std::sort(v->begin(), v->end());
+      }
+      paths_dirty_ = false;
+    }
+    return existing_;
+  }
+
+  static void collect_paths(const std::string& root, const std::string& rel,
+                            ExistingPaths& out) {
+    DIR* d = opendir((root + "/" + rel).c_str());
+    if (d == nullptr) return;
+    std::vector<std::string> names;
+    while (dirent* de = readdir(d)) {
+      std::string n = de->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    for (const auto& n : names) {
+      std::string child = rel.empty() ? n : rel + "/" + n;
+      struct stat st;
+      if (lstat((root + "/" + child).c_str(), &st) != 0) continue;
+      out.all.push_back(child);
+      if (S_ISREG(st.st_mode)) out.files.push_back(child);
+      if (S_ISLNK(st.st_mode)) out.symlinks.push_back(child);
+      if (S_ISDIR(st.st_mode)) {
+        out.dirs.push_back(child);
+        collect_paths(root, child, out);
+      }
+    }
+  }
+
+  enum class Prefer { kAny, kFile, kDir, kSymlink, kNew };
+
+  // Mostly an existing entry (preferably of the kind the operation works
+  // on), otherwise a random name from the pool, which may or may not exist.
+  std::string pick_path(Prefer prefer = Prefer::kAny) {
+    const auto& e = existing_paths();
+    const unsigned existing_percent = prefer == Prefer::kNew ? 20 : 60;
+    if (e.all.empty() || !rng_.percent(existing_percent)) return random_path();
+    const std::vector<std::string>* pool = &e.all;
+    if (rng_.percent(75)) {
+      if (prefer == Prefer::kFile && !e.files.empty()) pool = &e.files;
+      if (prefer == Prefer::kDir && !e.dirs.empty()) pool = &e.dirs;
+      if (prefer == Prefer::kSymlink && !e.symlinks.empty()) pool = &e.symlinks;
+    }
+    return (*pool)[rng_.below(pool->size())];
+  }
+
+  // Relative symlink targets built only from pool names: never absolute and
+  // never "..", so following a link can not escape the tree under test.
+  std::string random_symlink_target() {
+    unsigned r = static_cast<unsigned>(rng_.below(100));
+    if (r < 70) {
+      std::string t = rng_.pick(kNames);
+      int depth = static_cast<int>(rng_.below(3));
+      for (int i = 0; i < depth; ++i) t += std::string("/") + rng_.pick(kNames);
+      return t;
+    }
+    if (r < 95) return "missing_target_" + std::to_string(rng_.below(100));
+    return std::string(1 + rng_.below(1000), 'L');  // long, dangling
+  }
+
+  // --------------------------------------------------------- sizes/offsets
+  // Mostly small offsets, occasionally up to 1 MiB, rarely beyond 4 GiB.
+  uint64_t random_offset() {
+    uint64_t r = rng_.below(1000);
+    uint64_t off;
+    if (r < 2) {
+      off = 4 * kGiB + rng_.below(64 * kMiB);
+      big_offsets_.insert(off);
+    } else if (r < 60) {
+      off = rng_.below(1 * kMiB);
+    } else if (r < 300) {
+      off = rng_.below(128 * kKiB);
+    } else {
+      off = rng_.below(16 * kKiB);
+    }
+    return off;
+  }
+
+  uint64_t random_length() {
+    uint64_t r = rng_.below(100);
+    if (r < 4) return 0;
+    if (r < 72) return 1 + rng_.below(4 * kKiB);
+    if (r < 97) return 1 + rng_.below(32 * kKiB);
+    return 1 + rng_.below(128 * kKiB);
+  }
+
+  uint64_t random_truncate_size() {
+    uint64_t r = rng_.below(1000);
+    if (r < 150) return 0;
+    if (r < 153) {
+      uint64_t s = 4 * kGiB + rng_.below(64 * kMiB);
+      big_offsets_.insert(s);
+      return s;
+    }
+    if (r < 600) return rng_.below(64 * kKiB);
+    return rng_.below(1 * kMiB);
+  }
+
+  // ------------------------------------------------------------ operations
+  Op generate() {
+    struct Choice {
+      unsigned weight;
+      Op (Model::*make)();
+    };
+    static const std::vector<Choice> choices = {
+        {14, &Model::op_write_file}, {10, &Model::op_read_file},
+        {5, &Model::op_truncate},    {8, &Model::op_rename},
+        {3, &Model::op_link},        {5, &Model::op_unlink},
+        {5, &Model::op_mkdir},       {4, &Model::op_rmdir},
+        {3, &Model::op_symlink},     {2, &Model::op_readlink},
+        {7, &Model::op_stat},        {3, &Model::op_listdir},
+        {3, &Model::op_chmod},       {3, &Model::op_setxattr},
+        {3, &Model::op_getxattr},    {2, &Model::op_listxattr},
+        {2, &Model::op_removexattr}, {1, &Model::op_fsync_path},
+        {4, &Model::op_open_fd},     {5, &Model::op_fd_write},
+        {4, &Model::op_fd_read},     {2, &Model::op_fd_ftruncate},
+        {1, &Model::op_fd_fsync},    {2, &Model::op_fd_fstat},
+        {3, &Model::op_fd_close},
+    };
+    static const unsigned total = [] {
+      unsigned t = 0;
+      for (const auto& c : choices) t += c.weight;
+      return t;
+    }();
+    for (;;) {
+      uint64_t r = rng_.below(total);
+      for (const auto& c : choices) {
+        if (r < c.weight) {
+          Op op = (this->*c.make)();
+          if (op.run) return op;  // empty when not applicable right now
+          break;
+        }
+        r -= c.weight;
+      }
+    }
+  }
+
+  Op op_write_file() {
+    std::string path = pick_path(Prefer::kFile);
+    int flags = rng_.percent(50) ? O_WRONLY : O_RDWR;
+    if (rng_.percent(85)) flags |= O_CREAT;
+    if ((flags & O_CREAT) && rng_.percent(12)) flags |= O_EXCL;
+    if (rng_.percent(15)) flags |= O_TRUNC;
+    if (rng_.percent(15)) flags |= O_APPEND;
+    mode_t mode = rng_.percent(80) ? 0644 : 0600;
+    bool positional = !(flags & O_APPEND) && rng_.percent(85);
+    uint64_t off = random_offset();
+    auto data = std::make_shared<std::string>(rng_.bytes(random_length()));
+    std::ostringstream d;
+    d << "write_file(" << path << ", flags=0" << std::oct << flags << std::dec
+      << (positional ? ", pwrite off=" + std::to_string(off) : ", write")
+      << ", len=" << data->size() << ")";
+    return {d.str(), true, [=](Side& s) {
+              int fd = open(s.abs(path).c_str(), flags | O_CLOEXEC, mode);
+              if (fd < 0) return failed_at("open");
+              ssize_t n = positional
+                              ? pwrite(fd, data->data(), data->size(),
+                                       static_cast<off_t>(off))
+                              : write(fd, data->data(), data->size());
+              if (n < 0) {
+                Outcome o = failed_at("write");
+                close(fd);
+                return o;
+              }
+              struct stat st;
+              if (fstat(fd, &st) != 0) {
+                Outcome o = failed_at("fstat");
+                close(fd);
+                return o;
+              }
+              Outcome o = result_of(close(fd));
+              o.data = "written=" + std::to_string(n) +
+                       " size=" + std::to_string(st.st_size);
+              return o;
+            }};
+  }
+
+  Op op_read_file() {
+    std::string path = pick_path(Prefer::kFile);
+    uint64_t off = random_offset();
+    uint64_t len = random_length() * (rng_.percent(20) ? 4 : 1);
+    return {"read_file(" + path + ", off=" + std::to_string(off) +
+                ", len=" + std::to_string(len) + ")",
+            false, [=](Side& s) {
+              int fd = open(s.abs(path).c_str(), O_RDONLY | O_CLOEXEC);
+              if (fd < 0) return failed_at("open");
+              std::string buf(len, '\0');
+              ssize_t n = pread(fd, buf.data(), len, static_cast<off_t>(off));
+              if (n < 0) {
+                Outcome o = failed_at("pread");
+                close(fd);
+                return o;
+              }
+              buf.resize(static_cast<size_t>(n));
+              Outcome o = result_of(close(fd));
+              o.ret = n;
+              o.data = std::move(buf);
+              return o;
+            }};
+  }
+
+  Op op_truncate() {
+    std::string path = pick_path(Prefer::kFile);
+    uint64_t size = random_truncate_size();
+    return {"truncate(" + path + ", " + std::to_string(size) + ")", false,
+            [=](Side& s) {
+              return result_of(
+                  truncate(s.abs(path).c_str(), static_cast<off_t>(size)));
+            }};
+  }
+
+  Op op_rename() {
+    std::string from = pick_path();
+    std::string to;
+    unsigned r = static_cast<unsigned>(rng_.below(100));
+    if (r < 12) {
+      to = from + "/" + rng_.pick(kNames);  // into own subtree: EINVAL
+    } else if (r < 18 && from.find('/') != std::string::npos) {
+      to = from.substr(0, from.rfind('/'));  // onto own parent
+    } else {
+      to = pick_path();
+    }
+    return {"rename(" + from + ", " + to + ")", true, [=](Side& s) {
+              return result_of(
+                  rename(s.abs(from).c_str(), s.abs(to).c_str()));
+            }};
+  }
+
+  Op op_link() {
+    std::string from = pick_path(Prefer::kFile);
+    std::string to = pick_path(Prefer::kNew);
+    return {"link(" + from + ", " + to + ")", true, [=](Side& s) {
+              return result_of(link(s.abs(from).c_str(), s.abs(to).c_str()));
+            }};
+  }
+
+  Op op_unlink() {
+    std::string path = pick_path(Prefer::kFile);
+    return {"unlink(" + path + ")", true, [=](Side& s) {
+              return result_of(unlink(s.abs(path).c_str()));
+            }};
+  }
+
+  Op op_mkdir() {
+    std::string path = pick_path(Prefer::kNew);
+    static const std::array<mode_t, 4> modes = {0755, 0700, 0777, 0750};
+    mode_t mode = rng_.pick(modes);
+    std::ostringstream d;
+    d << "mkdir(" << path << ", 0" << std::oct << mode << ")";
+    return {d.str(), true, [=](Side& s) {
+              return result_of(mkdir(s.abs(path).c_str(), mode));
+            }};
+  }
+
+  Op op_rmdir() {
+    std::string path = pick_path(Prefer::kDir);
+    return {"rmdir(" + path + ")", true, [=](Side& s) {
+              return result_of(rmdir(s.abs(path).c_str()));
+            }};
+  }
+
+  Op op_symlink() {
+    std::string target = random_symlink_target();
+    std::string path = pick_path(Prefer::kNew);
+    return {"symlink(" + printable(target, 40) + ", " + path + ")", true,
+            [=](Side& s) {
+              return result_of(symlink(target.c_str(), s.abs(path).c_str()));
+            }};
+  }
+
+  Op op_readlink() {
+    std::string path = pick_path(Prefer::kSymlink);
+    static const std::array<size_t, 4> sizes = {1, 3, 16, 4096};
+    size_t size = rng_.pick(sizes);
+    return {"readlink(" + path + ", bufsize=" + std::to_string(size) + ")",
+            false, [=](Side& s) {
+              std::string buf(size, '\0');
+              ssize_t n = readlink(s.abs(path).c_str(), buf.data(), size);
+              Outcome o = result_of(n);
+              if (n >= 0) o.data = buf.substr(0, static_cast<size_t>(n));
+              return o;
+            }};
+  }
+
+  Op op_stat() {
+    std::string path = pick_path();
+    bool follow = rng_.percent(50);
+    return {std::string(follow ? "stat(" : "lstat(") + path + ")", false,
+            [=](Side& s) {
+              struct stat st;
+              int rc = follow ? stat(s.abs(path).c_str(), &st)
+                              : lstat(s.abs(path).c_str(), &st);
+              Outcome o = result_of(rc);
+              if (rc == 0) o.data = stat_summary(st);
+              return o;
+            }};
+  }
+
+  Op op_listdir() {
+    std::string path = rng_.percent(10) ? std::string(".") : pick_path(Prefer::kDir);
+    return {"listdir(" + path + ")", false, [=](Side& s) {
+              DIR* d = opendir(s.abs(path).c_str());
+              if (d == nullptr) return failed_at("opendir");
+              std::vector<std::string> names;
+              errno = 0;
+              while (dirent* de = readdir(d)) names.push_back(de->d_name);
+              Outcome o = result_of(errno ? -1 : 0);
+              closedir(d);
+              std::sort(names.begin(), names.end());
+              for (const auto& n : names) o.data += n + "/";
+              return o;
+            }};
+  }
+
+  Op op_chmod() {
+    std::string path = pick_path();
+    mode_t mode = static_cast<mode_t>(rng_.below(01000));
+    if (rng_.percent(10)) mode |= S_ISVTX;
+    std::ostringstream d;
+    d << "chmod(" << path << ", 0" << std::oct << mode << ")";
+    return {d.str(), false, [=](Side& s) {
+              return result_of(chmod(s.abs(path).c_str(), mode));
+            }};
+  }
+
+  Op op_setxattr() {
+    if (!xattrs_) return {};
+    std::string path = pick_path(Prefer::kFile);
+    std::string name = rng_.pick(kXattrNames);
+    uint64_t r = rng_.below(100);
+    std::string value = rng_.bytes(r < 10 ? 0 : r < 70 ? rng_.below(32)
+                                                       : rng_.below(256));
+    static const std::array<int, 4> flag_choices = {0, 0, XATTR_CREATE,
+                                                    XATTR_REPLACE};
+    int flags = rng_.pick(flag_choices);
+    bool nofollow = rng_.percent(20);
+    std::string desc = std::string(nofollow ? "lsetxattr(" : "setxattr(") +
+                       path + ", " + name + ", " + printable(value, 16) +
+                       ", flags=" + std::to_string(flags) + ")";
+    return {desc, false, [=](Side& s) {
+              auto fn = nofollow ? lsetxattr : setxattr;
+              return result_of(fn(s.abs(path).c_str(), name.c_str(),
+                                  value.data(), value.size(), flags));
+            }};
+  }
+
+  Op op_getxattr() {
+    if (!xattrs_) return {};
+    std::string path = pick_path(Prefer::kFile);
+    std::string name = rng_.pick(kXattrNames);
+    static const std::array<size_t, 5> sizes = {0, 1, 4, 64, 1024};
+    size_t size = rng_.pick(sizes);  // small sizes provoke ERANGE
+    bool nofollow = rng_.percent(20);
+    return {std::string(nofollow ? "lgetxattr(" : "getxattr(") + path + ", " +
+                name + ", size=" + std::to_string(size) + ")",
+            false, [=](Side& s) {
+              std::string buf(size, '\0');
+              auto fn = nofollow ? lgetxattr : getxattr;
+              ssize_t n = fn(s.abs(path).c_str(), name.c_str(),
+                             size ? buf.data() : nullptr, size);
+              Outcome o = result_of(n);
+              if (n >= 0 && size > 0) {
+                o.data = buf.substr(0, static_cast<size_t>(n));
+              }
+              return o;
+            }};
+  }
+
+  Op op_listxattr() {
+    if (!xattrs_) return {};
+    std::string path = pick_path();
+    static const std::array<size_t, 4> sizes = {0, 1, 8, 4096};
+    size_t size = rng_.pick(sizes);
+    bool nofollow = rng_.percent(20);
+    return {std::string(nofollow ? "llistxattr(" : "listxattr(") + path +
+                ", size=" + std::to_string(size) + ")",
+            false, [=](Side& s) {
+              std::string buf(size, '\0');
+              auto fn = nofollow ? llistxattr : listxattr;
+              ssize_t n =
+                  fn(s.abs(path).c_str(), size ? buf.data() : nullptr, size);
+              Outcome o = result_of(n);
+              if (n > 0 && size > 0) {
+                // Order is unspecified; compare the sorted set of names.
+                std::vector<std::string> names;
+                for (size_t i = 0; i < static_cast<size_t>(n);) {
+                  std::string nm(buf.c_str() + i);
+                  names.push_back(nm);
+                  i += nm.size() + 1;
+                }
+                std::sort(names.begin(), names.end());
+                for (const auto& nm : names) o.data += nm + ";";
+              }
+              return o;
+            }};
+  }
+
+  Op op_removexattr() {
+    if (!xattrs_) return {};
+    std::string path = pick_path(Prefer::kFile);
+    std::string name = rng_.pick(kXattrNames);
+    return {"removexattr(" + path + ", " + name + ")", false, [=](Side& s) {
+              return result_of(removexattr(s.abs(path).c_str(), name.c_str()));
+            }};
+  }
+
+  Op op_fsync_path() {
+    std::string path = pick_path(Prefer::kFile);
+    bool data_only = rng_.percent(30);
+    return {std::string(data_only ? "fdatasync_path(" : "fsync_path(") +
+                path + ")",
+            false, [=](Side& s) {
+              int fd = open(s.abs(path).c_str(), O_RDONLY | O_CLOEXEC);
+              if (fd < 0) return failed_at("open");
+              if ((data_only ? fdatasync(fd) : fsync(fd)) != 0) {
+                Outcome o = failed_at("fsync");
+                close(fd);
+                return o;
+              }
+              return result_of(close(fd));
+            }};
+  }
+
+  int random_slot() { return static_cast<int>(rng_.below(kFdSlots)); }
+
+  // Picks an open slot, or -1 if none is open.
+  int random_open_slot() {
+    int start = random_slot();
+    for (int i = 0; i < kFdSlots; ++i) {
+      int slot = (start + i) % kFdSlots;
+      if (slot_open_[slot]) return slot;
+    }
+    return -1;
+  }
+
+  Op op_open_fd() {
+    int slot = random_slot();
+    std::string path = pick_path(Prefer::kFile);
+    static const std::array<int, 3> access = {O_RDONLY, O_WRONLY, O_RDWR};
+    int flags = rng_.pick(access);
+    if (rng_.percent(40)) flags |= O_CREAT;
+    if ((flags & O_ACCMODE) != O_RDONLY) {
+      if (rng_.percent(20)) flags |= O_APPEND;
+      if (rng_.percent(10)) flags |= O_TRUNC;
+    }
+    std::ostringstream d;
+    d << "open_fd(slot " << slot << ", " << path << ", flags=0" << std::oct
+      << flags << ")";
+    // Whether the slot ends up open is decided by the reference outcome;
+    // a divergence fails the test anyway.
+    bool* open_flag = &slot_open_[slot];
+    return {d.str(), (flags & O_CREAT) != 0, [=](Side& s) {
+              if (s.fds[slot] >= 0) close(s.fds[slot]);
+              s.fds[slot] = open(s.abs(path).c_str(), flags | O_CLOEXEC, 0640);
+              Outcome o = result_of(s.fds[slot] < 0 ? -1 : 0);
+              *open_flag = s.fds[slot] >= 0;
+              return o;
+            }};
+  }
+
+  Op op_fd_write() {
+    int slot = random_open_slot();
+    if (slot < 0) return {};
+    bool positional = rng_.percent(70);
+    uint64_t off = random_offset();
+    auto data = std::make_shared<std::string>(rng_.bytes(random_length()));
+    return {"fd_write(slot " + std::to_string(slot) +
+                (positional ? ", pwrite off=" + std::to_string(off)
+                            : ", write") +
+                ", len=" + std::to_string(data->size()) + ")",
+            false, [=](Side& s) {
+              ssize_t n = positional
+                              ? pwrite(s.fds[slot], data->data(), data->size(),
+                                       static_cast<off_t>(off))
+                              : write(s.fds[slot], data->data(), data->size());
+              Outcome o = result_of(n);
+              if (n >= 0) o.ret = n;
+              return o;
+            }};
+  }
+
+  Op op_fd_read() {
+    int slot = random_open_slot();
+    if (slot < 0) return {};
+    bool positional = rng_.percent(70);
+    uint64_t off = random_offset();
+    uint64_t len = random_length();
+    return {"fd_read(slot " + std::to_string(slot) +
+                (positional ? ", pread off=" + std::to_string(off) : ", read") +
+                ", len=" + std::to_string(len) + ")",
+            false, [=](Side& s) {
+              std::string buf(len, '\0');
+              ssize_t n = positional ? pread(s.fds[slot], buf.data(), len,
+                                             static_cast<off_t>(off))
+                                     : read(s.fds[slot], buf.data(), len);
+              Outcome o = result_of(n);
+              if (n >= 0) {
+                o.ret = n;
+                buf.resize(static_cast<size_t>(n));
+                o.data = std::move(buf);
+              }
+              return o;
+            }};
+  }
+
+  Op op_fd_ftruncate() {
+    int slot = random_open_slot();
+    if (slot < 0) return {};
+    uint64_t size = random_truncate_size();
+    return {"fd_ftruncate(slot " + std::to_string(slot) + ", " +
+                std::to_string(size) + ")",
+            false, [=](Side& s) {
+              return result_of(
+                  ftruncate(s.fds[slot], static_cast<off_t>(size)));
+            }};
+  }
+
+  Op op_fd_fsync() {
+    int slot = random_open_slot();
+    if (slot < 0) return {};
+    bool data_only = rng_.percent(40);
+    return {std::string(data_only ? "fd_fdatasync(slot " : "fd_fsync(slot ") +
+                std::to_string(slot) + ")",
+            false, [=](Side& s) {
+              return result_of(data_only ? fdatasync(s.fds[slot])
+                                         : fsync(s.fds[slot]));
+            }};
+  }
+
+  Op op_fd_fstat() {
+    int slot = random_open_slot();
+    if (slot < 0) return {};
+    return {"fd_fstat(slot " + std::to_string(slot) + ")", false,
+            [=](Side& s) {
+              struct stat st;
+              int rc = fstat(s.fds[slot], &st);
+              Outcome o = result_of(rc);
+              // nlink is 0 once the file was unlinked while open.
+              if (rc == 0) o.data = stat_summary(st);
+              return o;
+            }};
+  }
+
+  Op op_fd_close() {
+    int slot = random_open_slot();
+    if (slot < 0) return {};
+    bool* open_flag = &slot_open_[slot];
+    return {"fd_close(slot " + std::to_string(slot) + ")", false,
+            [=](Side& s) {
+              int rc = close(s.fds[slot]);
+              s.fds[slot] = -1;
+              *open_flag = false;
+              return result_of(rc);
+            }};
+  }
+
+  // ----------------------------------------------------- tree comparison
+  void walk(const std::string& root, const std::string& rel,
+            std::map<std::string, TreeEntry>& out,
+            std::vector<std::string>& diffs) {
+    const std::string dir = rel.empty() ? root : root + "/" + rel;
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) {
+      diffs.push_back("opendir(" + dir + "): " + errno_name(errno));
+      return;
+    }
+    std::vector<std::string> names;
+    while (dirent* de = readdir(d)) {
+      std::string n = de->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    for (const auto& n : names) {
+      const std::string child = rel.empty() ? n : rel + "/" + n;
+      const std::string full = root + "/" + child;
+      TreeEntry e;
+      if (lstat(full.c_str(), &e.st) != 0) {
+        diffs.push_back("lstat(" + full + "): " + errno_name(errno));
+        continue;
+      }
+      if (S_ISLNK(e.st.st_mode)) {
+        std::string buf(4096, '\0');
+        ssize_t len = readlink(full.c_str(), buf.data(), buf.size());
+        if (len < 0) {
+          diffs.push_back("readlink(" + full + "): " + errno_name(errno));
+        } else {
+          e.target = buf.substr(0, static_cast<size_t>(len));
+        }
+      }
+      if (xattrs_ && (S_ISREG(e.st.st_mode) || S_ISDIR(e.st.st_mode))) {
+        read_xattrs(full, e.xattrs, diffs);
+      }
+      bool is_dir = S_ISDIR(e.st.st_mode);
+      out.emplace(child, std::move(e));
+      if (is_dir) walk(root, child, out, diffs);
+    }
+  }
+
+  static void read_xattrs(const std::string& path,
+                          std::map<std::string, std::string>& out,
+                          std::vector<std::string>& diffs) {
+    std::string names(64 * kKiB, '\0');
+    ssize_t n = llistxattr(path.c_str(), names.data(), names.size());
+    if (n < 0) {
+      diffs.push_back("llistxattr(" + path + "): " + errno_name(errno));
+      return;
+    }
+    for (size_t i = 0; i < static_cast<size_t>(n);) {
+      std::string name(names.c_str() + i);
+      i += name.size() + 1;
+      std::string value(64 * kKiB, '\0');
+      ssize_t v =
+          lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+      if (v < 0) {
+        diffs.push_back("lgetxattr(" + path + ", " + name +
+                        "): " + errno_name(errno));
+        continue;
+      }
+      value.resize(static_cast<size_t>(v));
+      out[name] = value;
+    }
+  }
+
+  void compare_entry(const std::string& path, const TreeEntry& m,
+                     const TreeEntry& r, std::vector<std::string>& diffs) {
+    const std::string ms = stat_summary(m.st);
+    const std::string rs = stat_summary(r.st);
+    if (ms != rs) {
+      diffs.push_back(path + ": dynamicfs {" + ms + "} vs reference {" + rs +
+                      "}");
+      return;
+    }
+    if (m.target != r.target) {
+      diffs.push_back(path + ": symlink target " + printable(m.target) +
+                      " vs " + printable(r.target));
+    }
+    if (m.xattrs != r.xattrs) {
+      std::string mx, rx;
+      for (const auto& [k, v] : m.xattrs) mx += k + "=" + printable(v, 8) + " ";
+      for (const auto& [k, v] : r.xattrs) rx += k + "=" + printable(v, 8) + " ";
+      diffs.push_back(path + ": xattrs {" + mx + "} vs {" + rx + "}");
+    }
+    if (S_ISREG(r.st.st_mode)) {
+      std::string d = compare_content(path, static_cast<uint64_t>(r.st.st_size));
+      if (!d.empty()) diffs.push_back(path + ": " + d);
+    }
+  }
+
+  // Returns "" when equal, else a description of the first difference.
+  std::string compare_content(const std::string& rel, uint64_t size) {
+    int mfd = open(mnt_.abs(rel).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (mfd < 0) return "open on dynamicfs: " + errno_name(errno);
+    int rfd = open(ref_.abs(rel).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (rfd < 0) {
+      close(mfd);
+      return "open on reference: " + errno_name(errno);
+    }
+    // Byte-for-byte up to kFullCompareLimit; huge sparse files are compared
+    // at their head, tail and around every large offset the test used.
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    if (size <= kFullCompareLimit) {
+      ranges.push_back({0, size});
+    } else {
+      ranges.push_back({0, 1 * kMiB});
+      ranges.push_back({size - 1 * kMiB, size});
+      for (uint64_t o : big_offsets_) {
+        uint64_t lo = o > 64 * kKiB ? o - 64 * kKiB : 0;
+        if (lo < size) ranges.push_back({lo, std::min(size, o + 256 * kKiB)});
+      }
+    }
+    std::string result;
+    std::string mb(1 * kMiB, '\0');
+    std::string rb(1 * kMiB, '\0');
+    for (auto [lo, hi] : ranges) {
+      for (uint64_t pos = lo; pos < hi && result.empty();) {
+        size_t want = static_cast<size_t>(std::min<uint64_t>(hi - pos, kMiB));
+        ssize_t mn = pread(mfd, mb.data(), want, static_cast<off_t>(pos));
+        ssize_t rn = pread(rfd, rb.data(), want, static_cast<off_t>(pos));
+        if (mn != rn) {
+          result = "read at " + std::to_string(pos) + " returned " +
+                   std::to_string(mn) + " vs " + std::to_string(rn);
+        } else if (mn <= 0) {
+          if (mn < 0) result = "read error at " + std::to_string(pos);
+          break;
+        } else if (std::memcmp(mb.data(), rb.data(),
+                               static_cast<size_t>(mn)) != 0) {
+          size_t i = 0;
+          while (mb[i] == rb[i]) ++i;
+          result = "content differs at offset " + std::to_string(pos + i);
+        }
+        pos += static_cast<uint64_t>(std::max<ssize_t>(mn, 0));
+      }
+      if (!result.empty()) break;
+    }
+    close(mfd);
+    close(rfd);
+    return result;
+  }
+
+  // Hard links must group the same paths on both sides.
+  static void compare_link_structure(
+      const std::map<std::string, TreeEntry>& m,
+      const std::map<std::string, TreeEntry>& r,
+      std::vector<std::string>& diffs) {
+    auto canonical = [](const std::map<std::string, TreeEntry>& tree) {
+      std::map<ino_t, std::string> first;  // maps are ordered: first = least
+      std::map<std::string, std::string> out;
+      for (const auto& [path, e] : tree) {
+        if (S_ISDIR(e.st.st_mode)) continue;
+        auto [it, inserted] = first.emplace(e.st.st_ino, path);
+        out[path] = it->second;
+      }
+      return out;
+    };
+    auto mc = canonical(m);
+    auto rc = canonical(r);
+    for (const auto& [path, leader] : rc) {
+      auto it = mc.find(path);
+      if (it != mc.end() && it->second != leader) {
+        diffs.push_back(path + ": hard-linked with " + it->second +
+                        " on dynamicfs but with " + leader + " on reference");
+      }
+    }
+  }
+
+  std::string recent_history() const {
+    std::string s;
+    for (const auto& h : history_) s += "    " + h + "\n";
+    return s;
+  }
+
+  Rng rng_;
+  bool xattrs_;
+  Side mnt_;
+  Side ref_;
+  std::array<bool, kFdSlots> slot_open_{};
+  ExistingPaths existing_;
+  bool paths_dirty_ = true;
+  std::set<uint64_t> big_offsets_;
+  std::deque<std::string> history_;
+  std::map<std::string, std::map<std::string, uint64_t>> stats_;
+};
+
+// user.* xattrs are not supported everywhere (e.g. some overlayfs/tmpfs
+// setups); without reference support xattr operations are skipped.
+bool reference_supports_user_xattrs(const std::string& dir) {
+  const std::string probe = dir + "/.xattr_probe";
+  int fd = open(probe.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  close(fd);
+  bool ok = setxattr(probe.c_str(), "user.probe", "1", 1, 0) == 0;
+  unlink(probe.c_str());
+  return ok;
+}
+
+TEST(ModelTest, RandomOperationsMatchHostFilesystem) {
+  std::string why;
+  if (!integration_environment_ok(&why)) GTEST_SKIP() << why;
+
+  const uint64_t seed = env_u64(
+      "MODEL_SEED",
+      static_cast<uint64_t>(
+          std::chrono::system_clock::now().time_since_epoch().count()));
+  const uint64_t ops = env_u64("MODEL_OPS", 100000);
+  std::cout << "[model] MODEL_SEED=" << seed << " MODEL_OPS=" << ops
+            << std::endl;
+  SCOPED_TRACE("reproduce with MODEL_SEED=" + std::to_string(seed) +
+               " MODEL_OPS=" + std::to_string(ops));
+
+  umask(022);  // creation modes must not depend on the caller's umask
+  TestVolume vol;
+  const std::string ref = vol.dir() + "/ref";
+  ASSERT_EQ(mkdir(ref.c_str(), 0755), 0) << errno_name(errno);
+  const bool xattrs = reference_supports_user_xattrs(ref);
+  if (!xattrs) {
+    std::cout << "[model] reference filesystem lacks user.* xattrs; "
+                 "skipping xattr operations"
+              << std::endl;
+  }
+  std::cout << "[model] dynamicfs at " << vol.mountpoint() << ", reference at "
+            << ref << std::endl;
+
+  Model model(vol.mountpoint(), ref, seed, xattrs);
+  const auto start = std::chrono::steady_clock::now();
+  const uint64_t quarter = std::max<uint64_t>(ops / 4, 1);
+  for (uint64_t i = 0; i < ops; ++i) {
+    ASSERT_TRUE(model.step(i));
+    if ((i + 1) % quarter == 0 && i + 1 < ops) {
+      std::string when = "after " + std::to_string(i + 1) + " operations";
+      if ((i + 1) / quarter == 2) {
+        model.close_fds();
+        ASSERT_NO_THROW(vol.remount());
+        when += " and a remount";
+      }
+      ASSERT_TRUE(model.compare_trees(when));
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+      std::cout << "[model] " << (i + 1) << " operations in " << secs << "s"
+                << std::endl;
+    }
+  }
+  model.print_stats();
+  model.close_fds();
+  ASSERT_TRUE(model.compare_trees("at the end"));
+  ASSERT_NO_THROW(vol.remount());
+  ASSERT_TRUE(model.compare_trees("at the end after a remount"));
+}
+
+}  // namespace
