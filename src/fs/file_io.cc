@@ -379,10 +379,14 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size, cons
     std::vector<DiskRange> freed;
     int64_t delta = 0;
     Status st;
-    if (new_size < old_size) {
+    // One remap per batch: a second one would read the extent map without
+    // the first one's (unapplied) changes.
+    if (cow) {
+      uint64_t end = new_size < old_size ? UINT64_MAX : edge_off + kBlock;
+      st = remap(&b, ino, edge_off, end, fresh, edge_off, &freed, &delta);
+    } else if (new_size < old_size) {
       st = remap(&b, ino, align_up(new_size), UINT64_MAX, {}, 0, &freed, &delta);
     }
-    if (st.is_ok() && cow) st = remap(&b, ino, edge_off, edge_off + kBlock, fresh, edge_off, &freed, &delta);
     if (!st.is_ok()) {
       give_back();
       return st;

@@ -1,0 +1,108 @@
+// Allocator: placement, coalescing, deferred frees and mount-time rebuild.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "src/extent/allocator.h"
+
+using namespace dynamicfs;
+
+namespace {
+constexpr uint64_t kMiB = 1 << 20;
+uint64_t total(const std::vector<DiskRange>& v) {
+  uint64_t t = 0;
+  for (auto& r : v) t += r.length;
+  return t;
+}
+}  // namespace
+
+TEST(Allocator, PrefersDiskWithMostFreeSpace) {
+  Allocator a({{kMiB, 65 * kMiB}, {kMiB, 129 * kMiB}});
+  auto r = a.allocate(4096);
+  ASSERT_TRUE(r.is_ok());
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ(r->front().disk, 1u);
+}
+
+TEST(Allocator, SequentialAllocationsAreContiguous) {
+  Allocator a({{kMiB, 65 * kMiB}});
+  auto r1 = a.allocate(kMiB), r2 = a.allocate(kMiB);
+  ASSERT_TRUE(r1.is_ok() && r2.is_ok());
+  EXPECT_EQ(r1->front().offset + kMiB, r2->front().offset);
+}
+
+TEST(Allocator, EnospcTakesNothing) {
+  Allocator a({{kMiB, 2 * kMiB}});
+  auto r = a.allocate(2 * kMiB);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.err(), ENOSPC);
+  EXPECT_EQ(a.space(0).free, kMiB);
+}
+
+TEST(Allocator, DeferredFreesAreNotReusedUntilReleased) {
+  Allocator a({{kMiB, 2 * kMiB}});
+  auto r = a.allocate(kMiB);
+  ASSERT_TRUE(r.is_ok());
+  a.defer_free(r.value());
+  EXPECT_EQ(a.space(0).free, 0u);
+  EXPECT_EQ(a.space(0).deferred, kMiB);
+  EXPECT_FALSE(a.allocate(4096).is_ok());
+  auto pending = a.take_deferred();
+  a.release(pending);
+  EXPECT_EQ(a.space(0).free, kMiB);
+  EXPECT_TRUE(a.allocate(kMiB).is_ok());
+}
+
+TEST(Allocator, FragmentedSpaceIsAllocatedInPiecesAndCoalescesBack) {
+  Allocator a({{0, 64 * 4096}});
+  std::vector<std::vector<DiskRange>> blocks;
+  for (int i = 0; i < 64; ++i) blocks.push_back(a.allocate(4096).value());
+  for (int i = 0; i < 64; i += 2) a.free_now(blocks[i]);  // every other block
+  auto r = a.allocate(8 * 4096);
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(total(r.value()), 8u * 4096);
+  EXPECT_EQ(r->size(), 8u);
+  a.free_now(r.value());
+  for (int i = 1; i < 64; i += 2) a.free_now(blocks[i]);
+  auto ranges = a.free_ranges(0);
+  ASSERT_EQ(ranges.size(), 1u);  // fully coalesced
+  EXPECT_EQ(ranges[0].second, 64u * 4096);
+}
+
+TEST(Allocator, MarkUsedDetectsDoubleOwnership) {
+  Allocator a({{0, 16 * 4096}});
+  EXPECT_TRUE(a.mark_used({0, 4096, 8192}).is_ok());
+  EXPECT_EQ(a.space(0).free, 14u * 4096);
+  Status st = a.mark_used({0, 8192, 4096});
+  EXPECT_FALSE(st.is_ok());
+  EXPECT_EQ(st.err(), EUCLEAN);
+  EXPECT_FALSE(a.mark_used({0, 15 * 4096, 2 * 4096}).is_ok());  // past the end
+}
+
+TEST(Allocator, RandomizedNeverHandsOutOverlappingSpace) {
+  unsigned seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::printf("allocator seed %u\n", seed);
+  std::mt19937 rng(seed);
+  Allocator a({{0, 256 * 4096}, {0, 128 * 4096}});
+  std::vector<std::vector<DiskRange>> live;
+  std::vector<std::vector<bool>> used{std::vector<bool>(256), std::vector<bool>(128)};
+  for (int step = 0; step < 5000; ++step) {
+    if (live.empty() || rng() % 2) {
+      auto r = a.allocate((1 + rng() % 8) * 4096);
+      if (!r.is_ok()) continue;
+      for (auto& p : r.value())
+        for (uint64_t b = p.offset / 4096; b < (p.offset + p.length) / 4096; ++b) {
+          ASSERT_FALSE(used[p.disk][b]) << "block handed out twice";
+          used[p.disk][b] = true;
+        }
+      live.push_back(r.value());
+    } else {
+      size_t i = rng() % live.size();
+      for (auto& p : live[i])
+        for (uint64_t b = p.offset / 4096; b < (p.offset + p.length) / 4096; ++b) used[p.disk][b] = false;
+      a.free_now(live[i]);
+      live.erase(live.begin() + static_cast<long>(i));
+    }
+  }
+}

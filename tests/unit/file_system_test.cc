@@ -1,0 +1,286 @@
+// FileSystem without FUSE: namespace semantics, copy-on-write data paths,
+// checksums, space accounting and persistence across reopen, on a real
+// volume of temp file disks.
+#include <gtest/gtest.h>
+#include <sys/xattr.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "src/fs/file_system.h"
+
+using namespace dynamicfs;
+
+namespace {
+
+class FsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dfs-fstest-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    m_dir = tmpl;
+    FormatOptions f;
+    f.volume_dir = m_dir + "/vol";
+    f.disks = {m_dir + "/d0", m_dir + "/d1"};
+    f.create_size = 256ull << 20;
+    ASSERT_TRUE(Volume::format(f).is_ok());
+    open();
+  }
+  void TearDown() override {
+    m_fs.reset();
+    std::filesystem::remove_all(m_dir);
+  }
+  void open() {
+    auto vol = Volume::open(m_dir + "/vol");
+    ASSERT_TRUE(vol.is_ok()) << vol.status().to_string();
+    auto fs = FileSystem::open(std::move(vol).value());
+    ASSERT_TRUE(fs.is_ok()) << fs.status().to_string();
+    m_fs = std::move(fs).value();
+  }
+  void reopen() {
+    ASSERT_TRUE(m_fs->shutdown().is_ok());
+    m_fs.reset();
+    open();
+  }
+  uint64_t mkfile(const std::string& name, uint64_t parent = FileSystem::kRootIno) {
+    auto r = m_fs->mknod(parent, name, S_IFREG | 0644, 0, m_caller);
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    return r.is_ok() ? r->ino : 0;
+  }
+  std::string read_all(uint64_t ino) {
+    auto attr = m_fs->getattr(ino);
+    std::string buf(attr->size, '\0');
+    auto r = m_fs->read(ino, 0, buf.size(), buf.data());
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    buf.resize(r.is_ok() ? r.value() : 0);
+    return buf;
+  }
+  void write(uint64_t ino, uint64_t off, const std::string& s) {
+    auto r = m_fs->write(ino, off, s.data(), s.size());
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    ASSERT_EQ(r.value(), s.size());
+  }
+
+  std::string m_dir;
+  std::unique_ptr<FileSystem> m_fs;
+  Caller m_caller;
+};
+
+}  // namespace
+
+TEST_F(FsTest, CreateLookupAndErrors) {
+  uint64_t f = mkfile("a");
+  EXPECT_EQ(m_fs->lookup(FileSystem::kRootIno, "a")->ino, f);
+  EXPECT_EQ(m_fs->lookup(FileSystem::kRootIno, "b").err(), ENOENT);
+  EXPECT_EQ(m_fs->mknod(FileSystem::kRootIno, "a", S_IFREG | 0644, 0, m_caller).err(), EEXIST);
+  EXPECT_EQ(m_fs->mknod(FileSystem::kRootIno, std::string(256, 'x'), S_IFREG, 0, m_caller).err(), ENAMETOOLONG);
+  EXPECT_TRUE(m_fs->mknod(FileSystem::kRootIno, std::string(255, 'x'), S_IFREG, 0, m_caller).is_ok());
+  EXPECT_EQ(m_fs->lookup(f, "x").err(), ENOTDIR);
+  EXPECT_EQ(m_fs->rmdir(FileSystem::kRootIno, "a").err(), ENOTDIR);
+  EXPECT_EQ(m_fs->unlink(FileSystem::kRootIno, "zz").err(), ENOENT);
+}
+
+TEST_F(FsTest, DirectoryLinkCountsAndRmdir) {
+  auto d = m_fs->mkdir(FileSystem::kRootIno, "d", 0755, m_caller);
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ(m_fs->getattr(FileSystem::kRootIno)->nlink, 3u);
+  ASSERT_TRUE(m_fs->mkdir(d->ino, "sub", 0755, m_caller).is_ok());
+  EXPECT_EQ(m_fs->getattr(d->ino)->nlink, 3u);
+  EXPECT_EQ(m_fs->rmdir(FileSystem::kRootIno, "d").err(), ENOTEMPTY);
+  EXPECT_EQ(m_fs->unlink(FileSystem::kRootIno, "d").err(), EISDIR);
+  ASSERT_TRUE(m_fs->rmdir(d->ino, "sub").is_ok());
+  ASSERT_TRUE(m_fs->rmdir(FileSystem::kRootIno, "d").is_ok());
+  EXPECT_EQ(m_fs->getattr(FileSystem::kRootIno)->nlink, 2u);
+}
+
+TEST_F(FsTest, SetgidDirectoryPassesGroupOn) {
+  auto d = m_fs->mkdir(FileSystem::kRootIno, "g", 02775, m_caller);
+  ASSERT_TRUE(d.is_ok());
+  SetAttr sa;
+  sa.valid = SetAttr::kGid;
+  sa.gid = 4242;
+  ASSERT_TRUE(m_fs->setattr(d->ino, sa, m_caller).is_ok());
+  Caller other;
+  other.uid = 1000;
+  other.gid = 1000;
+  auto f = m_fs->mknod(d->ino, "f", S_IFREG | 0644, 0, other);
+  auto sub = m_fs->mkdir(d->ino, "s", 0755, other);
+  EXPECT_EQ(f->gid, 4242u);
+  EXPECT_EQ(sub->gid, 4242u);
+  EXPECT_TRUE(sub->mode & S_ISGID);
+  EXPECT_FALSE(f->mode & S_ISGID);
+}
+
+TEST_F(FsTest, UnalignedWritesReadBackExactly) {
+  uint64_t f = mkfile("f");
+  std::string model;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) {
+    uint64_t off = rng() % 70000;
+    std::string data(1 + rng() % 9000, '\0');
+    for (auto& c : data) c = static_cast<char>(rng());
+    write(f, off, data);
+    if (model.size() < off + data.size()) model.resize(off + data.size(), '\0');
+    model.replace(off, data.size(), data);
+  }
+  EXPECT_EQ(read_all(f), model);
+  reopen();
+  EXPECT_EQ(read_all(f), model);
+}
+
+TEST_F(FsTest, TruncateZeroesTheTailBeforeExtending) {
+  uint64_t f = mkfile("t");
+  write(f, 0, std::string(10000, 'A'));
+  SetAttr sa;
+  sa.valid = SetAttr::kSize;
+  sa.size = 5000;
+  ASSERT_TRUE(m_fs->setattr(f, sa, m_caller).is_ok());
+  sa.size = 12000;
+  ASSERT_TRUE(m_fs->setattr(f, sa, m_caller).is_ok());
+  std::string expect = std::string(5000, 'A') + std::string(7000, '\0');
+  EXPECT_EQ(read_all(f), expect);
+  // Writing past EOF after a shrink must not resurrect old bytes either.
+  sa.size = 3000;
+  ASSERT_TRUE(m_fs->setattr(f, sa, m_caller).is_ok());
+  write(f, 6000, "Z");
+  expect = std::string(3000, 'A') + std::string(3000, '\0') + "Z";
+  EXPECT_EQ(read_all(f), expect);
+}
+
+TEST_F(FsTest, SparseAndBeyondFourGiB) {
+  uint64_t f = mkfile("s");
+  uint64_t far = (5ull << 30) + 123;
+  write(f, far, "tail");
+  auto attr = m_fs->getattr(f);
+  EXPECT_EQ(attr->size, far + 4);
+  EXPECT_EQ(attr->alloc_bytes, 4096u);  // only one block is allocated
+  char buf[8192];
+  auto r = m_fs->read(f, 1ull << 30, sizeof(buf), buf);
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r.value(), sizeof(buf));
+  EXPECT_EQ(std::string(buf, sizeof(buf)), std::string(sizeof(buf), '\0'));
+  r = m_fs->read(f, far, 100, buf);
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(std::string(buf, r.value()), "tail");
+}
+
+TEST_F(FsTest, OverwritesFreeSpaceAfterDurableCommit) {
+  uint64_t f = mkfile("o");
+  std::string mb(1 << 20, 'x');
+  write(f, 0, mb);
+  auto before = m_fs->statfs();
+  for (int i = 0; i < 20; ++i) write(f, 0, mb);
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  auto after = m_fs->statfs();
+  EXPECT_EQ(before.f_bfree, after.f_bfree) << "overwrites leaked space";
+  ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "o").is_ok());
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  EXPECT_EQ(m_fs->statfs().f_bfree, m_fs->statfs().f_blocks);
+}
+
+TEST_F(FsTest, RenameSemantics) {
+  auto a = m_fs->mkdir(FileSystem::kRootIno, "a", 0755, m_caller);
+  auto b = m_fs->mkdir(a->ino, "b", 0755, m_caller);
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "a", b->ino, "x", 0).err(), EINVAL);  // into own subtree
+  uint64_t f = mkfile("f");
+  EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "f", FileSystem::kRootIno, "a", 0).err(), EISDIR);
+  EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "a", FileSystem::kRootIno, "f", 0).err(), ENOTDIR);
+  auto e = m_fs->mkdir(FileSystem::kRootIno, "e", 0755, m_caller);
+  ASSERT_TRUE(e.is_ok());
+  EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "e", FileSystem::kRootIno, "a", 0).err(), ENOTEMPTY);
+  // Moving a dir updates both parents' link counts and its '..'.
+  ASSERT_TRUE(m_fs->rename(a->ino, "b", e->ino, "b2", 0).is_ok());
+  EXPECT_EQ(m_fs->getattr(a->ino)->nlink, 2u);
+  EXPECT_EQ(m_fs->getattr(e->ino)->nlink, 3u);
+  auto list = m_fs->list_dir(b->ino);
+  EXPECT_EQ((*list)[1].name, "..");
+  EXPECT_EQ((*list)[1].ino, e->ino);
+  // Replacing a file drops the old one.
+  uint64_t g = mkfile("g");
+  write(g, 0, "old");
+  write(f, 0, "new");
+  ASSERT_TRUE(m_fs->rename(FileSystem::kRootIno, "f", FileSystem::kRootIno, "g", 0).is_ok());
+  EXPECT_EQ(m_fs->getattr(g).err(), ENOENT);
+  EXPECT_EQ(read_all(m_fs->lookup(FileSystem::kRootIno, "g")->ino), "new");
+  EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "g", FileSystem::kRootIno, "e", RENAME_NOREPLACE).err(), EEXIST);
+}
+
+TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
+  uint64_t f = mkfile("f");
+  write(f, 0, "data");
+  ASSERT_TRUE(m_fs->link(f, FileSystem::kRootIno, "g").is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->nlink, 2u);
+  ASSERT_TRUE(m_fs->open_file(f).is_ok());
+  ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "f").is_ok());
+  ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "g").is_ok());
+  EXPECT_EQ(read_all(f), "data");  // still readable while open
+  ASSERT_TRUE(m_fs->release_file(f).is_ok());
+  EXPECT_EQ(m_fs->getattr(f).err(), ENOENT);
+}
+
+TEST_F(FsTest, OrphansAreReclaimedAtNextMount) {
+  uint64_t f = mkfile("f");
+  write(f, 0, std::string(1 << 20, 'q'));
+  ASSERT_TRUE(m_fs->open_file(f).is_ok());
+  ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "f").is_ok());
+  reopen();  // the daemon went away with the file still open
+  EXPECT_EQ(m_fs->getattr(f).err(), ENOENT);
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  EXPECT_EQ(m_fs->statfs().f_bfree, m_fs->statfs().f_blocks);
+}
+
+TEST_F(FsTest, XattrFlagsAndErrors) {
+  uint64_t f = mkfile("x");
+  EXPECT_EQ(m_fs->getxattr(f, "user.a").err(), ENODATA);
+  EXPECT_EQ(m_fs->setxattr(f, "user.a", "1", XATTR_REPLACE).err(), ENODATA);
+  ASSERT_TRUE(m_fs->setxattr(f, "user.a", "1", XATTR_CREATE).is_ok());
+  EXPECT_EQ(m_fs->setxattr(f, "user.a", "2", XATTR_CREATE).err(), EEXIST);
+  ASSERT_TRUE(m_fs->setxattr(f, "user.a", "2", XATTR_REPLACE).is_ok());
+  EXPECT_EQ(m_fs->getxattr(f, "user.a").value(), "2");
+  ASSERT_TRUE(m_fs->setxattr(f, "user.b", "", 0).is_ok());
+  EXPECT_EQ(m_fs->listxattr(f).value(), (std::vector<std::string>{"user.a", "user.b"}));
+  ASSERT_TRUE(m_fs->removexattr(f, "user.a").is_ok());
+  EXPECT_EQ(m_fs->removexattr(f, "user.a").err(), ENODATA);
+  EXPECT_EQ(m_fs->setxattr(f, "user.big", std::string(70000, 'v'), 0).err(), E2BIG);
+}
+
+TEST_F(FsTest, SymlinkTargetsSurviveReopen) {
+  auto s = m_fs->symlink(FileSystem::kRootIno, "l", "../some/where", m_caller);
+  ASSERT_TRUE(s.is_ok());
+  EXPECT_EQ(s->size, 13u);
+  reopen();
+  EXPECT_EQ(m_fs->readlink(s->ino).value(), "../some/where");
+  EXPECT_TRUE(m_fs->listxattr(s->ino)->empty());
+  EXPECT_EQ(m_fs->readlink(FileSystem::kRootIno).err(), EINVAL);
+}
+
+TEST_F(FsTest, CorruptBlockIsEioNotWrongData) {
+  uint64_t f = mkfile("c");
+  write(f, 0, std::string(8192, 'c'));
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  // Flip a byte of the data area of whichever disk holds the file.
+  for (size_t d = 0; d < m_fs->volume().disk_count(); ++d) {
+    auto disk = Disk::open(m_fs->volume().disk(d).path());
+    std::string block(4096, '\0');
+    ASSERT_TRUE(disk.value()->read_at(block.data(), 4096, 1 << 20).is_ok());
+    if (block[0] == 'c') {
+      block[100] = 'X';
+      ASSERT_TRUE(disk.value()->write_at(block.data(), 4096, 1 << 20).is_ok());
+    }
+  }
+  char buf[8192];
+  auto r = m_fs->read(f, 0, sizeof(buf), buf);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.err(), EIO);
+  EXPECT_EQ(m_fs->stats().checksum_errors, 1u);
+}
+
+TEST_F(FsTest, CountsSurviveCleanAndDirtyReopen) {
+  for (int i = 0; i < 50; ++i) mkfile("f" + std::to_string(i));
+  uint64_t inodes = m_fs->stats().inodes;
+  EXPECT_EQ(inodes, 51u);
+  reopen();
+  EXPECT_EQ(m_fs->stats().inodes, 51u);
+}
