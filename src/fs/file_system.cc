@@ -14,6 +14,14 @@
 
 namespace dynamicfs {
 
+namespace {
+// Point-deletes every key of a column family (small families only).
+void delete_all(MetaStore& meta, Cf cf, rocksdb::WriteBatch* b) {
+  auto it = meta.iterator(cf);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) b->Delete(meta.handle(cf), it->key());
+}
+}  // namespace
+
 bool Caller::in_group(uint32_t g) const {
   return gid == g || std::find(groups.begin(), groups.end(), g) != groups.end();
 }
@@ -102,7 +110,7 @@ Status FileSystem::recover() {
   // From now on the volume is dirty until the next clean unmount.
   rocksdb::WriteBatch dirty;
   dirty.Delete(meta.handle(Cf::kVolume), KeyCodec::kCleanUnmount);
-  dirty.DeleteRange(meta.handle(Cf::kAlloc), KeyCodec::alloc_key(0, 0), KeyCodec::alloc_key(UINT32_MAX, UINT64_MAX));
+  delete_all(meta, Cf::kAlloc, &dirty);
   DFS_RETURN_IF_ERROR(meta.write(&dirty, true));
 
   auto next = meta.get(Cf::kVolume, KeyCodec::kNextIno);
@@ -152,7 +160,7 @@ Status FileSystem::shutdown() {
   // Write the clean-unmount checkpoint: free space and the inode count.
   auto& meta = m_volume->meta();
   rocksdb::WriteBatch b;
-  b.DeleteRange(meta.handle(Cf::kAlloc), KeyCodec::alloc_key(0, 0), KeyCodec::alloc_key(UINT32_MAX, UINT64_MAX));
+  delete_all(meta, Cf::kAlloc, &b);
   for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
     for (auto [off, len] : m_alloc->free_ranges(d)) {
       std::string v;

@@ -143,15 +143,20 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::
   auto& meta = m_volume->meta();
   auto it = meta.iterator(Cf::kExtents);
   std::string prefix = KeyCodec::extent_prefix(ino);
+  // Point deletes, not DeleteRange: range tombstones in the memtable make
+  // every later read and iterator slower, and unlink-heavy work piles them up.
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
     if (!e.is_ok()) return e.status();
     freed->push_back(DiskRange{e->disk, e->disk_offset, e->length});
+    b->Delete(meta.handle(Cf::kExtents), it->key());
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
-  std::string end = KeyCodec::prefix_end(prefix);
-  b->DeleteRange(meta.handle(Cf::kExtents), prefix, end);
-  b->DeleteRange(meta.handle(Cf::kXattrs), prefix, end);
+  auto xit = meta.iterator(Cf::kXattrs);
+  for (xit->Seek(prefix); xit->Valid() && xit->key().starts_with(prefix); xit->Next()) {
+    b->Delete(meta.handle(Cf::kXattrs), xit->key());
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(xit->status(), "xattr scan"));
   b->Delete(meta.handle(Cf::kInodes), KeyCodec::inode_key(ino));
   return Status::ok();
 }
