@@ -193,7 +193,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, EISDIR);
     return;
   }
-  Status st = fs(req).open_file(ino);
+  Status st = fs(req).open_file(ino, fi->flags, caller_of(req));
   if (!st.is_ok()) {
     fuse_reply_err(req, st.err());
     return;
@@ -208,7 +208,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fuse_reply_err(req, r.err());
     return;
   }
-  Status st = fs(req).open_file(r->ino);
+  Status st = fs(req).open_file(r->ino, 0, caller_of(req));
   if (!st.is_ok()) {
     fuse_reply_err(req, st.err());
     return;
@@ -259,7 +259,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* /*fi
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto r = fs(req).list_dir(ino);
+  auto r = fs(req).open_dir(ino);
   if (!r.is_ok()) {
     fuse_reply_err(req, r.err());
     return;
@@ -267,7 +267,10 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto* h = new DirHandle{std::move(r).value()};
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->cache_readdir = 0;
-  if (fuse_reply_open(req, fi) != 0) delete h;
+  if (fuse_reply_open(req, fi) != 0) {
+    delete h;
+    (void)fs(req).release_file(ino);
+  }
 }
 
 void readdir_common(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_info* fi, bool plus) {
@@ -312,9 +315,9 @@ void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
   readdir_common(req, ino, size, off, fi, true);
 }
 
-void op_releasedir(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
+void op_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   delete reinterpret_cast<DirHandle*>(fi->fh);
-  fuse_reply_err(req, 0);
+  reply_status(req, fs(req).release_file(ino));
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* /*fi*/) {

@@ -9,6 +9,7 @@ using namespace dynamicfs;
 int main(int argc, char** argv) {
   CLI::App app{"dynamicfs - pool local disks into one POSIX filesystem (FUSE)", "dynamicfs"};
   app.require_subcommand(1);
+  app.failure_message(CLI::FailureMessage::help);
   app.set_version_flag("--version", "dynamicfs 0.1.0");
   app.footer(
       "Exit status: 0 on success, 1 on failure (with one line on stderr), 2 on usage errors.\n"

@@ -11,6 +11,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <fcntl.h>
+
 #include <cstring>
 #include <memory>
 
@@ -409,12 +411,30 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size, cons
   return Status::error(EAGAIN, "truncate of inode " + std::to_string(ino) + " kept racing with writers");
 }
 
-Status FileSystem::open_file(uint64_t ino) {
+Status FileSystem::open_file(uint64_t ino, int flags, const Caller& caller) {
   auto rec = load_inode(ino);
   if (!rec.is_ok()) return rec.status();
+  {
+    std::lock_guard lk(m_open_mutex);
+    ++m_open_counts[ino];
+  }
+  if ((flags & O_TRUNC) && rec->is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
+    InodeRecord after;
+    Status st = truncate_locked_prepare(ino, 0, caller, &after);
+    if (!st.is_ok()) {
+      (void)release_file(ino);
+      return st;
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::vector<DirEntry>> FileSystem::open_dir(uint64_t ino) {
+  auto entries = list_dir(ino);
+  if (!entries.is_ok()) return entries.status();
   std::lock_guard lk(m_open_mutex);
   ++m_open_counts[ino];
-  return Status::ok();
+  return entries;
 }
 
 Status FileSystem::release_file(uint64_t ino) {

@@ -98,7 +98,12 @@ class FileSystem {
   Status access(uint64_t ino, int mask, const Caller& caller);
 
   // Files.
-  Status open_file(uint64_t ino);
+  // Registers an open handle; O_TRUNC (sent by the kernel with atomic
+  // O_TRUNC) truncates a regular file to zero as part of the open.
+  Status open_file(uint64_t ino, int flags, const Caller& caller);
+  // Snapshot of a directory's entries for one open handle; release with
+  // release_file. An open directory stays readable (nlink 0) after rmdir.
+  Result<std::vector<DirEntry>> open_dir(uint64_t ino);
   Status release_file(uint64_t ino);
   Result<size_t> read(uint64_t ino, uint64_t offset, size_t size, char* buf);
   Result<size_t> write(uint64_t ino, uint64_t offset, const char* data, size_t size);

@@ -168,7 +168,7 @@ Status FileSystem::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim, std::v
     put_inode(b, *victim);
     return Status::ok();
   }
-  if (!victim->is_dir() && is_open(victim->ino)) {
+  if (is_open(victim->ino)) {
     // Unlinked while open: keep the data until the last close; the orphan
     // record lets mount clean it up after a crash.
     put_inode(b, *victim);

@@ -84,6 +84,8 @@ class IoScheduler {
   std::condition_variable m_space_cv;
   std::array<std::deque<Pending*>, static_cast<size_t>(IoClass::kCount)> m_queues;
   size_t m_queued = 0;
+  size_t m_inflight = 0;  // jobs executing (by workers or inline)
+  uint64_t m_inline = 0;  // jobs run in the caller's thread
   uint64_t m_seq = 0;
   uint64_t m_dispatches = 0;
   bool m_stopping = false;

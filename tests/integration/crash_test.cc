@@ -13,7 +13,7 @@
 // SIGKILL (while a background thread is still appending + fsyncing a log),
 // detaches the dead mount, remounts and verifies everything.
 //
-// Environment: CRASH_SEED (default: time), CRASH_CYCLES (default 3),
+// Environment: CRASH_SEED (default: time), CRASH_CYCLES (default 5),
 // DYNAMICFS_BIN, DYNAMICFS_KEEP_TMP=1.
 #include <dirent.h>
 #include <fcntl.h>
@@ -39,7 +39,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/integration/mount_fixture.h"
+#include "mount_fixture.h"
 
 namespace {
 
@@ -153,7 +153,7 @@ class CrashTest : public ::testing::Test {
                     static_cast<uint64_t>(std::chrono::system_clock::now()
                                               .time_since_epoch()
                                               .count()));
-    cycles_ = env_u64("CRASH_CYCLES", 3);
+    cycles_ = env_u64("CRASH_CYCLES", 5);
     std::cout << "[crash] CRASH_SEED=" << seed_ << " CRASH_CYCLES=" << cycles_
               << std::endl;
     rng_.seed(seed_);

@@ -2,7 +2,7 @@
 // mount_fixture.h). Everything here talks to the product only through the
 // `dynamicfs` executable and plain POSIX calls, so the tests that use it
 // are black-box tests of what users actually run.
-#include "tests/integration/mount_fixture.h"
+#include "mount_fixture.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -342,10 +342,12 @@ void TestVolume::remount() {
 
 pid_t TestVolume::kill9() {
   const pid_t pid = daemon_pid();
-  // Never SIGKILL an unrelated process because of a stale pid file.
-  if (!process_cmdline_mentions(pid, "dynamicfs")) {
+  // Never SIGKILL an unrelated process because of a stale pid file: the
+  // daemon is forked by `dynamicfs mount --volume <our volume dir> ...`.
+  if (!process_cmdline_mentions(pid, volume_)) {
     throw std::runtime_error("pid " + std::to_string(pid) + " from " +
-                             volume_ + "/daemon.pid is not a dynamicfs process");
+                             volume_ +
+                             "/daemon.pid is not this volume's daemon");
   }
   if (kill(pid, SIGKILL) != 0) {
     throw std::runtime_error("kill(" + std::to_string(pid) +
@@ -398,7 +400,7 @@ void TestVolume::best_effort_unmount() noexcept {
   }
   mounted_ = is_mount_point(mnt_);
   // Do not leave a daemon behind (e.g. after a lazy unmount).
-  if (pid > 0 && process_cmdline_mentions(pid, "dynamicfs") &&
+  if (pid > 0 && process_cmdline_mentions(pid, volume_) &&
       !wait_for_process_exit(pid, std::chrono::milliseconds(5000))) {
     std::cerr << "[TestVolume] daemon " << pid
               << " still alive after unmount; sending SIGKILL\n";

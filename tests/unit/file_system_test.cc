@@ -2,6 +2,7 @@
 // checksums, space accounting and persistence across reopen, on a real
 // volume of temp file disks.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <sys/xattr.h>
 
 #include <cstring>
@@ -212,7 +213,7 @@ TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
   write(f, 0, "data");
   ASSERT_TRUE(m_fs->link(f, FileSystem::kRootIno, "g").is_ok());
   EXPECT_EQ(m_fs->getattr(f)->nlink, 2u);
-  ASSERT_TRUE(m_fs->open_file(f).is_ok());
+  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY, m_caller).is_ok());
   ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "f").is_ok());
   ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "g").is_ok());
   EXPECT_EQ(read_all(f), "data");  // still readable while open
@@ -223,7 +224,7 @@ TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
 TEST_F(FsTest, OrphansAreReclaimedAtNextMount) {
   uint64_t f = mkfile("f");
   write(f, 0, std::string(1 << 20, 'q'));
-  ASSERT_TRUE(m_fs->open_file(f).is_ok());
+  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY, m_caller).is_ok());
   ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "f").is_ok());
   reopen();  // the daemon went away with the file still open
   EXPECT_EQ(m_fs->getattr(f).err(), ENOENT);
@@ -283,4 +284,30 @@ TEST_F(FsTest, CountsSurviveCleanAndDirtyReopen) {
   EXPECT_EQ(inodes, 51u);
   reopen();
   EXPECT_EQ(m_fs->stats().inodes, 51u);
+}
+
+TEST_F(FsTest, OpenWithTruncEmptiesWritableOpensOnly) {
+  uint64_t f = mkfile("t");
+  write(f, 0, "keep me");
+  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY | O_TRUNC, m_caller).is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->size, 7u);
+  ASSERT_TRUE(m_fs->open_file(f, O_WRONLY | O_TRUNC, m_caller).is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->size, 0u);
+  EXPECT_EQ(m_fs->getattr(f)->alloc_bytes, 0u);
+  ASSERT_TRUE(m_fs->release_file(f).is_ok());
+  ASSERT_TRUE(m_fs->release_file(f).is_ok());
+}
+
+TEST_F(FsTest, OpenDirectorySurvivesRmdirUntilReleased) {
+  auto d = m_fs->mkdir(FileSystem::kRootIno, "d", 0755, m_caller);
+  ASSERT_TRUE(d.is_ok());
+  ASSERT_TRUE(m_fs->open_dir(d->ino).is_ok());
+  ASSERT_TRUE(m_fs->rmdir(FileSystem::kRootIno, "d").is_ok());
+  auto attr = m_fs->getattr(d->ino);
+  ASSERT_TRUE(attr.is_ok());
+  EXPECT_EQ(attr->nlink, 0u);
+  EXPECT_EQ(m_fs->mknod(d->ino, "x", S_IFREG | 0644, 0, m_caller).err(), ENOENT);
+  ASSERT_TRUE(m_fs->release_file(d->ino).is_ok());
+  EXPECT_EQ(m_fs->getattr(d->ino).err(), ENOENT);
+  EXPECT_EQ(m_fs->stats().inodes, 1u);
 }
