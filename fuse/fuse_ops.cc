@@ -20,8 +20,12 @@ struct DirHandle {
   std::vector<DirEntry> entries;
 };
 
-FuseServer& server(fuse_req_t req) { return *static_cast<FuseServer*>(fuse_req_userdata(req)); }
-FileSystem& fs(fuse_req_t req) { return server(req).fs(); }
+FuseServer& server(fuse_req_t req) {
+  return *static_cast<FuseServer*>(fuse_req_userdata(req));
+}
+FileSystem& fs(fuse_req_t req) {
+  return server(req).fs();
+}
 
 Caller caller_of(fuse_req_t req, bool with_groups = false) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
@@ -56,7 +60,9 @@ void reply_entry_or_err(fuse_req_t req, const Result<T>& r) {
   }
 }
 
-void reply_status(fuse_req_t req, const Status& st) { fuse_reply_err(req, st.is_ok() ? 0 : st.err()); }
+void reply_status(fuse_req_t req, const Status& st) {
+  fuse_reply_err(req, st.is_ok() ? 0 : st.err());
+}
 
 void op_init(void* /*userdata*/, fuse_conn_info* conn) {
   conn->max_write = 1u << 20;
@@ -80,9 +86,13 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   reply_entry_or_err(req, r);
 }
 
-void op_forget(fuse_req_t req, fuse_ino_t /*ino*/, uint64_t /*nlookup*/) { fuse_reply_none(req); }
+void op_forget(fuse_req_t req, fuse_ino_t /*ino*/, uint64_t /*nlookup*/) {
+  fuse_reply_none(req);
+}
 
-void op_forget_multi(fuse_req_t req, size_t /*count*/, fuse_forget_data* /*forgets*/) { fuse_reply_none(req); }
+void op_forget_multi(fuse_req_t req, size_t /*count*/, fuse_forget_data* /*forgets*/) {
+  fuse_reply_none(req);
+}
 
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   auto r = fs(req).getattr(ino);
@@ -95,7 +105,8 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   fuse_reply_attr(req, &st, server(req).config().attr_timeout);
 }
 
-void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* /*fi*/) {
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+                fuse_file_info* /*fi*/) {
   SetAttr sa;
   if (to_set & FUSE_SET_ATTR_MODE) {
     sa.valid |= SetAttr::kMode;
@@ -168,10 +179,12 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
   reply_status(req, fs(req).unlink(parent, name));
 }
 
-void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) { reply_status(req, fs(req).rmdir(parent, name)); }
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  reply_status(req, fs(req).rmdir(parent, name));
+}
 
-void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
-               unsigned int flags) {
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+               const char* newname, unsigned int flags) {
   reply_status(req, fs(req).rename(parent, name, newparent, newname, flags));
 }
 
@@ -202,7 +215,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) (void)fs(req).release_file(ino);
 }
 
-void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+               fuse_file_info* fi) {
   auto r = fs(req).mknod(parent, name, S_IFREG | (mode & 07777), 0, caller_of(req));
   if (!r.is_ok()) {
     fuse_reply_err(req, r.err());
@@ -232,7 +246,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   fuse_reply_buf(req, buf.get(), r.value());
 }
 
-void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, fuse_file_info* fi) {
+void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
+              fuse_file_info* fi) {
   auto r = fs(req).write(ino, static_cast<uint64_t>(off), data, size);
   if (!r.is_ok()) {
     fuse_reply_err(req, r.err());
@@ -248,7 +263,9 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
   fuse_reply_write(req, r.value());
 }
 
-void op_flush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) { fuse_reply_err(req, 0); }
+void op_flush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) {
+  fuse_reply_err(req, 0);
+}
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   reply_status(req, fs(req).release_file(ino));
@@ -273,7 +290,8 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
 }
 
-void readdir_common(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+void readdir_common(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_info* fi,
+                    bool plus) {
   auto* h = reinterpret_cast<DirHandle*>(fi->fh);
   std::vector<char> buf(size);
   size_t used = 0;
@@ -294,12 +312,14 @@ void readdir_common(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, 
         e.attr.st_ino = d.ino;
         e.attr.st_mode = d.type;
       }
-      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e, static_cast<off_t>(i + 1));
+      n = fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e,
+                                 static_cast<off_t>(i + 1));
     } else {
       struct stat st {};
       st.st_ino = d.ino;
       st.st_mode = d.type;
-      n = fuse_add_direntry(req, buf.data() + used, size - used, d.name.c_str(), &st, static_cast<off_t>(i + 1));
+      n = fuse_add_direntry(req, buf.data() + used, size - used, d.name.c_str(), &st,
+                            static_cast<off_t>(i + 1));
     }
     if (n > size - used) break;
     used += n;
@@ -333,7 +353,8 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
   reply_status(req, fs(req).access(ino, mask, caller_of(req, true)));
 }
 
-void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size, int flags) {
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                 int flags) {
   reply_status(req, fs(req).setxattr(ino, name, std::string_view(value, size), flags));
 }
 

@@ -31,9 +31,11 @@ Status FuseServer::mount() {
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   m_session = fuse_session_new(&args, &fuse_op_table(), sizeof(fuse_lowlevel_ops), this);
   if (m_session == nullptr) {
-    return Status::error(EINVAL, "cannot create FUSE session (unknown or invalid mount option in '" + opts + "')");
+    return Status::error(
+        EINVAL, "cannot create FUSE session (unknown or invalid mount option in '" + opts + "')");
   }
-  if (fuse_set_signal_handlers(m_session) != 0) return Status::error(EIO, "cannot install signal handlers");
+  if (fuse_set_signal_handlers(m_session) != 0)
+    return Status::error(EIO, "cannot install signal handlers");
   m_signals = true;
   if (fuse_session_mount(m_session, m_config.mountpoint.c_str()) != 0) {
     return Status::error(EIO, "cannot mount FUSE filesystem at " + m_config.mountpoint +

@@ -15,7 +15,7 @@ namespace dynamicfs {
 
 struct FuseConfig {
   std::string mountpoint;
-  std::string fsname;                 // shown in /proc/mounts
+  std::string fsname;                // shown in /proc/mounts
   std::vector<std::string> options;  // extra -o options
   unsigned max_threads = 16;
   double entry_timeout = 1.0;

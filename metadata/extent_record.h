@@ -17,9 +17,9 @@ struct ExtentRecord {
   static constexpr uint32_t kBlock = 4096;
 
   uint32_t disk = 0;
-  uint64_t disk_offset = 0;  // bytes, block aligned
-  uint32_t length = 0;       // bytes, multiple of kBlock
-  uint64_t generation = 0;   // inode generation that wrote it
+  uint64_t disk_offset = 0;    // bytes, block aligned
+  uint32_t length = 0;         // bytes, multiple of kBlock
+  uint64_t generation = 0;     // inode generation that wrote it
   std::vector<uint32_t> crcs;  // one crc32c per 4 KiB block
 
   uint32_t blocks() const { return length / kBlock; }

@@ -40,7 +40,8 @@ std::string InodeRecord::encode() const {
 
 Result<InodeRecord> InodeRecord::decode(uint64_t ino, std::string_view value) {
   LeReader r(value);
-  if (r.get<uint8_t>() != kVersion) return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": unknown record version");
+  if (r.get<uint8_t>() != kVersion)
+    return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": unknown record version");
   InodeRecord rec;
   rec.ino = ino;
   rec.mode = r.get<uint32_t>();

@@ -40,7 +40,9 @@ class KeyCodec {
   static uint64_t extent_key_ino(std::string_view k) { return get_be64(k.data()); }
   static uint64_t extent_key_offset(std::string_view k) { return get_be64(k.data() + 8); }
 
-  static std::string xattr_key(uint64_t ino, std::string_view name) { return dentry_key(ino, name); }
+  static std::string xattr_key(uint64_t ino, std::string_view name) {
+    return dentry_key(ino, name);
+  }
   static std::string xattr_prefix(uint64_t ino) { return inode_key(ino); }
 
   static std::string alloc_key(uint32_t disk, uint64_t offset) {

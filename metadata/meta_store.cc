@@ -20,13 +20,20 @@ Status status_from_rocksdb(const rocksdb::Status& s, const std::string& what) {
 
 const char* MetaStore::cf_name(Cf cf) {
   switch (cf) {
-    case Cf::kInodes: return "inodes";
-    case Cf::kDentries: return "dentries";
-    case Cf::kExtents: return "extents";
-    case Cf::kXattrs: return "xattrs";
-    case Cf::kAlloc: return "alloc";
-    case Cf::kVolume: return "volume";
-    default: return "?";
+    case Cf::kInodes:
+      return "inodes";
+    case Cf::kDentries:
+      return "dentries";
+    case Cf::kExtents:
+      return "extents";
+    case Cf::kXattrs:
+      return "xattrs";
+    case Cf::kAlloc:
+      return "alloc";
+    case Cf::kVolume:
+      return "volume";
+    default:
+      return "?";
   }
 }
 
@@ -96,7 +103,9 @@ Status MetaStore::write(rocksdb::WriteBatch* batch, bool sync) {
   return status_from_rocksdb(m_db->Write(wo, batch), "metadata write");
 }
 
-Status MetaStore::sync_wal() { return status_from_rocksdb(m_db->SyncWAL(), "metadata WAL sync"); }
+Status MetaStore::sync_wal() {
+  return status_from_rocksdb(m_db->SyncWAL(), "metadata WAL sync");
+}
 
 Status MetaStore::flush() {
   rocksdb::FlushOptions fo;

@@ -49,7 +49,8 @@ int cmd_mkfs(const MkfsOptions& o) {
   if (f.replicas > 1) return fail("--replicas above 1 is not supported yet");
   Status st = Volume::format(f);
   if (!st.is_ok()) return fail(st.message().empty() ? st.to_string() : st.message());
-  std::cout << "created volume in " << o.volume << " over " << o.disks.size() << " disk(s)" << std::endl;
+  std::cout << "created volume in " << o.volume << " over " << o.disks.size() << " disk(s)"
+            << std::endl;
   return 0;
 }
 

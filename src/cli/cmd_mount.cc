@@ -31,9 +31,11 @@ namespace {
 Status check_mountpoint(const std::string& mp, std::string* canonical) {
   struct stat st {};
   if (::stat(mp.c_str(), &st) != 0) return Status::from_errno("mountpoint " + mp);
-  if (!S_ISDIR(st.st_mode)) return Status::error(ENOTDIR, "mountpoint " + mp + " is not a directory");
+  if (!S_ISDIR(st.st_mode))
+    return Status::error(ENOTDIR, "mountpoint " + mp + " is not a directory");
   char resolved[PATH_MAX];
-  if (::realpath(mp.c_str(), resolved) == nullptr) return Status::from_errno("cannot resolve " + mp);
+  if (::realpath(mp.c_str(), resolved) == nullptr)
+    return Status::from_errno("cannot resolve " + mp);
   *canonical = resolved;
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
@@ -41,7 +43,8 @@ Status check_mountpoint(const std::string& mp, std::string* canonical) {
     std::istringstream ls(line);
     std::string id, parent, dev, root, point;
     ls >> id >> parent >> dev >> root >> point;
-    if (point == *canonical) return Status::error(EBUSY, "mountpoint " + mp + " is already a mount point (busy)");
+    if (point == *canonical)
+      return Status::error(EBUSY, "mountpoint " + mp + " is already a mount point (busy)");
   }
   DIR* d = ::opendir(mp.c_str());
   if (d == nullptr) return Status::from_errno("cannot open mountpoint " + mp);
@@ -62,7 +65,8 @@ void setup_logging(const std::string& volume_dir, bool foreground) {
   std::error_code ec;
   std::filesystem::create_directories(Volume::log_dir(volume_dir), ec);
   try {
-    sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(Volume::log_dir(volume_dir) + "/dynamicfs.log"));
+    sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(
+        Volume::log_dir(volume_dir) + "/dynamicfs.log"));
   } catch (const spdlog::spdlog_ex&) {
     // The volume may be read-only; keep going with stderr only.
   }
@@ -74,7 +78,8 @@ void setup_logging(const std::string& volume_dir, bool foreground) {
   spdlog::flush_every(std::chrono::seconds(1));
 }
 
-nlohmann::json status_json(FileSystem& fs, const std::string& mountpoint, std::chrono::steady_clock::time_point start) {
+nlohmann::json status_json(FileSystem& fs, const std::string& mountpoint,
+                           std::chrono::steady_clock::time_point start) {
   using nlohmann::json;
   FsStats s = fs.stats();
   const Volume& vol = fs.volume();
@@ -94,9 +99,15 @@ nlohmann::json status_json(FileSystem& fs, const std::string& mountpoint, std::c
                      {"read_bytes_total", io.bytes_read},
                      {"written_bytes_total", io.bytes_written}});
   }
-  auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
-  double avg = s.commit.syncs == 0 ? 0.0 : static_cast<double>(s.commit.sync_requests) / static_cast<double>(s.commit.syncs);
-  double contention = s.locks.acquisitions == 0 ? 0.0 : static_cast<double>(s.locks.contended) / static_cast<double>(s.locks.acquisitions);
+  auto up =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
+          .count();
+  double avg = s.commit.syncs == 0 ? 0.0
+                                   : static_cast<double>(s.commit.sync_requests) /
+                                         static_cast<double>(s.commit.syncs);
+  double contention = s.locks.acquisitions == 0 ? 0.0
+                                                : static_cast<double>(s.locks.contended) /
+                                                      static_cast<double>(s.locks.acquisitions);
   return json{{"volume", vol.dir()},
               {"volume_uuid", uuid_to_string(vol.config().volume_uuid)},
               {"mountpoint", mountpoint},
@@ -106,14 +117,16 @@ nlohmann::json status_json(FileSystem& fs, const std::string& mountpoint, std::c
               {"inodes", s.inodes},
               {"disks", disks},
               {"checksum_errors_total", s.checksum_errors},
-              {"metadata", {{"batches_total", s.commit.batches},
-                            {"ops_total", s.commit.ops},
-                            {"sync_requests_total", s.commit.sync_requests},
-                            {"group_commits_total", s.commit.syncs},
-                            {"avg_syncs_per_group_commit", avg}}},
-              {"locks", {{"lock_acquisitions", s.locks.acquisitions},
-                         {"lock_contentions", s.locks.contended},
-                         {"lock_contention_ratio", contention}}}};
+              {"metadata",
+               {{"batches_total", s.commit.batches},
+                {"ops_total", s.commit.ops},
+                {"sync_requests_total", s.commit.sync_requests},
+                {"group_commits_total", s.commit.syncs},
+                {"avg_syncs_per_group_commit", avg}}},
+              {"locks",
+               {{"lock_acquisitions", s.locks.acquisitions},
+                {"lock_contentions", s.locks.contended},
+                {"lock_contention_ratio", contention}}}};
 }
 
 // Runs in the daemon process. `notify` receives "OK\n" or one error line.
@@ -156,14 +169,16 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   }
   auto start = std::chrono::steady_clock::now();
   FileSystem* fsp = fs.value().get();
-  ControlServer control(ControlClient::socket_path(volume_dir), [&](const nlohmann::json& req) -> nlohmann::json {
-    if (req["op"] == "status") return status_json(*fsp, mountpoint, start);
-    if (req["op"] == "sync") {
-      Status s = fsp->sync_all();
-      return s.is_ok() ? nlohmann::json{{"ok", true}} : nlohmann::json{{"error", s.to_string()}};
-    }
-    return nlohmann::json{{"error", "unknown op"}};
-  });
+  ControlServer control(ControlClient::socket_path(volume_dir),
+                        [&](const nlohmann::json& req) -> nlohmann::json {
+                          if (req["op"] == "status") return status_json(*fsp, mountpoint, start);
+                          if (req["op"] == "sync") {
+                            Status s = fsp->sync_all();
+                            return s.is_ok() ? nlohmann::json{{"ok", true}}
+                                             : nlohmann::json{{"error", s.to_string()}};
+                          }
+                          return nlohmann::json{{"error", "unknown op"}};
+                        });
   st = control.start();
   if (!st.is_ok()) {
     spdlog::error("{}", st.to_string());
@@ -231,7 +246,8 @@ int cmd_mount(const MountOptions& o) {
   if (msg == "OK") return 0;
   int wstatus = 0;
   ::waitpid(pid, &wstatus, 0);
-  return fail(msg.empty() ? "daemon exited before mounting (see the volume's log/dynamicfs.log)" : msg);
+  return fail(msg.empty() ? "daemon exited before mounting (see the volume's log/dynamicfs.log)"
+                          : msg);
 }
 
 }  // namespace dynamicfs

@@ -42,18 +42,25 @@ int cmd_status(const StatusOptions& o) {
     cap += d["capacity_bytes"].get<uint64_t>();
     used += d["used_bytes"].get<uint64_t>();
   }
-  std::printf("volume      %s (%s)\n", s["volume"].get<std::string>().c_str(), s["volume_uuid"].get<std::string>().c_str());
-  std::printf("mounted on  %s  pid %d  up %llus\n", s["mountpoint"].get<std::string>().c_str(), s["pid"].get<int>(),
+  std::printf("volume      %s (%s)\n", s["volume"].get<std::string>().c_str(),
+              s["volume_uuid"].get<std::string>().c_str());
+  std::printf("mounted on  %s  pid %d  up %llus\n", s["mountpoint"].get<std::string>().c_str(),
+              s["pid"].get<int>(),
               static_cast<unsigned long long>(s["uptime_seconds"].get<uint64_t>()));
-  std::printf("space       %s used of %s (%.1f%%), %llu inodes, replicas %u\n", human(used).c_str(),
-              human(cap).c_str(), cap ? 100.0 * static_cast<double>(used) / static_cast<double>(cap) : 0.0,
-              static_cast<unsigned long long>(s["inodes"].get<uint64_t>()), s["replicas"].get<unsigned>());
+  std::printf(
+      "space       %s used of %s (%.1f%%), %llu inodes, replicas %u\n", human(used).c_str(),
+      human(cap).c_str(), cap ? 100.0 * static_cast<double>(used) / static_cast<double>(cap) : 0.0,
+      static_cast<unsigned long long>(s["inodes"].get<uint64_t>()), s["replicas"].get<unsigned>());
   std::printf("disks\n");
-  std::printf("  %-3s %-8s %-10s %-10s %-10s %s\n", "#", "state", "size", "used", "written", "path");
+  std::printf("  %-3s %-8s %-10s %-10s %-10s %s\n", "#", "state", "size", "used", "written",
+              "path");
   for (const auto& d : s["disks"]) {
-    std::printf("  %-3d %-8s %-10s %-10s %-10s %s\n", d["index"].get<int>(), d["state"].get<std::string>().c_str(),
-                human(d["capacity_bytes"].get<uint64_t>()).c_str(), human(d["used_bytes"].get<uint64_t>()).c_str(),
-                human(d["written_bytes_total"].get<uint64_t>()).c_str(), d["path"].get<std::string>().c_str());
+    std::printf("  %-3d %-8s %-10s %-10s %-10s %s\n", d["index"].get<int>(),
+                d["state"].get<std::string>().c_str(),
+                human(d["capacity_bytes"].get<uint64_t>()).c_str(),
+                human(d["used_bytes"].get<uint64_t>()).c_str(),
+                human(d["written_bytes_total"].get<uint64_t>()).c_str(),
+                d["path"].get<std::string>().c_str());
   }
   const auto& m = s["metadata"];
   std::printf("metadata    %llu ops in %llu batches; %llu syncs requested, %llu group commits\n",

@@ -17,7 +17,8 @@ namespace {
 Status do_unmount(const std::string& mp) {
   if (::geteuid() == 0) {
     if (::umount2(mp.c_str(), 0) != 0) {
-      if (errno == EBUSY) return Status::error(EBUSY, mp + " is busy (files open or a process has its cwd there)");
+      if (errno == EBUSY)
+        return Status::error(EBUSY, mp + " is busy (files open or a process has its cwd there)");
       return Status::from_errno("cannot unmount " + mp);
     }
     return Status::ok();
@@ -29,7 +30,8 @@ Status do_unmount(const std::string& mp) {
   }
   int ws = 0;
   ::waitpid(pid, &ws, 0);
-  if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) return Status::error(EBUSY, "fusermount3 -u " + mp + " failed");
+  if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+    return Status::error(EBUSY, "fusermount3 -u " + mp + " failed");
   return Status::ok();
 }
 
@@ -46,8 +48,9 @@ int cmd_umount(const std::string& mountpoint) {
   Status st = do_unmount(info->mountpoint);
   if (!st.is_ok()) return fail(st.message());
   if (!client.is_ok()) {
-    std::cerr << "dynamicfs: warning: daemon not reachable; unmounted without waiting for its final flush"
-              << std::endl;
+    std::cerr
+        << "dynamicfs: warning: daemon not reachable; unmounted without waiting for its final flush"
+        << std::endl;
     return 0;
   }
   auto reply = client.value()->receive();

@@ -16,32 +16,48 @@ int main(int argc, char** argv) {
       "Run 'dynamicfs SUBCOMMAND --help' for the options of each subcommand.");
 
   MkfsOptions mkfs;
-  auto* c_mkfs = app.add_subcommand("mkfs", "Create a volume over one or more disks (block devices or files)");
-  c_mkfs->add_option("--volume", mkfs.volume, "Volume directory (config, metadata, logs)")->required();
-  c_mkfs->add_option("--disk", mkfs.disks, "Disk: a block device, or a file (created sparse at --size if absent); repeat for more")
+  auto* c_mkfs =
+      app.add_subcommand("mkfs", "Create a volume over one or more disks (block devices or files)");
+  c_mkfs->add_option("--volume", mkfs.volume, "Volume directory (config, metadata, logs)")
       ->required();
-  c_mkfs->add_option("--size", mkfs.size, "Size of disk files that do not exist yet (e.g. 8G, 512M)")
+  c_mkfs
+      ->add_option(
+          "--disk", mkfs.disks,
+          "Disk: a block device, or a file (created sparse at --size if absent); repeat for more")
+      ->required();
+  c_mkfs
+      ->add_option("--size", mkfs.size, "Size of disk files that do not exist yet (e.g. 8G, 512M)")
       ->capture_default_str();
-  c_mkfs->add_option("--replicas", mkfs.replicas, "Copies of each extent (only 1 is implemented so far)")
+  c_mkfs
+      ->add_option("--replicas", mkfs.replicas,
+                   "Copies of each extent (only 1 is implemented so far)")
       ->check(CLI::Range(1, 3));
-  c_mkfs->add_flag("--force", mkfs.force, "Overwrite disks that hold a filesystem or another volume");
+  c_mkfs->add_flag("--force", mkfs.force,
+                   "Overwrite disks that hold a filesystem or another volume");
 
   MountOptions mount;
-  auto* c_mount = app.add_subcommand("mount", "Mount a volume; returns once it is mounted (daemon in background)");
+  auto* c_mount = app.add_subcommand(
+      "mount", "Mount a volume; returns once it is mounted (daemon in background)");
   c_mount->add_option("--volume", mount.volume, "Volume directory created by mkfs")->required();
   c_mount->add_option("mountpoint", mount.mountpoint, "Empty directory to mount on")->required();
-  c_mount->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground and log to stderr too");
-  c_mount->add_option("-o", mount.fuse_options, "FUSE mount options, comma separated (e.g. ro,noatime)")
+  c_mount->add_flag("-f,--foreground", mount.foreground,
+                    "Stay in the foreground and log to stderr too");
+  c_mount
+      ->add_option("-o", mount.fuse_options,
+                   "FUSE mount options, comma separated (e.g. ro,noatime)")
       ->delimiter(',');
-  c_mount->add_option("--threads", mount.threads, "Maximum FUSE worker threads")->capture_default_str()->check(
-      CLI::Range(1, 256));
+  c_mount->add_option("--threads", mount.threads, "Maximum FUSE worker threads")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
 
   std::string umount_mp;
-  auto* c_umount = app.add_subcommand("umount", "Flush, commit and unmount; waits for the daemon to exit");
+  auto* c_umount =
+      app.add_subcommand("umount", "Flush, commit and unmount; waits for the daemon to exit");
   c_umount->add_option("mountpoint", umount_mp, "Mounted dynamicfs directory")->required();
 
   StatusOptions status;
-  auto* c_status = app.add_subcommand("status", "Show volume, disks, space and activity of a mounted volume");
+  auto* c_status =
+      app.add_subcommand("status", "Show volume, disks, space and activity of a mounted volume");
   c_status->add_option("mountpoint", status.mountpoint, "Mounted dynamicfs directory")->required();
   c_status->add_flag("--json", status.json, "Print the status as one JSON document");
 

@@ -54,7 +54,8 @@ template <typename T>
 inline T get_le(const char* p) {
   static_assert(std::is_integral_v<T>);
   uint64_t v = 0;
-  for (size_t i = 0; i < sizeof(T); ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
+  for (size_t i = 0; i < sizeof(T); ++i)
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(p[i])) << (8 * i);
   return static_cast<T>(v);
 }
 

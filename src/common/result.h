@@ -12,7 +12,7 @@ namespace dynamicfs {
 template <typename T>
 class Result {
  public:
-  Result(T value) : m_value(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : m_value(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   Result(Status status) : m_status(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool is_ok() const { return m_status.is_ok(); }
@@ -37,7 +37,8 @@ class Result {
 #define DFS_CONCAT_INNER(a, b) a##b
 #define DFS_CONCAT(a, b) DFS_CONCAT_INNER(a, b)
 // Declares `lhs` from a Result expression or returns its Status.
-#define DFS_ASSIGN_OR_RETURN(lhs, expr) DFS_ASSIGN_OR_RETURN_IMPL(DFS_CONCAT(_res_, __LINE__), lhs, expr)
+#define DFS_ASSIGN_OR_RETURN(lhs, expr) \
+  DFS_ASSIGN_OR_RETURN_IMPL(DFS_CONCAT(_res_, __LINE__), lhs, expr)
 #define DFS_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
   auto tmp = (expr);                              \
   if (!tmp.is_ok()) return tmp.status();          \

@@ -33,8 +33,8 @@ class Status {
 }  // namespace dynamicfs
 
 // Propagates a non-ok Status to the caller.
-#define DFS_RETURN_IF_ERROR(expr)        \
-  do {                                   \
-    ::dynamicfs::Status _st = (expr);    \
-    if (!_st.is_ok()) return _st;        \
+#define DFS_RETURN_IF_ERROR(expr)     \
+  do {                                \
+    ::dynamicfs::Status _st = (expr); \
+    if (!_st.is_ok()) return _st;     \
   } while (0)

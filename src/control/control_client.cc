@@ -37,7 +37,8 @@ ControlClient::~ControlClient() {
 
 Result<MountInfo> ControlClient::find_mount(const std::string& mountpoint) {
   char resolved[PATH_MAX];
-  if (::realpath(mountpoint.c_str(), resolved) == nullptr) return Status::from_errno("cannot resolve " + mountpoint);
+  if (::realpath(mountpoint.c_str(), resolved) == nullptr)
+    return Status::from_errno("cannot resolve " + mountpoint);
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   MountInfo found;
@@ -61,7 +62,8 @@ Result<MountInfo> ControlClient::find_mount(const std::string& mountpoint) {
     found.volume_dir = unescape(source);
     any = true;
   }
-  if (!any) return Status::error(ENOENT, std::string(resolved) + " is not a mounted dynamicfs filesystem");
+  if (!any)
+    return Status::error(ENOENT, std::string(resolved) + " is not a mounted dynamicfs filesystem");
   return found;
 }
 
@@ -69,7 +71,8 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(const std::string&
   std::string path = socket_path(volume_dir);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return Status::error(ENAMETOOLONG, "control socket path too long");
+  if (path.size() >= sizeof(addr.sun_path))
+    return Status::error(ENAMETOOLONG, "control socket path too long");
   std::strcpy(addr.sun_path, path.c_str());
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Status::from_errno("socket");

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "src/common/result.h"
@@ -24,7 +23,9 @@ class ControlClient {
   // Looks MOUNTPOINT up in /proc/self/mountinfo; ENOENT if it is not a
   // dynamicfs mount.
   static Result<MountInfo> find_mount(const std::string& mountpoint);
-  static std::string socket_path(const std::string& volume_dir) { return volume_dir + "/control.sock"; }
+  static std::string socket_path(const std::string& volume_dir) {
+    return volume_dir + "/control.sock";
+  }
   static Result<std::unique_ptr<ControlClient>> connect(const std::string& volume_dir);
 
   Status send(const nlohmann::json& request);

@@ -43,12 +43,15 @@ void write_line(int fd, const std::string& s) {
 ControlServer::ControlServer(std::string socket_path, Handler handler)
     : m_path(std::move(socket_path)), m_handler(std::move(handler)) {}
 
-ControlServer::~ControlServer() { finish(1); }
+ControlServer::~ControlServer() {
+  finish(1);
+}
 
 Status ControlServer::start() {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (m_path.size() >= sizeof(addr.sun_path)) return Status::error(ENAMETOOLONG, "control socket path too long: " + m_path);
+  if (m_path.size() >= sizeof(addr.sun_path))
+    return Status::error(ENAMETOOLONG, "control socket path too long: " + m_path);
   std::strcpy(addr.sun_path, m_path.c_str());
   ::unlink(m_path.c_str());
   m_listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

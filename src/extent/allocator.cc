@@ -39,7 +39,8 @@ void Allocator::insert_free_locked(DiskFree& d, uint64_t off, uint64_t len) {
   d.free[off] = len;
 }
 
-void Allocator::take_locked(DiskFree& d, uint64_t off, uint64_t len, std::map<uint64_t, uint64_t>::iterator it) {
+void Allocator::take_locked(DiskFree& d, uint64_t off, uint64_t len,
+                            std::map<uint64_t, uint64_t>::iterator it) {
   uint64_t fo = it->first, fl = it->second;
   d.free.erase(it);
   if (off > fo) d.free[fo] = off - fo;
@@ -53,8 +54,9 @@ Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length) {
   // Placement: the disk with the most free space; spill to the next ones.
   std::vector<uint32_t> order(m_disks.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return m_disks[a].free_bytes > m_disks[b].free_bytes; });
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return m_disks[a].free_bytes > m_disks[b].free_bytes;
+  });
   uint64_t total = 0;
   for (auto& d : m_disks) total += d.free_bytes;
   if (total < length) return Status::error(ENOSPC, "pool is full");
@@ -110,20 +112,24 @@ std::vector<DiskRange> Allocator::take_deferred() {
 
 Status Allocator::mark_used(const DiskRange& r) {
   std::lock_guard lk(m_mutex);
-  if (r.disk >= m_disks.size()) return Status::error(EUCLEAN, "extent on unknown disk " + std::to_string(r.disk));
+  if (r.disk >= m_disks.size())
+    return Status::error(EUCLEAN, "extent on unknown disk " + std::to_string(r.disk));
   auto& d = m_disks[r.disk];
   auto it = d.free.upper_bound(r.offset);
-  if (it == d.free.begin()) return Status::error(EUCLEAN, "space allocated twice or outside the data area");
+  if (it == d.free.begin())
+    return Status::error(EUCLEAN, "space allocated twice or outside the data area");
   --it;
   if (it->first + it->second < r.offset + r.length) {
-    return Status::error(EUCLEAN, "space on disk " + std::to_string(r.disk) + " at " + std::to_string(r.offset) +
+    return Status::error(EUCLEAN, "space on disk " + std::to_string(r.disk) + " at " +
+                                      std::to_string(r.offset) +
                                       " is referenced twice or lies outside the data area");
   }
   take_locked(d, r.offset, r.length, it);
   return Status::ok();
 }
 
-void Allocator::load_free(uint32_t disk, const std::vector<std::pair<uint64_t, uint64_t>>& free_ranges) {
+void Allocator::load_free(uint32_t disk,
+                          const std::vector<std::pair<uint64_t, uint64_t>>& free_ranges) {
   std::lock_guard lk(m_mutex);
   auto& d = m_disks.at(disk);
   d.free.clear();

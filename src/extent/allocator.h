@@ -64,7 +64,8 @@ class Allocator {
     uint64_t cursor = 0;
   };
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);
-  void take_locked(DiskFree& d, uint64_t off, uint64_t len, std::map<uint64_t, uint64_t>::iterator it);
+  void take_locked(DiskFree& d, uint64_t off, uint64_t len,
+                   std::map<uint64_t, uint64_t>::iterator it);
 
   mutable std::mutex m_mutex;
   std::vector<DiskFree> m_disks;

@@ -58,8 +58,9 @@ void ExtentLockManager::acquire(uint16_t shard, bool exclusive) {
     m.lock_shared();
   }
   auto waited = std::chrono::steady_clock::now() - start;
-  m_wait_ns.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()),
-                      std::memory_order_relaxed);
+  m_wait_ns.fetch_add(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()),
+      std::memory_order_relaxed);
 }
 
 ExtentLockManager::Guard ExtentLockManager::lock(std::vector<uint64_t> keys, bool exclusive) {

@@ -44,7 +44,9 @@ class ExtentLockManager {
     bool m_exclusive = false;
   };
 
-  Guard lock_exclusive(std::initializer_list<uint64_t> keys) { return lock(std::vector<uint64_t>(keys), true); }
+  Guard lock_exclusive(std::initializer_list<uint64_t> keys) {
+    return lock(std::vector<uint64_t>(keys), true);
+  }
   Guard lock_shared(uint64_t key) { return lock({key}, false); }
   Guard lock(std::vector<uint64_t> keys, bool exclusive);
 

@@ -8,11 +8,10 @@
 // the edge blocks they merged with are unchanged, and swap the extent map in
 // one metadata batch. Invariant: bytes of the last block beyond i_size are
 // zero, so extending a file never exposes stale data.
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fcntl.h>
-
 #include <cstring>
 #include <memory>
 
@@ -27,11 +26,16 @@ namespace {
 constexpr int kMaxRetries = 1000;
 std::atomic<uint64_t> g_write_seq{1};
 
-uint64_t align_down(uint64_t v) { return v & ~(FileSystem::kBlock - 1); }
-uint64_t align_up(uint64_t v) { return (v + FileSystem::kBlock - 1) & ~(FileSystem::kBlock - 1); }
+uint64_t align_down(uint64_t v) {
+  return v & ~(FileSystem::kBlock - 1);
+}
+uint64_t align_up(uint64_t v) {
+  return (v + FileSystem::kBlock - 1) & ~(FileSystem::kBlock - 1);
+}
 
 struct AlignedBuf {
-  explicit AlignedBuf(size_t n) : ptr(static_cast<char*>(std::aligned_alloc(FileSystem::kBlock, align_up(n ? n : 1)))) {}
+  explicit AlignedBuf(size_t n)
+      : ptr(static_cast<char*>(std::aligned_alloc(FileSystem::kBlock, align_up(n ? n : 1)))) {}
   ~AlignedBuf() { std::free(ptr); }
   AlignedBuf(const AlignedBuf&) = delete;
   AlignedBuf& operator=(const AlignedBuf&) = delete;
@@ -43,12 +47,14 @@ struct AlignedBuf {
 bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
   if (hole != o.hole) return false;
   if (hole) return true;
-  return ext_file_off == o.ext_file_off && ext.disk == o.ext.disk && ext.disk_offset == o.ext.disk_offset &&
-         ext.length == o.ext.length && ext.generation == o.ext.generation;
+  return ext_file_off == o.ext_file_off && ext.disk == o.ext.disk &&
+         ext.disk_offset == o.ext.disk_offset && ext.length == o.ext.length &&
+         ext.generation == o.ext.generation;
 }
 
-Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino, uint64_t start,
-                                                                                uint64_t end) const {
+Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino,
+                                                                              uint64_t start,
+                                                                              uint64_t end) const {
   std::vector<std::pair<uint64_t, ExtentRecord>> out;
   auto it = m_volume->meta().iterator(Cf::kExtents);
   std::string prefix = KeyCodec::extent_prefix(ino);
@@ -58,7 +64,8 @@ Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(ui
     uint64_t off = KeyCodec::extent_key_offset({it->key().data(), it->key().size()});
     if (off >= end) break;
     auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
-    if (!e.is_ok()) return Status::error(e.err(), "inode " + std::to_string(ino) + ": " + e.status().message());
+    if (!e.is_ok())
+      return Status::error(e.err(), "inode " + std::to_string(ino) + ": " + e.status().message());
     if (off + e->length > start) out.emplace_back(off, std::move(e).value());
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
@@ -83,11 +90,13 @@ Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out
     return Status::ok();
   }
   uint64_t skip = block_off - ref.ext_file_off;
-  DFS_RETURN_IF_ERROR(m_volume->scheduler(ref.ext.disk).read(out, kBlock, ref.ext.disk_offset + skip, IoClass::kHighRead));
+  DFS_RETURN_IF_ERROR(m_volume->scheduler(ref.ext.disk)
+                          .read(out, kBlock, ref.ext.disk_offset + skip, IoClass::kHighRead));
   if (crc32c(out, kBlock) != ref.ext.crcs[skip / kBlock]) {
     m_checksum_errors.fetch_add(1);
     return Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) + " at offset " +
-                                  std::to_string(block_off) + " on disk " + std::to_string(ref.ext.disk));
+                                  std::to_string(block_off) + " on disk " +
+                                  std::to_string(ref.ext.disk));
   }
   return Status::ok();
 }
@@ -104,7 +113,8 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
       gen = rec->generation;
       file_size = rec->size;
       if (offset >= file_size || size == 0) return size_t{0};
-      auto ext = extents_in(ino, align_down(offset), align_up(std::min<uint64_t>(offset + size, file_size)));
+      auto ext = extents_in(ino, align_down(offset),
+                            align_up(std::min<uint64_t>(offset + size, file_size)));
       if (!ext.is_ok()) return ext.status();
       pieces = std::move(ext).value();
     }
@@ -131,8 +141,9 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
       }
       for (uint64_t blk = 0; blk < n / kBlock; ++blk) {
         if (crc32c(dst + blk * kBlock, kBlock) != e.crcs[(b0 - foff) / kBlock + blk]) {
-          failure = Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) + " at offset " +
-                                           std::to_string(b0 + blk * kBlock) + " on disk " + std::to_string(e.disk));
+          failure = Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) +
+                                           " at offset " + std::to_string(b0 + blk * kBlock) +
+                                           " on disk " + std::to_string(e.disk));
           break;
         }
       }
@@ -159,7 +170,8 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     }
     return static_cast<size_t>(end - offset);
   }
-  return Status::error(EAGAIN, "read of inode " + std::to_string(ino) + " kept racing with writers");
+  return Status::error(EAGAIN,
+                       "read of inode " + std::to_string(ino) + " kept racing with writers");
 }
 
 Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,
@@ -177,7 +189,8 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
       e.length = static_cast<uint32_t>(len);
       e.generation = generation;
       e.crcs.resize(len / kBlock);
-      for (uint64_t b = 0; b < len / kBlock; ++b) e.crcs[b] = crc32c(data + pos + b * kBlock, kBlock);
+      for (uint64_t b = 0; b < len / kBlock; ++b)
+        e.crcs[b] = crc32c(data + pos + b * kBlock, kBlock);
       out->emplace_back(DiskRange{r.disk, e.disk_offset, len}, std::move(e));
       done += len;
       pos += len;
@@ -195,18 +208,23 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
 }
 
 Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
-                         const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh, uint64_t fresh_file_off,
-                         std::vector<DiskRange>* freed, int64_t* alloc_delta) {
+                         const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh,
+                         uint64_t fresh_file_off, std::vector<DiskRange>* freed,
+                         int64_t* alloc_delta) {
   auto* cf = m_volume->meta().handle(Cf::kExtents);
   auto old = extents_in(ino, start, end);
   if (!old.is_ok()) return old.status();
   for (const auto& [foff, e] : old.value()) {
     b->Delete(cf, KeyCodec::extent_key(ino, foff));
     uint64_t cut0 = std::max(foff, start), cut1 = std::min<uint64_t>(foff + e.length, end);
-    if (foff < start) b->Put(cf, KeyCodec::extent_key(ino, foff), e.slice(0, static_cast<uint32_t>(start - foff)).encode());
+    if (foff < start)
+      b->Put(cf, KeyCodec::extent_key(ino, foff),
+             e.slice(0, static_cast<uint32_t>(start - foff)).encode());
     if (foff + e.length > end) {
-      b->Put(cf, KeyCodec::extent_key(ino, end),
-             e.slice(static_cast<uint32_t>(end - foff), static_cast<uint32_t>(foff + e.length - end)).encode());
+      b->Put(
+          cf, KeyCodec::extent_key(ino, end),
+          e.slice(static_cast<uint32_t>(end - foff), static_cast<uint32_t>(foff + e.length - end))
+              .encode());
     }
     freed->push_back(DiskRange{e.disk, e.disk_offset + (cut0 - foff), cut1 - cut0});
     *alloc_delta -= static_cast<int64_t>(cut1 - cut0);
@@ -315,11 +333,12 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     m_alloc->defer_free(freed);
     return size;
   }
-  return Status::error(EAGAIN, "write to inode " + std::to_string(ino) + " kept racing with other writers");
+  return Status::error(EAGAIN,
+                       "write to inode " + std::to_string(ino) + " kept racing with other writers");
 }
 
-Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size, const Caller& /*caller*/,
-                                           InodeRecord* out) {
+Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
+                                           const Caller& /*caller*/, InodeRecord* out) {
   if (new_size > kMaxFileSize) return Status::error(EFBIG);
   AlignedBuf block(kBlock);
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
@@ -408,7 +427,8 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size, cons
     *out = rec;
     return Status::ok();
   }
-  return Status::error(EAGAIN, "truncate of inode " + std::to_string(ino) + " kept racing with writers");
+  return Status::error(EAGAIN,
+                       "truncate of inode " + std::to_string(ino) + " kept racing with writers");
 }
 
 Status FileSystem::open_file(uint64_t ino, int flags, const Caller& caller) {

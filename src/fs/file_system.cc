@@ -47,7 +47,8 @@ FileSystem::~FileSystem() {
   }
 }
 
-Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> volume, FsOptions opts) {
+Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> volume,
+                                                     FsOptions opts) {
   std::unique_ptr<FileSystem> fs(new FileSystem(std::move(volume), opts));
   DFS_RETURN_IF_ERROR(fs->recover());
   fs->m_bg_thread = std::thread([raw = fs.get()] { raw->background_sync_loop(); });
@@ -65,10 +66,12 @@ Status FileSystem::load_checkpoint(bool* loaded) {
   auto it = meta.iterator(Cf::kAlloc);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto k = it->key();
-    if (k.size() != 12 || it->value().size() != 8) return Status::error(EUCLEAN, "malformed free-space record");
+    if (k.size() != 12 || it->value().size() != 8)
+      return Status::error(EUCLEAN, "malformed free-space record");
     uint32_t disk = KeyCodec::alloc_key_disk({k.data(), k.size()});
     if (disk >= free.size()) return Status::error(EUCLEAN, "free-space record for unknown disk");
-    free[disk].emplace_back(KeyCodec::alloc_key_offset({k.data(), k.size()}), get_le<uint64_t>(it->value().data()));
+    free[disk].emplace_back(KeyCodec::alloc_key_offset({k.data(), k.size()}),
+                            get_le<uint64_t>(it->value().data()));
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "reading free-space checkpoint"));
   for (uint32_t d = 0; d < free.size(); ++d) m_alloc->load_free(d, free[d]);
@@ -85,8 +88,11 @@ Status FileSystem::rebuild_free_space() {
     if (!ext.is_ok()) return ext.status();
     Status st = m_alloc->mark_used(DiskRange{ext->disk, ext->disk_offset, ext->length});
     if (!st.is_ok()) {
-      return Status::error(st.err(), "extent of inode " + std::to_string(KeyCodec::extent_key_ino(
-                                         {it->key().data(), it->key().size()})) + ": " + st.message());
+      return Status::error(
+          st.err(),
+          "extent of inode " +
+              std::to_string(KeyCodec::extent_key_ino({it->key().data(), it->key().size()})) +
+              ": " + st.message());
     }
     ++extents;
   }
@@ -115,12 +121,14 @@ Status FileSystem::recover() {
 
   auto next = meta.get(Cf::kVolume, KeyCodec::kNextIno);
   if (!next.is_ok()) return next.status();
-  if (!next->has_value() || next->value().size() != 8) return Status::error(EUCLEAN, "volume record next_ino missing");
+  if (!next->has_value() || next->value().size() != 8)
+    return Status::error(EUCLEAN, "volume record next_ino missing");
   m_next_ino = get_le<uint64_t>(next->value().data());
   auto last = meta.iterator(Cf::kInodes);
   last->SeekToLast();
   if (last->Valid()) {
-    m_next_ino = std::max(m_next_ino, KeyCodec::decode_inode_key({last->key().data(), last->key().size()}) + 1);
+    m_next_ino = std::max(m_next_ino,
+                          KeyCodec::decode_inode_key({last->key().data(), last->key().size()}) + 1);
   }
   m_ino_reserved = m_next_ino;
   return remove_orphans();
@@ -132,7 +140,8 @@ Status FileSystem::remove_orphans() {
   auto it = meta.iterator(Cf::kVolume);
   std::string prefix = KeyCodec::kOrphanPrefix;
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().size() == prefix.size() + 8) orphans.push_back(get_be64(it->key().data() + prefix.size()));
+    if (it->key().size() == prefix.size() + 8)
+      orphans.push_back(get_be64(it->key().data() + prefix.size()));
   }
   for (uint64_t ino : orphans) {
     rocksdb::WriteBatch b;
@@ -191,7 +200,8 @@ Status FileSystem::sync_data_disks() {
   for (size_t d = 0; d < m_volume->disk_count(); ++d) {
     uint64_t written = m_disk_writes[d]->load();
     if (m_disk_synced[d]->load() >= written) continue;
-    DFS_RETURN_IF_ERROR(m_disk_sync[d]->sync([&] { return m_volume->scheduler(d).sync(IoClass::kCritical); }));
+    DFS_RETURN_IF_ERROR(
+        m_disk_sync[d]->sync([&] { return m_volume->scheduler(d).sync(IoClass::kCritical); }));
     uint64_t prev = m_disk_synced[d]->load();
     while (prev < written && !m_disk_synced[d]->compare_exchange_weak(prev, written)) {
     }
@@ -243,8 +253,8 @@ void FileSystem::put_inode(rocksdb::WriteBatch* b, const InodeRecord& rec) {
   b->Put(m_volume->meta().handle(Cf::kInodes), KeyCodec::inode_key(rec.ino), rec.encode());
 }
 
-Result<std::optional<std::pair<uint64_t, uint32_t>>> FileSystem::get_dentry(uint64_t parent,
-                                                                            std::string_view name) const {
+Result<std::optional<std::pair<uint64_t, uint32_t>>> FileSystem::get_dentry(
+    uint64_t parent, std::string_view name) const {
   auto v = m_volume->meta().get(Cf::kDentries, KeyCodec::dentry_key(parent, name));
   using R = std::optional<std::pair<uint64_t, uint32_t>>;
   if (!v.is_ok()) return v.status();
@@ -253,8 +263,8 @@ Result<std::optional<std::pair<uint64_t, uint32_t>>> FileSystem::get_dentry(uint
   return R(std::make_pair(get_le<uint64_t>((*v)->data()), get_le<uint32_t>((*v)->data() + 8)));
 }
 
-void FileSystem::put_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name, uint64_t ino,
-                            uint32_t type) {
+void FileSystem::put_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name,
+                            uint64_t ino, uint32_t type) {
   std::string v;
   put_le<uint64_t>(&v, ino);
   put_le<uint32_t>(&v, type);

@@ -39,7 +39,15 @@ struct Caller {
 
 struct SetAttr {
   enum : uint32_t {
-    kMode = 1, kUid = 2, kGid = 4, kSize = 8, kAtime = 16, kMtime = 32, kAtimeNow = 64, kMtimeNow = 128, kCtime = 256
+    kMode = 1,
+    kUid = 2,
+    kGid = 4,
+    kSize = 8,
+    kAtime = 16,
+    kMtime = 32,
+    kAtimeNow = 64,
+    kMtimeNow = 128,
+    kCtime = 256
   };
   uint32_t valid = 0;
   uint32_t mode = 0, uid = 0, gid = 0;
@@ -76,7 +84,8 @@ class FileSystem {
   static constexpr uint64_t kBlock = 4096;
 
   // Mounts the metadata: crash recovery (orphans, free space) happens here.
-  static Result<std::unique_ptr<FileSystem>> open(std::unique_ptr<Volume> volume, FsOptions opts = {});
+  static Result<std::unique_ptr<FileSystem>> open(std::unique_ptr<Volume> volume,
+                                                  FsOptions opts = {});
   ~FileSystem();
   // Makes everything durable and writes the clean-unmount checkpoint.
   Status shutdown();
@@ -85,15 +94,17 @@ class FileSystem {
   Result<InodeRecord> lookup(uint64_t parent, std::string_view name);
   Result<InodeRecord> getattr(uint64_t ino);
   Result<InodeRecord> setattr(uint64_t ino, const SetAttr& attr, const Caller& caller);
-  Result<InodeRecord> mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev, const Caller& c);
+  Result<InodeRecord> mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                            const Caller& c);
   Result<InodeRecord> mkdir(uint64_t parent, std::string_view name, uint32_t mode, const Caller& c);
-  Result<InodeRecord> symlink(uint64_t parent, std::string_view name, std::string_view target, const Caller& c);
+  Result<InodeRecord> symlink(uint64_t parent, std::string_view name, std::string_view target,
+                              const Caller& c);
   Result<std::string> readlink(uint64_t ino);
   Result<InodeRecord> link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
   Status unlink(uint64_t parent, std::string_view name);
   Status rmdir(uint64_t parent, std::string_view name);
-  Status rename(uint64_t parent, std::string_view name, uint64_t new_parent, std::string_view new_name,
-                unsigned flags);
+  Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, unsigned flags);
   Result<std::vector<DirEntry>> list_dir(uint64_t ino);
   Status access(uint64_t ino, int mask, const Caller& caller);
 
@@ -130,13 +141,15 @@ class FileSystem {
   // Helpers (callers hold the relevant locks).
   Result<InodeRecord> load_inode(uint64_t ino) const;
   void put_inode(rocksdb::WriteBatch* b, const InodeRecord& rec);
-  Result<std::optional<std::pair<uint64_t, uint32_t>>> get_dentry(uint64_t parent, std::string_view name) const;
-  void put_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name, uint64_t ino, uint32_t type);
+  Result<std::optional<std::pair<uint64_t, uint32_t>>> get_dentry(uint64_t parent,
+                                                                  std::string_view name) const;
+  void put_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name, uint64_t ino,
+                  uint32_t type);
   void delete_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name);
   Result<bool> dir_is_empty(uint64_t ino) const;
   Result<uint64_t> allocate_ino(rocksdb::WriteBatch* b);
-  Result<InodeRecord> create_node(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
-                                  std::string_view symlink_target, const Caller& c);
+  Result<InodeRecord> create_node(uint64_t parent, std::string_view name, uint32_t mode,
+                                  uint64_t rdev, std::string_view symlink_target, const Caller& c);
   // Drops one link of `victim`; deletes it (or makes it an orphan while open).
   Status drop_link(rocksdb::WriteBatch* b, InodeRecord* victim, std::vector<DiskRange>* freed);
   Status delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::vector<DiskRange>* freed);
@@ -147,20 +160,22 @@ class FileSystem {
   // Data path helpers (file_io.cc).
   struct BlockRef {
     bool hole = true;
-    ExtentRecord ext;       // the whole extent holding the block
+    ExtentRecord ext;  // the whole extent holding the block
     uint64_t ext_file_off = 0;
     bool same_as(const BlockRef& o) const;
   };
-  Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extents_in(uint64_t ino, uint64_t start, uint64_t end) const;
+  Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extents_in(uint64_t ino, uint64_t start,
+                                                                    uint64_t end) const;
   Result<BlockRef> block_ref(uint64_t ino, uint64_t block_off) const;
   Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino);
   Status write_new_extents(const char* data, uint64_t length, uint64_t generation,
                            std::vector<std::pair<DiskRange, ExtentRecord>>* out);
   // Replaces [start, end) of the extent map by `fresh` (empty = punch).
   Status remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
-               const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh, uint64_t fresh_file_off,
-               std::vector<DiskRange>* freed, int64_t* alloc_delta);
-  Status truncate_locked_prepare(uint64_t ino, uint64_t new_size, const Caller& caller, InodeRecord* out);
+               const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh,
+               uint64_t fresh_file_off, std::vector<DiskRange>* freed, int64_t* alloc_delta);
+  Status truncate_locked_prepare(uint64_t ino, uint64_t new_size, const Caller& caller,
+                                 InodeRecord* out);
   Result<std::vector<DiskRange>> allocate_space(uint64_t length);
   Status sync_metadata();
   Status sync_data_disks();
@@ -181,7 +196,8 @@ class FileSystem {
   std::unordered_map<uint64_t, uint32_t> m_open_counts;
 
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> m_disk_writes;  // per disk, bumped per write
-  std::vector<std::unique_ptr<std::atomic<uint64_t>>> m_disk_synced;  // per disk, value at last sync
+  std::vector<std::unique_ptr<std::atomic<uint64_t>>>
+      m_disk_synced;  // per disk, value at last sync
   std::vector<std::unique_ptr<CoalescedSync>> m_disk_sync;
   std::atomic<uint64_t> m_checksum_errors{0};
 

@@ -28,10 +28,13 @@ Result<InodeRecord> FileSystem::lookup(uint64_t parent, std::string_view name) {
   return load_inode((*d)->first);
 }
 
-Result<InodeRecord> FileSystem::getattr(uint64_t ino) { return load_inode(ino); }
+Result<InodeRecord> FileSystem::getattr(uint64_t ino) {
+  return load_inode(ino);
+}
 
-Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
-                                            std::string_view symlink_target, const Caller& c) {
+Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view name, uint32_t mode,
+                                            uint64_t rdev, std::string_view symlink_target,
+                                            const Caller& c) {
   DFS_RETURN_IF_ERROR(check_name(name));
   auto guard = m_locks.lock_exclusive({parent});
   auto dir_r = load_inode(parent);
@@ -78,23 +81,25 @@ Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view na
   return rec;
 }
 
-Result<InodeRecord> FileSystem::mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
-                                      const Caller& c) {
+Result<InodeRecord> FileSystem::mknod(uint64_t parent, std::string_view name, uint32_t mode,
+                                      uint64_t rdev, const Caller& c) {
   uint32_t type = mode & S_IFMT;
   if (type == 0) type = S_IFREG;
-  if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK) {
+  if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+      type != S_IFBLK) {
     return Status::error(EINVAL);
   }
   if (type != S_IFCHR && type != S_IFBLK) rdev = 0;
   return create_node(parent, name, type | (mode & 07777), rdev, {}, c);
 }
 
-Result<InodeRecord> FileSystem::mkdir(uint64_t parent, std::string_view name, uint32_t mode, const Caller& c) {
+Result<InodeRecord> FileSystem::mkdir(uint64_t parent, std::string_view name, uint32_t mode,
+                                      const Caller& c) {
   return create_node(parent, name, S_IFDIR | (mode & 07777), 0, {}, c);
 }
 
-Result<InodeRecord> FileSystem::symlink(uint64_t parent, std::string_view name, std::string_view target,
-                                        const Caller& c) {
+Result<InodeRecord> FileSystem::symlink(uint64_t parent, std::string_view name,
+                                        std::string_view target, const Caller& c) {
   if (target.empty()) return Status::error(ENOENT);
   if (target.size() >= 4096) return Status::error(ENAMETOOLONG);
   return create_node(parent, name, S_IFLNK | 0777, 0, target, c);
@@ -139,7 +144,8 @@ Result<InodeRecord> FileSystem::link(uint64_t ino, uint64_t new_parent, std::str
   return rec;
 }
 
-Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::vector<DiskRange>* freed) {
+Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
+                                     std::vector<DiskRange>* freed) {
   auto& meta = m_volume->meta();
   auto it = meta.iterator(Cf::kExtents);
   std::string prefix = KeyCodec::extent_prefix(ino);
@@ -161,7 +167,8 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::
   return Status::ok();
 }
 
-Status FileSystem::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim, std::vector<DiskRange>* freed) {
+Status FileSystem::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim,
+                             std::vector<DiskRange>* freed) {
   victim->ctime = now_timestamp();
   victim->nlink = victim->is_dir() ? 0 : victim->nlink - 1;
   if (victim->nlink > 0) {
@@ -262,8 +269,8 @@ Status FileSystem::is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* resu
   return Status::error(ELOOP, "directory tree too deep or looped");
 }
 
-Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent, std::string_view new_name,
-                          unsigned flags) {
+Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                          std::string_view new_name, unsigned flags) {
   if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) return Status::error(EINVAL);
   DFS_RETURN_IF_ERROR(check_name(name));
   DFS_RETURN_IF_ERROR(check_name(new_name));
@@ -374,7 +381,8 @@ Status FileSystem::access(uint64_t ino, int mask, const Caller& caller) {
   uint32_t mode = rec->mode;
   if (caller.uid == 0) {
     // root may do anything except execute a file that nobody may execute.
-    if ((mask & X_OK) && !rec->is_dir() && !(mode & (S_IXUSR | S_IXGRP | S_IXOTH))) return Status::error(EACCES);
+    if ((mask & X_OK) && !rec->is_dir() && !(mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+      return Status::error(EACCES);
     return Status::ok();
   }
   uint32_t bits;
@@ -385,7 +393,8 @@ Status FileSystem::access(uint64_t ino, int mask, const Caller& caller) {
   } else {
     bits = mode & 7;
   }
-  if ((static_cast<uint32_t>(mask) & bits) != static_cast<uint32_t>(mask & 7)) return Status::error(EACCES);
+  if ((static_cast<uint32_t>(mask) & bits) != static_cast<uint32_t>(mask & 7))
+    return Status::error(EACCES);
   return Status::ok();
 }
 
@@ -403,7 +412,8 @@ Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const
   if (attr.valid & SetAttr::kMode) {
     uint32_t mode = attr.mode & 07777;
     // A non-member (other than root) cannot leave a setgid bit behind.
-    if (caller.uid != 0 && !caller.in_group(rec.gid) && !rec.is_dir()) mode &= ~static_cast<uint32_t>(S_ISGID);
+    if (caller.uid != 0 && !caller.in_group(rec.gid) && !rec.is_dir())
+      mode &= ~static_cast<uint32_t>(S_ISGID);
     rec.mode = (rec.mode & S_IFMT) | mode;
   }
   bool owner_changed = false;

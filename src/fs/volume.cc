@@ -41,7 +41,8 @@ std::string foreign_signature(const std::string& path) {
   return found;
 }
 
-Status write_root(MetaStore& meta, const Uuid& volume_uuid, const std::vector<std::pair<uint64_t, uint64_t>>& areas) {
+Status write_root(MetaStore& meta, const Uuid& volume_uuid,
+                  const std::vector<std::pair<uint64_t, uint64_t>>& areas) {
   rocksdb::WriteBatch batch;
   InodeRecord root;
   root.ino = 1;
@@ -57,7 +58,8 @@ Status write_root(MetaStore& meta, const Uuid& volume_uuid, const std::vector<st
   put_le<uint64_t>(&next, 2);
   batch.Put(meta.handle(Cf::kVolume), KeyCodec::kNextIno, next);
   batch.Put(meta.handle(Cf::kVolume), KeyCodec::kVolumeUuid, uuid_to_string(volume_uuid));
-  batch.Put(meta.handle(Cf::kVolume), KeyCodec::kFormatVersion, std::to_string(Superblock::kFormatVersion));
+  batch.Put(meta.handle(Cf::kVolume), KeyCodec::kFormatVersion,
+            std::to_string(Superblock::kFormatVersion));
   // A fresh volume is clean: every data area is free and there is one inode.
   for (uint32_t d = 0; d < areas.size(); ++d) {
     std::string len;
@@ -82,9 +84,12 @@ Status Volume::format(const FormatOptions& opts) {
   std::error_code ec;
   fs::create_directories(opts.volume_dir, ec);
   if (ec) return Status::error(ec.value(), "cannot create volume directory " + opts.volume_dir);
-  if (fs::exists(VolumeConfig::file_path(opts.volume_dir)) || fs::exists(meta_dir(opts.volume_dir))) {
+  if (fs::exists(VolumeConfig::file_path(opts.volume_dir)) ||
+      fs::exists(meta_dir(opts.volume_dir))) {
     if (!opts.force) {
-      return Status::error(EEXIST, opts.volume_dir + " already holds a dynamicfs volume (use --force to replace it)");
+      return Status::error(
+          EEXIST,
+          opts.volume_dir + " already holds a dynamicfs volume (use --force to replace it)");
     }
     fs::remove_all(meta_dir(opts.volume_dir), ec);
     fs::remove(VolumeConfig::file_path(opts.volume_dir), ec);
@@ -102,10 +107,12 @@ Status Volume::format(const FormatOptions& opts) {
     if (!disk.is_ok()) return disk.status();
     struct stat st {};
     ::stat(path.c_str(), &st);
-    if (!seen.insert({st.st_dev, st.st_ino}).second) return Status::error(EINVAL, "disk " + path + " is listed twice");
+    if (!seen.insert({st.st_dev, st.st_ino}).second)
+      return Status::error(EINVAL, "disk " + path + " is listed twice");
     if (disk.value()->size() < kMinDiskSize) {
-      return Status::error(ENOSPC, "disk " + path + " is too small (" + std::to_string(disk.value()->size() >> 20) +
-                                       " MiB; at least " + std::to_string(kMinDiskSize >> 20) + " MiB needed)");
+      return Status::error(
+          ENOSPC, "disk " + path + " is too small (" + std::to_string(disk.value()->size() >> 20) +
+                      " MiB; at least " + std::to_string(kMinDiskSize >> 20) + " MiB needed)");
     }
     if (existed && !opts.force) {
       std::string block(Superblock::kSize, '\0');
@@ -113,12 +120,13 @@ Status Volume::format(const FormatOptions& opts) {
       if (Superblock::has_magic(block)) {
         auto sb = Superblock::decode(block);
         std::string owner = sb.is_ok() ? " of volume " + uuid_to_string(sb->volume_uuid) : "";
-        return Status::error(EEXIST, "disk " + path + " already belongs to a dynamicfs volume" + owner +
-                                         " (use --force to overwrite)");
+        return Status::error(EEXIST, "disk " + path + " already belongs to a dynamicfs volume" +
+                                         owner + " (use --force to overwrite)");
       }
       std::string sig = foreign_signature(path);
       if (!sig.empty()) {
-        return Status::error(EEXIST, "disk " + path + " holds a " + sig + " signature (use --force to overwrite)");
+        return Status::error(
+            EEXIST, "disk " + path + " holds a " + sig + " signature (use --force to overwrite)");
       }
     }
     DiskConfig dc;
@@ -155,22 +163,26 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
   for (const auto& dc : vol->m_config.disks) {
     auto disk = Disk::open(dc.path);
     if (!disk.is_ok()) {
-      return Status::error(disk.err(), "disk " + std::to_string(dc.index) + " (" + uuid_to_string(dc.uuid) + ") at " +
-                                           dc.path + " is unavailable: " + std::strerror(disk.err()));
+      return Status::error(disk.err(), "disk " + std::to_string(dc.index) + " (" +
+                                           uuid_to_string(dc.uuid) + ") at " + dc.path +
+                                           " is unavailable: " + std::strerror(disk.err()));
     }
     auto sb = Superblock::read_from(*disk.value());
     if (!sb.is_ok()) return Status::error(sb.err(), "refusing to mount: " + sb.status().message());
     if (sb->volume_uuid != vol->m_config.volume_uuid) {
-      return Status::error(EXDEV, "refusing to mount: disk " + dc.path + " belongs to another volume (" +
+      return Status::error(EXDEV, "refusing to mount: disk " + dc.path +
+                                      " belongs to another volume (" +
                                       uuid_to_string(sb->volume_uuid) + ")");
     }
     if (sb->disk_uuid != dc.uuid || sb->disk_index != dc.index) {
-      return Status::error(EXDEV, "refusing to mount: disk " + dc.path + " is disk " + uuid_to_string(sb->disk_uuid) +
-                                      ", but volume.toml expects " + uuid_to_string(dc.uuid) + " at index " +
+      return Status::error(EXDEV, "refusing to mount: disk " + dc.path + " is disk " +
+                                      uuid_to_string(sb->disk_uuid) + ", but volume.toml expects " +
+                                      uuid_to_string(dc.uuid) + " at index " +
                                       std::to_string(dc.index));
     }
     if (sb->disk_count != vol->m_config.disks.size()) {
-      return Status::error(EXDEV, "refusing to mount: disk " + dc.path + " was formatted for a volume of " +
+      return Status::error(EXDEV, "refusing to mount: disk " + dc.path +
+                                      " was formatted for a volume of " +
                                       std::to_string(sb->disk_count) + " disks");
     }
     vol->m_superblocks.push_back(sb.value());
@@ -178,7 +190,9 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
   }
   auto meta = MetaStore::open(meta_dir(vol->m_dir), /*create=*/false);
   if (!meta.is_ok()) {
-    if (meta.err() == EBUSY) return Status::error(EBUSY, "volume " + vol->m_dir + " is already mounted (metadata store is locked)");
+    if (meta.err() == EBUSY)
+      return Status::error(
+          EBUSY, "volume " + vol->m_dir + " is already mounted (metadata store is locked)");
     return meta.status();
   }
   vol->m_meta = std::move(meta).value();

@@ -38,11 +38,13 @@ Result<VolumeConfig> VolumeConfig::load(const std::string& volume_dir) {
     return Status::error(EINVAL, "cannot parse " + path + ": " + msg.substr(0, nl));
   }
   if (cfg.format_version != Superblock::kFormatVersion) {
-    return Status::error(EPROTONOSUPPORT, path + ": unsupported format_version " + std::to_string(cfg.format_version));
+    return Status::error(EPROTONOSUPPORT, path + ": unsupported format_version " +
+                                              std::to_string(cfg.format_version));
   }
   if (cfg.disks.empty()) return Status::error(EINVAL, path + ": no disks listed");
   for (size_t i = 0; i < cfg.disks.size(); ++i) {
-    if (cfg.disks[i].index != i) return Status::error(EINVAL, path + ": disks must be listed in index order");
+    if (cfg.disks[i].index != i)
+      return Status::error(EINVAL, path + ": disks must be listed in index order");
   }
   return cfg;
 }
@@ -55,15 +57,16 @@ Status VolumeConfig::save(const std::string& volume_dir) const {
       << "volume_uuid = \"" << uuid_to_string(volume_uuid) << "\"\n"
       << "replicas = " << replicas << "\n";
   for (const auto& d : disks) {
-    out << "\n[[disks]]\nindex = " << d.index << "\nuuid = \"" << uuid_to_string(d.uuid) << "\"\npath = "
-        << toml::value(d.path) << "\n";
+    out << "\n[[disks]]\nindex = " << d.index << "\nuuid = \"" << uuid_to_string(d.uuid)
+        << "\"\npath = " << toml::value(d.path) << "\n";
   }
   std::string path = file_path(volume_dir);
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::from_errno("cannot write " + tmp);
   std::string text = out.str();
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
   int saved = errno;
   ::close(fd);
   if (!ok) return Status::error(saved, "cannot write " + tmp);

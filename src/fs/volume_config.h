@@ -24,7 +24,9 @@ struct VolumeConfig {
   uint32_t replicas = 1;
   std::vector<DiskConfig> disks;
 
-  static std::string file_path(const std::string& volume_dir) { return volume_dir + "/volume.toml"; }
+  static std::string file_path(const std::string& volume_dir) {
+    return volume_dir + "/volume.toml";
+  }
   static Result<VolumeConfig> load(const std::string& volume_dir);
   // Writes atomically (temp file + fsync + rename).
   Status save(const std::string& volume_dir) const;

@@ -20,7 +20,8 @@ Status check_xattr_name(std::string_view name) {
 }
 }  // namespace
 
-Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags) {
+Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_view value,
+                            int flags) {
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   if (value.size() > kXattrValueMax) return Status::error(E2BIG);
   auto guard = m_locks.lock_exclusive({ino});

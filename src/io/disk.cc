@@ -19,7 +19,8 @@ namespace {
 bool read_rotational(dev_t dev) {
   // /sys/dev/block/MAJ:MIN/queue/rotational exists for whole disks; for a
   // partition the queue directory lives one level up.
-  std::string base = "/sys/dev/block/" + std::to_string(major(dev)) + ":" + std::to_string(minor(dev));
+  std::string base =
+      "/sys/dev/block/" + std::to_string(major(dev)) + ":" + std::to_string(minor(dev));
   for (const char* rel : {"/queue/rotational", "/../queue/rotational"}) {
     std::ifstream in(base + rel);
     int v = 0;
@@ -31,7 +32,11 @@ bool read_rotational(dev_t dev) {
 }  // namespace
 
 Disk::Disk(std::string path, int fd, uint64_t size, bool block_device, bool rotational)
-    : m_path(std::move(path)), m_fd(fd), m_size(size), m_block_device(block_device), m_rotational(rotational) {}
+    : m_path(std::move(path)),
+      m_fd(fd),
+      m_size(size),
+      m_block_device(block_device),
+      m_rotational(rotational) {}
 
 Disk::~Disk() {
   if (m_fd >= 0) ::close(m_fd);
@@ -100,7 +105,8 @@ Status Disk::writev_at(const struct iovec* iov_in, int iovcnt, uint64_t offset) 
   std::vector<iovec> iov(iov_in, iov_in + iovcnt);
   size_t idx = 0;
   while (idx < iov.size()) {
-    ssize_t n = ::pwritev(m_fd, iov.data() + idx, static_cast<int>(iov.size() - idx), static_cast<off_t>(offset));
+    ssize_t n = ::pwritev(m_fd, iov.data() + idx, static_cast<int>(iov.size() - idx),
+                          static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::from_errno("write to " + m_path);

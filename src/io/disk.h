@@ -3,10 +3,11 @@
 // bytes and reports real errno values.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <sys/uio.h>
 
 #include "src/common/result.h"
 

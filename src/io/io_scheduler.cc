@@ -6,12 +6,18 @@ namespace dynamicfs {
 
 const char* io_class_name(IoClass c) {
   switch (c) {
-    case IoClass::kCritical: return "critical";
-    case IoClass::kHighRead: return "high_read";
-    case IoClass::kNormalRead: return "normal_read";
-    case IoClass::kWrite: return "write";
-    case IoClass::kBackground: return "background";
-    default: return "unknown";
+    case IoClass::kCritical:
+      return "critical";
+    case IoClass::kHighRead:
+      return "high_read";
+    case IoClass::kNormalRead:
+      return "normal_read";
+    case IoClass::kWrite:
+      return "write";
+    case IoClass::kBackground:
+      return "background";
+    default:
+      return "unknown";
   }
 }
 
@@ -48,7 +54,8 @@ Status IoScheduler::run(IoJob& job) {
     return job.result;
   }
   m_space_cv.wait(lk, [&] { return m_queued < m_capacity || m_stopping; });
-  if (m_stopping) return Status::error(ESHUTDOWN, "I/O scheduler of " + m_disk.path() + " is stopping");
+  if (m_stopping)
+    return Status::error(ESHUTDOWN, "I/O scheduler of " + m_disk.path() + " is stopping");
   pending.seq = m_seq++;
   m_queues[static_cast<size_t>(job.cls)].push_back(&pending);
   ++m_queued;
@@ -89,7 +96,8 @@ IoScheduler::Pending* IoScheduler::pick_locked() {
 void IoScheduler::worker_loop() {
   std::unique_lock lk(m_mutex);
   for (;;) {
-    m_work_cv.wait(lk, [&] { return (m_queued > 0 && m_inflight < m_workers.size()) || m_stopping; });
+    m_work_cv.wait(lk,
+                   [&] { return (m_queued > 0 && m_inflight < m_workers.size()) || m_stopping; });
     if (m_queued == 0 && m_stopping) return;
     Pending* p = pick_locked();
     if (p == nullptr) continue;

@@ -56,7 +56,8 @@ class IoScheduler {
   Status run(IoJob& job);
 
   Status read(void* buf, size_t len, uint64_t offset, IoClass cls);
-  Status writev(const struct iovec* iov, int iovcnt, uint64_t offset, IoClass cls = IoClass::kWrite);
+  Status writev(const struct iovec* iov, int iovcnt, uint64_t offset,
+                IoClass cls = IoClass::kWrite);
   Status sync(IoClass cls = IoClass::kCritical);
 
   IoSchedulerStats stats() const;

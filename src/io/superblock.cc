@@ -19,7 +19,8 @@ std::string uuid_to_string(const Uuid& u) {
 
 Result<Uuid> uuid_from_string(const std::string& s) {
   Uuid u{};
-  if (uuid_parse(s.c_str(), u.data()) != 0) return Status::error(EINVAL, "malformed UUID '" + s + "'");
+  if (uuid_parse(s.c_str(), u.data()) != 0)
+    return Status::error(EINVAL, "malformed UUID '" + s + "'");
   return u;
 }
 
@@ -73,7 +74,8 @@ Result<Superblock> Superblock::decode(const std::string& block) {
   p += 8;
   sb.block_size = get_le<uint32_t>(p);
   if (sb.format_version != kFormatVersion) {
-    return Status::error(EPROTONOSUPPORT, "unsupported format version " + std::to_string(sb.format_version));
+    return Status::error(EPROTONOSUPPORT,
+                         "unsupported format version " + std::to_string(sb.format_version));
   }
   if (sb.block_size != kBlockSize || sb.data_start != kDataStart || sb.disk_size <= sb.data_start) {
     return Status::error(EUCLEAN, "superblock geometry is inconsistent");
@@ -82,14 +84,16 @@ Result<Superblock> Superblock::decode(const std::string& block) {
 }
 
 Result<Superblock> Superblock::read_from(const Disk& disk) {
-  if (disk.size() < kSize) return Status::error(EINVAL, "disk " + disk.path() + " is too small to hold a superblock");
+  if (disk.size() < kSize)
+    return Status::error(EINVAL, "disk " + disk.path() + " is too small to hold a superblock");
   std::string block(kSize, '\0');
   DFS_RETURN_IF_ERROR(disk.read_at(block.data(), kSize, 0));
   auto sb = decode(block);
   if (!sb.is_ok()) return Status::error(sb.err(), disk.path() + ": " + sb.status().message());
   if (sb->disk_size > disk.size()) {
-    return Status::error(EUCLEAN, disk.path() + ": superblock says " + std::to_string(sb->disk_size) +
-                                      " bytes but the disk has only " + std::to_string(disk.size()));
+    return Status::error(EUCLEAN,
+                         disk.path() + ": superblock says " + std::to_string(sb->disk_size) +
+                             " bytes but the disk has only " + std::to_string(disk.size()));
   }
   return sb;
 }

@@ -87,8 +87,7 @@ void check(bool ok, const std::string& what) {
 void pwrite_all(int fd, const std::string& data, off_t off) {
   size_t done = 0;
   while (done < data.size()) {
-    ssize_t n = pwrite(fd, data.data() + done, data.size() - done,
-                       off + static_cast<off_t>(done));
+    ssize_t n = pwrite(fd, data.data() + done, data.size() - done, off + static_cast<off_t>(done));
     check(n > 0, "pwrite");
     done += static_cast<size_t>(n);
   }
@@ -126,8 +125,7 @@ std::optional<std::string> read_file(const std::string& path) {
 
 std::string first_difference(const std::string& got, const std::string& want) {
   if (got.size() != want.size()) {
-    return "size " + std::to_string(got.size()) + ", expected " +
-           std::to_string(want.size());
+    return "size " + std::to_string(got.size()) + ", expected " + std::to_string(want.size());
   }
   for (size_t i = 0; i < got.size(); ++i) {
     if (got[i] != want[i]) {
@@ -149,13 +147,11 @@ class CrashTest : public ::testing::Test {
   void SetUp() override {
     std::string why;
     if (!integration_environment_ok(&why)) GTEST_SKIP() << why;
-    seed_ = env_u64("CRASH_SEED",
-                    static_cast<uint64_t>(std::chrono::system_clock::now()
-                                              .time_since_epoch()
-                                              .count()));
+    seed_ =
+        env_u64("CRASH_SEED",
+                static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()));
     cycles_ = env_u64("CRASH_CYCLES", 5);
-    std::cout << "[crash] CRASH_SEED=" << seed_ << " CRASH_CYCLES=" << cycles_
-              << std::endl;
+    std::cout << "[crash] CRASH_SEED=" << seed_ << " CRASH_CYCLES=" << cycles_ << std::endl;
     rng_.seed(seed_);
     vol_ = std::make_unique<TestVolume>();
     dir_ = vol_->mountpoint() + "/crash";
@@ -189,10 +185,8 @@ class CrashTest : public ::testing::Test {
   }
 
   // Creates (or replaces) `name` with `data`, fsyncs it and its directory.
-  void write_durable(const std::string& name, const std::string& data,
-                     bool use_fdatasync) {
-    int fd = open(path(name).c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC,
-                  0644);
+  void write_durable(const std::string& name, const std::string& data, bool use_fdatasync) {
+    int fd = open(path(name).c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
     check(fd >= 0, "create " + name);
     // Several writes so that the file is built by more than one request.
     size_t first = data.size() / 3;
@@ -209,8 +203,8 @@ class CrashTest : public ::testing::Test {
   void synced_updates(uint64_t cycle) {
     const std::string c = std::to_string(cycle);
     for (int i = 0; i < 5; ++i) {
-      write_durable("durable" + c + "_" + std::to_string(i),
-                    random_bytes(random_size()), i % 2 == 1);
+      write_durable("durable" + c + "_" + std::to_string(i), random_bytes(random_size()),
+                    i % 2 == 1);
     }
     if (cycle == 0) write_durable("replace_target", random_bytes(50000), false);
 
@@ -252,14 +246,12 @@ class CrashTest : public ::testing::Test {
     {
       const std::string tmp = "replace_target.tmp" + c;
       const std::string data = random_bytes(30000 + rng_() % 70000);
-      int fd = open(path(tmp).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                    0644);
+      int fd = open(path(tmp).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
       check(fd >= 0, "create " + tmp);
       pwrite_all(fd, data, 0);
       check(fsync(fd) == 0, "fsync " + tmp);
       close(fd);
-      check(rename(path(tmp).c_str(), path("replace_target").c_str()) == 0,
-            "rename " + tmp);
+      check(rename(path(tmp).c_str(), path("replace_target").c_str()) == 0, "rename " + tmp);
       fsync_path(dir_);
       durable_["replace_target"] = data;
       names_.insert(tmp);
@@ -290,8 +282,7 @@ class CrashTest : public ::testing::Test {
       new_data.replace(block * kBlock, kBlock, random_bytes(kBlock));
       int fd = open(path(name).c_str(), O_WRONLY | O_CLOEXEC);
       check(fd >= 0, "open " + name);
-      pwrite_all(fd, new_data.substr(block * kBlock, kBlock),
-                 static_cast<off_t>(block * kBlock));
+      pwrite_all(fd, new_data.substr(block * kBlock, kBlock), static_cast<off_t>(block * kBlock));
       close(fd);
       expect_one_of(name, {old_data, new_data});
     }
@@ -303,8 +294,7 @@ class CrashTest : public ::testing::Test {
       const std::string tail = random_bytes(3000);
       int fd = open(path(name).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
       check(fd >= 0, "open " + name);
-      check(write(fd, tail.data(), tail.size()) ==
-                static_cast<ssize_t>(tail.size()),
+      check(write(fd, tail.data(), tail.size()) == static_cast<ssize_t>(tail.size()),
             "append " + name);
       close(fd);
       expect_one_of(name, {old_data, old_data + tail});
@@ -330,10 +320,8 @@ class CrashTest : public ::testing::Test {
              }
              for (size_t off = 0; off < got->size(); off += kBlock) {
                std::string b = got->substr(off, kBlock);
-               if (b != old_data.substr(off, kBlock) &&
-                   b != new_data.substr(off, kBlock)) {
-                 return "block at " + std::to_string(off) +
-                        " is neither old nor new content";
+               if (b != old_data.substr(off, kBlock) && b != new_data.substr(off, kBlock)) {
+                 return "block at " + std::to_string(off) + " is neither old nor new content";
                }
              }
              return std::string();
@@ -344,8 +332,7 @@ class CrashTest : public ::testing::Test {
     {  // A new, never synced file: absent, empty, or complete.
       const std::string name = "u_new" + c;
       const std::string data = random_bytes(3000);
-      int fd = open(path(name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                    0644);
+      int fd = open(path(name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
       check(fd >= 0, "create " + name);
       pwrite_all(fd, data, 0);
       close(fd);
@@ -359,44 +346,44 @@ class CrashTest : public ::testing::Test {
       const std::string old_data = random_bytes(20000);
       write_durable(target, old_data, false);
       const std::string new_data = random_bytes(25000);
-      int fd = open(path(tmp).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                    0644);
+      int fd = open(path(tmp).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
       check(fd >= 0, "create " + tmp);
       pwrite_all(fd, new_data, 0);
       check(fsync(fd) == 0, "fsync " + tmp);
       close(fd);
-      check(rename(path(tmp).c_str(), path(target).c_str()) == 0,
-            "rename " + tmp);
+      check(rename(path(tmp).c_str(), path(target).c_str()) == 0, "rename " + tmp);
       names_.insert(tmp);
       durable_.erase(target);
-      expectations_.push_back(
-          {"rename " + tmp + " -> " + target + " is atomic",
-           [this, target, tmp, old_data, new_data] {
-             auto t = read_file(path(target));
-             auto m = read_file(path(tmp));
-             if (t == new_data && !m) return std::string();
-             if (t == old_data && (!m || m == new_data)) return std::string();
-             return std::string("target is ") +
-                    (!t ? "missing" : t == old_data ? "old" : t == new_data ? "new" : "garbage") +
-                    ", temp is " +
-                    (!m ? "missing" : m == new_data ? "new" : "garbage");
-           }});
+      expectations_.push_back({"rename " + tmp + " -> " + target + " is atomic",
+                               [this, target, tmp, old_data, new_data] {
+                                 auto t = read_file(path(target));
+                                 auto m = read_file(path(tmp));
+                                 if (t == new_data && !m) return std::string();
+                                 if (t == old_data && (!m || m == new_data)) return std::string();
+                                 return std::string("target is ") +
+                                        (!t              ? "missing"
+                                         : t == old_data ? "old"
+                                         : t == new_data ? "new"
+                                                         : "garbage") +
+                                        ", temp is " +
+                                        (!m              ? "missing"
+                                         : m == new_data ? "new"
+                                                         : "garbage");
+                               }});
     }
   }
 
-  void expect_one_of(const std::string& name,
-                     std::vector<std::optional<std::string>> allowed) {
+  void expect_one_of(const std::string& name, std::vector<std::optional<std::string>> allowed) {
     durable_.erase(name);
-    expectations_.push_back(
-        {name + " is one of its allowed states", [this, name, allowed] {
-           auto got = read_file(path(name));
-           for (const auto& a : allowed) {
-             if (got == a) return std::string();
-           }
-           return std::string(got ? "size " + std::to_string(got->size()) +
-                                        ", matching no allowed state"
-                                  : "missing, which is not allowed");
-         }});
+    expectations_.push_back({name + " is one of its allowed states", [this, name, allowed] {
+                               auto got = read_file(path(name));
+                               for (const auto& a : allowed) {
+                                 if (got == a) return std::string();
+                               }
+                               return std::string(got ? "size " + std::to_string(got->size()) +
+                                                            ", matching no allowed state"
+                                                      : "missing, which is not allowed");
+                             }});
   }
 
   // ------------------------------------------------- log writer + kill
@@ -408,10 +395,8 @@ class CrashTest : public ::testing::Test {
     std::string error;       // set if the writer failed before the kill
   };
 
-  LogResult kill_during_log_writes(const std::string& name,
-                                   uint64_t stream_seed) {
-    int fd = open(path(name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC,
-                  0644);
+  LogResult kill_during_log_writes(const std::string& name, uint64_t stream_seed) {
+    int fd = open(path(name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
     check(fd >= 0, "create " + name);
     check(fsync(fd) == 0, "fsync " + name);
     fsync_path(dir_);
@@ -438,14 +423,12 @@ class CrashTest : public ::testing::Test {
         if (rc != 0) break;
         acked.store(pos);
       }
-      if (!killed.load()) writer_error = "writer failed before the kill: " +
-                                         errno_text(errno);
+      if (!killed.load()) writer_error = "writer failed before the kill: " + errno_text(errno);
       writer_done.store(true);
     });
 
     const uint64_t threshold = 256 * 1024 + rng_() % kMiB;
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (acked.load() < threshold && !writer_done.load() &&
            std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -480,8 +463,7 @@ class CrashTest : public ::testing::Test {
         continue;
       }
       std::string diff = first_difference(*got, content);
-      EXPECT_TRUE(diff.empty())
-          << when << ": fsynced file " << name << " differs: " << diff;
+      EXPECT_TRUE(diff.empty()) << when << ": fsynced file " << name << " differs: " << diff;
     }
     for (const auto& name : must_be_absent_) {
       struct stat st;
@@ -496,34 +478,30 @@ class CrashTest : public ::testing::Test {
     while (dirent* de = readdir(d)) {
       std::string n = de->d_name;
       if (n == "." || n == "..") continue;
-      EXPECT_TRUE(names_.count(n))
-          << when << ": unexpected directory entry " << n;
+      EXPECT_TRUE(names_.count(n)) << when << ": unexpected directory entry " << n;
     }
     closedir(d);
   }
 
-  void verify_log(const std::string& name, uint64_t stream_seed,
-                  const LogResult& log, const std::string& when) {
+  void verify_log(const std::string& name, uint64_t stream_seed, const LogResult& log,
+                  const std::string& when) {
     ASSERT_TRUE(log.error.empty()) << log.error;
     auto got = read_file(path(name));
     ASSERT_TRUE(got.has_value()) << when << ": log file missing";
-    EXPECT_GE(got->size(), log.acked)
-        << when << ": fsync-acknowledged log bytes were lost";
-    EXPECT_LE(got->size(), log.attempted)
-        << when << ": log is longer than anything ever written";
+    EXPECT_GE(got->size(), log.acked) << when << ": fsync-acknowledged log bytes were lost";
+    EXPECT_LE(got->size(), log.attempted) << when << ": log is longer than anything ever written";
     const std::string want = stream_bytes(stream_seed, 0, got->size());
     std::string diff = first_difference(*got, want);
-    EXPECT_TRUE(diff.empty())
-        << when << ": log content is not a prefix of what was written: "
-        << diff << " (acknowledged " << log.acked << ")";
+    EXPECT_TRUE(diff.empty()) << when
+                              << ": log content is not a prefix of what was written: " << diff
+                              << " (acknowledged " << log.acked << ")";
   }
 
   // Removes this cycle's unsynced files so the next cycle starts clean.
   void remove_unsynced(uint64_t cycle) {
     const std::string c = std::to_string(cycle);
     for (const char* prefix :
-         {"u_block", "u_append", "u_big", "u_new", "u_rtarget", "u_rtmp",
-          "log"}) {
+         {"u_block", "u_append", "u_big", "u_new", "u_rtarget", "u_rtmp", "log"}) {
       const std::string name = prefix + c;
       if (unlink(path(name).c_str()) != 0) {
         check(errno == ENOENT, "unlink " + name);
@@ -565,8 +543,7 @@ TEST_F(CrashTest, SigkillPreservesSyncedDataAndNeverExposesGarbage) {
     verify_durable(when + " after SIGKILL");
     for (const auto& e : expectations_) {
       std::string problem = e.verify();
-      EXPECT_TRUE(problem.empty())
-          << when << ": " << e.description << ": " << problem;
+      EXPECT_TRUE(problem.empty()) << when << ": " << e.description << ": " << problem;
     }
     verify_log(log_name, stream_seed, log, when);
     verify_no_unknown_names(when);

@@ -57,8 +57,8 @@ constexpr size_t kMaxReportedDiffs = 25;
 constexpr size_t kHistoryLength = 24;
 
 const std::array<const char*, 5> kNames = {"a", "b", "c", "d", "e"};
-const std::array<const char*, 4> kXattrNames = {
-    "user.a", "user.b", "user.c", "user.a_rather_long_attribute_name_0123"};
+const std::array<const char*, 4> kXattrNames = {"user.a", "user.b", "user.c",
+                                                "user.a_rather_long_attribute_name_0123"};
 
 uint64_t env_u64(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
@@ -134,7 +134,9 @@ Outcome result_of(long long r) {
   return Outcome{r < 0 ? -1 : r, r < 0 ? errno : 0, {}};
 }
 
-Outcome failed_at(const char* step) { return Outcome{-1, errno, step}; }
+Outcome failed_at(const char* step) {
+  return Outcome{-1, errno, step};
+}
 
 std::string stat_summary(const struct stat& st) {
   std::ostringstream os;
@@ -142,9 +144,8 @@ std::string stat_summary(const struct stat& st) {
                      : S_ISDIR(st.st_mode) ? "dir"
                      : S_ISLNK(st.st_mode) ? "lnk"
                                            : "other";
-  os << type << " mode=" << std::oct << (st.st_mode & 07777) << std::dec
-     << " uid=" << st.st_uid << " gid=" << st.st_gid
-     << " nlink=" << st.st_nlink;
+  os << type << " mode=" << std::oct << (st.st_mode & 07777) << std::dec << " uid=" << st.st_uid
+     << " gid=" << st.st_gid << " nlink=" << st.st_nlink;
   // Directory sizes are filesystem specific; file and symlink sizes are not.
   if (!S_ISDIR(st.st_mode)) os << " size=" << st.st_size;
   return os.str();
@@ -155,9 +156,7 @@ struct Side {
   std::string name;
   std::string root;
   std::array<int, kFdSlots> fds;
-  Side(std::string n, std::string r) : name(std::move(n)), root(std::move(r)) {
-    fds.fill(-1);
-  }
+  Side(std::string n, std::string r) : name(std::move(n)), root(std::move(r)) { fds.fill(-1); }
   std::string abs(const std::string& rel) const { return root + "/" + rel; }
   void close_all() {
     for (int& fd : fds) {
@@ -181,8 +180,8 @@ struct TreeEntry {
 
 class Model {
  public:
-  Model(const std::string& mount_root, const std::string& reference_root,
-        uint64_t seed, bool xattrs)
+  Model(const std::string& mount_root, const std::string& reference_root, uint64_t seed,
+        bool xattrs)
       : rng_(seed),
         xattrs_(xattrs),
         mnt_("dynamicfs", mount_root),
@@ -207,9 +206,9 @@ class Model {
     ++stats_[kind][r.ret < 0 ? errno_name(r.err) : std::string("ok")];
     if (!(m == r)) {
       ADD_FAILURE() << "operation #" << index << " diverged: " << op.desc
-                    << "\n  dynamicfs: " << describe(m)
-                    << "\n  reference: " << describe(r)
-                    << "\n  recent operations:\n" << recent_history();
+                    << "\n  dynamicfs: " << describe(m) << "\n  reference: " << describe(r)
+                    << "\n  recent operations:\n"
+                    << recent_history();
       return false;
     }
     return true;
@@ -256,16 +255,15 @@ class Model {
     }
     compare_link_structure(m, r, diffs);
     if (diffs.empty()) {
-      std::cout << "[model] tree identical " << when << " (" << r.size()
-                << " entries)" << std::endl;
+      std::cout << "[model] tree identical " << when << " (" << r.size() << " entries)"
+                << std::endl;
       return true;
     }
     std::ostringstream os;
     for (size_t i = 0; i < diffs.size() && i < kMaxReportedDiffs; ++i) {
       os << "  " << diffs[i] << "\n";
     }
-    ADD_FAILURE() << "trees differ " << when << " (" << diffs.size()
-                  << " differences):\n"
+    ADD_FAILURE() << "trees differ " << when << " (" << diffs.size() << " differences):\n"
                   << os.str() << "  recent operations:\n"
                   << recent_history();
     return false;
@@ -291,8 +289,7 @@ class Model {
     if (paths_dirty_) {
       existing_ = ExistingPaths{};
       collect_paths(ref_.root, "", existing_);
-      for (auto* v : {&existing_.all, &existing_.files, &existing_.dirs,
-                      &existing_.symlinks}) {
+      for (auto* v : {&existing_.all, &existing_.files, &existing_.dirs, &existing_.symlinks}) {
         std::sort(v->begin(), v->end());
       }
       paths_dirty_ = false;
@@ -300,8 +297,7 @@ class Model {
     return existing_;
   }
 
-  static void collect_paths(const std::string& root, const std::string& rel,
-                            ExistingPaths& out) {
+  static void collect_paths(const std::string& root, const std::string& rel, ExistingPaths& out) {
     DIR* d = opendir((root + "/" + rel).c_str());
     if (d == nullptr) return;
     std::vector<std::string> names;
@@ -400,18 +396,14 @@ class Model {
       Op (Model::*make)();
     };
     static const std::vector<Choice> choices = {
-        {14, &Model::op_write_file}, {10, &Model::op_read_file},
-        {5, &Model::op_truncate},    {8, &Model::op_rename},
-        {3, &Model::op_link},        {3, &Model::op_unlink},
-        {5, &Model::op_mkdir},       {3, &Model::op_rmdir},
-        {3, &Model::op_symlink},     {2, &Model::op_readlink},
-        {7, &Model::op_stat},        {3, &Model::op_listdir},
-        {3, &Model::op_chmod},       {3, &Model::op_setxattr},
-        {3, &Model::op_getxattr},    {2, &Model::op_listxattr},
-        {2, &Model::op_removexattr}, {1, &Model::op_fsync_path},
-        {4, &Model::op_open_fd},     {5, &Model::op_fd_write},
-        {4, &Model::op_fd_read},     {2, &Model::op_fd_ftruncate},
-        {1, &Model::op_fd_fsync},    {2, &Model::op_fd_fstat},
+        {14, &Model::op_write_file},  {10, &Model::op_read_file},  {5, &Model::op_truncate},
+        {8, &Model::op_rename},       {3, &Model::op_link},        {3, &Model::op_unlink},
+        {5, &Model::op_mkdir},        {3, &Model::op_rmdir},       {3, &Model::op_symlink},
+        {2, &Model::op_readlink},     {7, &Model::op_stat},        {3, &Model::op_listdir},
+        {3, &Model::op_chmod},        {3, &Model::op_setxattr},    {3, &Model::op_getxattr},
+        {2, &Model::op_listxattr},    {2, &Model::op_removexattr}, {1, &Model::op_fsync_path},
+        {4, &Model::op_open_fd},      {5, &Model::op_fd_write},    {4, &Model::op_fd_read},
+        {2, &Model::op_fd_ftruncate}, {1, &Model::op_fd_fsync},    {2, &Model::op_fd_fstat},
         {3, &Model::op_fd_close},
     };
     static const unsigned total = [] {
@@ -433,8 +425,7 @@ class Model {
   }
 
   Op op_write_file() {
-    std::string path =
-        pick_path(rng_.percent(25) ? Prefer::kNew : Prefer::kFile);
+    std::string path = pick_path(rng_.percent(25) ? Prefer::kNew : Prefer::kFile);
     int flags = rng_.percent(50) ? O_WRONLY : O_RDWR;
     if (rng_.percent(85)) flags |= O_CREAT;
     if ((flags & O_CREAT) && rng_.percent(12)) flags |= O_EXCL;
@@ -452,8 +443,7 @@ class Model {
               int fd = open(s.abs(path).c_str(), flags | O_CLOEXEC, mode);
               if (fd < 0) return failed_at("open");
               ssize_t n = positional
-                              ? pwrite(fd, data->data(), data->size(),
-                                       static_cast<off_t>(off))
+                              ? pwrite(fd, data->data(), data->size(), static_cast<off_t>(off))
                               : write(fd, data->data(), data->size());
               if (n < 0) {
                 Outcome o = failed_at("write");
@@ -467,8 +457,7 @@ class Model {
                 return o;
               }
               Outcome o = result_of(close(fd));
-              o.data = "written=" + std::to_string(n) +
-                       " size=" + std::to_string(st.st_size);
+              o.data = "written=" + std::to_string(n) + " size=" + std::to_string(st.st_size);
               return o;
             }};
   }
@@ -477,33 +466,31 @@ class Model {
     std::string path = pick_path(Prefer::kFile);
     uint64_t off = random_offset();
     uint64_t len = random_length() * (rng_.percent(20) ? 4 : 1);
-    return {"read_file(" + path + ", off=" + std::to_string(off) +
-                ", len=" + std::to_string(len) + ")",
-            false, [=](Side& s) {
-              int fd = open(s.abs(path).c_str(), O_RDONLY | O_CLOEXEC);
-              if (fd < 0) return failed_at("open");
-              std::string buf(len, '\0');
-              ssize_t n = pread(fd, buf.data(), len, static_cast<off_t>(off));
-              if (n < 0) {
-                Outcome o = failed_at("pread");
-                close(fd);
-                return o;
-              }
-              buf.resize(static_cast<size_t>(n));
-              Outcome o = result_of(close(fd));
-              o.ret = n;
-              o.data = std::move(buf);
-              return o;
-            }};
+    return {
+        "read_file(" + path + ", off=" + std::to_string(off) + ", len=" + std::to_string(len) + ")",
+        false, [=](Side& s) {
+          int fd = open(s.abs(path).c_str(), O_RDONLY | O_CLOEXEC);
+          if (fd < 0) return failed_at("open");
+          std::string buf(len, '\0');
+          ssize_t n = pread(fd, buf.data(), len, static_cast<off_t>(off));
+          if (n < 0) {
+            Outcome o = failed_at("pread");
+            close(fd);
+            return o;
+          }
+          buf.resize(static_cast<size_t>(n));
+          Outcome o = result_of(close(fd));
+          o.ret = n;
+          o.data = std::move(buf);
+          return o;
+        }};
   }
 
   Op op_truncate() {
     std::string path = pick_path(Prefer::kFile);
     uint64_t size = random_truncate_size();
-    return {"truncate(" + path + ", " + std::to_string(size) + ")", false,
-            [=](Side& s) {
-              return result_of(
-                  truncate(s.abs(path).c_str(), static_cast<off_t>(size)));
+    return {"truncate(" + path + ", " + std::to_string(size) + ")", false, [=](Side& s) {
+              return result_of(truncate(s.abs(path).c_str(), static_cast<off_t>(size)));
             }};
   }
 
@@ -518,25 +505,21 @@ class Model {
     } else {
       to = pick_path();
     }
-    return {"rename(" + from + ", " + to + ")", true, [=](Side& s) {
-              return result_of(
-                  rename(s.abs(from).c_str(), s.abs(to).c_str()));
-            }};
+    return {"rename(" + from + ", " + to + ")", true,
+            [=](Side& s) { return result_of(rename(s.abs(from).c_str(), s.abs(to).c_str())); }};
   }
 
   Op op_link() {
     std::string from = pick_path(Prefer::kFile);
     std::string to = pick_path(Prefer::kNew);
-    return {"link(" + from + ", " + to + ")", true, [=](Side& s) {
-              return result_of(link(s.abs(from).c_str(), s.abs(to).c_str()));
-            }};
+    return {"link(" + from + ", " + to + ")", true,
+            [=](Side& s) { return result_of(link(s.abs(from).c_str(), s.abs(to).c_str())); }};
   }
 
   Op op_unlink() {
     std::string path = pick_path(Prefer::kFile);
-    return {"unlink(" + path + ")", true, [=](Side& s) {
-              return result_of(unlink(s.abs(path).c_str()));
-            }};
+    return {"unlink(" + path + ")", true,
+            [=](Side& s) { return result_of(unlink(s.abs(path).c_str())); }};
   }
 
   Op op_mkdir() {
@@ -545,33 +528,27 @@ class Model {
     mode_t mode = rng_.pick(modes);
     std::ostringstream d;
     d << "mkdir(" << path << ", 0" << std::oct << mode << ")";
-    return {d.str(), true, [=](Side& s) {
-              return result_of(mkdir(s.abs(path).c_str(), mode));
-            }};
+    return {d.str(), true, [=](Side& s) { return result_of(mkdir(s.abs(path).c_str(), mode)); }};
   }
 
   Op op_rmdir() {
     std::string path = pick_path(Prefer::kDir);
-    return {"rmdir(" + path + ")", true, [=](Side& s) {
-              return result_of(rmdir(s.abs(path).c_str()));
-            }};
+    return {"rmdir(" + path + ")", true,
+            [=](Side& s) { return result_of(rmdir(s.abs(path).c_str())); }};
   }
 
   Op op_symlink() {
     std::string target = random_symlink_target();
     std::string path = pick_path(Prefer::kNew);
     return {"symlink(" + printable(target, 40) + ", " + path + ")", true,
-            [=](Side& s) {
-              return result_of(symlink(target.c_str(), s.abs(path).c_str()));
-            }};
+            [=](Side& s) { return result_of(symlink(target.c_str(), s.abs(path).c_str())); }};
   }
 
   Op op_readlink() {
     std::string path = pick_path(Prefer::kSymlink);
     static const std::array<size_t, 4> sizes = {1, 3, 16, 4096};
     size_t size = rng_.pick(sizes);
-    return {"readlink(" + path + ", bufsize=" + std::to_string(size) + ")",
-            false, [=](Side& s) {
+    return {"readlink(" + path + ", bufsize=" + std::to_string(size) + ")", false, [=](Side& s) {
               std::string buf(size, '\0');
               ssize_t n = readlink(s.abs(path).c_str(), buf.data(), size);
               Outcome o = result_of(n);
@@ -583,11 +560,9 @@ class Model {
   Op op_stat() {
     std::string path = pick_path();
     bool follow = rng_.percent(50);
-    return {std::string(follow ? "stat(" : "lstat(") + path + ")", false,
-            [=](Side& s) {
+    return {std::string(follow ? "stat(" : "lstat(") + path + ")", false, [=](Side& s) {
               struct stat st;
-              int rc = follow ? stat(s.abs(path).c_str(), &st)
-                              : lstat(s.abs(path).c_str(), &st);
+              int rc = follow ? stat(s.abs(path).c_str(), &st) : lstat(s.abs(path).c_str(), &st);
               Outcome o = result_of(rc);
               if (rc == 0) o.data = stat_summary(st);
               return o;
@@ -616,9 +591,7 @@ class Model {
     if (rng_.percent(10)) mode |= S_ISVTX;
     std::ostringstream d;
     d << "chmod(" << path << ", 0" << std::oct << mode << ")";
-    return {d.str(), false, [=](Side& s) {
-              return result_of(chmod(s.abs(path).c_str(), mode));
-            }};
+    return {d.str(), false, [=](Side& s) { return result_of(chmod(s.abs(path).c_str(), mode)); }};
   }
 
   Op op_setxattr() {
@@ -626,19 +599,16 @@ class Model {
     std::string path = pick_path(Prefer::kFile);
     std::string name = rng_.pick(kXattrNames);
     uint64_t r = rng_.below(100);
-    std::string value = rng_.bytes(r < 10 ? 0 : r < 70 ? rng_.below(32)
-                                                       : rng_.below(256));
-    static const std::array<int, 4> flag_choices = {0, 0, XATTR_CREATE,
-                                                    XATTR_REPLACE};
+    std::string value = rng_.bytes(r < 10 ? 0 : r < 70 ? rng_.below(32) : rng_.below(256));
+    static const std::array<int, 4> flag_choices = {0, 0, XATTR_CREATE, XATTR_REPLACE};
     int flags = rng_.pick(flag_choices);
     bool nofollow = rng_.percent(20);
-    std::string desc = std::string(nofollow ? "lsetxattr(" : "setxattr(") +
-                       path + ", " + name + ", " + printable(value, 16) +
-                       ", flags=" + std::to_string(flags) + ")";
+    std::string desc = std::string(nofollow ? "lsetxattr(" : "setxattr(") + path + ", " + name +
+                       ", " + printable(value, 16) + ", flags=" + std::to_string(flags) + ")";
     return {desc, false, [=](Side& s) {
               auto fn = nofollow ? lsetxattr : setxattr;
-              return result_of(fn(s.abs(path).c_str(), name.c_str(),
-                                  value.data(), value.size(), flags));
+              return result_of(
+                  fn(s.abs(path).c_str(), name.c_str(), value.data(), value.size(), flags));
             }};
   }
 
@@ -649,13 +619,12 @@ class Model {
     static const std::array<size_t, 5> sizes = {0, 1, 4, 64, 1024};
     size_t size = rng_.pick(sizes);  // small sizes provoke ERANGE
     bool nofollow = rng_.percent(20);
-    return {std::string(nofollow ? "lgetxattr(" : "getxattr(") + path + ", " +
-                name + ", size=" + std::to_string(size) + ")",
+    return {std::string(nofollow ? "lgetxattr(" : "getxattr(") + path + ", " + name +
+                ", size=" + std::to_string(size) + ")",
             false, [=](Side& s) {
               std::string buf(size, '\0');
               auto fn = nofollow ? lgetxattr : getxattr;
-              ssize_t n = fn(s.abs(path).c_str(), name.c_str(),
-                             size ? buf.data() : nullptr, size);
+              ssize_t n = fn(s.abs(path).c_str(), name.c_str(), size ? buf.data() : nullptr, size);
               Outcome o = result_of(n);
               if (n >= 0 && size > 0) {
                 o.data = buf.substr(0, static_cast<size_t>(n));
@@ -675,8 +644,7 @@ class Model {
             false, [=](Side& s) {
               std::string buf(size, '\0');
               auto fn = nofollow ? llistxattr : listxattr;
-              ssize_t n =
-                  fn(s.abs(path).c_str(), size ? buf.data() : nullptr, size);
+              ssize_t n = fn(s.abs(path).c_str(), size ? buf.data() : nullptr, size);
               Outcome o = result_of(n);
               if (n > 0 && size > 0) {
                 // Order is unspecified; compare the sorted set of names.
@@ -697,17 +665,15 @@ class Model {
     if (!xattrs_) return {};
     std::string path = pick_path(Prefer::kFile);
     std::string name = rng_.pick(kXattrNames);
-    return {"removexattr(" + path + ", " + name + ")", false, [=](Side& s) {
-              return result_of(removexattr(s.abs(path).c_str(), name.c_str()));
-            }};
+    return {"removexattr(" + path + ", " + name + ")", false,
+            [=](Side& s) { return result_of(removexattr(s.abs(path).c_str(), name.c_str())); }};
   }
 
   Op op_fsync_path() {
     std::string path = pick_path(Prefer::kFile);
     bool data_only = rng_.percent(30);
-    return {std::string(data_only ? "fdatasync_path(" : "fsync_path(") +
-                path + ")",
-            false, [=](Side& s) {
+    return {std::string(data_only ? "fdatasync_path(" : "fsync_path(") + path + ")", false,
+            [=](Side& s) {
               int fd = open(s.abs(path).c_str(), O_RDONLY | O_CLOEXEC);
               if (fd < 0) return failed_at("open");
               if ((data_only ? fdatasync(fd) : fsync(fd)) != 0) {
@@ -742,8 +708,7 @@ class Model {
       if (rng_.percent(10)) flags |= O_TRUNC;
     }
     std::ostringstream d;
-    d << "open_fd(slot " << slot << ", " << path << ", flags=0" << std::oct
-      << flags << ")";
+    d << "open_fd(slot " << slot << ", " << path << ", flags=0" << std::oct << flags << ")";
     // Whether the slot ends up open is decided by the reference outcome;
     // a divergence fails the test anyway.
     bool* open_flag = &slot_open_[slot];
@@ -763,14 +728,12 @@ class Model {
     uint64_t off = random_offset();
     auto data = std::make_shared<std::string>(rng_.bytes(random_length()));
     return {"fd_write(slot " + std::to_string(slot) +
-                (positional ? ", pwrite off=" + std::to_string(off)
-                            : ", write") +
+                (positional ? ", pwrite off=" + std::to_string(off) : ", write") +
                 ", len=" + std::to_string(data->size()) + ")",
             false, [=](Side& s) {
-              ssize_t n = positional
-                              ? pwrite(s.fds[slot], data->data(), data->size(),
-                                       static_cast<off_t>(off))
-                              : write(s.fds[slot], data->data(), data->size());
+              ssize_t n = positional ? pwrite(s.fds[slot], data->data(), data->size(),
+                                              static_cast<off_t>(off))
+                                     : write(s.fds[slot], data->data(), data->size());
               Outcome o = result_of(n);
               if (n >= 0) o.ret = n;
               return o;
@@ -788,8 +751,7 @@ class Model {
                 ", len=" + std::to_string(len) + ")",
             false, [=](Side& s) {
               std::string buf(len, '\0');
-              ssize_t n = positional ? pread(s.fds[slot], buf.data(), len,
-                                             static_cast<off_t>(off))
+              ssize_t n = positional ? pread(s.fds[slot], buf.data(), len, static_cast<off_t>(off))
                                      : read(s.fds[slot], buf.data(), len);
               Outcome o = result_of(n);
               if (n >= 0) {
@@ -805,12 +767,8 @@ class Model {
     int slot = random_open_slot();
     if (slot < 0) return {};
     uint64_t size = random_truncate_size();
-    return {"fd_ftruncate(slot " + std::to_string(slot) + ", " +
-                std::to_string(size) + ")",
-            false, [=](Side& s) {
-              return result_of(
-                  ftruncate(s.fds[slot], static_cast<off_t>(size)));
-            }};
+    return {"fd_ftruncate(slot " + std::to_string(slot) + ", " + std::to_string(size) + ")", false,
+            [=](Side& s) { return result_of(ftruncate(s.fds[slot], static_cast<off_t>(size))); }};
   }
 
   Op op_fd_fsync() {
@@ -820,16 +778,14 @@ class Model {
     return {std::string(data_only ? "fd_fdatasync(slot " : "fd_fsync(slot ") +
                 std::to_string(slot) + ")",
             false, [=](Side& s) {
-              return result_of(data_only ? fdatasync(s.fds[slot])
-                                         : fsync(s.fds[slot]));
+              return result_of(data_only ? fdatasync(s.fds[slot]) : fsync(s.fds[slot]));
             }};
   }
 
   Op op_fd_fstat() {
     int slot = random_open_slot();
     if (slot < 0) return {};
-    return {"fd_fstat(slot " + std::to_string(slot) + ")", false,
-            [=](Side& s) {
+    return {"fd_fstat(slot " + std::to_string(slot) + ")", false, [=](Side& s) {
               struct stat st;
               int rc = fstat(s.fds[slot], &st);
               Outcome o = result_of(rc);
@@ -843,8 +799,7 @@ class Model {
     int slot = random_open_slot();
     if (slot < 0) return {};
     bool* open_flag = &slot_open_[slot];
-    return {"fd_close(slot " + std::to_string(slot) + ")", false,
-            [=](Side& s) {
+    return {"fd_close(slot " + std::to_string(slot) + ")", false, [=](Side& s) {
               int rc = close(s.fds[slot]);
               s.fds[slot] = -1;
               *open_flag = false;
@@ -853,8 +808,7 @@ class Model {
   }
 
   // ----------------------------------------------------- tree comparison
-  void walk(const std::string& root, const std::string& rel,
-            std::map<std::string, TreeEntry>& out,
+  void walk(const std::string& root, const std::string& rel, std::map<std::string, TreeEntry>& out,
             std::vector<std::string>& diffs) {
     const std::string dir = rel.empty() ? root : root + "/" + rel;
     DIR* d = opendir(dir.c_str());
@@ -894,8 +848,7 @@ class Model {
     }
   }
 
-  static void read_xattrs(const std::string& path,
-                          std::map<std::string, std::string>& out,
+  static void read_xattrs(const std::string& path, std::map<std::string, std::string>& out,
                           std::vector<std::string>& diffs) {
     std::string names(64 * kKiB, '\0');
     ssize_t n = llistxattr(path.c_str(), names.data(), names.size());
@@ -907,11 +860,9 @@ class Model {
       std::string name(names.c_str() + i);
       i += name.size() + 1;
       std::string value(64 * kKiB, '\0');
-      ssize_t v =
-          lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
+      ssize_t v = lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
       if (v < 0) {
-        diffs.push_back("lgetxattr(" + path + ", " + name +
-                        "): " + errno_name(errno));
+        diffs.push_back("lgetxattr(" + path + ", " + name + "): " + errno_name(errno));
         continue;
       }
       value.resize(static_cast<size_t>(v));
@@ -919,18 +870,17 @@ class Model {
     }
   }
 
-  void compare_entry(const std::string& path, const TreeEntry& m,
-                     const TreeEntry& r, std::vector<std::string>& diffs) {
+  void compare_entry(const std::string& path, const TreeEntry& m, const TreeEntry& r,
+                     std::vector<std::string>& diffs) {
     const std::string ms = stat_summary(m.st);
     const std::string rs = stat_summary(r.st);
     if (ms != rs) {
-      diffs.push_back(path + ": dynamicfs {" + ms + "} vs reference {" + rs +
-                      "}");
+      diffs.push_back(path + ": dynamicfs {" + ms + "} vs reference {" + rs + "}");
       return;
     }
     if (m.target != r.target) {
-      diffs.push_back(path + ": symlink target " + printable(m.target) +
-                      " vs " + printable(r.target));
+      diffs.push_back(path + ": symlink target " + printable(m.target) + " vs " +
+                      printable(r.target));
     }
     if (m.xattrs != r.xattrs) {
       std::string mx, rx;
@@ -975,13 +925,12 @@ class Model {
         ssize_t mn = pread(mfd, mb.data(), want, static_cast<off_t>(pos));
         ssize_t rn = pread(rfd, rb.data(), want, static_cast<off_t>(pos));
         if (mn != rn) {
-          result = "read at " + std::to_string(pos) + " returned " +
-                   std::to_string(mn) + " vs " + std::to_string(rn);
+          result = "read at " + std::to_string(pos) + " returned " + std::to_string(mn) + " vs " +
+                   std::to_string(rn);
         } else if (mn <= 0) {
           if (mn < 0) result = "read error at " + std::to_string(pos);
           break;
-        } else if (std::memcmp(mb.data(), rb.data(),
-                               static_cast<size_t>(mn)) != 0) {
+        } else if (std::memcmp(mb.data(), rb.data(), static_cast<size_t>(mn)) != 0) {
           size_t i = 0;
           while (mb[i] == rb[i]) ++i;
           result = "content differs at offset " + std::to_string(pos + i);
@@ -996,10 +945,9 @@ class Model {
   }
 
   // Hard links must group the same paths on both sides.
-  static void compare_link_structure(
-      const std::map<std::string, TreeEntry>& m,
-      const std::map<std::string, TreeEntry>& r,
-      std::vector<std::string>& diffs) {
+  static void compare_link_structure(const std::map<std::string, TreeEntry>& m,
+                                     const std::map<std::string, TreeEntry>& r,
+                                     std::vector<std::string>& diffs) {
     auto canonical = [](const std::map<std::string, TreeEntry>& tree) {
       std::map<ino_t, std::string> first;  // maps are ordered: first = least
       std::map<std::string, std::string> out;
@@ -1015,8 +963,8 @@ class Model {
     for (const auto& [path, leader] : rc) {
       auto it = mc.find(path);
       if (it != mc.end() && it->second != leader) {
-        diffs.push_back(path + ": hard-linked with " + it->second +
-                        " on dynamicfs but with " + leader + " on reference");
+        diffs.push_back(path + ": hard-linked with " + it->second + " on dynamicfs but with " +
+                        leader + " on reference");
       }
     }
   }
@@ -1055,13 +1003,11 @@ TEST(ModelTest, RandomOperationsMatchHostFilesystem) {
   std::string why;
   if (!integration_environment_ok(&why)) GTEST_SKIP() << why;
 
-  const uint64_t seed = env_u64(
-      "MODEL_SEED",
-      static_cast<uint64_t>(
-          std::chrono::system_clock::now().time_since_epoch().count()));
+  const uint64_t seed =
+      env_u64("MODEL_SEED",
+              static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()));
   const uint64_t ops = env_u64("MODEL_OPS", 100000);
-  std::cout << "[model] MODEL_SEED=" << seed << " MODEL_OPS=" << ops
-            << std::endl;
+  std::cout << "[model] MODEL_SEED=" << seed << " MODEL_OPS=" << ops << std::endl;
   SCOPED_TRACE("reproduce with MODEL_SEED=" + std::to_string(seed) +
                " MODEL_OPS=" + std::to_string(ops));
 
@@ -1075,8 +1021,7 @@ TEST(ModelTest, RandomOperationsMatchHostFilesystem) {
                  "skipping xattr operations"
               << std::endl;
   }
-  std::cout << "[model] dynamicfs at " << vol.mountpoint() << ", reference at "
-            << ref << std::endl;
+  std::cout << "[model] dynamicfs at " << vol.mountpoint() << ", reference at " << ref << std::endl;
 
   Model model(vol.mountpoint(), ref, seed, xattrs);
   const auto start = std::chrono::steady_clock::now();
@@ -1092,11 +1037,10 @@ TEST(ModelTest, RandomOperationsMatchHostFilesystem) {
         when += " and a remount";
       }
       if (!model.compare_trees(when)) return;
-      auto secs = std::chrono::duration_cast<std::chrono::seconds>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-      std::cout << "[model] " << (i + 1) << " operations in " << secs << "s"
-                << std::endl;
+      auto secs =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
+              .count();
+      std::cout << "[model] " << (i + 1) << " operations in " << secs << "s" << std::endl;
     }
   }
   model.print_stats();

@@ -43,8 +43,7 @@ std::string quote_argv(const std::vector<std::string>& argv) {
   return s;
 }
 
-std::string describe(const std::vector<std::string>& argv,
-                     const CommandResult& r) {
+std::string describe(const std::vector<std::string>& argv, const CommandResult& r) {
   std::ostringstream os;
   os << quote_argv(argv) << " exited " << r.exit_code;
   if (!r.err.empty()) os << ", stderr: " << r.err;
@@ -80,8 +79,7 @@ CommandResult run_command_with_timeout(const std::vector<std::string>& argv,
   cargv.push_back(nullptr);
 
   pid_t pid = -1;
-  int rc = posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(),
-                        environ);
+  int rc = posix_spawnp(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(out_pipe[1]);
   close(err_pipe[1]);
@@ -189,10 +187,8 @@ std::vector<std::string> mount_points() {
 }
 
 bool process_cmdline_mentions(pid_t pid, const std::string& needle) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline",
-                   std::ios::binary);
-  std::string cmdline((std::istreambuf_iterator<char>(in)),
-                      std::istreambuf_iterator<char>());
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return cmdline.find(needle) != std::string::npos;
 }
 
@@ -241,8 +237,7 @@ bool wait_for_process_exit(pid_t pid, std::chrono::milliseconds deadline) {
   for (;;) {
     std::ifstream in(stat_path);
     if (!in) return true;  // gone
-    std::string stat((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     // State is the first field after the parenthesised command name.
     auto close_paren = stat.rfind(')');
     if (close_paren != std::string::npos && close_paren + 2 < stat.size()) {
@@ -269,8 +264,7 @@ TestVolume::TestVolume(std::string disk_size) {
     if (mkdir(mnt_.c_str(), 0755) != 0) {
       throw std::runtime_error("mkdir " + mnt_ + ": " + std::strerror(errno));
     }
-    std::vector<std::string> argv = {dynamicfs_binary(), "mkfs", "--volume",
-                                     volume_};
+    std::vector<std::string> argv = {dynamicfs_binary(), "mkfs", "--volume", volume_};
     for (const auto& d : disks_) {
       argv.push_back("--disk");
       argv.push_back(d);
@@ -293,14 +287,12 @@ TestVolume::~TestVolume() {
 }
 
 void TestVolume::mount() {
-  std::vector<std::string> argv = {dynamicfs_binary(), "mount", "--volume",
-                                   volume_, mnt_};
+  std::vector<std::string> argv = {dynamicfs_binary(), "mount", "--volume", volume_, mnt_};
   CommandResult r = run_command(argv);
   mounted_ = is_mount_point(mnt_);
   if (r.exit_code != 0) throw std::runtime_error(describe(argv, r));
   if (!mounted_) {
-    throw std::runtime_error(describe(argv, r) +
-                             " but " + mnt_ + " is not a mount point");
+    throw std::runtime_error(describe(argv, r) + " but " + mnt_ + " is not a mount point");
   }
 }
 
@@ -326,12 +318,11 @@ void TestVolume::umount() {
   mounted_ = is_mount_point(mnt_);
   if (r.exit_code != 0) throw std::runtime_error(describe(argv, r));
   if (mounted_) {
-    throw std::runtime_error(describe(argv, r) + " but " + mnt_ +
-                             " is still mounted");
+    throw std::runtime_error(describe(argv, r) + " but " + mnt_ + " is still mounted");
   }
   if (pid > 0 && !wait_for_process_exit(pid, kDaemonExitDeadline)) {
-    throw std::runtime_error("daemon pid " + std::to_string(pid) +
-                             " still running after " + quote_argv(argv));
+    throw std::runtime_error("daemon pid " + std::to_string(pid) + " still running after " +
+                             quote_argv(argv));
   }
 }
 
@@ -345,25 +336,21 @@ pid_t TestVolume::kill9() {
   // Never SIGKILL an unrelated process because of a stale pid file: the
   // daemon is forked by `dynamicfs mount --volume <our volume dir> ...`.
   if (!process_cmdline_mentions(pid, volume_)) {
-    throw std::runtime_error("pid " + std::to_string(pid) + " from " +
-                             volume_ +
+    throw std::runtime_error("pid " + std::to_string(pid) + " from " + volume_ +
                              "/daemon.pid is not this volume's daemon");
   }
   if (kill(pid, SIGKILL) != 0) {
-    throw std::runtime_error("kill(" + std::to_string(pid) +
-                             ", SIGKILL): " + std::strerror(errno));
+    throw std::runtime_error("kill(" + std::to_string(pid) + ", SIGKILL): " + std::strerror(errno));
   }
   if (!wait_for_process_exit(pid, kDaemonExitDeadline)) {
-    throw std::runtime_error("daemon " + std::to_string(pid) +
-                             " survived SIGKILL");
+    throw std::runtime_error("daemon " + std::to_string(pid) + " survived SIGKILL");
   }
   // The kernel keeps the dead mount (ENOTCONN) until it is detached.
   if (is_mount_point(mnt_)) {
     run_command_with_timeout({"umount", "-l", mnt_}, kCleanupCommandTimeout);
   }
   if (is_mount_point(mnt_)) {
-    run_command_with_timeout({"fusermount3", "-u", "-z", mnt_},
-                             kCleanupCommandTimeout);
+    run_command_with_timeout({"fusermount3", "-u", "-z", mnt_}, kCleanupCommandTimeout);
   }
   mounted_ = is_mount_point(mnt_);
   if (mounted_) {
@@ -386,24 +373,20 @@ void TestVolume::best_effort_unmount() noexcept {
     if (in >> p && p > 1) pid = static_cast<pid_t>(p);
   }
   if (is_mount_point(mnt_)) {
-    run_command_with_timeout({dynamicfs_binary(), "umount", mnt_},
-                             kCleanupCommandTimeout);
+    run_command_with_timeout({dynamicfs_binary(), "umount", mnt_}, kCleanupCommandTimeout);
   }
   if (is_mount_point(mnt_)) {
-    std::cerr << "[TestVolume] dynamicfs umount failed; lazy unmount of "
-              << mnt_ << "\n";
+    std::cerr << "[TestVolume] dynamicfs umount failed; lazy unmount of " << mnt_ << "\n";
     run_command_with_timeout({"umount", "-l", mnt_}, kCleanupCommandTimeout);
   }
   if (is_mount_point(mnt_)) {
-    run_command_with_timeout({"fusermount3", "-u", "-z", mnt_},
-                             kCleanupCommandTimeout);
+    run_command_with_timeout({"fusermount3", "-u", "-z", mnt_}, kCleanupCommandTimeout);
   }
   mounted_ = is_mount_point(mnt_);
   // Do not leave a daemon behind (e.g. after a lazy unmount).
   if (pid > 0 && process_cmdline_mentions(pid, volume_) &&
       !wait_for_process_exit(pid, std::chrono::milliseconds(5000))) {
-    std::cerr << "[TestVolume] daemon " << pid
-              << " still alive after unmount; sending SIGKILL\n";
+    std::cerr << "[TestVolume] daemon " << pid << " still alive after unmount; sending SIGKILL\n";
     kill(pid, SIGKILL);
     wait_for_process_exit(pid, kDaemonExitDeadline);
   }
@@ -419,16 +402,14 @@ void TestVolume::remove_tree() noexcept {
   const std::string prefix = dir_ + "/";
   for (const auto& p : mount_points()) {
     if (p == dir_ || p.rfind(prefix, 0) == 0) {
-      std::cerr << "[TestVolume] " << p << " still mounted; not removing "
-                << dir_ << "\n";
+      std::cerr << "[TestVolume] " << p << " still mounted; not removing " << dir_ << "\n";
       return;
     }
   }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
   if (ec) {
-    std::cerr << "[TestVolume] remove_all(" << dir_ << "): " << ec.message()
-              << "\n";
+    std::cerr << "[TestVolume] remove_all(" << dir_ << "): " << ec.message() << "\n";
   }
 }
 

@@ -1,9 +1,9 @@
 // Allocator: placement, coalescing, deferred frees and mount-time rebuild.
+#include "src/extent/allocator.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "src/extent/allocator.h"
 
 using namespace dynamicfs;
 
@@ -100,7 +100,8 @@ TEST(Allocator, RandomizedNeverHandsOutOverlappingSpace) {
     } else {
       size_t i = rng() % live.size();
       for (auto& p : live[i])
-        for (uint64_t b = p.offset / 4096; b < (p.offset + p.length) / 4096; ++b) used[p.disk][b] = false;
+        for (uint64_t b = p.offset / 4096; b < (p.offset + p.length) / 4096; ++b)
+          used[p.disk][b] = false;
       a.free_now(live[i]);
       live.erase(live.begin() + static_cast<long>(i));
     }

@@ -1,12 +1,12 @@
 // CoalescedSync: concurrent durability requests share syncs, and nobody
 // returns before a sync that started after its request has finished.
+#include "src/common/coalesced_sync.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 #include <vector>
-
-#include "src/common/coalesced_sync.h"
 
 using namespace dynamicfs;
 

@@ -1,14 +1,16 @@
 // crc32c must match the standard Castagnoli check value, or checksums
 // written by another build could not be verified.
+#include "src/common/crc32c.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 
-#include "src/common/crc32c.h"
-
 using dynamicfs::crc32c;
 
-TEST(Crc32c, StandardCheckValue) { EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u); }
+TEST(Crc32c, StandardCheckValue) {
+  EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
+}
 
 TEST(Crc32c, KnownVectors) {
   std::string zeros(32, '\0');

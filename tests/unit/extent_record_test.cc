@@ -1,7 +1,7 @@
 // ExtentRecord: encoding and slicing keep checksums aligned with blocks.
-#include <gtest/gtest.h>
-
 #include "metadata/extent_record.h"
+
+#include <gtest/gtest.h>
 
 using namespace dynamicfs;
 

@@ -1,15 +1,15 @@
 // FileSystem without FUSE: namespace semantics, copy-on-write data paths,
 // checksums, space accounting and persistence across reopen, on a real
 // volume of temp file disks.
-#include <gtest/gtest.h>
+#include "src/fs/file_system.h"
+
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/xattr.h>
 
 #include <cstring>
 #include <filesystem>
 #include <random>
-
-#include "src/fs/file_system.h"
 
 using namespace dynamicfs;
 
@@ -75,8 +75,10 @@ TEST_F(FsTest, CreateLookupAndErrors) {
   EXPECT_EQ(m_fs->lookup(FileSystem::kRootIno, "a")->ino, f);
   EXPECT_EQ(m_fs->lookup(FileSystem::kRootIno, "b").err(), ENOENT);
   EXPECT_EQ(m_fs->mknod(FileSystem::kRootIno, "a", S_IFREG | 0644, 0, m_caller).err(), EEXIST);
-  EXPECT_EQ(m_fs->mknod(FileSystem::kRootIno, std::string(256, 'x'), S_IFREG, 0, m_caller).err(), ENAMETOOLONG);
-  EXPECT_TRUE(m_fs->mknod(FileSystem::kRootIno, std::string(255, 'x'), S_IFREG, 0, m_caller).is_ok());
+  EXPECT_EQ(m_fs->mknod(FileSystem::kRootIno, std::string(256, 'x'), S_IFREG, 0, m_caller).err(),
+            ENAMETOOLONG);
+  EXPECT_TRUE(
+      m_fs->mknod(FileSystem::kRootIno, std::string(255, 'x'), S_IFREG, 0, m_caller).is_ok());
   EXPECT_EQ(m_fs->lookup(f, "x").err(), ENOTDIR);
   EXPECT_EQ(m_fs->rmdir(FileSystem::kRootIno, "a").err(), ENOTDIR);
   EXPECT_EQ(m_fs->unlink(FileSystem::kRootIno, "zz").err(), ENOENT);
@@ -184,7 +186,8 @@ TEST_F(FsTest, RenameSemantics) {
   auto a = m_fs->mkdir(FileSystem::kRootIno, "a", 0755, m_caller);
   auto b = m_fs->mkdir(a->ino, "b", 0755, m_caller);
   ASSERT_TRUE(a.is_ok() && b.is_ok());
-  EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "a", b->ino, "x", 0).err(), EINVAL);  // into own subtree
+  EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "a", b->ino, "x", 0).err(),
+            EINVAL);  // into own subtree
   uint64_t f = mkfile("f");
   EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "f", FileSystem::kRootIno, "a", 0).err(), EISDIR);
   EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "a", FileSystem::kRootIno, "f", 0).err(), ENOTDIR);
@@ -205,7 +208,9 @@ TEST_F(FsTest, RenameSemantics) {
   ASSERT_TRUE(m_fs->rename(FileSystem::kRootIno, "f", FileSystem::kRootIno, "g", 0).is_ok());
   EXPECT_EQ(m_fs->getattr(g).err(), ENOENT);
   EXPECT_EQ(read_all(m_fs->lookup(FileSystem::kRootIno, "g")->ino), "new");
-  EXPECT_EQ(m_fs->rename(FileSystem::kRootIno, "g", FileSystem::kRootIno, "e", RENAME_NOREPLACE).err(), EEXIST);
+  EXPECT_EQ(
+      m_fs->rename(FileSystem::kRootIno, "g", FileSystem::kRootIno, "e", RENAME_NOREPLACE).err(),
+      EEXIST);
 }
 
 TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {

@@ -1,11 +1,11 @@
 // IoScheduler: data integrity through the pool, priority order, aging and
 // backpressure, on a real temp file.
+#include "src/io/io_scheduler.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <thread>
-
-#include "src/io/io_scheduler.h"
 
 using namespace dynamicfs;
 
@@ -42,7 +42,8 @@ TEST(IoScheduler, ConcurrentCallersAllComplete) {
   std::string path = temp_path();
   auto disk = Disk::open(path, 16 << 20);
   ASSERT_TRUE(disk.is_ok());
-  IoScheduler sched(*disk.value(), 2, /*queue_capacity=*/4);  // small queue: callers must wait, not fail
+  IoScheduler sched(*disk.value(), 2,
+                    /*queue_capacity=*/4);  // small queue: callers must wait, not fail
   std::vector<std::thread> ts;
   std::atomic<int> ok{0};
   for (int t = 0; t < 16; ++t) {
@@ -59,7 +60,8 @@ TEST(IoScheduler, ConcurrentCallersAllComplete) {
   EXPECT_EQ(ok.load(), 16 * 50);
   for (int t = 0; t < 16; ++t) {
     std::string back(4096, '\0');
-    ASSERT_TRUE(sched.read(back.data(), 4096, static_cast<uint64_t>(t) * 4096, IoClass::kHighRead).is_ok());
+    ASSERT_TRUE(
+        sched.read(back.data(), 4096, static_cast<uint64_t>(t) * 4096, IoClass::kHighRead).is_ok());
     EXPECT_EQ(back, std::string(4096, static_cast<char>('a' + t)));
   }
   unlink(path.c_str());

@@ -1,7 +1,7 @@
 // Superblock: round trip, and refusal of damaged or foreign blocks.
-#include <gtest/gtest.h>
-
 #include "src/io/superblock.h"
+
+#include <gtest/gtest.h>
 
 using namespace dynamicfs;
 
