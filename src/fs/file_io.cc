@@ -155,12 +155,15 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     }
     // Validate: if the file changed while we read, what we read may be stale
     // or reused space; try again.
+    bool touch_atime = false;
     {
       auto guard = m_locks.lock_shared(ino);
       auto rec = load_inode(ino);
       if (!rec.is_ok()) return rec.status();
       if (rec->generation != gen) continue;
+      touch_atime = failure.is_ok() && atime_is_stale(rec.value());
     }
+    if (touch_atime) update_atime(ino);
     if (!failure.is_ok()) {
       if (failure.err() == EIO && failure.message().find("checksum") != std::string::npos) {
         m_checksum_errors.fetch_add(1);
@@ -172,6 +175,24 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
   }
   return Status::error(EAGAIN,
                        "read of inode " + std::to_string(ino) + " kept racing with writers");
+}
+
+bool FileSystem::atime_is_stale(const InodeRecord& rec) {
+  // relatime: update when atime is not newer than mtime/ctime, or a day old.
+  return rec.atime <= rec.mtime || rec.atime <= rec.ctime ||
+         now_timestamp().sec - rec.atime.sec >= 24 * 3600;
+}
+
+void FileSystem::update_atime(uint64_t ino) {
+  auto guard = m_locks.lock_exclusive({ino});
+  auto rec = load_inode(ino);
+  if (!rec.is_ok() || !atime_is_stale(rec.value())) return;
+  InodeRecord r = rec.value();
+  r.atime = now_timestamp();
+  rocksdb::WriteBatch b;
+  put_inode(&b, r);
+  Status st = m_commit->apply(&b);
+  if (!st.is_ok()) spdlog::warn("atime update of inode {} failed: {}", ino, st.to_string());
 }
 
 Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,

@@ -177,6 +177,8 @@ class FileSystem {
   Status truncate_locked_prepare(uint64_t ino, uint64_t new_size, const Caller& caller,
                                  InodeRecord* out);
   Result<std::vector<DiskRange>> allocate_space(uint64_t length);
+  static bool atime_is_stale(const InodeRecord& rec);
+  void update_atime(uint64_t ino);
   Status sync_metadata();
   Status sync_data_disks();
   void background_sync_loop();

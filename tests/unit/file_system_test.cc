@@ -316,3 +316,20 @@ TEST_F(FsTest, OpenDirectorySurvivesRmdirUntilReleased) {
   EXPECT_EQ(m_fs->getattr(d->ino).err(), ENOENT);
   EXPECT_EQ(m_fs->stats().inodes, 1u);
 }
+
+TEST_F(FsTest, ReadUpdatesAtimeRelatimeStyle) {
+  uint64_t f = mkfile("a");
+  write(f, 0, "x");
+  SetAttr sa;
+  sa.valid = SetAttr::kAtime;
+  sa.atime = {1000, 0};  // older than mtime
+  ASSERT_TRUE(m_fs->setattr(f, sa, m_caller).is_ok());
+  char c;
+  ASSERT_TRUE(m_fs->read(f, 0, 1, &c).is_ok());
+  auto after = m_fs->getattr(f);
+  EXPECT_GT(after->atime, after->mtime);
+  // A second read right away leaves it alone (no metadata write per read).
+  Timestamp first = after->atime;
+  ASSERT_TRUE(m_fs->read(f, 0, 1, &c).is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->atime, first);
+}
