@@ -1,25 +1,116 @@
-// GroupCommitCoordinator: batch application and coalesced WAL syncs.
+// GroupCommitCoordinator: leader/follower merging of batches, and coalesced
+// WAL syncs.
 #include "metadata/group_commit_coordinator.h"
+
+#include <chrono>
+#include <vector>
 
 namespace dynamicfs {
 
+namespace {
+uint64_t elapsed_ns(std::chrono::steady_clock::time_point start) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
+}
+}  // namespace
+
+GroupCommitCoordinator::GroupCommitCoordinator(MetaStore* store, GroupCommitSettings settings)
+    : m_store(store), m_settings(settings) {}
+
+void GroupCommitCoordinator::set_settings(const GroupCommitSettings& s) {
+  std::lock_guard lk(m_mutex);
+  m_settings = s;
+  if (m_settings.max_batch_ops == 0) m_settings.max_batch_ops = 1;
+}
+
+GroupCommitSettings GroupCommitCoordinator::settings() const {
+  std::lock_guard lk(m_mutex);
+  return m_settings;
+}
+
 Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
   if (batch->Count() == 0) return Status::ok();
-  m_batches.fetch_add(1, std::memory_order_relaxed);
-  m_ops.fetch_add(static_cast<uint64_t>(batch->Count()), std::memory_order_relaxed);
-  return m_store->write(batch, /*sync=*/false);
+  Writer me{batch, false, Status::ok()};
+  std::unique_lock lk(m_mutex);
+  m_queue.push_back(&me);
+  while (!me.done) {
+    if (m_leader) {
+      m_cv.wait(lk);
+      continue;
+    }
+    // Lead: take the queue in order, up to max_batch_ops mutations.
+    m_leader = true;
+    std::vector<Writer*> group;
+    size_t ops = 0;
+    while (!m_queue.empty()) {
+      auto count = static_cast<size_t>(m_queue.front()->batch->Count());
+      if (!group.empty() && ops + count > m_settings.max_batch_ops) break;
+      group.push_back(m_queue.front());
+      m_queue.pop_front();
+      ops += count;
+    }
+    lk.unlock();
+    auto start = std::chrono::steady_clock::now();
+    Status st;
+    if (group.size() == 1) {
+      st = m_store->write(group[0]->batch, /*sync=*/false);
+    } else {
+      rocksdb::WriteBatch merged;
+      for (Writer* w : group) {
+        st = m_store->append(&merged, *w->batch);
+        if (!st.is_ok()) break;
+      }
+      if (st.is_ok()) st = m_store->write(&merged, /*sync=*/false);
+    }
+    m_write_ns += elapsed_ns(start);
+    m_writes.fetch_add(1);
+    m_batches.fetch_add(group.size());
+    m_ops.fetch_add(ops);
+    lk.lock();
+    for (Writer* w : group) {
+      w->result = st;
+      w->done = true;
+    }
+    m_leader = false;
+    m_cv.notify_all();
+  }
+  return me.result;
+}
+
+Status GroupCommitCoordinator::sync_wal_now(bool skip_if_clean) {
+  uint64_t target = m_store->db()->GetLatestSequenceNumber();
+  if (skip_if_clean && target <= m_durable_seq.load())
+    return Status::ok();  // nothing new since the last sync
+  auto start = std::chrono::steady_clock::now();
+  Status st = m_store->sync_wal();
+  m_sync_ns += elapsed_ns(start);
+  m_syncs.fetch_add(1);
+  if (st.is_ok()) {
+    uint64_t prev = m_durable_seq.load();
+    while (prev < target && !m_durable_seq.compare_exchange_weak(prev, target)) {
+    }
+  }
+  return st;
 }
 
 Status GroupCommitCoordinator::make_durable() {
-  return m_wal_sync.sync([this] { return m_store->sync_wal(); });
+  m_sync_requests.fetch_add(1);
+  GroupCommitSettings s = settings();
+  if (!s.enabled) return sync_wal_now(/*skip_if_clean=*/false);
+  return m_wal_sync.sync([this] { return sync_wal_now(/*skip_if_clean=*/true); },
+                         std::chrono::microseconds(s.max_delay_us));
 }
 
 GroupCommitStats GroupCommitCoordinator::stats() const {
   GroupCommitStats s;
-  s.batches = m_batches.load(std::memory_order_relaxed);
-  s.ops = m_ops.load(std::memory_order_relaxed);
-  s.sync_requests = m_wal_sync.requests();
-  s.syncs = m_wal_sync.syncs();
+  s.writes = m_writes.load();
+  s.batches = m_batches.load();
+  s.ops = m_ops.load();
+  s.sync_requests = m_sync_requests.load();
+  s.syncs = m_syncs.load();
+  s.sync_ns = m_sync_ns.load();
+  s.write_ns = m_write_ns.load();
   return s;
 }
 

@@ -1,48 +1,79 @@
 // GroupCommitCoordinator: the only path by which filesystem operations change
-// metadata. Each operation applies its one WriteBatch (RocksDB's write thread
-// already merges concurrent writers into one WAL append); durability is
-// grouped: every fsync/fdatasync/O_SYNC/directory-fsync asks for a WAL sync,
-// and all requests that arrive together share one sync. Callers never hold a
-// lock while waiting for durability.
+// metadata, and the only place the metadata WAL is synced.
 //
-// This is the foundation version; the full coordinator (merging batches
-// outside the writers' locks, max batch ops / max delay settings) follows in
-// the "Concurrency core" issue.
+// Two lanes:
+//  * apply(): each operation hands in its one WriteBatch while holding its
+//    inode locks. Concurrent batches are merged by a leader into one RocksDB
+//    write (no WAL sync), so the change is visible to the next lock holder
+//    when apply() returns. Waiting here never includes a WAL sync.
+//  * make_durable(): fsync, fdatasync, O_SYNC and directory fsync call it with
+//    no lock held, after the data they depend on is durable. All callers that
+//    arrive together share one WAL sync (the group commit); max_delay lets the
+//    leader gather more of them first.
+// With group commit disabled (benchmarks), every durable request syncs alone.
 #pragma once
 
 #include <rocksdb/write_batch.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <mutex>
 
 #include "metadata/meta_store.h"
 #include "src/common/coalesced_sync.h"
 
 namespace dynamicfs {
 
+struct GroupCommitSettings {
+  bool enabled = true;
+  size_t max_batch_ops = 4096;  // mutations merged into one RocksDB write
+  uint32_t max_delay_us = 0;    // how long a sync leader waits for company
+};
+
 struct GroupCommitStats {
-  uint64_t batches = 0;        // metadata batches applied
+  uint64_t writes = 0;         // RocksDB writes of merged batches
+  uint64_t batches = 0;        // operation batches applied
   uint64_t ops = 0;            // mutations in those batches
   uint64_t sync_requests = 0;  // callers that needed durability
-  uint64_t syncs = 0;          // WAL syncs actually performed (group commits)
+  uint64_t syncs = 0;          // WAL syncs performed: group_commits_total
+  uint64_t sync_ns = 0;        // total time spent in WAL syncs
+  uint64_t write_ns = 0;       // total time spent in merged writes
 };
 
 class GroupCommitCoordinator {
  public:
-  explicit GroupCommitCoordinator(MetaStore* store) : m_store(store) {}
+  explicit GroupCommitCoordinator(MetaStore* store, GroupCommitSettings settings = {});
 
-  // Applies one operation's batch; visible to every later reader on return.
   Status apply(rocksdb::WriteBatch* batch);
-  // Returns once everything applied before the call is durable in the WAL.
   Status make_durable();
 
+  void set_settings(const GroupCommitSettings& s);
+  GroupCommitSettings settings() const;
   GroupCommitStats stats() const;
+  // RocksDB sequence number up to which the WAL is known durable.
+  uint64_t durable_sequence() const { return m_durable_seq.load(); }
 
  private:
+  struct Writer {
+    rocksdb::WriteBatch* batch;
+    bool done = false;
+    Status result;
+  };
+  Status sync_wal_now(bool skip_if_clean);
+
   MetaStore* m_store;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::deque<Writer*> m_queue;
+  bool m_leader = false;
+  GroupCommitSettings m_settings;
+
   CoalescedSync m_wal_sync;
-  std::atomic<uint64_t> m_batches{0};
-  std::atomic<uint64_t> m_ops{0};
+  std::atomic<uint64_t> m_durable_seq{0};
+  std::atomic<uint64_t> m_writes{0}, m_batches{0}, m_ops{0}, m_write_ns{0};
+  std::atomic<uint64_t> m_sync_requests{0}, m_syncs{0}, m_sync_ns{0};
 };
 
 }  // namespace dynamicfs

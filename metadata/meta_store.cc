@@ -103,6 +103,49 @@ Status MetaStore::write(rocksdb::WriteBatch* batch, bool sync) {
   return status_from_rocksdb(m_db->Write(wo, batch), "metadata write");
 }
 
+namespace {
+// Replays a batch into another one, mapping column family ids to handles.
+class AppendHandler : public rocksdb::WriteBatch::Handler {
+ public:
+  AppendHandler(rocksdb::WriteBatch* dst, const std::vector<rocksdb::ColumnFamilyHandle*>& handles,
+                rocksdb::ColumnFamilyHandle* def)
+      : m_dst(dst), m_handles(handles), m_default(def) {}
+  rocksdb::Status PutCF(uint32_t id, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+    auto* h = find(id);
+    return h == nullptr ? rocksdb::Status::InvalidArgument("unknown column family")
+                        : m_dst->Put(h, k, v);
+  }
+  rocksdb::Status DeleteCF(uint32_t id, const rocksdb::Slice& k) override {
+    auto* h = find(id);
+    return h == nullptr ? rocksdb::Status::InvalidArgument("unknown column family")
+                        : m_dst->Delete(h, k);
+  }
+  rocksdb::Status DeleteRangeCF(uint32_t id, const rocksdb::Slice& b,
+                                const rocksdb::Slice& e) override {
+    auto* h = find(id);
+    return h == nullptr ? rocksdb::Status::InvalidArgument("unknown column family")
+                        : m_dst->DeleteRange(h, b, e);
+  }
+
+ private:
+  rocksdb::ColumnFamilyHandle* find(uint32_t id) const {
+    if (m_default != nullptr && m_default->GetID() == id) return m_default;
+    for (auto* h : m_handles) {
+      if (h->GetID() == id) return h;
+    }
+    return nullptr;
+  }
+  rocksdb::WriteBatch* m_dst;
+  const std::vector<rocksdb::ColumnFamilyHandle*>& m_handles;
+  rocksdb::ColumnFamilyHandle* m_default;
+};
+}  // namespace
+
+Status MetaStore::append(rocksdb::WriteBatch* dst, const rocksdb::WriteBatch& src) const {
+  AppendHandler h(dst, m_handles, m_default);
+  return status_from_rocksdb(src.Iterate(&h), "merging metadata batches");
+}
+
 Status MetaStore::sync_wal() {
   return status_from_rocksdb(m_db->SyncWAL(), "metadata WAL sync");
 }

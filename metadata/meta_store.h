@@ -32,6 +32,8 @@ class MetaStore {
   // mount-time recovery, clean unmount).
   Status write(rocksdb::WriteBatch* batch, bool sync);
   Status sync_wal();
+  // Copies every mutation of `src` onto the end of `dst`.
+  Status append(rocksdb::WriteBatch* dst, const rocksdb::WriteBatch& src) const;
   Status flush();
 
   rocksdb::DB* db() { return m_db.get(); }

@@ -11,8 +11,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -60,6 +62,48 @@ Status check_mountpoint(const std::string& mp, std::string* canonical) {
   return Status::ok();
 }
 
+// Splits -o options into dynamicfs settings and options for FUSE itself.
+Status parse_settings(const std::vector<std::string>& in, FsOptions* fs,
+                      std::vector<std::string>* fuse) {
+  auto number = [](const std::string& key, const std::string& v, uint64_t max,
+                   uint64_t* out) -> Status {
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno != 0 || n > max) {
+      return Status::error(EINVAL, "invalid value '" + v + "' for -o " + key);
+    }
+    *out = n;
+    return Status::ok();
+  };
+  for (const std::string& opt : in) {
+    if (opt.empty()) continue;
+    auto eq = opt.find('=');
+    std::string key = opt.substr(0, eq), value = eq == std::string::npos ? "" : opt.substr(eq + 1);
+    uint64_t n = 0;
+    if (key == "group_commit") {
+      if (value != "on" && value != "off")
+        return Status::error(EINVAL, "-o group_commit takes on or off");
+      fs->commit.enabled = value == "on";
+    } else if (key == "commit_max_batch_ops") {
+      DFS_RETURN_IF_ERROR(number(key, value, 1u << 20, &n));
+      fs->commit.max_batch_ops = n == 0 ? 1 : n;
+    } else if (key == "commit_max_delay_us") {
+      DFS_RETURN_IF_ERROR(number(key, value, 100000, &n));
+      fs->commit.max_delay_us = static_cast<uint32_t>(n);
+    } else if (key == "io_workers") {
+      DFS_RETURN_IF_ERROR(number(key, value, 256, &n));
+      fs->io_workers = static_cast<unsigned>(n);
+    } else if (key == "sync_interval_ms") {
+      DFS_RETURN_IF_ERROR(number(key, value, 3600000, &n));
+      fs->sync_interval_ms = static_cast<unsigned>(n == 0 ? 1 : n);
+    } else {
+      fuse->push_back(opt);
+    }
+  }
+  return Status::ok();
+}
+
 void setup_logging(const std::string& volume_dir, bool foreground) {
   std::vector<spdlog::sink_ptr> sinks;
   std::error_code ec;
@@ -83,10 +127,18 @@ nlohmann::json status_json(FileSystem& fs, const std::string& mountpoint,
   using nlohmann::json;
   FsStats s = fs.stats();
   const Volume& vol = fs.volume();
+  auto ratio = [](uint64_t a, uint64_t b) {
+    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
+  };
   json disks = json::array();
   for (size_t i = 0; i < vol.disk_count(); ++i) {
     auto io = vol.scheduler(i).stats();
     const auto& sp = s.disks[i];
+    json queue = json::object(), ops = json::object();
+    for (size_t c = 0; c < kIoClassCount; ++c) {
+      queue[io_class_name(static_cast<IoClass>(c))] = io.queued[c];
+      ops[io_class_name(static_cast<IoClass>(c))] = io.ops[c];
+    }
     disks.push_back({{"index", i},
                      {"path", vol.disk(i).path()},
                      {"uuid", uuid_to_string(vol.superblock(i).disk_uuid)},
@@ -94,20 +146,19 @@ nlohmann::json status_json(FileSystem& fs, const std::string& mountpoint,
                      {"capacity_bytes", sp.capacity},
                      {"free_bytes", sp.free + sp.deferred},
                      {"used_bytes", sp.capacity - sp.free - sp.deferred},
+                     {"deferred_free_bytes", sp.deferred},
                      {"rotational", vol.disk(i).rotational()},
                      {"io_workers", vol.scheduler(i).worker_count()},
+                     {"io_queue_length", queue},
+                     {"io_ops_total", ops},
+                     {"io_coalesced_writes_total", io.coalesced_writes},
                      {"read_bytes_total", io.bytes_read},
                      {"written_bytes_total", io.bytes_written}});
   }
   auto up =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start)
           .count();
-  double avg = s.commit.syncs == 0 ? 0.0
-                                   : static_cast<double>(s.commit.sync_requests) /
-                                         static_cast<double>(s.commit.syncs);
-  double contention = s.locks.acquisitions == 0 ? 0.0
-                                                : static_cast<double>(s.locks.contended) /
-                                                      static_cast<double>(s.locks.acquisitions);
+  const auto& c = s.commit;
   return json{{"volume", vol.dir()},
               {"volume_uuid", uuid_to_string(vol.config().volume_uuid)},
               {"mountpoint", mountpoint},
@@ -118,15 +169,20 @@ nlohmann::json status_json(FileSystem& fs, const std::string& mountpoint,
               {"disks", disks},
               {"checksum_errors_total", s.checksum_errors},
               {"metadata",
-               {{"batches_total", s.commit.batches},
-                {"ops_total", s.commit.ops},
-                {"sync_requests_total", s.commit.sync_requests},
-                {"group_commits_total", s.commit.syncs},
-                {"avg_syncs_per_group_commit", avg}}},
+               {{"batches_total", c.batches},
+                {"ops_total", c.ops},
+                {"group_commits_total", c.writes},
+                {"avg_group_commit_ops", ratio(c.ops, c.writes)},
+                {"group_commit_latency_seconds_sum", static_cast<double>(c.write_ns) / 1e9},
+                {"sync_requests_total", c.sync_requests},
+                {"wal_syncs_total", c.syncs},
+                {"avg_sync_group_size", ratio(c.sync_requests, c.syncs)},
+                {"wal_sync_latency_seconds_sum", static_cast<double>(c.sync_ns) / 1e9}}},
               {"locks",
                {{"lock_acquisitions", s.locks.acquisitions},
                 {"lock_contentions", s.locks.contended},
-                {"lock_contention_ratio", contention}}}};
+                {"lock_wait_seconds_sum", static_cast<double>(s.locks.wait_ns) / 1e9},
+                {"lock_contention_ratio", ratio(s.locks.contended, s.locks.acquisitions)}}}};
 }
 
 // Runs in the daemon process. `notify` receives "OK\n" or one error line.
@@ -149,7 +205,14 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   std::string volume_dir = vol.value()->dir();
   setup_logging(volume_dir, o.foreground);
   spdlog::info("mounting volume {} at {}", volume_dir, mountpoint);
-  auto fs = FileSystem::open(std::move(vol).value());
+  FsOptions fs_opts;
+  std::vector<std::string> fuse_opts;
+  Status parsed = parse_settings(o.fuse_options, &fs_opts, &fuse_opts);
+  if (!parsed.is_ok()) {
+    report(parsed.message());
+    return 1;
+  }
+  auto fs = FileSystem::open(std::move(vol).value(), fs_opts);
   if (!fs.is_ok()) {
     spdlog::error("cannot open volume: {}", fs.status().to_string());
     report("cannot open volume: " + fs.status().message());
@@ -158,7 +221,7 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   FuseConfig fc;
   fc.mountpoint = mountpoint;
   fc.fsname = volume_dir;
-  fc.options = o.fuse_options;
+  fc.options = fuse_opts;
   fc.max_threads = o.threads;
   FuseServer server(*fs.value(), fc);
   Status st = server.mount();

@@ -63,11 +63,18 @@ int cmd_status(const StatusOptions& o) {
                 d["path"].get<std::string>().c_str());
   }
   const auto& m = s["metadata"];
-  std::printf("metadata    %llu ops in %llu batches; %llu syncs requested, %llu group commits\n",
-              static_cast<unsigned long long>(m["ops_total"].get<uint64_t>()),
-              static_cast<unsigned long long>(m["batches_total"].get<uint64_t>()),
-              static_cast<unsigned long long>(m["sync_requests_total"].get<uint64_t>()),
-              static_cast<unsigned long long>(m["group_commits_total"].get<uint64_t>()));
+  std::printf(
+      "metadata    %llu ops in %llu batches, %llu group commits (avg %.1f ops); %llu fsyncs -> "
+      "%llu WAL syncs\n",
+      static_cast<unsigned long long>(m["ops_total"].get<uint64_t>()),
+      static_cast<unsigned long long>(m["batches_total"].get<uint64_t>()),
+      static_cast<unsigned long long>(m["group_commits_total"].get<uint64_t>()),
+      m["avg_group_commit_ops"].get<double>(),
+      static_cast<unsigned long long>(m["sync_requests_total"].get<uint64_t>()),
+      static_cast<unsigned long long>(m["wal_syncs_total"].get<uint64_t>()));
+  std::printf("locks       %llu acquisitions, contention ratio %.4f\n",
+              static_cast<unsigned long long>(s["locks"]["lock_acquisitions"].get<uint64_t>()),
+              s["locks"]["lock_contention_ratio"].get<double>());
   std::printf("health      %llu checksum errors\n",
               static_cast<unsigned long long>(s["checksum_errors_total"].get<uint64_t>()));
   return 0;

@@ -44,7 +44,10 @@ int main(int argc, char** argv) {
                     "Stay in the foreground and log to stderr too");
   c_mount
       ->add_option("-o", mount.fuse_options,
-                   "FUSE mount options, comma separated (e.g. ro,noatime)")
+                   "Mount options, comma separated: FUSE options (e.g. ro) and dynamicfs\n"
+                   "settings: group_commit=on|off, commit_max_batch_ops=N,\n"
+                   "commit_max_delay_us=N, io_workers=N (per disk; 0 = from the device\n"
+                   "type), sync_interval_ms=N")
       ->delimiter(',');
   c_mount->add_option("--threads", mount.threads, "Maximum FUSE worker threads")
       ->capture_default_str()

@@ -1,9 +1,12 @@
 // CoalescedSync: ticket-based leader election around one sync function.
 #include "src/common/coalesced_sync.h"
 
+#include <thread>
+
 namespace dynamicfs {
 
-Status CoalescedSync::sync(const std::function<Status()>& do_sync) {
+Status CoalescedSync::sync(const std::function<Status()>& do_sync,
+                           std::chrono::microseconds gather_delay) {
   std::unique_lock lk(m_mutex);
   uint64_t my = ++m_requested;
   while (m_completed < my) {
@@ -12,6 +15,13 @@ Status CoalescedSync::sync(const std::function<Status()>& do_sync) {
       continue;
     }
     m_running = true;
+    if (gather_delay.count() > 0) {
+      // Let concurrent callers join this sync instead of the next one.
+      lk.unlock();
+      std::this_thread::sleep_for(gather_delay);
+      lk.lock();
+    }
+    uint64_t from = m_completed;
     uint64_t target = m_requested;
     lk.unlock();
     Status st = do_sync();
@@ -21,12 +31,14 @@ Status CoalescedSync::sync(const std::function<Status()>& do_sync) {
     m_completed = target;
     if (!st.is_ok()) {
       m_last_error = st;
+      m_last_error_from = from;
       m_last_error_upto = target;
     }
     m_cv.notify_all();
   }
-  // A failed sync fails every request it covered.
-  if (!m_last_error.is_ok() && m_last_error_upto >= my) return m_last_error;
+  // A failed sync fails exactly the requests it covered.
+  if (!m_last_error.is_ok() && my > m_last_error_from && my <= m_last_error_upto)
+    return m_last_error;
   return Status::ok();
 }
 

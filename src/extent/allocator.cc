@@ -1,4 +1,4 @@
-// Allocator: coalescing free maps per disk.
+// Allocator: coalescing free maps per disk, each under its own mutex.
 #include "src/extent/allocator.h"
 
 #include <algorithm>
@@ -6,17 +6,16 @@
 namespace dynamicfs {
 
 Allocator::Allocator(const std::vector<std::pair<uint64_t, uint64_t>>& areas) {
-  m_disks.resize(areas.size());
-  m_deferred_bytes.assign(areas.size(), 0);
-  for (size_t i = 0; i < areas.size(); ++i) {
-    auto& d = m_disks[i];
-    d.start = areas[i].first;
-    d.end = areas[i].second & ~(kBlock - 1);
-    d.cursor = d.start;
-    if (d.end > d.start) {
-      d.free[d.start] = d.end - d.start;
-      d.free_bytes = d.end - d.start;
+  for (const auto& area : areas) {
+    auto d = std::make_unique<DiskFree>();
+    d->start = area.first;
+    d->end = area.second & ~(kBlock - 1);
+    d->cursor = d->start;
+    if (d->end > d->start) {
+      d->free[d->start] = d->end - d->start;
+      d->free_bytes = d->end - d->start;
     }
+    m_disks.push_back(std::move(d));
   }
 }
 
@@ -48,73 +47,105 @@ void Allocator::take_locked(DiskFree& d, uint64_t off, uint64_t len,
   d.free_bytes -= len;
 }
 
+uint64_t Allocator::allocate_on_locked(DiskFree& d, uint32_t index, uint64_t need,
+                                       std::vector<DiskRange>* out) {
+  uint64_t got = 0;
+  while (got < need && !d.free.empty()) {
+    // Next-fit: the free range holding or following the cursor, else wrap.
+    auto it = d.free.upper_bound(d.cursor);
+    if (it != d.free.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first + prev->second > d.cursor) it = prev;
+    }
+    if (it == d.free.end()) it = d.free.begin();
+    uint64_t start = std::max(it->first, d.cursor);
+    if (start >= it->first + it->second) start = it->first;
+    uint64_t take = std::min(it->first + it->second - start, need - got);
+    take_locked(d, start, take, it);
+    out->push_back(DiskRange{index, start, take});
+    d.cursor = start + take;
+    got += take;
+  }
+  return got;
+}
+
 Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length) {
   length = (length + kBlock - 1) & ~(kBlock - 1);
-  std::lock_guard lk(m_mutex);
-  // Placement: the disk with the most free space; spill to the next ones.
+  // Placement: the disk with the most free space first; spill to the others.
   std::vector<uint32_t> order(m_disks.size());
   for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return m_disks[a].free_bytes > m_disks[b].free_bytes;
+    return m_disks[a]->free_bytes > m_disks[b]->free_bytes;
   });
-  uint64_t total = 0;
-  for (auto& d : m_disks) total += d.free_bytes;
-  if (total < length) return Status::error(ENOSPC, "pool is full");
-
   std::vector<DiskRange> out;
-  uint64_t need = length;
-  for (uint32_t di : order) {
-    auto& d = m_disks[di];
-    while (need > 0 && d.free_bytes > 0) {
-      // Next-fit: first free range at or after the cursor, else wrap.
-      auto it = d.free.upper_bound(d.cursor);
-      if (it != d.free.begin()) {
-        auto prev = std::prev(it);
-        if (prev->first + prev->second > d.cursor) it = prev;
-      }
-      if (it == d.free.end()) it = d.free.begin();
-      uint64_t start = std::max(it->first, d.cursor);
-      if (start >= it->first + it->second) start = it->first;
-      uint64_t avail = it->first + it->second - start;
-      uint64_t take = std::min(avail, need);
-      take_locked(d, start, take, it);
-      out.push_back(DiskRange{di, start, take});
-      d.cursor = start + take;
-      need -= take;
-    }
-    if (need == 0) break;
+  uint64_t got = 0;
+  for (uint32_t i : order) {
+    std::lock_guard lk(m_disks[i]->mutex);
+    got += allocate_on_locked(*m_disks[i], i, length - got, &out);
+    if (got == length) return out;
   }
-  return out;
+  free_now(out);
+  return Status::error(ENOSPC, "pool is full");
 }
 
 void Allocator::free_now(const std::vector<DiskRange>& ranges) {
-  std::lock_guard lk(m_mutex);
   for (const auto& r : ranges) {
-    if (r.disk < m_disks.size()) insert_free_locked(m_disks[r.disk], r.offset, r.length);
+    if (r.disk >= m_disks.size()) continue;
+    std::lock_guard lk(m_disks[r.disk]->mutex);
+    insert_free_locked(*m_disks[r.disk], r.offset, r.length);
   }
 }
 
-void Allocator::defer_free(const std::vector<DiskRange>& ranges) {
-  std::lock_guard lk(m_mutex);
+void Allocator::defer_free(const std::vector<DiskRange>& ranges, uint64_t tag) {
+  std::lock_guard lk(m_deferred_mutex);
   for (const auto& r : ranges) {
-    m_deferred.push_back(r);
-    if (r.disk < m_deferred_bytes.size()) m_deferred_bytes[r.disk] += r.length;
+    if (r.disk >= m_disks.size() || r.length == 0) continue;
+    m_pending.push_back(DeferredFree{r, tag});
+    m_disks[r.disk]->deferred_bytes += r.length;
   }
 }
 
-std::vector<DiskRange> Allocator::take_deferred() {
-  std::lock_guard lk(m_mutex);
-  std::vector<DiskRange> out;
-  out.swap(m_deferred);
-  std::fill(m_deferred_bytes.begin(), m_deferred_bytes.end(), 0);
+std::vector<DeferredFree> Allocator::take_pending() {
+  std::lock_guard lk(m_deferred_mutex);
+  std::vector<DeferredFree> out;
+  out.swap(m_pending);
   return out;
 }
 
+void Allocator::mark_durable(std::vector<DeferredFree> frees) {
+  std::lock_guard lk(m_deferred_mutex);
+  m_durable.insert(m_durable.end(), frees.begin(), frees.end());
+}
+
+void Allocator::return_pending(std::vector<DeferredFree> frees) {
+  std::lock_guard lk(m_deferred_mutex);
+  m_pending.insert(m_pending.end(), frees.begin(), frees.end());
+}
+
+uint64_t Allocator::reclaim(uint64_t oldest_active_reader) {
+  std::vector<DiskRange> ready;
+  {
+    std::lock_guard lk(m_deferred_mutex);
+    auto keep = std::partition(m_durable.begin(), m_durable.end(), [&](const DeferredFree& f) {
+      return f.tag >= oldest_active_reader;
+    });
+    for (auto it = keep; it != m_durable.end(); ++it) {
+      ready.push_back(it->range);
+      m_disks[it->range.disk]->deferred_bytes -= it->range.length;
+    }
+    m_durable.erase(keep, m_durable.end());
+  }
+  uint64_t bytes = 0;
+  for (const auto& r : ready) bytes += r.length;
+  free_now(ready);
+  return bytes;
+}
+
 Status Allocator::mark_used(const DiskRange& r) {
-  std::lock_guard lk(m_mutex);
   if (r.disk >= m_disks.size())
     return Status::error(EUCLEAN, "extent on unknown disk " + std::to_string(r.disk));
-  auto& d = m_disks[r.disk];
+  auto& d = *m_disks[r.disk];
+  std::lock_guard lk(d.mutex);
   auto it = d.free.upper_bound(r.offset);
   if (it == d.free.begin())
     return Status::error(EUCLEAN, "space allocated twice or outside the data area");
@@ -130,23 +161,22 @@ Status Allocator::mark_used(const DiskRange& r) {
 
 void Allocator::load_free(uint32_t disk,
                           const std::vector<std::pair<uint64_t, uint64_t>>& free_ranges) {
-  std::lock_guard lk(m_mutex);
-  auto& d = m_disks.at(disk);
+  auto& d = *m_disks.at(disk);
+  std::lock_guard lk(d.mutex);
   d.free.clear();
   d.free_bytes = 0;
   for (auto [off, len] : free_ranges) insert_free_locked(d, off, len);
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> Allocator::free_ranges(uint32_t disk) const {
-  std::lock_guard lk(m_mutex);
-  const auto& d = m_disks.at(disk);
+  const auto& d = *m_disks.at(disk);
+  std::lock_guard lk(d.mutex);
   return {d.free.begin(), d.free.end()};
 }
 
 DiskSpace Allocator::space(uint32_t disk) const {
-  std::lock_guard lk(m_mutex);
-  const auto& d = m_disks.at(disk);
-  return DiskSpace{d.end - d.start, d.free_bytes, m_deferred_bytes[disk]};
+  const auto& d = *m_disks.at(disk);
+  return DiskSpace{d.end - d.start, d.free_bytes.load(), d.deferred_bytes.load()};
 }
 
 }  // namespace dynamicfs

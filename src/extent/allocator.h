@@ -1,12 +1,15 @@
 // Allocator: free space of every pooled disk, in 4 KiB blocks. It places new
 // extents (the disk with the most free space first, next-fit inside a disk so
-// sequential writes stay contiguous) and holds freed space back until the
-// commit that freed it is durable (defer_free / release_deferred), so a crash
-// can never leave metadata pointing at reused space.
+// sequential writes stay contiguous) and holds freed space back until it is
+// safe to reuse: the commit that freed it must be durable, and no reader that
+// could still be reading it may be running (see ReaderTracker). Each disk has
+// its own lock, so allocations on different disks never contend.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -24,7 +27,13 @@ struct DiskRange {
 struct DiskSpace {
   uint64_t capacity = 0;  // bytes of the data area
   uint64_t free = 0;      // allocatable now
-  uint64_t deferred = 0;  // freed, waiting for a durable commit
+  uint64_t deferred = 0;  // freed, waiting for a durable commit and old readers
+};
+
+// Space whose last reference is gone, tagged by ReaderTracker::tag_free().
+struct DeferredFree {
+  DiskRange range;
+  uint64_t tag = 0;
 };
 
 class Allocator {
@@ -39,12 +48,16 @@ class Allocator {
   Result<std::vector<DiskRange>> allocate(uint64_t length);
   // Returns never-referenced space immediately (a write that was abandoned).
   void free_now(const std::vector<DiskRange>& ranges);
-  // Queues space freed by a metadata change; allocatable after release_deferred.
-  void defer_free(const std::vector<DiskRange>& ranges);
-  // Takes the deferred list as of now; call release() with it after the
-  // commit covering those frees is durable.
-  std::vector<DiskRange> take_deferred();
-  void release(const std::vector<DiskRange>& ranges) { free_now(ranges); }
+
+  // Deferred frees go through three steps:
+  //   defer_free()   after the metadata change that dropped the space;
+  //   take_pending() before a durable commit, then mark_durable() after it;
+  //   reclaim()      hands back durable frees older than every active reader.
+  void defer_free(const std::vector<DiskRange>& ranges, uint64_t tag);
+  std::vector<DeferredFree> take_pending();
+  void mark_durable(std::vector<DeferredFree> frees);
+  void return_pending(std::vector<DeferredFree> frees);  // the durable commit failed
+  uint64_t reclaim(uint64_t oldest_active_reader);
 
   // Mount-time rebuild: marks a range used. EUCLEAN if any of it is not free
   // (doubly-owned space means damaged metadata).
@@ -58,19 +71,23 @@ class Allocator {
 
  private:
   struct DiskFree {
+    mutable std::mutex mutex;
     uint64_t start = 0, end = 0;
     std::map<uint64_t, uint64_t> free;  // offset -> length, coalesced
-    uint64_t free_bytes = 0;
+    std::atomic<uint64_t> free_bytes{0};
+    std::atomic<uint64_t> deferred_bytes{0};
     uint64_t cursor = 0;
   };
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);
   void take_locked(DiskFree& d, uint64_t off, uint64_t len,
                    std::map<uint64_t, uint64_t>::iterator it);
+  uint64_t allocate_on_locked(DiskFree& d, uint32_t index, uint64_t need,
+                              std::vector<DiskRange>* out);
 
-  mutable std::mutex m_mutex;
-  std::vector<DiskFree> m_disks;
-  std::vector<DiskRange> m_deferred;
-  std::vector<uint64_t> m_deferred_bytes;
+  std::vector<std::unique_ptr<DiskFree>> m_disks;
+  std::mutex m_deferred_mutex;
+  std::vector<DeferredFree> m_pending;  // not yet covered by a durable commit
+  std::vector<DeferredFree> m_durable;  // durable, maybe still read by old readers
 };
 
 }  // namespace dynamicfs

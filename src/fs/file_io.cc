@@ -103,6 +103,9 @@ Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out
 
 Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    // Pinned from before the extent map is read until after the last disk
+    // read, so nothing this reader may touch is reused meanwhile.
+    ReaderTracker::Pin pin = m_readers.enter();
     uint64_t gen = 0, file_size = 0;
     std::vector<std::pair<uint64_t, ExtentRecord>> pieces;
     {
@@ -267,6 +270,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
   const bool tail = (offset + size) != a1 && !(head && a1 - kBlock == a0);
   AlignedBuf buf(a1 - a0);
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
     BlockRef head_ref, tail_ref;
     if (head || tail) {
       auto guard = m_locks.lock_shared(ino);
@@ -298,6 +302,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
         return st;
       }
     }
+    pin.release();
     std::memcpy(buf.ptr + (offset - a0), data, size);
     std::vector<std::pair<DiskRange, ExtentRecord>> fresh;
     DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh));
@@ -351,7 +356,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
       return st;
     }
     guard.release();
-    m_alloc->defer_free(freed);
+    m_alloc->defer_free(freed, m_readers.tag_free());
     return size;
   }
   return Status::error(EAGAIN,
@@ -363,6 +368,7 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
   if (new_size > kMaxFileSize) return Status::error(EFBIG);
   AlignedBuf block(kBlock);
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    ReaderTracker::Pin pin = m_readers.enter();  // held over the edge read
     uint64_t old_size = 0;
     BlockRef edge;
     uint64_t edge_off = 0;
@@ -393,6 +399,7 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
       }
       uint64_t keep = std::min(old_size, new_size) - edge_off;
       std::memset(block.ptr + keep, 0, kBlock - keep);
+      pin.release();
       DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh));
     }
     auto guard = m_locks.lock_exclusive({ino});
@@ -444,7 +451,7 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
       return st;
     }
     guard.release();
-    m_alloc->defer_free(freed);
+    m_alloc->defer_free(freed, m_readers.tag_free());
     *out = rec;
     return Status::ok();
   }
@@ -499,7 +506,7 @@ Status FileSystem::release_file(uint64_t ino) {
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
   guard.release();
   --m_inode_count;
-  m_alloc->defer_free(freed);
+  m_alloc->defer_free(freed, m_readers.tag_free());
   return Status::ok();
 }
 

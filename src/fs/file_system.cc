@@ -37,7 +37,11 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
     m_disk_sync.push_back(std::make_unique<CoalescedSync>());
   }
   m_alloc = std::make_unique<Allocator>(areas);
-  m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta());
+  m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), m_opts.commit);
+  if (m_opts.io_workers != 0) {
+    for (size_t i = 0; i < m_volume->disk_count(); ++i)
+      m_volume->scheduler(i).set_workers(m_opts.io_workers);
+  }
 }
 
 FileSystem::~FileSystem() {
@@ -149,7 +153,7 @@ Status FileSystem::remove_orphans() {
     DFS_RETURN_IF_ERROR(delete_inode_data(&b, ino, &freed));
     b.Delete(meta.handle(Cf::kVolume), KeyCodec::orphan_key(ino));
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-    m_alloc->defer_free(freed);
+    m_alloc->defer_free(freed, m_readers.tag_free());
     spdlog::info("removed orphaned inode {} (unlinked while open before a crash)", ino);
   }
   if (!orphans.empty()) DFS_RETURN_IF_ERROR(sync_metadata());
@@ -200,8 +204,9 @@ Status FileSystem::sync_data_disks() {
   for (size_t d = 0; d < m_volume->disk_count(); ++d) {
     uint64_t written = m_disk_writes[d]->load();
     if (m_disk_synced[d]->load() >= written) continue;
-    DFS_RETURN_IF_ERROR(
-        m_disk_sync[d]->sync([&] { return m_volume->scheduler(d).sync(IoClass::kCritical); }));
+    auto do_sync = [&] { return m_volume->scheduler(d).sync(IoClass::kCritical); };
+    // With group commit off (for comparison), every caller syncs on its own.
+    DFS_RETURN_IF_ERROR(m_opts.commit.enabled ? m_disk_sync[d]->sync(do_sync) : do_sync());
     uint64_t prev = m_disk_synced[d]->load();
     while (prev < written && !m_disk_synced[d]->compare_exchange_weak(prev, written)) {
     }
@@ -212,13 +217,16 @@ Status FileSystem::sync_data_disks() {
 Status FileSystem::sync_metadata() {
   // Frees applied before this point become reusable once the WAL holding
   // them is durable.
-  std::vector<DiskRange> freed = m_alloc->take_deferred();
+  std::vector<DeferredFree> freed = m_alloc->take_pending();
   Status st = m_commit->make_durable();
   if (st.is_ok()) {
-    m_alloc->release(freed);
+    m_alloc->mark_durable(std::move(freed));
   } else {
-    m_alloc->defer_free(freed);
+    m_alloc->return_pending(std::move(freed));
   }
+  // Durable frees become allocatable once no reader that started before
+  // them is still running.
+  m_alloc->reclaim(m_readers.oldest_active());
   return st;
 }
 

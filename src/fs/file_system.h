@@ -25,6 +25,7 @@
 #include "metadata/inode_record.h"
 #include "src/extent/allocator.h"
 #include "src/extent/extent_lock_manager.h"
+#include "src/extent/reader_tracker.h"
 #include "src/fs/volume.h"
 
 namespace dynamicfs {
@@ -71,8 +72,9 @@ struct FsStats {
 };
 
 struct FsOptions {
-  bool enforce_permissions_in_access = true;
-  unsigned sync_interval_ms = 1000;  // background WAL sync that recycles freed space
+  GroupCommitSettings commit;        // group commit of metadata (and disk syncs)
+  unsigned io_workers = 0;           // per-disk I/O workers; 0 = from the device type
+  unsigned sync_interval_ms = 1000;  // background sync that recycles freed space
 };
 
 class FileSystem {
@@ -188,6 +190,7 @@ class FileSystem {
   std::unique_ptr<Allocator> m_alloc;
   std::unique_ptr<GroupCommitCoordinator> m_commit;
   ExtentLockManager m_locks;
+  ReaderTracker m_readers;
 
   std::mutex m_ino_mutex;
   uint64_t m_next_ino = 0;

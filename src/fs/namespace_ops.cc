@@ -213,7 +213,7 @@ Status FileSystem::unlink(uint64_t parent, std::string_view name) {
     put_inode(&b, dir);
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     guard.release();
-    m_alloc->defer_free(freed);
+    m_alloc->defer_free(freed, m_readers.tag_free());
     return Status::ok();
   }
 }
@@ -349,7 +349,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     (void)dst_deleted;
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     guard.release();
-    m_alloc->defer_free(freed);
+    m_alloc->defer_free(freed, m_readers.tag_free());
     return Status::ok();
   }
 }

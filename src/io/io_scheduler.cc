@@ -1,6 +1,8 @@
 // IoScheduler: strict priority between classes with periodic aging, a bounded
-// queue, and synchronous completion for the caller.
+// queue, write coalescing, and synchronous completion for the caller.
 #include "src/io/io_scheduler.h"
+
+#include <algorithm>
 
 namespace dynamicfs {
 
@@ -21,10 +23,17 @@ const char* io_class_name(IoClass c) {
   }
 }
 
+uint64_t IoJob::write_length() const {
+  uint64_t total = 0;
+  for (int i = 0; i < iovcnt; ++i) total += iov[i].iov_len;
+  return total;
+}
+
 IoScheduler::IoScheduler(const Disk& disk, unsigned workers, size_t queue_capacity)
     : m_disk(disk), m_capacity(queue_capacity == 0 ? 1 : queue_capacity) {
-  if (workers == 0) workers = disk.rotational() ? 2 : 4;
-  for (unsigned i = 0; i < workers; ++i) m_workers.emplace_back([this] { worker_loop(); });
+  std::lock_guard lk(m_mutex);
+  m_target_workers = workers == 0 ? default_workers(disk) : workers;
+  spawn_locked(m_target_workers);
 }
 
 IoScheduler::~IoScheduler() {
@@ -33,23 +42,43 @@ IoScheduler::~IoScheduler() {
     m_stopping = true;
   }
   m_work_cv.notify_all();
-  for (auto& t : m_workers) t.join();
+  m_space_cv.notify_all();
+  for (auto& t : m_threads) t.join();
+}
+
+void IoScheduler::spawn_locked(unsigned count) {
+  for (unsigned i = 0; i < count; ++i) {
+    ++m_live_workers;
+    m_threads.emplace_back([this] { worker_loop(); });
+  }
+}
+
+void IoScheduler::set_workers(unsigned workers) {
+  std::lock_guard lk(m_mutex);
+  m_target_workers = workers == 0 ? default_workers(m_disk) : workers;
+  if (m_live_workers < m_target_workers) spawn_locked(m_target_workers - m_live_workers);
+  m_work_cv.notify_all();  // surplus workers notice and exit
+}
+
+unsigned IoScheduler::worker_count() const {
+  std::lock_guard lk(m_mutex);
+  return m_target_workers;
 }
 
 Status IoScheduler::run(IoJob& job) {
   Pending pending{&job, 0};
   std::unique_lock lk(m_mutex);
-  if (m_queued == 0 && m_inflight < m_workers.size() && !m_stopping) {
-    // Fast path: nothing is waiting, so there is nothing to prioritise
-    // against; run in the caller's thread and skip two thread hand-offs. The
+  if (m_queued == 0 && m_inflight < m_target_workers && !m_stopping) {
+    // Fast path: nothing is waiting, so there is nothing to prioritise or
+    // merge; run in the caller's thread and skip two thread hand-offs. The
     // job still occupies one of the disk's worker slots.
     ++m_inflight;
+    ++m_stats.inline_jobs;
     lk.unlock();
     execute(job);
     lk.lock();
     --m_inflight;
     ++m_stats.ops[static_cast<size_t>(job.cls)];
-    ++m_inline;
     if (m_queued > 0) m_work_cv.notify_one();
     return job.result;
   }
@@ -93,24 +122,97 @@ IoScheduler::Pending* IoScheduler::pick_locked() {
   return p;
 }
 
+std::vector<IoScheduler::Pending*> IoScheduler::gather_adjacent_locked(Pending* first) {
+  std::vector<Pending*> group{first};
+  if (first->job->op != IoJob::Op::kWrite) return group;
+  auto& q = m_queues[static_cast<size_t>(first->job->cls)];
+  uint64_t start = first->job->offset;
+  uint64_t end = start + first->job->write_length();
+  size_t iovs = static_cast<size_t>(first->job->iovcnt);
+  bool grew = true;
+  while (grew) {
+    grew = false;
+    for (auto it = q.begin(); it != q.end(); ++it) {
+      IoJob* j = (*it)->job;
+      if (j->op != IoJob::Op::kWrite) continue;
+      uint64_t len = j->write_length();
+      bool after = j->offset == end, before = j->offset + len == start;
+      if (!after && !before) continue;
+      if (end - start + len > kMaxCoalescedBytes ||
+          iovs + static_cast<size_t>(j->iovcnt) > kMaxCoalescedIov)
+        continue;
+      if (after) {
+        group.push_back(*it);
+        end += len;
+      } else {
+        group.insert(group.begin(), *it);
+        start = j->offset;
+      }
+      iovs += static_cast<size_t>(j->iovcnt);
+      q.erase(it);
+      --m_queued;
+      --m_stats.queued[static_cast<size_t>(first->job->cls)];
+      grew = true;
+      break;
+    }
+  }
+  return group;
+}
+
 void IoScheduler::worker_loop() {
   std::unique_lock lk(m_mutex);
   for (;;) {
-    m_work_cv.wait(lk,
-                   [&] { return (m_queued > 0 && m_inflight < m_workers.size()) || m_stopping; });
-    if (m_queued == 0 && m_stopping) return;
+    m_work_cv.wait(lk, [&] {
+      return m_stopping || m_live_workers > m_target_workers ||
+             (m_queued > 0 && m_inflight < m_target_workers);
+    });
+    if (m_live_workers > m_target_workers && !(m_stopping && m_queued > 0)) {
+      --m_live_workers;
+      return;
+    }
+    if (m_queued == 0) {
+      if (m_stopping) {
+        --m_live_workers;
+        return;
+      }
+      continue;
+    }
     Pending* p = pick_locked();
     if (p == nullptr) continue;
-    m_space_cv.notify_one();
+    std::vector<Pending*> group = gather_adjacent_locked(p);
+    m_space_cv.notify_all();
     ++m_inflight;
     lk.unlock();
-    execute(*p->job);
+    if (group.size() == 1) {
+      execute(*p->job);
+    } else {
+      execute_merged(group);
+    }
     lk.lock();
     --m_inflight;
-    if (m_queued > 0) m_work_cv.notify_one();
-    ++m_stats.ops[static_cast<size_t>(p->job->cls)];
-    p->done = true;
+    m_stats.coalesced_writes += group.size() - 1;
+    for (Pending* g : group) {
+      ++m_stats.ops[static_cast<size_t>(g->job->cls)];
+      g->done = true;
+    }
     m_done_cv.notify_all();
+    if (m_queued > 0) m_work_cv.notify_one();
+  }
+}
+
+void IoScheduler::execute_merged(const std::vector<Pending*>& group) {
+  std::vector<iovec> iov;
+  uint64_t total = 0;
+  for (Pending* g : group) {
+    iov.insert(iov.end(), g->job->iov, g->job->iov + g->job->iovcnt);
+    total += g->job->write_length();
+  }
+  Status st =
+      m_disk.writev_at(iov.data(), static_cast<int>(iov.size()), group.front()->job->offset);
+  for (Pending* g : group) g->job->result = st;
+  if (st.is_ok()) {
+    std::lock_guard lk(m_mutex);
+    m_stats.bytes_written += total;
   }
 }
 
@@ -123,18 +225,18 @@ void IoScheduler::execute(IoJob& job) {
         m_stats.bytes_read += job.len;
       }
       break;
-    case IoJob::Op::kWrite: {
+    case IoJob::Op::kWrite:
       job.result = m_disk.writev_at(job.iov, job.iovcnt, job.offset);
       if (job.result.is_ok()) {
-        size_t total = 0;
-        for (int i = 0; i < job.iovcnt; ++i) total += job.iov[i].iov_len;
         std::lock_guard lk(m_mutex);
-        m_stats.bytes_written += total;
+        m_stats.bytes_written += job.write_length();
       }
       break;
-    }
     case IoJob::Op::kSync:
       job.result = m_disk.sync();
+      break;
+    case IoJob::Op::kCall:
+      job.result = job.call ? job.call(m_disk) : Status::error(EINVAL, "empty I/O call");
       break;
   }
 }

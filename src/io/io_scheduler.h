@@ -2,7 +2,8 @@
 // through one so that metadata and foreground reads are served before writes
 // and background work, and so that one slow disk cannot stall the others.
 // Callers hand in a plain IoJob and wait for it; a full queue makes callers
-// wait (backpressure), it never drops work.
+// wait (backpressure), it never drops work. Queued writes to adjacent disk
+// ranges are merged into one pwritev.
 #pragma once
 
 #include <sys/uio.h>
@@ -12,6 +13,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -22,11 +24,12 @@
 namespace dynamicfs {
 
 enum class IoClass : uint8_t { kCritical = 0, kHighRead, kNormalRead, kWrite, kBackground, kCount };
+constexpr size_t kIoClassCount = static_cast<size_t>(IoClass::kCount);
 
 const char* io_class_name(IoClass c);
 
 struct IoJob {
-  enum class Op : uint8_t { kRead, kWrite, kSync };
+  enum class Op : uint8_t { kRead, kWrite, kSync, kCall };
   Op op = Op::kRead;
   IoClass cls = IoClass::kNormalRead;
   void* read_buf = nullptr;           // kRead
@@ -34,25 +37,30 @@ struct IoJob {
   int iovcnt = 0;
   size_t len = 0;  // kRead
   uint64_t offset = 0;
+  std::function<Status(const Disk&)> call;  // kCall: runs on a worker
   Status result;
+
+  uint64_t write_length() const;
 };
 
 struct IoSchedulerStats {
-  std::array<uint64_t, static_cast<size_t>(IoClass::kCount)> queued{};
-  std::array<uint64_t, static_cast<size_t>(IoClass::kCount)> ops{};
+  std::array<uint64_t, kIoClassCount> queued{};  // io_queue_length{class}
+  std::array<uint64_t, kIoClassCount> ops{};     // io_ops_total{class}
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;
+  uint64_t coalesced_writes = 0;  // writes merged into another write's pwritev
+  uint64_t inline_jobs = 0;       // jobs run in the caller's thread (idle queue)
 };
 
 class IoScheduler {
  public:
   // workers == 0 picks a count from the device type.
-  IoScheduler(const Disk& disk, unsigned workers = 0, size_t queue_capacity = 256);
+  explicit IoScheduler(const Disk& disk, unsigned workers = 0, size_t queue_capacity = 256);
   ~IoScheduler();
   IoScheduler(const IoScheduler&) = delete;
   IoScheduler& operator=(const IoScheduler&) = delete;
 
-  // Queues the job and blocks until a worker has run it; returns its result.
+  // Queues the job and blocks until it has run; returns its result.
   Status run(IoJob& job);
 
   Status read(void* buf, size_t len, uint64_t offset, IoClass cls);
@@ -60,12 +68,19 @@ class IoScheduler {
                 IoClass cls = IoClass::kWrite);
   Status sync(IoClass cls = IoClass::kCritical);
 
+  // Changes the number of workers at run time (0 = from the device type).
+  void set_workers(unsigned workers);
+  unsigned worker_count() const;
+  static unsigned default_workers(const Disk& disk) { return disk.rotational() ? 2 : 4; }
+
   IoSchedulerStats stats() const;
-  unsigned worker_count() const { return static_cast<unsigned>(m_workers.size()); }
 
   // After this many dispatches the oldest queued job runs regardless of its
   // class, so Background work keeps moving under a foreground flood.
   static constexpr unsigned kAgingInterval = 8;
+  // Limits of one merged pwritev.
+  static constexpr size_t kMaxCoalescedBytes = 8u << 20;
+  static constexpr size_t kMaxCoalescedIov = 512;
 
  private:
   struct Pending {
@@ -75,7 +90,11 @@ class IoScheduler {
   };
   void worker_loop();
   Pending* pick_locked();
+  // Removes queued writes adjacent to `first` from its class queue.
+  std::vector<Pending*> gather_adjacent_locked(Pending* first);
   void execute(IoJob& job);
+  void execute_merged(const std::vector<Pending*>& group);
+  void spawn_locked(unsigned count);
 
   const Disk& m_disk;
   size_t m_capacity;
@@ -83,15 +102,16 @@ class IoScheduler {
   std::condition_variable m_work_cv;
   std::condition_variable m_done_cv;
   std::condition_variable m_space_cv;
-  std::array<std::deque<Pending*>, static_cast<size_t>(IoClass::kCount)> m_queues;
+  std::array<std::deque<Pending*>, kIoClassCount> m_queues;
   size_t m_queued = 0;
   size_t m_inflight = 0;  // jobs executing (by workers or inline)
-  uint64_t m_inline = 0;  // jobs run in the caller's thread
+  unsigned m_target_workers = 0;
+  unsigned m_live_workers = 0;
   uint64_t m_seq = 0;
   uint64_t m_dispatches = 0;
   bool m_stopping = false;
   IoSchedulerStats m_stats;
-  std::vector<std::thread> m_workers;
+  std::vector<std::thread> m_threads;
 };
 
 }  // namespace dynamicfs

@@ -39,18 +39,33 @@ TEST(Allocator, EnospcTakesNothing) {
   EXPECT_EQ(a.space(0).free, kMiB);
 }
 
-TEST(Allocator, DeferredFreesAreNotReusedUntilReleased) {
+TEST(Allocator, DeferredFreesWaitForDurabilityAndOldReaders) {
   Allocator a({{kMiB, 2 * kMiB}});
   auto r = a.allocate(kMiB);
   ASSERT_TRUE(r.is_ok());
-  a.defer_free(r.value());
+  a.defer_free(r.value(), /*tag=*/10);
   EXPECT_EQ(a.space(0).free, 0u);
   EXPECT_EQ(a.space(0).deferred, kMiB);
+  EXPECT_EQ(a.reclaim(UINT64_MAX), 0u) << "reclaimed before the freeing commit was durable";
+  auto pending = a.take_pending();
+  ASSERT_EQ(pending.size(), 1u);
+  a.mark_durable(std::move(pending));
+  EXPECT_EQ(a.reclaim(/*oldest reader=*/7), 0u) << "a reader older than the free may still read it";
   EXPECT_FALSE(a.allocate(4096).is_ok());
-  auto pending = a.take_deferred();
-  a.release(pending);
+  EXPECT_EQ(a.reclaim(/*oldest reader=*/11), kMiB);
   EXPECT_EQ(a.space(0).free, kMiB);
+  EXPECT_EQ(a.space(0).deferred, 0u);
   EXPECT_TRUE(a.allocate(kMiB).is_ok());
+}
+
+TEST(Allocator, FailedDurableCommitKeepsFreesPending) {
+  Allocator a({{0, 16 * 4096}});
+  auto r = a.allocate(4096);
+  a.defer_free(r.value(), 1);
+  a.return_pending(a.take_pending());
+  EXPECT_EQ(a.reclaim(UINT64_MAX), 0u);
+  a.mark_durable(a.take_pending());
+  EXPECT_EQ(a.reclaim(UINT64_MAX), 4096u);
 }
 
 TEST(Allocator, FragmentedSpaceIsAllocatedInPiecesAndCoalescesBack) {
