@@ -15,8 +15,7 @@ size_t ExtentLockManager::shard_of(uint64_t key, uint64_t sub) {
   return static_cast<size_t>(x % kShards);
 }
 
-ExtentLockManager::Guard::Guard(Guard&& o) noexcept
-    : m_mgr(o.m_mgr), m_shards(std::move(o.m_shards)), m_exclusive(o.m_exclusive) {
+ExtentLockManager::Guard::Guard(Guard&& o) noexcept : m_mgr(o.m_mgr), m_shards(std::move(o.m_shards)) {
   o.m_mgr = nullptr;
 }
 
@@ -25,7 +24,6 @@ ExtentLockManager::Guard& ExtentLockManager::Guard::operator=(Guard&& o) noexcep
     release();
     m_mgr = o.m_mgr;
     m_shards = std::move(o.m_shards);
-    m_exclusive = o.m_exclusive;
     o.m_mgr = nullptr;
   }
   return *this;
@@ -34,8 +32,8 @@ ExtentLockManager::Guard& ExtentLockManager::Guard::operator=(Guard&& o) noexcep
 void ExtentLockManager::Guard::release() {
   if (m_mgr == nullptr) return;
   for (auto it = m_shards.rbegin(); it != m_shards.rend(); ++it) {
-    auto& m = m_mgr->m_shards[*it].mutex;
-    if (m_exclusive) {
+    auto& m = m_mgr->m_shards[it->first].mutex;
+    if (it->second) {
       m.unlock();
     } else {
       m.unlock_shared();
@@ -58,20 +56,70 @@ void ExtentLockManager::acquire(uint16_t shard, bool exclusive) {
     m.lock_shared();
   }
   auto waited = std::chrono::steady_clock::now() - start;
-  m_wait_ns.fetch_add(
-      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()),
-      std::memory_order_relaxed);
+  m_wait_ns.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()),
+                      std::memory_order_relaxed);
 }
 
-ExtentLockManager::Guard ExtentLockManager::lock(std::vector<uint64_t> keys, bool exclusive) {
+ExtentLockManager::Guard ExtentLockManager::acquire_all(std::vector<Request> requests) {
+  // Shard order is the global lock order, so two guards never wait on each
+  // other in a cycle; a shard wanted both ways is taken exclusively.
+  std::sort(requests.begin(), requests.end(), [](const Request& a, const Request& b) {
+    return a.shard != b.shard ? a.shard < b.shard : a.exclusive > b.exclusive;
+  });
   Guard g;
   g.m_mgr = this;
-  g.m_exclusive = exclusive;
-  for (uint64_t k : keys) g.m_shards.push_back(static_cast<uint16_t>(shard_of(k)));
-  std::sort(g.m_shards.begin(), g.m_shards.end());
-  g.m_shards.erase(std::unique(g.m_shards.begin(), g.m_shards.end()), g.m_shards.end());
-  for (uint16_t s : g.m_shards) acquire(s, exclusive);
+  for (const Request& r : requests) {
+    if (!g.m_shards.empty() && g.m_shards.back().first == r.shard) continue;
+    g.m_shards.emplace_back(r.shard, r.exclusive);
+  }
+  for (const auto& [shard, exclusive] : g.m_shards) acquire(shard, exclusive);
   return g;
+}
+
+ExtentLockManager::Guard ExtentLockManager::lock(const std::vector<uint64_t>& keys, bool exclusive) {
+  std::vector<Request> reqs;
+  for (uint64_t k : keys) reqs.push_back(Request{static_cast<uint16_t>(shard_of(k)), exclusive});
+  return acquire_all(std::move(reqs));
+}
+
+void ExtentLockManager::add_range(std::vector<Request>* out, uint64_t ino, uint64_t start, uint64_t end,
+                                  bool exclusive) {
+  if (end <= start) end = start + 1;
+  uint64_t first = start / kRangeSlot, last = (end - 1) / kRangeSlot;
+  for (uint64_t slot = first; slot <= last; ++slot) {
+    out->push_back(Request{static_cast<uint16_t>(shard_of(ino, slot + 1)), exclusive});
+  }
+}
+
+namespace {
+bool too_wide(uint64_t start, uint64_t end) {
+  return end > start && (end - 1) / ExtentLockManager::kRangeSlot - start / ExtentLockManager::kRangeSlot >=
+                            ExtentLockManager::kMaxRangeSlots;
+}
+}  // namespace
+
+ExtentLockManager::Guard ExtentLockManager::lock_range_shared(uint64_t ino, uint64_t start, uint64_t end) {
+  std::vector<Request> reqs{{gate_shard(ino), false}};
+  if (too_wide(start, end)) {
+    reqs.push_back(Request{static_cast<uint16_t>(shard_of(ino)), false});  // exclude writers by inode
+  } else {
+    add_range(&reqs, ino, start, end, false);
+  }
+  return acquire_all(std::move(reqs));
+}
+
+ExtentLockManager::Guard ExtentLockManager::lock_range_exclusive(uint64_t ino, uint64_t start, uint64_t end) {
+  std::vector<Request> reqs{{static_cast<uint16_t>(shard_of(ino)), true}};
+  if (too_wide(start, end)) {
+    reqs.push_back(Request{gate_shard(ino), true});  // exclude every reader of the file
+  } else {
+    add_range(&reqs, ino, start, end, true);
+  }
+  return acquire_all(std::move(reqs));
+}
+
+ExtentLockManager::Guard ExtentLockManager::lock_whole_file(uint64_t ino) {
+  return acquire_all({{static_cast<uint16_t>(shard_of(ino)), true}, {gate_shard(ino), true}});
 }
 
 LockStats ExtentLockManager::stats() const {

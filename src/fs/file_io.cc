@@ -109,7 +109,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     uint64_t gen = 0, file_size = 0;
     std::vector<std::pair<uint64_t, ExtentRecord>> pieces;
     {
-      auto guard = m_locks.lock_shared(ino);
+      auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
       auto rec = load_inode(ino);
       if (!rec.is_ok()) return rec.status();
       if (rec->is_dir()) return Status::error(EISDIR);
@@ -160,7 +160,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     // or reused space; try again.
     bool touch_atime = false;
     {
-      auto guard = m_locks.lock_shared(ino);
+      auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
       auto rec = load_inode(ino);
       if (!rec.is_ok()) return rec.status();
       if (rec->generation != gen) continue;
@@ -273,7 +273,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
     BlockRef head_ref, tail_ref;
     if (head || tail) {
-      auto guard = m_locks.lock_shared(ino);
+      auto guard = m_locks.lock_range_shared(ino, a0, a1);
       auto rec = load_inode(ino);
       if (!rec.is_ok()) return rec.status();
       if (!rec->is_reg()) return Status::error(rec->is_dir() ? EISDIR : EINVAL);
@@ -307,7 +307,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     std::vector<std::pair<DiskRange, ExtentRecord>> fresh;
     DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh));
 
-    auto guard = m_locks.lock_exclusive({ino});
+    auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto give_back = [&] {
       std::vector<DiskRange> ranges;
       for (auto& f : fresh) ranges.push_back(f.first);
@@ -374,7 +374,7 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
     uint64_t edge_off = 0;
     bool cow = false;
     {
-      auto guard = m_locks.lock_shared(ino);
+      auto guard = m_locks.lock_range_shared(ino, 0, UINT64_MAX);
       auto rec = load_inode(ino);
       if (!rec.is_ok()) return rec.status();
       if (rec->is_dir()) return Status::error(EISDIR);
@@ -402,7 +402,7 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
       pin.release();
       DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh));
     }
-    auto guard = m_locks.lock_exclusive({ino});
+    auto guard = m_locks.lock_whole_file(ino);
     auto give_back = [&] {
       std::vector<DiskRange> ranges;
       for (auto& f : fresh) ranges.push_back(f.first);
@@ -463,8 +463,9 @@ Status FileSystem::open_file(uint64_t ino, int flags, const Caller& caller) {
   auto rec = load_inode(ino);
   if (!rec.is_ok()) return rec.status();
   {
-    std::lock_guard lk(m_open_mutex);
-    ++m_open_counts[ino];
+    auto& shard = open_shard(ino);
+    std::lock_guard lk(shard.mutex);
+    ++shard.counts[ino];
   }
   if ((flags & O_TRUNC) && rec->is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
     InodeRecord after;
@@ -480,20 +481,22 @@ Status FileSystem::open_file(uint64_t ino, int flags, const Caller& caller) {
 Result<std::vector<DirEntry>> FileSystem::open_dir(uint64_t ino) {
   auto entries = list_dir(ino);
   if (!entries.is_ok()) return entries.status();
-  std::lock_guard lk(m_open_mutex);
-  ++m_open_counts[ino];
+  auto& shard = open_shard(ino);
+  std::lock_guard lk(shard.mutex);
+  ++shard.counts[ino];
   return entries;
 }
 
 Status FileSystem::release_file(uint64_t ino) {
   {
-    std::lock_guard lk(m_open_mutex);
-    auto it = m_open_counts.find(ino);
-    if (it == m_open_counts.end()) return Status::ok();
+    auto& shard = open_shard(ino);
+    std::lock_guard lk(shard.mutex);
+    auto it = shard.counts.find(ino);
+    if (it == shard.counts.end()) return Status::ok();
     if (--it->second > 0) return Status::ok();
-    m_open_counts.erase(it);
+    shard.counts.erase(it);
   }
-  auto guard = m_locks.lock_exclusive({ino});
+  auto guard = m_locks.lock_whole_file(ino);
   if (is_open(ino)) return Status::ok();  // reopened meanwhile
   auto rec = load_inode(ino);
   if (!rec.is_ok()) return rec.err() == ENOENT ? Status::ok() : rec.status();

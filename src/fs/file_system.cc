@@ -127,14 +127,15 @@ Status FileSystem::recover() {
   if (!next.is_ok()) return next.status();
   if (!next->has_value() || next->value().size() != 8)
     return Status::error(EUCLEAN, "volume record next_ino missing");
-  m_next_ino = get_le<uint64_t>(next->value().data());
+  uint64_t next_ino = get_le<uint64_t>(next->value().data());
   auto last = meta.iterator(Cf::kInodes);
   last->SeekToLast();
   if (last->Valid()) {
-    m_next_ino = std::max(m_next_ino,
+    next_ino = std::max(next_ino,
                           KeyCodec::decode_inode_key({last->key().data(), last->key().size()}) + 1);
   }
-  m_ino_reserved = m_next_ino;
+  m_next_ino = next_ino;
+  m_ino_reserved = next_ino;
   return remove_orphans();
 }
 
@@ -292,10 +293,13 @@ Result<bool> FileSystem::dir_is_empty(uint64_t ino) const {
 }
 
 Result<uint64_t> FileSystem::allocate_ino(rocksdb::WriteBatch* /*b*/) {
+  uint64_t ino = m_next_ino.fetch_add(1);
+  if (ino < m_ino_reserved.load()) return ino;
   std::lock_guard lk(m_ino_mutex);
-  if (m_next_ino >= m_ino_reserved) {
-    // Persist the new bound before any inode from it can be committed.
-    uint64_t bound = m_next_ino + 4096;
+  while (ino >= m_ino_reserved.load()) {
+    // Persist a new bound before any inode numbered from it can be
+    // committed, so a crash never hands the same number out twice.
+    uint64_t bound = std::max(m_ino_reserved.load(), ino + 1) + 4096;
     rocksdb::WriteBatch reserve;
     std::string v;
     put_le<uint64_t>(&v, bound);
@@ -303,13 +307,14 @@ Result<uint64_t> FileSystem::allocate_ino(rocksdb::WriteBatch* /*b*/) {
     DFS_RETURN_IF_ERROR(m_commit->apply(&reserve));
     m_ino_reserved = bound;
   }
-  return m_next_ino++;
+  return ino;
 }
 
 bool FileSystem::is_open(uint64_t ino) const {
-  std::lock_guard lk(m_open_mutex);
-  auto it = m_open_counts.find(ino);
-  return it != m_open_counts.end() && it->second > 0;
+  auto& shard = open_shard(ino);
+  std::lock_guard lk(shard.mutex);
+  auto it = shard.counts.find(ino);
+  return it != shard.counts.end() && it->second > 0;
 }
 
 Status FileSystem::check_name(std::string_view name) const {

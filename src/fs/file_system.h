@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -192,13 +193,21 @@ class FileSystem {
   ExtentLockManager m_locks;
   ReaderTracker m_readers;
 
+  // Inode numbers come from an atomic counter; only crossing the persisted
+  // reservation bound (every 4096 numbers) takes m_ino_mutex.
   std::mutex m_ino_mutex;
-  uint64_t m_next_ino = 0;
-  uint64_t m_ino_reserved = 0;  // persisted next_ino (exclusive bound of handed-out numbers)
+  std::atomic<uint64_t> m_next_ino{0};
+  std::atomic<uint64_t> m_ino_reserved{0};  // persisted next_ino (exclusive bound)
   std::atomic<uint64_t> m_inode_count{0};
 
-  mutable std::mutex m_open_mutex;
-  std::unordered_map<uint64_t, uint32_t> m_open_counts;
+  // Open handles per inode, sharded so opens never contend on one lock.
+  struct alignas(64) OpenShard {
+    mutable std::mutex mutex;
+    std::unordered_map<uint64_t, uint32_t> counts;
+  };
+  static constexpr size_t kOpenShards = 64;
+  std::array<OpenShard, kOpenShards> m_open;
+  OpenShard& open_shard(uint64_t ino) const { return const_cast<OpenShard&>(m_open[ino % kOpenShards]); }
 
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> m_disk_writes;  // per disk, bumped per write
   std::vector<std::unique_ptr<std::atomic<uint64_t>>>
