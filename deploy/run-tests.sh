@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds dynamicfs with its tests, and runs the whole
-# suite with CTest: unit tests per layer and FUSE integration tests that
-# mount real volumes under temp directories.
+# suite with CTest: unit tests per layer, FUSE integration tests that mount
+# real volumes under temp directories, the benchmark smoke test, and then the
+# unit and stress tests again under AddressSanitizer+UBSan and
+# ThreadSanitizer builds.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,7 +13,18 @@ build="${DYNAMICFS_BUILD_DIR:-$repo/build}"
 if [ ! -e /dev/fuse ]; then
   modprobe fuse 2>/dev/null || true
 fi
+
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON
 cmake --build "$build"
-cd "$build"
-ctest --output-on-failure --timeout 1200 -j2
+(cd "$build" && ctest --output-on-failure --timeout 1500 -j2)
+
+if [ "${DYNAMICFS_SKIP_SANITIZERS:-0}" != "1" ]; then
+  for san in address thread; do
+    sbuild="$build-$san"
+    echo "=== $san sanitizer build: unit and stress tests"
+    cmake -S "$repo" -B "$sbuild" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON \
+      -DDYNAMICFS_SANITIZE="$san"
+    cmake --build "$sbuild" --target sanitizer_tests
+    (cd "$sbuild" && STRESS_OPS=600 ctest --output-on-failure --timeout 1500 -L "unit|stress")
+  done
+fi

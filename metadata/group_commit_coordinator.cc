@@ -82,6 +82,7 @@ Status GroupCommitCoordinator::sync_wal_now(bool skip_if_clean) {
   uint64_t target = m_store->db()->GetLatestSequenceNumber();
   if (skip_if_clean && target <= m_durable_seq.load())
     return Status::ok();  // nothing new since the last sync
+  if (m_before_sync) m_before_sync();
   auto start = std::chrono::steady_clock::now();
   Status st = m_store->sync_wal();
   m_sync_ns += elapsed_ns(start);

@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 
 #include "metadata/meta_store.h"
@@ -52,6 +53,8 @@ class GroupCommitCoordinator {
   void set_settings(const GroupCommitSettings& s);
   GroupCommitSettings settings() const;
   GroupCommitStats stats() const;
+  // Test hook: runs in the sync leader just before each WAL sync.
+  void set_before_sync_hook(std::function<void()> hook) { m_before_sync = std::move(hook); }
   // RocksDB sequence number up to which the WAL is known durable.
   uint64_t durable_sequence() const { return m_durable_seq.load(); }
 
@@ -71,6 +74,7 @@ class GroupCommitCoordinator {
   GroupCommitSettings m_settings;
 
   CoalescedSync m_wal_sync;
+  std::function<void()> m_before_sync;
   std::atomic<uint64_t> m_durable_seq{0};
   std::atomic<uint64_t> m_writes{0}, m_batches{0}, m_ops{0}, m_write_ns{0};
   std::atomic<uint64_t> m_sync_requests{0}, m_syncs{0}, m_sync_ns{0};
