@@ -25,6 +25,7 @@
 #include "src/control/control_client.h"
 #include "src/control/control_server.h"
 #include "src/fs/file_system.h"
+#include "src/fs/scrubber.h"
 
 namespace dynamicfs {
 
@@ -235,6 +236,18 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   ControlServer control(ControlClient::socket_path(volume_dir),
                         [&](const nlohmann::json& req) -> nlohmann::json {
                           if (req["op"] == "status") return status_json(*fsp, mountpoint, start);
+                          if (req["op"] == "scrub") {
+                            Scrubber scrubber(fsp->volume());
+                            uint64_t rate = req.value("rate_bytes_per_sec", uint64_t{0});
+                            auto r = scrubber.run(rate);
+                            if (!r.is_ok())
+                              return nlohmann::json{{"error", r.status().to_string()}};
+                            return nlohmann::json{{"extents", r->extents},
+                                                  {"bytes", r->bytes},
+                                                  {"checksum_errors", r->checksum_errors},
+                                                  {"read_errors", r->read_errors},
+                                                  {"problems", r->problems}};
+                          }
                           if (req["op"] == "sync") {
                             Status s = fsp->sync_all();
                             return s.is_ok() ? nlohmann::json{{"ok", true}}

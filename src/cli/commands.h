@@ -34,6 +34,7 @@ int cmd_mkfs(const MkfsOptions& o);
 int cmd_mount(const MountOptions& o);
 int cmd_umount(const std::string& mountpoint);
 int cmd_status(const StatusOptions& o);
+int cmd_scrub(const std::string& mountpoint, double rate_mb);
 
 // "8G", "512M", "1T", "4096" -> bytes; 0 on malformed input.
 uint64_t parse_size(const std::string& s);

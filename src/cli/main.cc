@@ -64,6 +64,16 @@ int main(int argc, char** argv) {
   c_status->add_option("mountpoint", status.mountpoint, "Mounted dynamicfs directory")->required();
   c_status->add_flag("--json", status.json, "Print the status as one JSON document");
 
+  std::string scrub_mp;
+  double scrub_rate = 0;
+  auto* c_scrub = app.add_subcommand(
+      "scrub", "Read and verify every extent of a mounted volume (Background I/O priority)");
+  c_scrub->add_option("mountpoint", scrub_mp, "Mounted dynamicfs directory")->required();
+  c_scrub->add_option("--rate", scrub_rate, "Limit in MB/s (0 = unlimited)")
+      ->check(CLI::NonNegativeNumber);
+  c_scrub->footer(
+      "Exit status: 0 when every block verified, 1 when corruption or read errors were found.");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -74,5 +84,6 @@ int main(int argc, char** argv) {
   if (*c_mount) return cmd_mount(mount);
   if (*c_umount) return cmd_umount(umount_mp);
   if (*c_status) return cmd_status(status);
+  if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
   return 2;
 }

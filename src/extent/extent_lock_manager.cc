@@ -15,7 +15,8 @@ size_t ExtentLockManager::shard_of(uint64_t key, uint64_t sub) {
   return static_cast<size_t>(x % kShards);
 }
 
-ExtentLockManager::Guard::Guard(Guard&& o) noexcept : m_mgr(o.m_mgr), m_shards(std::move(o.m_shards)) {
+ExtentLockManager::Guard::Guard(Guard&& o) noexcept
+    : m_mgr(o.m_mgr), m_shards(std::move(o.m_shards)) {
   o.m_mgr = nullptr;
 }
 
@@ -56,8 +57,9 @@ void ExtentLockManager::acquire(uint16_t shard, bool exclusive) {
     m.lock_shared();
   }
   auto waited = std::chrono::steady_clock::now() - start;
-  m_wait_ns.fetch_add(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()),
-                      std::memory_order_relaxed);
+  m_wait_ns.fetch_add(
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count()),
+      std::memory_order_relaxed);
 }
 
 ExtentLockManager::Guard ExtentLockManager::acquire_all(std::vector<Request> requests) {
@@ -76,14 +78,15 @@ ExtentLockManager::Guard ExtentLockManager::acquire_all(std::vector<Request> req
   return g;
 }
 
-ExtentLockManager::Guard ExtentLockManager::lock(const std::vector<uint64_t>& keys, bool exclusive) {
+ExtentLockManager::Guard ExtentLockManager::lock(const std::vector<uint64_t>& keys,
+                                                 bool exclusive) {
   std::vector<Request> reqs;
   for (uint64_t k : keys) reqs.push_back(Request{static_cast<uint16_t>(shard_of(k)), exclusive});
   return acquire_all(std::move(reqs));
 }
 
-void ExtentLockManager::add_range(std::vector<Request>* out, uint64_t ino, uint64_t start, uint64_t end,
-                                  bool exclusive) {
+void ExtentLockManager::add_range(std::vector<Request>* out, uint64_t ino, uint64_t start,
+                                  uint64_t end, bool exclusive) {
   if (end <= start) end = start + 1;
   uint64_t first = start / kRangeSlot, last = (end - 1) / kRangeSlot;
   for (uint64_t slot = first; slot <= last; ++slot) {
@@ -93,22 +96,26 @@ void ExtentLockManager::add_range(std::vector<Request>* out, uint64_t ino, uint6
 
 namespace {
 bool too_wide(uint64_t start, uint64_t end) {
-  return end > start && (end - 1) / ExtentLockManager::kRangeSlot - start / ExtentLockManager::kRangeSlot >=
-                            ExtentLockManager::kMaxRangeSlots;
+  return end > start &&
+         (end - 1) / ExtentLockManager::kRangeSlot - start / ExtentLockManager::kRangeSlot >=
+             ExtentLockManager::kMaxRangeSlots;
 }
 }  // namespace
 
-ExtentLockManager::Guard ExtentLockManager::lock_range_shared(uint64_t ino, uint64_t start, uint64_t end) {
+ExtentLockManager::Guard ExtentLockManager::lock_range_shared(uint64_t ino, uint64_t start,
+                                                              uint64_t end) {
   std::vector<Request> reqs{{gate_shard(ino), false}};
   if (too_wide(start, end)) {
-    reqs.push_back(Request{static_cast<uint16_t>(shard_of(ino)), false});  // exclude writers by inode
+    reqs.push_back(
+        Request{static_cast<uint16_t>(shard_of(ino)), false});  // exclude writers by inode
   } else {
     add_range(&reqs, ino, start, end, false);
   }
   return acquire_all(std::move(reqs));
 }
 
-ExtentLockManager::Guard ExtentLockManager::lock_range_exclusive(uint64_t ino, uint64_t start, uint64_t end) {
+ExtentLockManager::Guard ExtentLockManager::lock_range_exclusive(uint64_t ino, uint64_t start,
+                                                                 uint64_t end) {
   std::vector<Request> reqs{{static_cast<uint16_t>(shard_of(ino)), true}};
   if (too_wide(start, end)) {
     reqs.push_back(Request{gate_shard(ino), true});  // exclude every reader of the file

@@ -52,7 +52,9 @@ class ExtentLockManager {
     std::vector<std::pair<uint16_t, bool>> m_shards;  // shard, exclusive
   };
 
-  Guard lock_exclusive(std::initializer_list<uint64_t> keys) { return lock(std::vector<uint64_t>(keys), true); }
+  Guard lock_exclusive(std::initializer_list<uint64_t> keys) {
+    return lock(std::vector<uint64_t>(keys), true);
+  }
   Guard lock_shared(uint64_t key) { return lock({key}, false); }
   Guard lock(const std::vector<uint64_t>& keys, bool exclusive);
 
@@ -71,8 +73,11 @@ class ExtentLockManager {
     bool exclusive;
   };
   Guard acquire_all(std::vector<Request> requests);
-  static uint16_t gate_shard(uint64_t ino) { return static_cast<uint16_t>(shard_of(ino, UINT64_MAX)); }
-  static void add_range(std::vector<Request>* out, uint64_t ino, uint64_t start, uint64_t end, bool exclusive);
+  static uint16_t gate_shard(uint64_t ino) {
+    return static_cast<uint16_t>(shard_of(ino, UINT64_MAX));
+  }
+  static void add_range(std::vector<Request>* out, uint64_t ino, uint64_t start, uint64_t end,
+                        bool exclusive);
 
   struct alignas(64) Shard {
     std::shared_mutex mutex;

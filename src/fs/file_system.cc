@@ -132,7 +132,7 @@ Status FileSystem::recover() {
   last->SeekToLast();
   if (last->Valid()) {
     next_ino = std::max(next_ino,
-                          KeyCodec::decode_inode_key({last->key().data(), last->key().size()}) + 1);
+                        KeyCodec::decode_inode_key({last->key().data(), last->key().size()}) + 1);
   }
   m_next_ino = next_ino;
   m_ino_reserved = next_ino;

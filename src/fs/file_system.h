@@ -207,7 +207,9 @@ class FileSystem {
   };
   static constexpr size_t kOpenShards = 64;
   std::array<OpenShard, kOpenShards> m_open;
-  OpenShard& open_shard(uint64_t ino) const { return const_cast<OpenShard&>(m_open[ino % kOpenShards]); }
+  OpenShard& open_shard(uint64_t ino) const {
+    return const_cast<OpenShard&>(m_open[ino % kOpenShards]);
+  }
 
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> m_disk_writes;  // per disk, bumped per write
   std::vector<std::unique_ptr<std::atomic<uint64_t>>>

@@ -66,10 +66,12 @@ std::string check_block(const char* b, uint64_t index) {
   uint64_t version, at;
   std::memcpy(&version, b + 8, 8);
   std::memcpy(&at, b + 16, 8);
-  if (at != index) return "block for position " + std::to_string(at) + " found at " + std::to_string(index);
+  if (at != index)
+    return "block for position " + std::to_string(at) + " found at " + std::to_string(index);
   char expect[kBlock];
   make_block(expect, version, index);
-  if (std::memcmp(expect, b, kBlock) != 0) return "torn block (mixes versions) at " + std::to_string(index);
+  if (std::memcmp(expect, b, kBlock) != 0)
+    return "torn block (mixes versions) at " + std::to_string(index);
   return "";
 }
 
@@ -86,9 +88,13 @@ struct Shared {
   }
 };
 
-std::string file_path(const Shared& s, int i) { return s.root + "/shared/f" + std::to_string(i); }
+std::string file_path(const Shared& s, int i) {
+  return s.root + "/shared/f" + std::to_string(i);
+}
 
-bool tolerable(int err) { return err == ENOENT || err == EEXIST || err == ENOTEMPTY || err == EINVAL; }
+bool tolerable(int err) {
+  return err == ENOENT || err == EEXIST || err == ENOTEMPTY || err == EINVAL;
+}
 
 void worker(Shared& s, int tid, uint64_t ops, unsigned seed) {
   std::mt19937_64 rng(seed * 7919 + static_cast<unsigned>(tid));
@@ -102,30 +108,43 @@ void worker(Shared& s, int tid, uint64_t ops, unsigned seed) {
     int f = static_cast<int>(rng() % kFiles);
     std::string path = file_path(s, f);
     switch (rng() % 10) {
-      case 0: case 1: case 2: {  // write 1..8 whole blocks
+      case 0:
+      case 1:
+      case 2: {  // write 1..8 whole blocks
         int fd = ::open(path.c_str(), O_WRONLY);
-        if (fd < 0) { errno_check("open", path); break; }
+        if (fd < 0) {
+          errno_check("open", path);
+          break;
+        }
         uint64_t first = rng() % kMaxBlocks, count = 1 + rng() % 8;
         if (first + count > kMaxBlocks) count = kMaxBlocks - first;
-        for (uint64_t b = 0; b < count; ++b) make_block(buf.data() + b * kBlock, s.version++, first + b);
+        for (uint64_t b = 0; b < count; ++b)
+          make_block(buf.data() + b * kBlock, s.version++, first + b);
         ssize_t w = ::pwrite(fd, buf.data(), count * kBlock, static_cast<off_t>(first * kBlock));
         if (w != static_cast<ssize_t>(count * kBlock)) errno_check("pwrite", path);
         if (rng() % 8 == 0 && ::fsync(fd) != 0) errno_check("fsync", path);
         ::close(fd);
         break;
       }
-      case 3: case 4: case 5: {  // read and verify 1..16 blocks
+      case 3:
+      case 4:
+      case 5: {  // read and verify 1..16 blocks
         int fd = ::open(path.c_str(), O_RDONLY);
-        if (fd < 0) { errno_check("open", path); break; }
+        if (fd < 0) {
+          errno_check("open", path);
+          break;
+        }
         uint64_t first = rng() % kMaxBlocks, count = 1 + rng() % 16;
         ssize_t r = ::pread(fd, buf.data(), count * kBlock, static_cast<off_t>(first * kBlock));
         if (r < 0) {
           errno_check("pread", path);
         } else {
           // Sizes are block aligned, so a read returns whole blocks.
-          if (r % static_cast<ssize_t>(kBlock) != 0) s.fail("short read of " + std::to_string(r) + " bytes from " + path);
+          if (r % static_cast<ssize_t>(kBlock) != 0)
+            s.fail("short read of " + std::to_string(r) + " bytes from " + path);
           for (ssize_t b = 0; b < r / static_cast<ssize_t>(kBlock); ++b) {
-            std::string bad = check_block(buf.data() + b * kBlock, first + static_cast<uint64_t>(b));
+            std::string bad =
+                check_block(buf.data() + b * kBlock, first + static_cast<uint64_t>(b));
             if (!bad.empty()) s.fail(path + ": " + bad);
           }
         }
@@ -133,28 +152,39 @@ void worker(Shared& s, int tid, uint64_t ops, unsigned seed) {
         break;
       }
       case 6: {  // truncate to a block boundary
-        if (::truncate(path.c_str(), static_cast<off_t>((rng() % (kMaxBlocks + 1)) * kBlock)) != 0) {
+        if (::truncate(path.c_str(), static_cast<off_t>((rng() % (kMaxBlocks + 1)) * kBlock)) !=
+            0) {
           errno_check("truncate", path);
         }
         break;
       }
       case 7: {  // rename away and back: other threads may see ENOENT briefly
         std::string tmp = s.root + "/shared/moving-" + std::to_string(tid);
-        if (::rename(path.c_str(), tmp.c_str()) != 0) { errno_check("rename", path); break; }
+        if (::rename(path.c_str(), tmp.c_str()) != 0) {
+          errno_check("rename", path);
+          break;
+        }
         if (::rename(tmp.c_str(), path.c_str()) != 0) errno_check("rename back", tmp);
         break;
       }
       case 8: {  // directory churn: move a directory into another and back
         int a = static_cast<int>(rng() % kDirs), b = static_cast<int>(rng() % kDirs);
-        std::string da = s.root + "/d" + std::to_string(a), db = s.root + "/d" + std::to_string(b) + "/inner";
-        if (::rename(da.c_str(), db.c_str()) != 0) { errno_check("rename dir", da); break; }
+        std::string da = s.root + "/d" + std::to_string(a),
+                    db = s.root + "/d" + std::to_string(b) + "/inner";
+        if (::rename(da.c_str(), db.c_str()) != 0) {
+          errno_check("rename dir", da);
+          break;
+        }
         if (::rename(db.c_str(), da.c_str()) != 0) errno_check("rename dir back", db);
         break;
       }
       default: {  // create and remove small files in a directory
         std::string d = s.root + "/d" + std::to_string(rng() % kDirs) + "/t" + std::to_string(tid);
         int fd = ::open(d.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-        if (fd < 0) { errno_check("create", d); break; }
+        if (fd < 0) {
+          errno_check("create", d);
+          break;
+        }
         if (::write(fd, "x", 1) != 1) errno_check("write", d);
         ::close(fd);
         if (::unlink(d.c_str()) != 0) errno_check("unlink", d);
@@ -166,7 +196,8 @@ void worker(Shared& s, int tid, uint64_t ops, unsigned seed) {
 
 void prepare(Shared& s) {
   ASSERT_EQ(::mkdir((s.root + "/shared").c_str(), 0755), 0);
-  for (int d = 0; d < kDirs; ++d) ASSERT_EQ(::mkdir((s.root + "/d" + std::to_string(d)).c_str(), 0755), 0);
+  for (int d = 0; d < kDirs; ++d)
+    ASSERT_EQ(::mkdir((s.root + "/d" + std::to_string(d)).c_str(), 0755), 0);
   std::vector<char> buf(kMaxBlocks * kBlock);
   for (int f = 0; f < kFiles; ++f) {
     for (uint64_t b = 0; b < kMaxBlocks; ++b) make_block(buf.data() + b * kBlock, s.version++, b);
@@ -221,7 +252,8 @@ TEST(Stress, SixteenThreadsNoTornReads) {
   std::string why;
   if (!dynamicfs::testing::integration_environment_ok(&why)) GTEST_SKIP() << why;
   unsigned seed = test_seed();
-  std::printf("[stress] STRESS_SEED=%u ops/thread=%llu\n", seed, static_cast<unsigned long long>(ops_per_thread()));
+  std::printf("[stress] STRESS_SEED=%u ops/thread=%llu\n", seed,
+              static_cast<unsigned long long>(ops_per_thread()));
   SCOPED_TRACE("STRESS_SEED=" + std::to_string(seed));
   TestVolume vol("512M");
   Shared s;

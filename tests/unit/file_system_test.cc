@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <random>
 
+#include "src/fs/scrubber.h"
+
 using namespace dynamicfs;
 
 namespace {
@@ -332,4 +334,31 @@ TEST_F(FsTest, ReadUpdatesAtimeRelatimeStyle) {
   Timestamp first = after->atime;
   ASSERT_TRUE(m_fs->read(f, 0, 1, &c).is_ok());
   EXPECT_EQ(m_fs->getattr(f)->atime, first);
+}
+
+TEST_F(FsTest, ScrubFindsCorruptionAndIgnoresRewrittenData) {
+  uint64_t f = mkfile("s");
+  write(f, 0, std::string(3 * 4096, 's'));
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  Scrubber clean(m_fs->volume());
+  auto r = clean.run();
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->extents, 1u);
+  EXPECT_EQ(r->bytes, 3u * 4096);
+  EXPECT_EQ(r->checksum_errors, 0u);
+  for (size_t d = 0; d < m_fs->volume().disk_count(); ++d) {
+    auto disk = Disk::open(m_fs->volume().disk(d).path());
+    std::string block(4096, '\0');
+    ASSERT_TRUE(disk.value()->read_at(block.data(), 4096, (1 << 20) + 4096).is_ok());
+    if (block[0] == 's') {
+      block[7] = 'X';
+      ASSERT_TRUE(disk.value()->write_at(block.data(), 4096, (1 << 20) + 4096).is_ok());
+    }
+  }
+  Scrubber dirty(m_fs->volume());
+  r = dirty.run(/*rate_bytes_per_sec=*/1 << 30);
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->checksum_errors, 1u);
+  ASSERT_EQ(r->problems.size(), 1u);
+  EXPECT_NE(r->problems[0].find("inode " + std::to_string(f)), std::string::npos) << r->problems[0];
 }

@@ -98,7 +98,8 @@ TEST(ExtentLockManager, RangeReadersAndWritersOfDisjointRangesCoexist) {
   auto writer = m.lock_range_exclusive(9, 0, 4096);  // slot 0
   std::atomic<bool> got{false};
   std::thread reader([&] {
-    auto r = m.lock_range_shared(9, far * ExtentLockManager::kRangeSlot, far * ExtentLockManager::kRangeSlot + 4096);
+    auto r = m.lock_range_shared(9, far * ExtentLockManager::kRangeSlot,
+                                 far * ExtentLockManager::kRangeSlot + 4096);
     got = true;
   });
   reader.join();  // would hang if a writer of slot 0 excluded readers of slot `far`
@@ -144,10 +145,22 @@ TEST(ExtentLockManager, MixedGuardsNeverDeadlock) {
         uint64_t ino = static_cast<uint64_t>(i % 5);
         uint64_t off = static_cast<uint64_t>((i * 7 + t) % 9) << 20;
         switch ((i + t) % 4) {
-          case 0: { auto g = m.lock_range_shared(ino, off, off + (3 << 20)); break; }
-          case 1: { auto g = m.lock_range_exclusive(ino, off, off + 4096); break; }
-          case 2: { auto g = m.lock_whole_file(ino); break; }
-          default: { auto g = m.lock_exclusive({ino, ino + 1, ino + 2}); break; }
+          case 0: {
+            auto g = m.lock_range_shared(ino, off, off + (3 << 20));
+            break;
+          }
+          case 1: {
+            auto g = m.lock_range_exclusive(ino, off, off + 4096);
+            break;
+          }
+          case 2: {
+            auto g = m.lock_whole_file(ino);
+            break;
+          }
+          default: {
+            auto g = m.lock_exclusive({ino, ino + 1, ino + 2});
+            break;
+          }
         }
       }
     });
