@@ -13,6 +13,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libtoml11-dev
   libisal-dev uuid-dev libblkid-dev
   attr acl tar diffutils e2fsprogs python3 procps psmisc util-linux
+  fio mergerfs python3-matplotlib
 )
 
 if [ "$(id -u)" -ne 0 ]; then

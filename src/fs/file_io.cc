@@ -24,6 +24,28 @@ namespace dynamicfs {
 namespace {
 
 constexpr int kMaxRetries = 1000;
+
+// Space written for a change that may still be abandoned (an error, or a
+// race that forces a retry): handed back to the allocator on scope exit
+// unless the change committed.
+class FreshExtents {
+ public:
+  explicit FreshExtents(Allocator& alloc) : m_alloc(alloc) {}
+  ~FreshExtents() {
+    if (m_committed) return;
+    std::vector<DiskRange> ranges;
+    for (auto& f : items) ranges.push_back(f.first);
+    m_alloc.free_now(ranges);
+  }
+  FreshExtents(const FreshExtents&) = delete;
+  FreshExtents& operator=(const FreshExtents&) = delete;
+  void committed() { m_committed = true; }
+  std::vector<std::pair<DiskRange, ExtentRecord>> items;
+
+ private:
+  Allocator& m_alloc;
+  bool m_committed = false;
+};
 std::atomic<uint64_t> g_write_seq{1};
 
 uint64_t align_down(uint64_t v) {
@@ -304,23 +326,16 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     }
     pin.release();
     std::memcpy(buf.ptr + (offset - a0), data, size);
-    std::vector<std::pair<DiskRange, ExtentRecord>> fresh;
-    DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh));
+    FreshExtents fresh(*m_alloc);
+    DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
-    auto give_back = [&] {
-      std::vector<DiskRange> ranges;
-      for (auto& f : fresh) ranges.push_back(f.first);
-      m_alloc->free_now(ranges);
-    };
     auto rec_r = load_inode(ino);
     if (!rec_r.is_ok()) {
-      give_back();
       return rec_r.status();
     }
     InodeRecord rec = rec_r.value();
     if (!rec.is_reg()) {
-      give_back();
       return Status::error(rec.is_dir() ? EISDIR : EINVAL);
     }
     bool changed = false;
@@ -333,16 +348,14 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
       changed = !r.is_ok() || !r->same_as(tail_ref);
     }
     if (changed) {
-      give_back();
       guard.release();
       continue;
     }
     rocksdb::WriteBatch b;
     std::vector<DiskRange> freed;
     int64_t delta = 0;
-    Status st = remap(&b, ino, a0, a1, fresh, a0, &freed, &delta);
+    Status st = remap(&b, ino, a0, a1, fresh.items, a0, &freed, &delta);
     if (!st.is_ok()) {
-      give_back();
       return st;
     }
     rec.size = std::max<uint64_t>(rec.size, offset + size);
@@ -351,10 +364,8 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     ++rec.generation;
     put_inode(&b, rec);
     st = m_commit->apply(&b);
-    if (!st.is_ok()) {
-      give_back();
-      return st;
-    }
+    if (!st.is_ok()) return st;
+    fresh.committed();
     guard.release();
     m_alloc->defer_free(freed, m_readers.tag_free());
     return size;
@@ -389,7 +400,7 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
         cow = !edge.hole;
       }
     }
-    std::vector<std::pair<DiskRange, ExtentRecord>> fresh;
+    FreshExtents fresh(*m_alloc);
     if (cow) {
       // Rewrite the boundary block with zeros past the new end of data.
       Status st = read_block(edge, edge_off, block.ptr, ino);
@@ -400,17 +411,11 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
       uint64_t keep = std::min(old_size, new_size) - edge_off;
       std::memset(block.ptr + keep, 0, kBlock - keep);
       pin.release();
-      DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh));
+      DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh.items));
     }
     auto guard = m_locks.lock_whole_file(ino);
-    auto give_back = [&] {
-      std::vector<DiskRange> ranges;
-      for (auto& f : fresh) ranges.push_back(f.first);
-      m_alloc->free_now(ranges);
-    };
     auto rec_r = load_inode(ino);
     if (!rec_r.is_ok()) {
-      give_back();
       return rec_r.status();
     }
     InodeRecord rec = rec_r.value();
@@ -420,7 +425,6 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
       changed = !r.is_ok() || !r->same_as(edge);
     }
     if (changed) {
-      give_back();
       guard.release();
       continue;
     }
@@ -432,12 +436,11 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
     // the first one's (unapplied) changes.
     if (cow) {
       uint64_t end = new_size < old_size ? UINT64_MAX : edge_off + kBlock;
-      st = remap(&b, ino, edge_off, end, fresh, edge_off, &freed, &delta);
+      st = remap(&b, ino, edge_off, end, fresh.items, edge_off, &freed, &delta);
     } else if (new_size < old_size) {
       st = remap(&b, ino, align_up(new_size), UINT64_MAX, {}, 0, &freed, &delta);
     }
     if (!st.is_ok()) {
-      give_back();
       return st;
     }
     rec.size = new_size;
@@ -446,10 +449,8 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
     ++rec.generation;
     put_inode(&b, rec);
     st = m_commit->apply(&b);
-    if (!st.is_ok()) {
-      give_back();
-      return st;
-    }
+    if (!st.is_ok()) return st;
+    fresh.committed();
     guard.release();
     m_alloc->defer_free(freed, m_readers.tag_free());
     *out = rec;

@@ -156,6 +156,8 @@ class FileSystem {
   // Drops one link of `victim`; deletes it (or makes it an orphan while open).
   Status drop_link(rocksdb::WriteBatch* b, InodeRecord* victim, std::vector<DiskRange>* freed);
   Status delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::vector<DiskRange>* freed);
+  // unlink (want_dir = false) and rmdir (true).
+  Status remove_entry(uint64_t parent, std::string_view name, bool want_dir);
   bool is_open(uint64_t ino) const;
   Status check_name(std::string_view name) const;
   Status is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* result) const;

@@ -187,7 +187,7 @@ Status FileSystem::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim,
   return Status::ok();
 }
 
-Status FileSystem::unlink(uint64_t parent, std::string_view name) {
+Status FileSystem::remove_entry(uint64_t parent, std::string_view name, bool want_dir) {
   DFS_RETURN_IF_ERROR(check_name(name));
   for (;;) {
     auto d = get_dentry(parent, name);
@@ -197,14 +197,22 @@ Status FileSystem::unlink(uint64_t parent, std::string_view name) {
     auto guard = m_locks.lock_exclusive({parent, child});
     auto again = get_dentry(parent, name);
     if (!again.is_ok()) return again.status();
-    if (!again->has_value() || (*again)->first != child) continue;  // changed under us
+    if (!again->has_value() || (*again)->first != child) continue;  // changed before we locked
     auto dir_r = load_inode(parent);
     if (!dir_r.is_ok()) return dir_r.status();
     InodeRecord dir = dir_r.value();
     auto rec_r = load_inode(child);
     if (!rec_r.is_ok()) return rec_r.status();
     InodeRecord rec = rec_r.value();
-    if (rec.is_dir()) return Status::error(EISDIR);
+    if (want_dir) {
+      if (!rec.is_dir()) return Status::error(ENOTDIR);
+      auto empty = dir_is_empty(child);
+      if (!empty.is_ok()) return empty.status();
+      if (!empty.value()) return Status::error(ENOTEMPTY);
+      --dir.nlink;
+    } else if (rec.is_dir()) {
+      return Status::error(EISDIR);
+    }
     rocksdb::WriteBatch b;
     std::vector<DiskRange> freed;
     delete_dentry(&b, parent, name);
@@ -218,39 +226,12 @@ Status FileSystem::unlink(uint64_t parent, std::string_view name) {
   }
 }
 
+Status FileSystem::unlink(uint64_t parent, std::string_view name) { return remove_entry(parent, name, false); }
+
 Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
   if (name == ".") return Status::error(EINVAL);
   if (name == "..") return Status::error(ENOTEMPTY);
-  DFS_RETURN_IF_ERROR(check_name(name));
-  for (;;) {
-    auto d = get_dentry(parent, name);
-    if (!d.is_ok()) return d.status();
-    if (!d->has_value()) return Status::error(ENOENT);
-    uint64_t child = (*d)->first;
-    auto guard = m_locks.lock_exclusive({parent, child});
-    auto again = get_dentry(parent, name);
-    if (!again.is_ok()) return again.status();
-    if (!again->has_value() || (*again)->first != child) continue;
-    auto dir_r = load_inode(parent);
-    if (!dir_r.is_ok()) return dir_r.status();
-    InodeRecord dir = dir_r.value();
-    auto rec_r = load_inode(child);
-    if (!rec_r.is_ok()) return rec_r.status();
-    InodeRecord rec = rec_r.value();
-    if (!rec.is_dir()) return Status::error(ENOTDIR);
-    auto empty = dir_is_empty(child);
-    if (!empty.is_ok()) return empty.status();
-    if (!empty.value()) return Status::error(ENOTEMPTY);
-    rocksdb::WriteBatch b;
-    std::vector<DiskRange> freed;
-    delete_dentry(&b, parent, name);
-    DFS_RETURN_IF_ERROR(drop_link(&b, &rec, &freed));
-    --dir.nlink;
-    dir.mtime = dir.ctime = now_timestamp();
-    put_inode(&b, dir);
-    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-    return Status::ok();
-  }
+  return remove_entry(parent, name, true);
 }
 
 Status FileSystem::is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* result) const {
