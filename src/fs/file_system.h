@@ -69,6 +69,8 @@ struct FsStats {
   GroupCommitStats commit;
   LockStats locks;
   uint64_t checksum_errors = 0;
+  uint64_t fsync_requests = 0;  // fsync, fdatasync, O_SYNC writes, directory fsync
+  uint64_t sync_rounds = 0;     // data + WAL sync rounds that served them
   uint64_t bytes_read = 0, bytes_written = 0;
 };
 
@@ -216,7 +218,8 @@ class FileSystem {
   std::vector<std::unique_ptr<std::atomic<uint64_t>>> m_disk_writes;  // per disk, bumped per write
   std::vector<std::unique_ptr<std::atomic<uint64_t>>>
       m_disk_synced;  // per disk, value at last sync
-  std::vector<std::unique_ptr<CoalescedSync>> m_disk_sync;
+  CoalescedSync m_sync_round;
+  std::atomic<uint64_t> m_fsync_requests{0};  // one data+metadata sync round for concurrent fsyncs
   std::atomic<uint64_t> m_checksum_errors{0};
 
   std::mutex m_bg_mutex;
