@@ -100,6 +100,14 @@ std::unique_ptr<rocksdb::Iterator> MetaStore::iterator(Cf cf) const {
   return std::unique_ptr<rocksdb::Iterator>(m_db->NewIterator(rocksdb::ReadOptions(), handle(cf)));
 }
 
+std::unique_ptr<rocksdb::Iterator> MetaStore::bounded_iterator(Cf cf, const rocksdb::Slice* lower,
+                                                               const rocksdb::Slice* upper) const {
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = lower;
+  ro.iterate_upper_bound = upper;
+  return std::unique_ptr<rocksdb::Iterator>(m_db->NewIterator(ro, handle(cf)));
+}
+
 Status MetaStore::write(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;

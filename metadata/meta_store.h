@@ -28,6 +28,10 @@ class MetaStore {
 
   Result<std::optional<std::string>> get(Cf cf, const std::string& key) const;
   std::unique_ptr<rocksdb::Iterator> iterator(Cf cf) const;
+  // An iterator confined to [lower, upper): seeks never wander over the
+  // tombstones of neighbouring (deleted) keys. The bounds must outlive it.
+  std::unique_ptr<rocksdb::Iterator> bounded_iterator(Cf cf, const rocksdb::Slice* lower,
+                                                      const rocksdb::Slice* upper) const;
   // Applies a batch directly (used outside the group-commit path: mkfs,
   // mount-time recovery, clean unmount).
   Status write(rocksdb::WriteBatch* batch, bool sync);

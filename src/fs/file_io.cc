@@ -78,8 +78,12 @@ Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(ui
                                                                               uint64_t start,
                                                                               uint64_t end) const {
   std::vector<std::pair<uint64_t, ExtentRecord>> out;
-  auto it = m_volume->meta().iterator(Cf::kExtents);
+  // Bounded to this inode: a SeekForPrev must not walk back over the
+  // tombstones of deleted files' extents.
   std::string prefix = KeyCodec::extent_prefix(ino);
+  std::string upper = KeyCodec::prefix_end(prefix);
+  rocksdb::Slice lower_s(prefix), upper_s(upper);
+  auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lower_s, &upper_s);
   it->SeekForPrev(KeyCodec::extent_key(ino, start));
   if (!it->Valid() || !it->key().starts_with(prefix)) it->Seek(KeyCodec::extent_key(ino, start));
   for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -327,7 +331,8 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     pin.release();
     std::memcpy(buf.ptr + (offset - a0), data, size);
     FreshExtents fresh(*m_alloc);
-    DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items));
+    DFS_RETURN_IF_ERROR(
+        write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto rec_r = load_inode(ino);
@@ -411,7 +416,8 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
       uint64_t keep = std::min(old_size, new_size) - edge_off;
       std::memset(block.ptr + keep, 0, kBlock - keep);
       pin.release();
-      DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh.items));
+      DFS_RETURN_IF_ERROR(
+          write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh.items));
     }
     auto guard = m_locks.lock_whole_file(ino);
     auto rec_r = load_inode(ino);

@@ -307,8 +307,10 @@ void FileSystem::delete_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::str
 }
 
 Result<bool> FileSystem::dir_is_empty(uint64_t ino) const {
-  auto it = m_volume->meta().iterator(Cf::kDentries);
   std::string prefix = KeyCodec::dentry_prefix(ino);
+  std::string upper = KeyCodec::prefix_end(prefix);
+  rocksdb::Slice lower_s(prefix), upper_s(upper);
+  auto it = m_volume->meta().bounded_iterator(Cf::kDentries, &lower_s, &upper_s);
   it->Seek(prefix);
   if (!it->status().ok()) return status_from_rocksdb(it->status(), "directory scan");
   return !(it->Valid() && it->key().starts_with(prefix));

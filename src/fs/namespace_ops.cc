@@ -147,8 +147,10 @@ Result<InodeRecord> FileSystem::link(uint64_t ino, uint64_t new_parent, std::str
 Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
                                      std::vector<DiskRange>* freed) {
   auto& meta = m_volume->meta();
-  auto it = meta.iterator(Cf::kExtents);
   std::string prefix = KeyCodec::extent_prefix(ino);
+  std::string upper = KeyCodec::prefix_end(prefix);
+  rocksdb::Slice lower_s(prefix), upper_s(upper);
+  auto it = meta.bounded_iterator(Cf::kExtents, &lower_s, &upper_s);
   // Point deletes, not DeleteRange: range tombstones in the memtable make
   // every later read and iterator slower, and unlink-heavy work piles them up.
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -158,7 +160,7 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
     b->Delete(meta.handle(Cf::kExtents), it->key());
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
-  auto xit = meta.iterator(Cf::kXattrs);
+  auto xit = meta.bounded_iterator(Cf::kXattrs, &lower_s, &upper_s);
   for (xit->Seek(prefix); xit->Valid() && xit->key().starts_with(prefix); xit->Next()) {
     b->Delete(meta.handle(Cf::kXattrs), xit->key());
   }
@@ -226,7 +228,9 @@ Status FileSystem::remove_entry(uint64_t parent, std::string_view name, bool wan
   }
 }
 
-Status FileSystem::unlink(uint64_t parent, std::string_view name) { return remove_entry(parent, name, false); }
+Status FileSystem::unlink(uint64_t parent, std::string_view name) {
+  return remove_entry(parent, name, false);
+}
 
 Status FileSystem::rmdir(uint64_t parent, std::string_view name) {
   if (name == ".") return Status::error(EINVAL);
