@@ -18,8 +18,11 @@ struct FuseConfig {
   std::string fsname;                // shown in /proc/mounts
   std::vector<std::string> options;  // extra -o options
   unsigned max_threads = 16;
-  double entry_timeout = 1.0;
-  double attr_timeout = 1.0;
+  // Every change to the namespace goes through this kernel mount (the daemon
+  // is the only writer), so the kernel may cache names and attributes long;
+  // the kernel invalidates them itself on the operations it sends.
+  double entry_timeout = 10.0;
+  double attr_timeout = 10.0;
 };
 
 class FuseServer {

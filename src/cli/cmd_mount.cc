@@ -64,7 +64,7 @@ Status check_mountpoint(const std::string& mp, std::string* canonical) {
 }
 
 // Splits -o options into dynamicfs settings and options for FUSE itself.
-Status parse_settings(const std::vector<std::string>& in, FsOptions* fs,
+Status parse_settings(const std::vector<std::string>& in, FsOptions* fs, FuseConfig* fc,
                       std::vector<std::string>* fuse) {
   auto number = [](const std::string& key, const std::string& v, uint64_t max,
                    uint64_t* out) -> Status {
@@ -95,6 +95,9 @@ Status parse_settings(const std::vector<std::string>& in, FsOptions* fs,
     } else if (key == "io_workers") {
       DFS_RETURN_IF_ERROR(number(key, value, 256, &n));
       fs->io_workers = static_cast<unsigned>(n);
+    } else if (key == "entry_timeout" || key == "attr_timeout") {
+      DFS_RETURN_IF_ERROR(number(key, value, 3600, &n));
+      (key == "entry_timeout" ? fc->entry_timeout : fc->attr_timeout) = static_cast<double>(n);
     } else if (key == "sync_interval_ms") {
       DFS_RETURN_IF_ERROR(number(key, value, 3600000, &n));
       fs->sync_interval_ms = static_cast<unsigned>(n == 0 ? 1 : n);
@@ -210,8 +213,9 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   setup_logging(volume_dir, o.foreground);
   spdlog::info("mounting volume {} at {}", volume_dir, mountpoint);
   FsOptions fs_opts;
+  FuseConfig fc;
   std::vector<std::string> fuse_opts;
-  Status parsed = parse_settings(o.fuse_options, &fs_opts, &fuse_opts);
+  Status parsed = parse_settings(o.fuse_options, &fs_opts, &fc, &fuse_opts);
   if (!parsed.is_ok()) {
     report(parsed.message());
     return 1;
@@ -222,7 +226,6 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
     report("cannot open volume: " + fs.status().message());
     return 1;
   }
-  FuseConfig fc;
   fc.mountpoint = mountpoint;
   fc.fsname = volume_dir;
   fc.options = fuse_opts;

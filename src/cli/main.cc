@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
                    "Mount options, comma separated: FUSE options (e.g. ro) and dynamicfs\n"
                    "settings: group_commit=on|off, commit_max_batch_ops=N,\n"
                    "commit_max_delay_us=N, io_workers=N (per disk; 0 = from the device\n"
-                   "type), sync_interval_ms=N")
+                   "type), sync_interval_ms=N, entry_timeout=S and attr_timeout=S\n"
+                   "(kernel cache of names and attributes, default 10 s)")
       ->delimiter(',');
   c_mount->add_option("--threads", mount.threads, "Maximum FUSE worker threads")
       ->capture_default_str()
