@@ -206,7 +206,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, EISDIR);
     return;
   }
-  Status st = fs(req).open_file(ino, fi->flags, caller_of(req));
+  Status st = fs(req).open_file(ino, fi->flags);
   if (!st.is_ok()) {
     fuse_reply_err(req, st.err());
     return;
@@ -222,7 +222,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     fuse_reply_err(req, r.err());
     return;
   }
-  Status st = fs(req).open_file(r->ino, 0, caller_of(req));
+  Status st = fs(req).open_file(r->ino, 0);
   if (!st.is_ok()) {
     fuse_reply_err(req, st.err());
     return;

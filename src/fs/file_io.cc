@@ -64,6 +64,22 @@ struct AlignedBuf {
   char* ptr;
 };
 
+// Checks `count` blocks at `data`, which hold blocks first.. of extent `e`
+// (file offset `file_off` for the first); EIO naming the bad block if one
+// fails its crc32c.
+Status verify_blocks(const char* data, const ExtentRecord& e, uint64_t first, uint64_t count,
+                     uint64_t ino, uint64_t file_off) {
+  for (uint64_t blk = 0; blk < count; ++blk) {
+    if (crc32c(data + blk * FileSystem::kBlock, FileSystem::kBlock) != e.crcs[first + blk]) {
+      return Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) +
+                                    " at offset " +
+                                    std::to_string(file_off + blk * FileSystem::kBlock) +
+                                    " on disk " + std::to_string(e.disk));
+    }
+  }
+  return Status::ok();
+}
+
 }  // namespace
 
 bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
@@ -118,13 +134,9 @@ Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out
   uint64_t skip = block_off - ref.ext_file_off;
   DFS_RETURN_IF_ERROR(m_volume->scheduler(ref.ext.disk)
                           .read(out, kBlock, ref.ext.disk_offset + skip, IoClass::kHighRead));
-  if (crc32c(out, kBlock) != ref.ext.crcs[skip / kBlock]) {
-    m_checksum_errors.fetch_add(1);
-    return Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) + " at offset " +
-                                  std::to_string(block_off) + " on disk " +
-                                  std::to_string(ref.ext.disk));
-  }
-  return Status::ok();
+  Status st = verify_blocks(out, ref.ext, skip / kBlock, 1, ino, block_off);
+  if (!st.is_ok()) m_checksum_errors.fetch_add(1);
+  return st;
 }
 
 Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
@@ -150,6 +162,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     uint64_t end = std::min<uint64_t>(offset + size, file_size);
     std::memset(buf, 0, end - offset);
     Status failure;
+    bool checksum_failed = false;
     for (const auto& [foff, e] : pieces) {
       uint64_t b0 = std::max(foff, align_down(offset));
       uint64_t b1 = std::min<uint64_t>(foff + e.length, align_up(end));
@@ -168,15 +181,11 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
         failure = st;
         break;
       }
-      for (uint64_t blk = 0; blk < n / kBlock; ++blk) {
-        if (crc32c(dst + blk * kBlock, kBlock) != e.crcs[(b0 - foff) / kBlock + blk]) {
-          failure = Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) +
-                                           " at offset " + std::to_string(b0 + blk * kBlock) +
-                                           " on disk " + std::to_string(e.disk));
-          break;
-        }
+      failure = verify_blocks(dst, e, (b0 - foff) / kBlock, n / kBlock, ino, b0);
+      if (!failure.is_ok()) {
+        checksum_failed = true;
+        break;
       }
-      if (!failure.is_ok()) break;
       if (!direct) {
         uint64_t c0 = std::max(b0, offset), c1 = std::min(b1, end);
         std::memcpy(buf + (c0 - offset), dst + (c0 - b0), c1 - c0);
@@ -194,9 +203,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     }
     if (touch_atime) update_atime(ino);
     if (!failure.is_ok()) {
-      if (failure.err() == EIO && failure.message().find("checksum") != std::string::npos) {
-        m_checksum_errors.fetch_add(1);
-      }
+      if (checksum_failed) m_checksum_errors.fetch_add(1);
       spdlog::error("read failed: {}", failure.to_string());
       return failure;
     }
@@ -379,8 +386,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
                        "write to inode " + std::to_string(ino) + " kept racing with other writers");
 }
 
-Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
-                                           const Caller& /*caller*/, InodeRecord* out) {
+Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
   if (new_size > kMaxFileSize) return Status::error(EFBIG);
   AlignedBuf block(kBlock);
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
@@ -466,7 +472,7 @@ Status FileSystem::truncate_locked_prepare(uint64_t ino, uint64_t new_size,
                        "truncate of inode " + std::to_string(ino) + " kept racing with writers");
 }
 
-Status FileSystem::open_file(uint64_t ino, int flags, const Caller& caller) {
+Status FileSystem::open_file(uint64_t ino, int flags) {
   auto rec = load_inode(ino);
   if (!rec.is_ok()) return rec.status();
   {
@@ -476,7 +482,7 @@ Status FileSystem::open_file(uint64_t ino, int flags, const Caller& caller) {
   }
   if ((flags & O_TRUNC) && rec->is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
     InodeRecord after;
-    Status st = truncate_locked_prepare(ino, 0, caller, &after);
+    Status st = truncate(ino, 0, &after);
     if (!st.is_ok()) {
       (void)release_file(ino);
       return st;

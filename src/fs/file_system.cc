@@ -316,7 +316,7 @@ Result<bool> FileSystem::dir_is_empty(uint64_t ino) const {
   return !(it->Valid() && it->key().starts_with(prefix));
 }
 
-Result<uint64_t> FileSystem::allocate_ino(rocksdb::WriteBatch* /*b*/) {
+Result<uint64_t> FileSystem::allocate_ino() {
   uint64_t ino = m_next_ino.fetch_add(1);
   if (ino < m_ino_reserved.load()) return ino;
   std::lock_guard lk(m_ino_mutex);

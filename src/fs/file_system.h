@@ -116,7 +116,7 @@ class FileSystem {
   // Files.
   // Registers an open handle; O_TRUNC (sent by the kernel with atomic
   // O_TRUNC) truncates a regular file to zero as part of the open.
-  Status open_file(uint64_t ino, int flags, const Caller& caller);
+  Status open_file(uint64_t ino, int flags);
   // Snapshot of a directory's entries for one open handle; release with
   // release_file. An open directory stays readable (nlink 0) after rmdir.
   Result<std::vector<DirEntry>> open_dir(uint64_t ino);
@@ -152,7 +152,7 @@ class FileSystem {
                   uint32_t type);
   void delete_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name);
   Result<bool> dir_is_empty(uint64_t ino) const;
-  Result<uint64_t> allocate_ino(rocksdb::WriteBatch* b);
+  Result<uint64_t> allocate_ino();
   Result<InodeRecord> create_node(uint64_t parent, std::string_view name, uint32_t mode,
                                   uint64_t rdev, std::string_view symlink_target, const Caller& c);
   // Drops one link of `victim`; deletes it (or makes it an orphan while open).
@@ -181,8 +181,8 @@ class FileSystem {
   Status remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
                const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh,
                uint64_t fresh_file_off, std::vector<DiskRange>* freed, int64_t* alloc_delta);
-  Status truncate_locked_prepare(uint64_t ino, uint64_t new_size, const Caller& caller,
-                                 InodeRecord* out);
+  // Sets the size: copy-on-write of the boundary block, then one commit.
+  Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
   Result<std::vector<DiskRange>> allocate_space(uint64_t length);
   static bool atime_is_stale(const InodeRecord& rec);
   void update_atime(uint64_t ino);

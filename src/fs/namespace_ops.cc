@@ -49,7 +49,7 @@ Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view na
   if (is_dir && dir.nlink >= kLinkMax) return Status::error(EMLINK);
 
   rocksdb::WriteBatch b;
-  auto ino = allocate_ino(&b);
+  auto ino = allocate_ino();
   if (!ino.is_ok()) return ino.status();
   Timestamp now = now_timestamp();
   InodeRecord rec;
@@ -312,12 +312,10 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     std::vector<DiskRange> freed;
     delete_dentry(&b, parent, name);
     put_dentry(&b, new_parent, new_name, src, src_rec.mode & S_IFMT);
-    bool dst_deleted = false;
     if (dst != 0) {
       InodeRecord& dst_rec = recs[dst];
       if (dst_rec.is_dir()) --recs[new_parent].nlink;
       DFS_RETURN_IF_ERROR(drop_link(&b, &dst_rec, &freed));
-      dst_deleted = dst_rec.nlink == 0;
     }
     if (src_rec.is_dir() && parent != new_parent) {
       --recs[parent].nlink;
@@ -331,7 +329,6 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
       if (ino == dst && dst != 0) continue;  // drop_link wrote or deleted it
       put_inode(&b, rec);
     }
-    (void)dst_deleted;
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     guard.release();
     m_alloc->defer_free(freed, m_readers.tag_free());
@@ -386,7 +383,7 @@ Status FileSystem::access(uint64_t ino, int mask, const Caller& caller) {
 Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const Caller& caller) {
   if (attr.valid & SetAttr::kSize) {
     InodeRecord after;
-    DFS_RETURN_IF_ERROR(truncate_locked_prepare(ino, attr.size, caller, &after));
+    DFS_RETURN_IF_ERROR(truncate(ino, attr.size, &after));
     if ((attr.valid & ~static_cast<uint32_t>(SetAttr::kSize)) == 0) return after;
   }
   auto guard = m_locks.lock_exclusive({ino});

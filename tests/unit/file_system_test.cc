@@ -220,7 +220,7 @@ TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
   write(f, 0, "data");
   ASSERT_TRUE(m_fs->link(f, FileSystem::kRootIno, "g").is_ok());
   EXPECT_EQ(m_fs->getattr(f)->nlink, 2u);
-  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY, m_caller).is_ok());
+  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY).is_ok());
   ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "f").is_ok());
   ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "g").is_ok());
   EXPECT_EQ(read_all(f), "data");  // still readable while open
@@ -231,7 +231,7 @@ TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
 TEST_F(FsTest, OrphansAreReclaimedAtNextMount) {
   uint64_t f = mkfile("f");
   write(f, 0, std::string(1 << 20, 'q'));
-  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY, m_caller).is_ok());
+  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY).is_ok());
   ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "f").is_ok());
   reopen();  // the daemon went away with the file still open
   EXPECT_EQ(m_fs->getattr(f).err(), ENOENT);
@@ -296,9 +296,9 @@ TEST_F(FsTest, CountsSurviveCleanAndDirtyReopen) {
 TEST_F(FsTest, OpenWithTruncEmptiesWritableOpensOnly) {
   uint64_t f = mkfile("t");
   write(f, 0, "keep me");
-  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY | O_TRUNC, m_caller).is_ok());
+  ASSERT_TRUE(m_fs->open_file(f, O_RDONLY | O_TRUNC).is_ok());
   EXPECT_EQ(m_fs->getattr(f)->size, 7u);
-  ASSERT_TRUE(m_fs->open_file(f, O_WRONLY | O_TRUNC, m_caller).is_ok());
+  ASSERT_TRUE(m_fs->open_file(f, O_WRONLY | O_TRUNC).is_ok());
   EXPECT_EQ(m_fs->getattr(f)->size, 0u);
   EXPECT_EQ(m_fs->getattr(f)->alloc_bytes, 0u);
   ASSERT_TRUE(m_fs->release_file(f).is_ok());

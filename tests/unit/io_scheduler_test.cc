@@ -131,35 +131,51 @@ struct TempDisk {
 
 }  // namespace
 
+// Queues one job per call (waiting until it is queued, so arrival order is
+// the call order) that records its class when it runs.
+class OrderRecorder {
+ public:
+  explicit OrderRecorder(IoScheduler& s) : m_sched(s) {}
+  void queue(IoClass c) {
+    m_threads.emplace_back([this, c] {
+      IoJob job;
+      job.op = IoJob::Op::kCall;
+      job.cls = c;
+      job.call = [this, c](const Disk&) {
+        std::lock_guard lk(m_mutex);
+        m_order.push_back(c);
+        return Status::ok();
+      };
+      ASSERT_TRUE(m_sched.run(job).is_ok());
+    });
+    wait_queued(m_sched, ++m_queued);
+  }
+  // Waits for every queued job; returns the order they ran in.
+  std::vector<IoClass> finish() {
+    for (auto& t : m_threads) t.join();
+    return m_order;
+  }
+
+ private:
+  IoScheduler& m_sched;
+  std::vector<std::thread> m_threads;
+  uint64_t m_queued = 0;
+  std::mutex m_mutex;
+  std::vector<IoClass> m_order;
+};
+
 TEST(IoScheduler, HigherClassesRunFirst) {
   TempDisk td;
   IoScheduler sched(*td.disk, 1);
   Blocker blocker(sched);
-  std::mutex order_mutex;
-  std::vector<IoClass> order;
-  std::vector<std::thread> ts;
-  // Enqueue lowest priority first, one at a time, so arrival order is the
-  // opposite of priority order.
-  const IoClass classes[] = {IoClass::kBackground, IoClass::kWrite, IoClass::kNormalRead,
-                             IoClass::kHighRead, IoClass::kCritical};
-  uint64_t n = 0;
-  for (IoClass c : classes) {
-    ts.emplace_back([&, c] {
-      IoJob job;
-      job.op = IoJob::Op::kCall;
-      job.cls = c;
-      job.call = [&, c](const Disk&) {
-        std::lock_guard lk(order_mutex);
-        order.push_back(c);
-        return Status::ok();
-      };
-      ASSERT_TRUE(sched.run(job).is_ok());
-    });
-    wait_queued(sched, ++n);
+  OrderRecorder rec(sched);
+  // Lowest priority first, so arrival order is the opposite of priority order.
+  for (IoClass c : {IoClass::kBackground, IoClass::kWrite, IoClass::kNormalRead, IoClass::kHighRead,
+                    IoClass::kCritical}) {
+    rec.queue(c);
   }
   blocker.release();
-  for (auto& t : ts) t.join();
-  EXPECT_EQ(order,
+  EXPECT_EQ(rec.finish(),
             (std::vector<IoClass>{IoClass::kCritical, IoClass::kHighRead, IoClass::kNormalRead,
                                   IoClass::kWrite, IoClass::kBackground}));
 }
@@ -168,30 +184,11 @@ TEST(IoScheduler, AgingBoundsBackgroundWait) {
   TempDisk td;
   IoScheduler sched(*td.disk, 1);
   Blocker blocker(sched);
-  std::mutex order_mutex;
-  std::vector<IoClass> order;
-  auto job_for = [&](IoClass c) {
-    return [&, c] {
-      IoJob job;
-      job.op = IoJob::Op::kCall;
-      job.cls = c;
-      job.call = [&, c](const Disk&) {
-        std::lock_guard lk(order_mutex);
-        order.push_back(c);
-        return Status::ok();
-      };
-      ASSERT_TRUE(sched.run(job).is_ok());
-    };
-  };
-  std::vector<std::thread> ts;
-  ts.emplace_back(job_for(IoClass::kBackground));
-  wait_queued(sched, 1);
-  for (int i = 0; i < 40; ++i) {
-    ts.emplace_back(job_for(IoClass::kHighRead));
-    wait_queued(sched, 2 + i);
-  }
+  OrderRecorder rec(sched);
+  rec.queue(IoClass::kBackground);
+  for (int i = 0; i < 40; ++i) rec.queue(IoClass::kHighRead);
   blocker.release();
-  for (auto& t : ts) t.join();
+  std::vector<IoClass> order = rec.finish();
   auto pos = std::find(order.begin(), order.end(), IoClass::kBackground) - order.begin();
   EXPECT_LT(pos, static_cast<long>(IoScheduler::kAgingInterval))
       << "background job starved behind a flood";
