@@ -79,6 +79,7 @@ void ControlServer::accept_loop() {
     int fd = ::accept4(m_listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) continue;
     std::lock_guard lk(m_mutex);
+    m_client_fds.insert(fd);
     m_clients.emplace_back([this, fd] { serve(fd); });
   }
 }
@@ -94,12 +95,17 @@ void ControlServer::serve(int fd) {
     if (req["op"] == "wait_exit") {
       std::lock_guard lk(m_mutex);
       if (m_stopping) break;
+      m_client_fds.erase(fd);
       m_waiters.push_back(fd);
       return;  // answered by finish()
     }
     nlohmann::json reply = m_handler(req);
     reply["version"] = kProtocolVersion;
     write_line(fd, reply.dump());
+  }
+  {
+    std::lock_guard lk(m_mutex);
+    m_client_fds.erase(fd);
   }
   ::close(fd);
 }
@@ -121,14 +127,16 @@ void ControlServer::finish(int exit_code) {
     std::lock_guard lk(m_mutex);
     clients.swap(m_clients);
     waiters.swap(m_waiters);
+    // Clients still connected end their read loop (a request being handled
+    // finishes first), so no thread outlives the handler's state.
+    for (int fd : m_client_fds) ::shutdown(fd, SHUT_RDWR);
   }
   for (int fd : waiters) {
     write_line(fd, nlohmann::json{{"exit", exit_code}, {"version", kProtocolVersion}}.dump());
     ::close(fd);
   }
   for (auto& t : clients) {
-    // Clients still talking hold a connection open; shut it so they end.
-    if (t.joinable()) t.detach();
+    if (t.joinable()) t.join();
   }
   for (int i = 0; i < 2; ++i) {
     if (m_wake_pipe[i] >= 0) ::close(m_wake_pipe[i]);

@@ -9,6 +9,7 @@
 #include <functional>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -42,6 +43,7 @@ class ControlServer {
   std::thread m_thread;
   std::mutex m_mutex;
   std::vector<int> m_waiters;
+  std::set<int> m_client_fds;  // connections being served (not waiters)
   std::vector<std::thread> m_clients;
   std::atomic<bool> m_stopping{false};
 };
