@@ -3,8 +3,10 @@
 #include "fuse/fuse_ops.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/xattr.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -41,13 +43,22 @@ Caller caller_of(fuse_req_t req, bool with_groups = false) {
   return c;
 }
 
+// The errno of the reply this thread sent last, so the timing wrapper can
+// count failures without each handler reporting them.
+thread_local int t_reply_errno = 0;
+
+void reply_err(fuse_req_t req, int err) {
+  t_reply_errno = err;
+  fuse_reply_err(req, err);
+}
+
 void reply_entry(fuse_req_t req, const InodeRecord& rec) {
   fuse_entry_param e{};
   e.ino = rec.ino;
   e.generation = 0;
   rec.to_stat(&e.attr);
-  e.attr_timeout = server(req).config().attr_timeout;
-  e.entry_timeout = server(req).config().entry_timeout;
+  e.attr_timeout = server(req).attr_timeout();
+  e.entry_timeout = server(req).entry_timeout();
   fuse_reply_entry(req, &e);
 }
 
@@ -56,12 +67,12 @@ void reply_entry_or_err(fuse_req_t req, const Result<T>& r) {
   if (r.is_ok()) {
     reply_entry(req, r.value());
   } else {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
   }
 }
 
 void reply_status(fuse_req_t req, const Status& st) {
-  fuse_reply_err(req, st.is_ok() ? 0 : st.err());
+  reply_err(req, st.is_ok() ? 0 : st.err());
 }
 
 void op_init(void* /*userdata*/, fuse_conn_info* conn) {
@@ -79,7 +90,7 @@ void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   if (!r.is_ok() && r.err() == ENOENT) {
     // Negative entry: lets the kernel cache the absence briefly.
     fuse_entry_param e{};
-    e.entry_timeout = server(req).config().entry_timeout;
+    e.entry_timeout = server(req).entry_timeout();
     fuse_reply_entry(req, &e);
     return;
   }
@@ -97,12 +108,12 @@ void op_forget_multi(fuse_req_t req, size_t /*count*/, fuse_forget_data* /*forge
 void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   auto r = fs(req).getattr(ino);
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   struct stat st {};
   r->to_stat(&st);
-  fuse_reply_attr(req, &st, server(req).config().attr_timeout);
+  fuse_reply_attr(req, &st, server(req).attr_timeout());
 }
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -142,18 +153,18 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   }
   auto r = fs(req).setattr(ino, sa, caller_of(req, (to_set & FUSE_SET_ATTR_MODE) != 0));
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   struct stat st {};
   r->to_stat(&st);
-  fuse_reply_attr(req, &st, server(req).config().attr_timeout);
+  fuse_reply_attr(req, &st, server(req).attr_timeout());
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
   auto r = fs(req).readlink(ino);
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   fuse_reply_readlink(req, r->c_str());
@@ -199,16 +210,16 @@ void set_open_flags(fuse_file_info* fi) {
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto rec = fs(req).getattr(ino);
   if (!rec.is_ok()) {
-    fuse_reply_err(req, rec.err());
+    reply_err(req, rec.err());
     return;
   }
   if (rec->is_dir()) {
-    fuse_reply_err(req, EISDIR);
+    reply_err(req, EISDIR);
     return;
   }
   Status st = fs(req).open_file(ino, fi->flags);
   if (!st.is_ok()) {
-    fuse_reply_err(req, st.err());
+    reply_err(req, st.err());
     return;
   }
   set_open_flags(fi);
@@ -219,20 +230,20 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                fuse_file_info* fi) {
   auto r = fs(req).mknod(parent, name, S_IFREG | (mode & 07777), 0, caller_of(req));
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   Status st = fs(req).open_file(r->ino, 0);
   if (!st.is_ok()) {
-    fuse_reply_err(req, st.err());
+    reply_err(req, st.err());
     return;
   }
   set_open_flags(fi);
   fuse_entry_param e{};
   e.ino = r->ino;
   r->to_stat(&e.attr);
-  e.attr_timeout = server(req).config().attr_timeout;
-  e.entry_timeout = server(req).config().entry_timeout;
+  e.attr_timeout = server(req).attr_timeout();
+  e.entry_timeout = server(req).entry_timeout();
   if (fuse_reply_create(req, &e, fi) != 0) (void)fs(req).release_file(r->ino);
 }
 
@@ -240,7 +251,7 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
   std::unique_ptr<char[]> buf(new char[size]);
   auto r = fs(req).read(ino, static_cast<uint64_t>(off), size, buf.get());
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   fuse_reply_buf(req, buf.get(), r.value());
@@ -250,13 +261,13 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
               fuse_file_info* fi) {
   auto r = fs(req).write(ino, static_cast<uint64_t>(off), data, size);
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   if (fi->flags & (O_SYNC | O_DSYNC)) {
     Status st = fs(req).fsync(ino, (fi->flags & O_SYNC) != O_SYNC);
     if (!st.is_ok()) {
-      fuse_reply_err(req, st.err());
+      reply_err(req, st.err());
       return;
     }
   }
@@ -264,7 +275,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
 }
 
 void op_flush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) {
-  fuse_reply_err(req, 0);
+  reply_err(req, 0);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
@@ -278,7 +289,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* /*fi
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto r = fs(req).open_dir(ino);
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   auto* h = new DirHandle{std::move(r).value()};
@@ -306,8 +317,8 @@ void readdir_common(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, 
         if (!r.is_ok()) continue;  // removed since opendir
         r->to_stat(&e.attr);
         e.ino = d.ino;
-        e.attr_timeout = server(req).config().attr_timeout;
-        e.entry_timeout = server(req).config().entry_timeout;
+        e.attr_timeout = server(req).attr_timeout();
+        e.entry_timeout = server(req).entry_timeout();
       } else {
         e.attr.st_ino = d.ino;
         e.attr.st_mode = d.type;
@@ -362,7 +373,7 @@ void reply_xattr_value(fuse_req_t req, const std::string& value, size_t size) {
   if (size == 0) {
     fuse_reply_xattr(req, value.size());
   } else if (size < value.size()) {
-    fuse_reply_err(req, ERANGE);
+    reply_err(req, ERANGE);
   } else {
     fuse_reply_buf(req, value.data(), value.size());
   }
@@ -371,7 +382,7 @@ void reply_xattr_value(fuse_req_t req, const std::string& value, size_t size) {
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   auto r = fs(req).getxattr(ino, name);
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   reply_xattr_value(req, r.value(), size);
@@ -380,7 +391,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   auto r = fs(req).listxattr(ino);
   if (!r.is_ok()) {
-    fuse_reply_err(req, r.err());
+    reply_err(req, r.err());
     return;
   }
   std::string joined;
@@ -395,40 +406,62 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   reply_status(req, fs(req).removexattr(ino, name));
 }
 
+// Wraps a handler: counts the call, its latency and whether it failed.
+template <FuseOp Op, auto Fn>
+struct Timed;
+template <FuseOp Op, typename... Args, void (*Fn)(fuse_req_t, Args...)>
+struct Timed<Op, Fn> {
+  static void call(fuse_req_t req, Args... args) {
+    FuseServer& srv = server(req);  // req is gone once the handler replied
+    t_reply_errno = 0;
+    auto start = std::chrono::steady_clock::now();
+    Fn(req, args...);
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::steady_clock::now() - start)
+                  .count();
+    int err = t_reply_errno;
+    srv.op_metrics().record(Op, static_cast<uint64_t>(ns), err != 0);
+    if (auto* log = spdlog::default_logger_raw(); log->should_log(spdlog::level::debug)) {
+      log->debug("fuse {}: {} ({} us)", fuse_op_name(Op), err != 0 ? std::strerror(err) : "ok",
+                 ns / 1000);
+    }
+  }
+};
+
 fuse_lowlevel_ops make_table() {
   fuse_lowlevel_ops ops{};
   ops.init = op_init;
-  ops.lookup = op_lookup;
-  ops.forget = op_forget;
-  ops.forget_multi = op_forget_multi;
-  ops.getattr = op_getattr;
-  ops.setattr = op_setattr;
-  ops.readlink = op_readlink;
-  ops.mknod = op_mknod;
-  ops.mkdir = op_mkdir;
-  ops.symlink = op_symlink;
-  ops.link = op_link;
-  ops.unlink = op_unlink;
-  ops.rmdir = op_rmdir;
-  ops.rename = op_rename;
-  ops.open = op_open;
-  ops.create = op_create;
-  ops.read = op_read;
-  ops.write = op_write;
-  ops.flush = op_flush;
-  ops.release = op_release;
-  ops.fsync = op_fsync;
-  ops.opendir = op_opendir;
-  ops.readdir = op_readdir;
-  ops.readdirplus = op_readdirplus;
-  ops.releasedir = op_releasedir;
-  ops.fsyncdir = op_fsyncdir;
-  ops.statfs = op_statfs;
-  ops.access = op_access;
-  ops.setxattr = op_setxattr;
-  ops.getxattr = op_getxattr;
-  ops.listxattr = op_listxattr;
-  ops.removexattr = op_removexattr;
+  ops.lookup = Timed<FuseOp::kLookup, op_lookup>::call;
+  ops.forget = Timed<FuseOp::kForget, op_forget>::call;
+  ops.forget_multi = Timed<FuseOp::kForget, op_forget_multi>::call;
+  ops.getattr = Timed<FuseOp::kGetattr, op_getattr>::call;
+  ops.setattr = Timed<FuseOp::kSetattr, op_setattr>::call;
+  ops.readlink = Timed<FuseOp::kReadlink, op_readlink>::call;
+  ops.mknod = Timed<FuseOp::kMknod, op_mknod>::call;
+  ops.mkdir = Timed<FuseOp::kMkdir, op_mkdir>::call;
+  ops.symlink = Timed<FuseOp::kSymlink, op_symlink>::call;
+  ops.link = Timed<FuseOp::kLink, op_link>::call;
+  ops.unlink = Timed<FuseOp::kUnlink, op_unlink>::call;
+  ops.rmdir = Timed<FuseOp::kRmdir, op_rmdir>::call;
+  ops.rename = Timed<FuseOp::kRename, op_rename>::call;
+  ops.open = Timed<FuseOp::kOpen, op_open>::call;
+  ops.create = Timed<FuseOp::kCreate, op_create>::call;
+  ops.read = Timed<FuseOp::kRead, op_read>::call;
+  ops.write = Timed<FuseOp::kWrite, op_write>::call;
+  ops.flush = Timed<FuseOp::kFlush, op_flush>::call;
+  ops.release = Timed<FuseOp::kRelease, op_release>::call;
+  ops.fsync = Timed<FuseOp::kFsync, op_fsync>::call;
+  ops.opendir = Timed<FuseOp::kOpendir, op_opendir>::call;
+  ops.readdir = Timed<FuseOp::kReaddir, op_readdir>::call;
+  ops.readdirplus = Timed<FuseOp::kReaddirplus, op_readdirplus>::call;
+  ops.releasedir = Timed<FuseOp::kReleasedir, op_releasedir>::call;
+  ops.fsyncdir = Timed<FuseOp::kFsyncdir, op_fsyncdir>::call;
+  ops.statfs = Timed<FuseOp::kStatfs, op_statfs>::call;
+  ops.access = Timed<FuseOp::kAccess, op_access>::call;
+  ops.setxattr = Timed<FuseOp::kSetxattr, op_setxattr>::call;
+  ops.getxattr = Timed<FuseOp::kGetxattr, op_getxattr>::call;
+  ops.listxattr = Timed<FuseOp::kListxattr, op_listxattr>::call;
+  ops.removexattr = Timed<FuseOp::kRemovexattr, op_removexattr>::call;
   return ops;
 }
 

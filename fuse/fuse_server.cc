@@ -9,7 +9,11 @@
 
 namespace dynamicfs {
 
-FuseServer::FuseServer(FileSystem& fs, FuseConfig config) : m_fs(fs), m_config(std::move(config)) {}
+FuseServer::FuseServer(FileSystem& fs, FuseConfig config)
+    : m_fs(fs),
+      m_config(std::move(config)),
+      m_entry_timeout(m_config.entry_timeout),
+      m_attr_timeout(m_config.attr_timeout) {}
 
 FuseServer::~FuseServer() {
   unmount();

@@ -3,9 +3,11 @@
 // requests to FileSystem calls and replies; no storage logic lives here.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
+#include "fuse/fuse_op_metrics.h"
 #include "src/common/status.h"
 #include "src/fs/file_system.h"
 
@@ -42,10 +44,21 @@ class FuseServer {
 
   FileSystem& fs() { return m_fs; }
   const FuseConfig& config() const { return m_config; }
+  FuseOpMetrics& op_metrics() { return m_op_metrics; }
+  const FuseOpMetrics& op_metrics() const { return m_op_metrics; }
+
+  // Kernel cache timeouts (seconds); live settings, read on every reply.
+  double entry_timeout() const { return m_entry_timeout.load(std::memory_order_relaxed); }
+  double attr_timeout() const { return m_attr_timeout.load(std::memory_order_relaxed); }
+  void set_entry_timeout(double s) { m_entry_timeout.store(s, std::memory_order_relaxed); }
+  void set_attr_timeout(double s) { m_attr_timeout.store(s, std::memory_order_relaxed); }
 
  private:
   FileSystem& m_fs;
   FuseConfig m_config;
+  FuseOpMetrics m_op_metrics;
+  std::atomic<double> m_entry_timeout;
+  std::atomic<double> m_attr_timeout;
   fuse_session* m_session = nullptr;
   bool m_mounted = false;
   bool m_signals = false;

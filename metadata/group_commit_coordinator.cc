@@ -63,7 +63,9 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
       }
       if (st.is_ok()) st = m_store->write(&merged, /*sync=*/false);
     }
-    m_write_ns += elapsed_ns(start);
+    uint64_t write_ns = elapsed_ns(start);
+    m_write_ns += write_ns;
+    m_write_latency.observe_ns(write_ns);
     m_writes.fetch_add(1);
     m_batches.fetch_add(group.size());
     m_ops.fetch_add(ops);
@@ -85,7 +87,9 @@ Status GroupCommitCoordinator::sync_wal_now(bool skip_if_clean) {
   if (m_before_sync) m_before_sync();
   auto start = std::chrono::steady_clock::now();
   Status st = m_store->sync_wal();
-  m_sync_ns += elapsed_ns(start);
+  uint64_t sync_ns = elapsed_ns(start);
+  m_sync_ns += sync_ns;
+  m_sync_latency.observe_ns(sync_ns);
   m_syncs.fetch_add(1);
   if (st.is_ok()) {
     uint64_t prev = m_durable_seq.load();

@@ -24,6 +24,7 @@
 
 #include "metadata/meta_store.h"
 #include "src/common/coalesced_sync.h"
+#include "src/common/histogram.h"
 
 namespace dynamicfs {
 
@@ -53,6 +54,10 @@ class GroupCommitCoordinator {
   void set_settings(const GroupCommitSettings& s);
   GroupCommitSettings settings() const;
   GroupCommitStats stats() const;
+  // group_commit_latency_seconds: one merged RocksDB write.
+  const Histogram& write_latency() const { return m_write_latency; }
+  // wal_sync_latency_seconds: one WAL sync shared by a group of fsyncs.
+  const Histogram& sync_latency() const { return m_sync_latency; }
   // Test hook: runs in the sync leader just before each WAL sync.
   void set_before_sync_hook(std::function<void()> hook) { m_before_sync = std::move(hook); }
   // RocksDB sequence number up to which the WAL is known durable.
@@ -78,6 +83,8 @@ class GroupCommitCoordinator {
   std::atomic<uint64_t> m_durable_seq{0};
   std::atomic<uint64_t> m_writes{0}, m_batches{0}, m_ops{0}, m_write_ns{0};
   std::atomic<uint64_t> m_sync_requests{0}, m_syncs{0}, m_sync_ns{0};
+  Histogram m_write_latency;
+  Histogram m_sync_latency;
 };
 
 }  // namespace dynamicfs

@@ -65,7 +65,8 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, bool 
 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.block_cache = rocksdb::NewLRUCache(64ull << 20);
+  auto cache = rocksdb::NewLRUCache(kDefaultBlockCacheBytes);
+  table.block_cache = cache;
   rocksdb::ColumnFamilyOptions cf_opts(opts);
   cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   cf_opts.write_buffer_size = 32ull << 20;
@@ -82,6 +83,7 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, bool 
 
   std::unique_ptr<MetaStore> store(new MetaStore());
   store->m_dir = dir;
+  store->m_block_cache = cache;
   store->m_db.reset(raw);
   store->m_default = handles[0];
   store->m_handles.assign(handles.begin() + 1, handles.end());
@@ -165,6 +167,27 @@ Status MetaStore::flush() {
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return status_from_rocksdb(m_db->Flush(fo, m_handles), "metadata flush");
+}
+
+void MetaStore::set_block_cache_capacity(uint64_t bytes) {
+  m_block_cache->SetCapacity(bytes);
+}
+
+uint64_t MetaStore::block_cache_capacity() const {
+  return m_block_cache->GetCapacity();
+}
+
+uint64_t MetaStore::block_cache_usage() const {
+  return m_block_cache->GetUsage();
+}
+
+uint64_t MetaStore::property_sum(const std::string& name) const {
+  uint64_t total = 0;
+  for (auto* h : m_handles) {
+    uint64_t v = 0;
+    if (m_db->GetIntProperty(h, name, &v)) total += v;
+  }
+  return total;
 }
 
 }  // namespace dynamicfs

@@ -3,6 +3,7 @@
 // GroupCommitCoordinator, reads come straight from here.
 #pragma once
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
@@ -46,9 +47,20 @@ class MetaStore {
 
   static const char* cf_name(Cf cf);
 
+  // The block cache shared by all column families (a live setting).
+  void set_block_cache_capacity(uint64_t bytes);
+  uint64_t block_cache_capacity() const;
+  uint64_t block_cache_usage() const;
+  // A RocksDB integer property summed over the column families ("" if the
+  // property is unknown), e.g. "rocksdb.cur-size-all-mem-tables".
+  uint64_t property_sum(const std::string& name) const;
+
+  static constexpr uint64_t kDefaultBlockCacheBytes = 64ull << 20;
+
  private:
   MetaStore() = default;
   std::string m_dir;
+  std::shared_ptr<rocksdb::Cache> m_block_cache;
   std::unique_ptr<rocksdb::DB> m_db;
   std::vector<rocksdb::ColumnFamilyHandle*> m_handles;
   rocksdb::ColumnFamilyHandle* m_default = nullptr;

@@ -9,15 +9,14 @@
 namespace dynamicfs {
 
 int cmd_scrub(const std::string& mountpoint, double rate_mb) {
-  auto info = ControlClient::find_mount(mountpoint);
-  if (!info.is_ok()) return fail(info.status().message());
-  auto client = ControlClient::connect(info->volume_dir);
-  if (!client.is_ok()) return fail(client.status().to_string());
-  auto reply = client.value()->call(
-      {{"op", "scrub"}, {"rate_bytes_per_sec", static_cast<uint64_t>(rate_mb * 1000.0 * 1000.0)}});
-  if (!reply.is_ok()) return fail(reply.status().to_string());
+  auto client = ControlClient::connect_mount(mountpoint);
+  if (!client.is_ok()) return fail(client.status().message());
+  nlohmann::json req = {{"op", "scrub"}};
+  // Without --rate the daemon's scrub_rate_mb setting applies.
+  if (rate_mb >= 0) req["rate_bytes_per_sec"] = static_cast<uint64_t>(rate_mb * 1000.0 * 1000.0);
+  auto reply = client.value()->call(req);
+  if (!reply.is_ok()) return fail(reply.status().message());
   const auto& r = reply.value();
-  if (r.contains("error")) return fail(r["error"].get<std::string>());
   uint64_t bad = r["checksum_errors"].get<uint64_t>(),
            read_errors = r["read_errors"].get<uint64_t>();
   std::printf("scrubbed %llu extents, %.1f MiB: %llu checksum errors, %llu read errors\n",

@@ -28,6 +28,17 @@ struct MountOptions {
 struct StatusOptions {
   std::string mountpoint;
   bool json = false;
+  bool metrics = false;
+  bool prometheus = false;
+  double watch_seconds = 0;  // > 0: refresh every so many seconds
+};
+
+struct ConfigOptions {
+  std::string action;  // list, get or set
+  std::string key;
+  std::string value;
+  std::string mountpoint;
+  bool persist = false;
 };
 
 int cmd_mkfs(const MkfsOptions& o);
@@ -35,6 +46,8 @@ int cmd_mount(const MountOptions& o);
 int cmd_umount(const std::string& mountpoint);
 int cmd_status(const StatusOptions& o);
 int cmd_scrub(const std::string& mountpoint, double rate_mb);
+int cmd_config(const ConfigOptions& o);
+int cmd_log_level(const std::string& level, const std::string& mountpoint);
 
 // "8G", "512M", "1T", "4096" -> bytes; 0 on malformed input.
 uint64_t parse_size(const std::string& s);

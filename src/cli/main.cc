@@ -1,5 +1,6 @@
 // Entry point of the `dynamicfs` binary: argument parsing and dispatch.
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "src/cli/commands.h"
@@ -45,10 +46,12 @@ int main(int argc, char** argv) {
   c_mount
       ->add_option("-o", mount.fuse_options,
                    "Mount options, comma separated: FUSE options (e.g. ro) and dynamicfs\n"
-                   "settings: group_commit=on|off, commit_max_batch_ops=N,\n"
-                   "commit_max_delay_us=N, io_workers=N (per disk; 0 = from the device\n"
-                   "type), sync_interval_ms=N, entry_timeout=S and attr_timeout=S\n"
-                   "(kernel cache of names and attributes, default 10 s)")
+                   "settings (see `dynamicfs config list`): group_commit=on|off,\n"
+                   "commit_max_batch_ops=N, commit_max_delay_us=N, io_workers=N (per disk;\n"
+                   "0 = from the device type), sync_interval_ms=N, scrub_rate_mb=N,\n"
+                   "metadata_cache_mb=N, entry_timeout=S and attr_timeout=S (kernel cache,\n"
+                   "default 10 s), log_level=LEVEL, metrics_listen=[HOST:]PORT (Prometheus\n"
+                   "/metrics over HTTP; loopback unless HOST is given)")
       ->delimiter(',');
   c_mount->add_option("--threads", mount.threads, "Maximum FUSE worker threads")
       ->capture_default_str()
@@ -60,17 +63,72 @@ int main(int argc, char** argv) {
   c_umount->add_option("mountpoint", umount_mp, "Mounted dynamicfs directory")->required();
 
   StatusOptions status;
-  auto* c_status =
-      app.add_subcommand("status", "Show volume, disks, space and activity of a mounted volume");
-  c_status->add_option("mountpoint", status.mountpoint, "Mounted dynamicfs directory")->required();
-  c_status->add_flag("--json", status.json, "Print the status as one JSON document");
+  std::vector<std::string> watch_arg;
+  auto* c_status = app.add_subcommand(
+      "status", "Show health, space, disks, activity and latency of a mounted volume");
+  c_status->add_option("mountpoint", status.mountpoint, "Mounted dynamicfs directory");
+  auto* f_metrics =
+      c_status->add_flag("--metrics", status.metrics, "List every metric, grouped by subsystem");
+  auto* f_json = c_status->add_flag(
+      "--json", status.json,
+      "Print the summary and every metric as one JSON document (fields in docs/observability.md)");
+  auto* f_prom = c_status->add_flag("--prometheus", status.prometheus,
+                                    "Print every metric in Prometheus text exposition format");
+  f_metrics->excludes(f_json)->excludes(f_prom);
+  f_json->excludes(f_prom);
+  auto* o_watch = c_status
+                      ->add_option("--watch", watch_arg,
+                                   "Refresh every SECS seconds (default 2) until Ctrl-C; redraws "
+                                   "in place on a terminal")
+                      ->expected(0, 1)
+                      ->type_name("[SECS]");
+  c_status->footer(
+      "The summary shows the volume, uptime, health, space, per-disk state, size, use, queue\n"
+      "depth and read/write rates, FUSE ops/s with p50/p99 latency of the busiest operations\n"
+      "(last 10 s), group commit, lock, scrub and replication activity.\n"
+      "Exit status: 0 on success; 1 if the path is not a dynamicfs mount or its daemon does\n"
+      "not answer within 2 s (stopped, hung or gone), with one line on stderr.");
+
+  ConfigOptions config;
+  auto* c_config = app.add_subcommand(
+      "config", "Show or change the live settings of a mounted volume (no remount needed)");
+  c_config->require_subcommand(1);
+  auto* c_config_list = c_config->add_subcommand("list", "List every setting with its value");
+  c_config_list->add_option("mountpoint", config.mountpoint, "Mounted dynamicfs directory")
+      ->required();
+  auto* c_config_get = c_config->add_subcommand("get", "Print the value of one setting");
+  c_config_get->add_option("key", config.key, "Setting name (see `config list`)")->required();
+  c_config_get->add_option("mountpoint", config.mountpoint, "Mounted dynamicfs directory")
+      ->required();
+  auto* c_config_set =
+      c_config->add_subcommand("set", "Change a setting at once; --persist also saves it");
+  c_config_set->add_option("key", config.key, "Setting name (see `config list`)")->required();
+  c_config_set->add_option("value", config.value, "New value")->required();
+  c_config_set->add_option("mountpoint", config.mountpoint, "Mounted dynamicfs directory")
+      ->required();
+  c_config_set->add_flag("--persist", config.persist,
+                         "Also store the value in the volume's volume.toml ([settings]) so the "
+                         "next mount uses it");
+  c_config->footer(
+      "Settings: io_workers, group_commit, commit_max_batch_ops, commit_max_delay_us,\n"
+      "sync_interval_ms, scrub_rate_mb, metadata_cache_mb, entry_timeout, attr_timeout,\n"
+      "log_level (live) and metrics_listen (at mount). The same names work as mount -o\n"
+      "KEY=VALUE and in the [settings] table of volume.toml.");
+
+  std::string log_level, log_level_mp;
+  auto* c_log = app.add_subcommand("log-level", "Change the daemon's log level at run time");
+  c_log->add_option("level", log_level, "trace, debug, info, warn, error, critical or off")
+      ->required();
+  c_log->add_option("mountpoint", log_level_mp, "Mounted dynamicfs directory")->required();
 
   std::string scrub_mp;
-  double scrub_rate = 0;
+  double scrub_rate = -1;
   auto* c_scrub = app.add_subcommand(
       "scrub", "Read and verify every extent of a mounted volume (Background I/O priority)");
   c_scrub->add_option("mountpoint", scrub_mp, "Mounted dynamicfs directory")->required();
-  c_scrub->add_option("--rate", scrub_rate, "Limit in MB/s (0 = unlimited)")
+  c_scrub
+      ->add_option("--rate", scrub_rate,
+                   "Limit in MB/s (0 = unlimited; default: the scrub_rate_mb setting)")
       ->check(CLI::NonNegativeNumber);
   c_scrub->footer(
       "Exit status: 0 when every block verified, 1 when corruption or read errors were found.");
@@ -84,7 +142,27 @@ int main(int argc, char** argv) {
   if (*c_mkfs) return cmd_mkfs(mkfs);
   if (*c_mount) return cmd_mount(mount);
   if (*c_umount) return cmd_umount(umount_mp);
-  if (*c_status) return cmd_status(status);
+  if (*c_status) {
+    if (o_watch->count() > 0) {
+      std::string w = watch_arg.empty() ? "" : watch_arg.front();
+      char* end = nullptr;
+      double secs = w.empty() ? 2.0 : std::strtod(w.c_str(), &end);
+      if (!w.empty() && (*end != '\0' || secs <= 0)) {
+        // `status --watch /mnt`: the option took the mountpoint.
+        if (!status.mountpoint.empty()) return fail("--watch takes a number of seconds");
+        status.mountpoint = w;
+        secs = 2.0;
+      }
+      status.watch_seconds = secs;
+    }
+    if (status.mountpoint.empty()) return fail("status: a MOUNTPOINT is required");
+    return cmd_status(status);
+  }
+  if (*c_config) {
+    config.action = *c_config_list ? "list" : *c_config_get ? "get" : "set";
+    return cmd_config(config);
+  }
+  if (*c_log) return cmd_log_level(log_level, log_level_mp);
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
   return 2;
 }

@@ -1,14 +1,20 @@
 // ControlClient: mountinfo parsing and the client end of the socket.
 #include "src/control/control_client.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 namespace dynamicfs {
@@ -35,14 +41,13 @@ ControlClient::~ControlClient() {
   if (m_fd >= 0) ::close(m_fd);
 }
 
-Result<MountInfo> ControlClient::find_mount(const std::string& mountpoint) {
-  char resolved[PATH_MAX];
-  if (::realpath(mountpoint.c_str(), resolved) == nullptr)
-    return Status::from_errno("cannot resolve " + mountpoint);
+namespace {
+
+// The dynamicfs mount at PATH (exact string match on the mountinfo field).
+std::optional<MountInfo> scan_mountinfo(const std::string& path) {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
-  MountInfo found;
-  bool any = false;
+  std::optional<MountInfo> found;
   while (std::getline(in, line)) {
     // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
     std::istringstream ls(line);
@@ -53,18 +58,30 @@ Result<MountInfo> ControlClient::find_mount(const std::string& mountpoint) {
     std::istringstream rest(line.substr(dash + 3));
     std::string fstype, source;
     rest >> fstype >> source;
-    if (unescape(mp) != resolved) continue;
+    if (unescape(mp) != path) continue;
     if (fstype != "fuse.dynamicfs") {
-      any = false;  // a later mount on the same path hides earlier ones
+      found.reset();  // a later mount on the same path hides earlier ones
       continue;
     }
-    found.mountpoint = resolved;
-    found.volume_dir = unescape(source);
-    any = true;
+    found = MountInfo{path, unescape(source)};
   }
-  if (!any)
-    return Status::error(ENOENT, std::string(resolved) + " is not a mounted dynamicfs filesystem");
   return found;
+}
+
+}  // namespace
+
+Result<MountInfo> ControlClient::find_mount(const std::string& mountpoint) {
+  std::error_code ec;
+  std::string lexical = std::filesystem::absolute(mountpoint, ec).lexically_normal().string();
+  while (lexical.size() > 1 && lexical.back() == '/') lexical.pop_back();
+  if (!ec) {
+    if (auto m = scan_mountinfo(lexical)) return *m;
+  }
+  char resolved[PATH_MAX];
+  if (::realpath(mountpoint.c_str(), resolved) == nullptr)
+    return Status::from_errno("cannot resolve " + mountpoint);
+  if (auto m = scan_mountinfo(resolved)) return *m;
+  return Status::error(ENOENT, std::string(resolved) + " is not a mounted dynamicfs filesystem");
 }
 
 Result<std::unique_ptr<ControlClient>> ControlClient::connect(const std::string& volume_dir) {
@@ -74,14 +91,44 @@ Result<std::unique_ptr<ControlClient>> ControlClient::connect(const std::string&
   if (path.size() >= sizeof(addr.sun_path))
     return Status::error(ENAMETOOLONG, "control socket path too long");
   std::strcpy(addr.sun_path, path.c_str());
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // Non-blocking connect: a daemon that stopped accepting (full backlog)
+  // gives EAGAIN at once instead of a hang.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Status::from_errno("socket");
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    Status st = Status::from_errno("cannot reach the dynamicfs daemon at " + path);
+    int err = errno;
     ::close(fd);
-    return st;
+    struct stat st {};
+    switch (err) {
+      case EACCES:
+      case EPERM:
+        if (::stat(path.c_str(), &st) == 0) {
+          return Status::error(err, "permission denied: the control socket " + path +
+                                        " belongs to uid " + std::to_string(st.st_uid) +
+                                        "; run as root or as that user");
+        }
+        return Status::error(err, "permission denied: cannot reach the control socket " + path);
+      case ECONNREFUSED:
+      case ENOENT:
+        return Status::error(err, "the dynamicfs daemon of " + volume_dir + " is not running (" +
+                                      std::strerror(err) + " on " + path +
+                                      "); if the mount is stale, run "
+                                      "`dynamicfs umount MOUNTPOINT`");
+      case EAGAIN:
+        return Status::error(err, "the dynamicfs daemon at " + path +
+                                      " is not accepting connections (hung or overloaded)");
+      default:
+        return Status::error(
+            err, "cannot reach the dynamicfs daemon at " + path + ": " + std::strerror(err));
+    }
   }
-  return std::unique_ptr<ControlClient>(new ControlClient(fd));
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return std::unique_ptr<ControlClient>(new ControlClient(fd, path));
+}
+
+Result<std::unique_ptr<ControlClient>> ControlClient::connect_mount(const std::string& mountpoint) {
+  DFS_ASSIGN_OR_RETURN(MountInfo info, find_mount(mountpoint));
+  return connect(info.volume_dir);
 }
 
 Status ControlClient::send(const nlohmann::json& request) {
@@ -96,28 +143,55 @@ Status ControlClient::send(const nlohmann::json& request) {
   return Status::ok();
 }
 
-Result<nlohmann::json> ControlClient::receive() {
+Result<nlohmann::json> ControlClient::receive(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
     auto nl = m_buffer.find('\n');
     if (nl != std::string::npos) {
       std::string line = m_buffer.substr(0, nl);
       m_buffer.erase(0, nl + 1);
       auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded()) return Status::error(EPROTO, "malformed reply from daemon");
+      if (j.is_discarded() || !j.is_object())
+        return Status::error(EPROTO, "malformed reply from the daemon");
+      if (j.contains("error")) {
+        int err = j.value("errno", EIO);
+        std::string msg =
+            j["error"].is_string() ? j["error"].get<std::string>() : j["error"].dump();
+        return Status::error(err > 0 ? err : EIO, msg);
+      }
       return j;
     }
+    int wait = -1;
+    if (timeout_ms >= 0) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      deadline - std::chrono::steady_clock::now())
+                      .count();
+      if (left <= 0) {
+        return Status::error(ETIMEDOUT, "the dynamicfs daemon did not answer within " +
+                                            std::to_string(timeout_ms) + " ms (" + m_path +
+                                            "); it may be hung or stopped");
+      }
+      wait = static_cast<int>(left);
+    }
+    pollfd pfd{m_fd, POLLIN, 0};
+    int rc = ::poll(&pfd, 1, wait);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) return Status::from_errno("control socket poll");
+    if (rc == 0) continue;  // the deadline check above reports it
     char buf[4096];
     ssize_t n = ::read(m_fd, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Status::from_errno("control socket read");
-    if (n == 0) return Status::error(ECONNRESET, "daemon closed the control connection");
+    if (n == 0) return Status::error(ECONNRESET, "the daemon closed the control connection");
     m_buffer.append(buf, static_cast<size_t>(n));
   }
 }
 
-Result<nlohmann::json> ControlClient::call(const nlohmann::json& request) {
-  DFS_RETURN_IF_ERROR(send(request));
-  return receive();
+Result<nlohmann::json> ControlClient::call(const nlohmann::json& request, int timeout_ms) {
+  nlohmann::json req = request;
+  req["version"] = 1;
+  DFS_RETURN_IF_ERROR(send(req));
+  return receive(timeout_ms);
 }
 
 }  // namespace dynamicfs

@@ -1,147 +1,208 @@
-// ControlServer: poll-based accept loop, one short-lived thread per client.
+// ControlServer: Asio sessions, one request at a time per connection.
 #include "src/control/control_server.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <future>
+#include <istream>
 
 namespace dynamicfs {
 
-namespace {
+namespace asio = boost::asio;
+using stream_protocol = asio::local::stream_protocol;
+using nlohmann::json;
 
-bool read_line(int fd, std::string* line) {
-  char c;
-  line->clear();
-  while (line->size() < (1u << 20)) {
-    ssize_t n = ::read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    if (c == '\n') return true;
-    line->push_back(c);
+class ControlServer::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(ControlServer& server, stream_protocol::socket socket)
+      : m_server(server), m_socket(std::move(socket)) {}
+
+  void start() {
+    ucred cred{};
+    socklen_t len = sizeof(cred);
+    if (::getsockopt(m_socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+        (cred.uid != 0 && cred.uid != m_server.m_owner)) {
+      reply({{"error", "permission denied: only root and uid " + std::to_string(m_server.m_owner) +
+                           " (the user running the daemon) may use the control socket"},
+             {"errno", EACCES}},
+            /*then_read=*/false);
+      return;
+    }
+    read_next();
   }
-  return false;
-}
 
-void write_line(int fd, const std::string& s) {
-  std::string out = s + "\n";
-  size_t off = 0;
-  while (off < out.size()) {
-    ssize_t n = ::send(fd, out.data() + off, out.size() - off, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
+  void read_next() {
+    auto self = shared_from_this();
+    asio::async_read_until(m_socket, m_buffer, '\n',
+                           [self](const boost::system::error_code& ec, size_t) {
+                             if (ec) return;  // closed by the peer or by stop_serving()
+                             self->on_line();
+                           });
   }
-}
 
-}  // namespace
+  // Writes one reply line; afterwards reads the next request or closes.
+  void reply(json j, bool then_read) {
+    j["version"] = kProtocolVersion;
+    auto out = std::make_shared<std::string>(j.dump() + "\n");
+    auto self = shared_from_this();
+    asio::async_write(m_socket, asio::buffer(*out),
+                      [self, out, then_read](const boost::system::error_code& ec, size_t) {
+                        if (ec || !then_read || !self->m_server.m_serving) {
+                          self->close();
+                          return;
+                        }
+                        self->read_next();
+                      });
+  }
+
+  // Synchronous final reply (used by finish() on the loop thread).
+  void reply_now(const json& j) {
+    std::string out = j.dump() + "\n";
+    boost::system::error_code ec;
+    asio::write(m_socket, asio::buffer(out), ec);
+    close();
+  }
+
+  void close() {
+    boost::system::error_code ec;
+    m_socket.shutdown(stream_protocol::socket::shutdown_both, ec);
+    m_socket.close(ec);
+  }
+
+  bool waiting_for_exit() const { return m_wait_exit; }
+
+ private:
+  void on_line() {
+    std::istream in(&m_buffer);
+    std::string line;
+    std::getline(in, line);
+    json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (req.is_discarded() || !req.is_object() || !req.contains("op") || !req["op"].is_string()) {
+      reply({{"error", "malformed request (expected one JSON object with an \"op\")"},
+             {"errno", EINVAL}},
+            true);
+      return;
+    }
+    if (req.value("version", kProtocolVersion) > kProtocolVersion) {
+      reply({{"error", "unsupported control protocol version " + req["version"].dump() +
+                           " (daemon speaks " + std::to_string(kProtocolVersion) + ")"},
+             {"errno", EPROTONOSUPPORT}},
+            true);
+      return;
+    }
+    if (req["op"] == "wait_exit") {
+      m_wait_exit = true;  // answered by finish(); the server keeps us alive
+      m_server.m_waiters.push_back(shared_from_this());
+      return;
+    }
+    m_server.run_request(shared_from_this(), std::move(req));
+  }
+
+  ControlServer& m_server;
+  stream_protocol::socket m_socket;
+  asio::streambuf m_buffer{1u << 20};
+  bool m_wait_exit = false;
+};
 
 ControlServer::ControlServer(std::string socket_path, Handler handler)
-    : m_path(std::move(socket_path)), m_handler(std::move(handler)) {}
+    : m_path(std::move(socket_path)), m_handler(std::move(handler)), m_owner(::geteuid()) {}
 
 ControlServer::~ControlServer() {
   finish(1);
 }
 
 Status ControlServer::start() {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (m_path.size() >= sizeof(addr.sun_path))
-    return Status::error(ENAMETOOLONG, "control socket path too long: " + m_path);
-  std::strcpy(addr.sun_path, m_path.c_str());
   ::unlink(m_path.c_str());
-  m_listen_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (m_listen_fd < 0) return Status::from_errno("control socket");
+  boost::system::error_code ec;
+  m_acceptor.emplace(m_io);
+  m_acceptor->open(stream_protocol(), ec);
+  if (ec) return Status::error(ec.value(), "control socket: " + ec.message());
   mode_t old = ::umask(0177);
-  int rc = ::bind(m_listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  m_acceptor->bind(stream_protocol::endpoint(m_path), ec);
   ::umask(old);
-  if (rc != 0) return Status::from_errno("cannot bind control socket " + m_path);
+  if (ec)
+    return Status::error(ec.value(), "cannot bind control socket " + m_path + ": " + ec.message());
   ::chmod(m_path.c_str(), 0600);
-  if (::listen(m_listen_fd, 16) != 0) return Status::from_errno("cannot listen on " + m_path);
-  if (::pipe2(m_wake_pipe, O_CLOEXEC) != 0) return Status::from_errno("pipe");
-  m_thread = std::thread([this] { accept_loop(); });
+  m_acceptor->listen(16, ec);
+  if (ec) return Status::error(ec.value(), "cannot listen on " + m_path + ": " + ec.message());
+  m_serving = true;
+  m_started = true;
+  accept_next();
+  m_thread = std::thread([this] {
+    auto guard = asio::make_work_guard(m_io);
+    m_io.run();
+  });
   return Status::ok();
 }
 
-void ControlServer::accept_loop() {
-  while (!m_stopping) {
-    pollfd fds[2] = {{m_listen_fd, POLLIN, 0}, {m_wake_pipe[0], POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    if (fds[1].revents) return;
-    if (!(fds[0].revents & POLLIN)) continue;
-    int fd = ::accept4(m_listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
-    std::lock_guard lk(m_mutex);
-    m_client_fds.insert(fd);
-    m_clients.emplace_back([this, fd] { serve(fd); });
-  }
+void ControlServer::accept_next() {
+  m_acceptor->async_accept(
+      [this](const boost::system::error_code& ec, stream_protocol::socket socket) {
+        if (ec || !m_serving) return;
+        auto session = std::make_shared<Session>(*this, std::move(socket));
+        std::erase_if(m_sessions, [](const auto& w) { return w.expired(); });
+        m_sessions.push_back(session);
+        session->start();
+        accept_next();
+      });
 }
 
-void ControlServer::serve(int fd) {
-  std::string line;
-  while (read_line(fd, &line)) {
-    nlohmann::json req = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (req.is_discarded() || !req.is_object() || !req.contains("op")) {
-      write_line(fd, nlohmann::json{{"error", "malformed request"}}.dump());
-      continue;
+void ControlServer::run_request(std::shared_ptr<Session> session, json request) {
+  asio::post(m_pool, [this, session, request = std::move(request)] {
+    json reply;
+    try {
+      reply = m_handler(request);
+    } catch (const std::exception& e) {
+      // A request with fields of the wrong type, for example.
+      reply = {{"error", std::string("bad request: ") + e.what()}, {"errno", EINVAL}};
     }
-    if (req["op"] == "wait_exit") {
-      std::lock_guard lk(m_mutex);
-      if (m_stopping) break;
-      m_client_fds.erase(fd);
-      m_waiters.push_back(fd);
-      return;  // answered by finish()
+    asio::post(m_io, [session, reply = std::move(reply)]() mutable {
+      session->reply(std::move(reply), true);
+    });
+  });
+}
+
+void ControlServer::run_on_loop(std::function<void()> fn) {
+  std::promise<void> done;
+  asio::post(m_io, [&] {
+    fn();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+void ControlServer::stop_serving() {
+  if (!m_started || !m_serving) return;
+  run_on_loop([this] {
+    m_serving = false;
+    boost::system::error_code ec;
+    m_acceptor->close(ec);
+    for (auto& w : m_sessions) {
+      if (auto s = w.lock(); s && !s->waiting_for_exit()) s->close();
     }
-    nlohmann::json reply = m_handler(req);
-    reply["version"] = kProtocolVersion;
-    write_line(fd, reply.dump());
-  }
-  {
-    std::lock_guard lk(m_mutex);
-    m_client_fds.erase(fd);
-  }
-  ::close(fd);
+  });
+  m_pool.join();  // handlers still running finish first
 }
 
 void ControlServer::finish(int exit_code) {
-  if (m_listen_fd < 0) return;
-  m_stopping = true;
-  if (m_wake_pipe[1] >= 0) {
-    char c = 1;
-    (void)!::write(m_wake_pipe[1], &c, 1);
-  }
-  if (m_thread.joinable()) m_thread.join();
-  ::close(m_listen_fd);
-  m_listen_fd = -1;
+  if (!m_started || m_finished) return;
+  m_finished = true;
+  stop_serving();
+  run_on_loop([this, exit_code] {
+    for (auto& s : m_waiters) s->reply_now({{"exit", exit_code}, {"version", kProtocolVersion}});
+    m_waiters.clear();
+    m_sessions.clear();
+  });
   ::unlink(m_path.c_str());
-  std::vector<std::thread> clients;
-  std::vector<int> waiters;
-  {
-    std::lock_guard lk(m_mutex);
-    clients.swap(m_clients);
-    waiters.swap(m_waiters);
-    // Clients still connected end their read loop (a request being handled
-    // finishes first), so no thread outlives the handler's state.
-    for (int fd : m_client_fds) ::shutdown(fd, SHUT_RDWR);
-  }
-  for (int fd : waiters) {
-    write_line(fd, nlohmann::json{{"exit", exit_code}, {"version", kProtocolVersion}}.dump());
-    ::close(fd);
-  }
-  for (auto& t : clients) {
-    if (t.joinable()) t.join();
-  }
-  for (int i = 0; i < 2; ++i) {
-    if (m_wake_pipe[i] >= 0) ::close(m_wake_pipe[i]);
-    m_wake_pipe[i] = -1;
-  }
+  m_io.stop();
+  if (m_thread.joinable()) m_thread.join();
 }
 
 }  // namespace dynamicfs

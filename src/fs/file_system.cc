@@ -27,7 +27,11 @@ bool Caller::in_group(uint32_t g) const {
 }
 
 FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
-    : m_volume(std::move(volume)), m_opts(opts) {
+    : m_volume(std::move(volume)),
+      m_commit_enabled(opts.commit.enabled),
+      m_commit_delay_us(opts.commit.max_delay_us),
+      m_sync_interval_ms(opts.sync_interval_ms == 0 ? 1 : opts.sync_interval_ms),
+      m_io_workers(opts.io_workers) {
   std::vector<std::pair<uint64_t, uint64_t>> areas;
   for (size_t i = 0; i < m_volume->disk_count(); ++i) {
     const auto& sb = m_volume->superblock(i);
@@ -36,11 +40,25 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
     m_disk_synced.push_back(std::make_unique<std::atomic<uint64_t>>(0));
   }
   m_alloc = std::make_unique<Allocator>(areas);
-  m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), m_opts.commit);
-  if (m_opts.io_workers != 0) {
-    for (size_t i = 0; i < m_volume->disk_count(); ++i)
-      m_volume->scheduler(i).set_workers(m_opts.io_workers);
-  }
+  m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), opts.commit);
+  if (opts.io_workers != 0) set_io_workers(opts.io_workers);
+}
+
+void FileSystem::set_commit_settings(const GroupCommitSettings& s) {
+  m_commit->set_settings(s);
+  m_commit_delay_us.store(s.max_delay_us);
+  m_commit_enabled.store(s.enabled);
+}
+
+void FileSystem::set_sync_interval_ms(unsigned ms) {
+  m_sync_interval_ms.store(ms == 0 ? 1 : ms);
+  std::lock_guard lk(m_bg_mutex);
+  m_bg_cv.notify_all();  // the loop re-reads the interval
+}
+
+void FileSystem::set_io_workers(unsigned workers) {
+  m_io_workers.store(workers);
+  for (size_t i = 0; i < m_volume->disk_count(); ++i) m_volume->scheduler(i).set_workers(workers);
 }
 
 FileSystem::~FileSystem() {
@@ -191,7 +209,12 @@ Status FileSystem::shutdown() {
 void FileSystem::background_sync_loop() {
   std::unique_lock lk(m_bg_mutex);
   while (!m_bg_stop) {
-    m_bg_cv.wait_for(lk, std::chrono::milliseconds(m_opts.sync_interval_ms));
+    auto interval = std::chrono::milliseconds(m_sync_interval_ms.load());
+    auto deadline = std::chrono::steady_clock::now() + interval;
+    if (m_bg_cv.wait_until(lk, deadline) == std::cv_status::no_timeout &&
+        std::chrono::steady_clock::now() < deadline) {
+      continue;  // woken early: stop, or a new interval to wait for
+    }
     if (m_bg_stop) break;
     lk.unlock();
     Status st = sync_all();
@@ -254,8 +277,11 @@ Status FileSystem::sync_all() {
     return sync_metadata();
   };
   m_fsync_requests.fetch_add(1, std::memory_order_relaxed);
-  if (!m_opts.commit.enabled) return round();
-  return m_sync_round.sync(round, std::chrono::microseconds(m_opts.commit.max_delay_us));
+  if (!m_commit_enabled.load(std::memory_order_relaxed)) {
+    m_solo_sync_rounds.fetch_add(1, std::memory_order_relaxed);
+    return round();
+  }
+  return m_sync_round.sync(round, std::chrono::microseconds(m_commit_delay_us.load()));
 }
 
 Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
@@ -382,7 +408,7 @@ FsStats FileSystem::stats() const {
   s.locks = m_locks.stats();
   s.checksum_errors = m_checksum_errors.load();
   s.fsync_requests = m_fsync_requests.load();
-  s.sync_rounds = m_opts.commit.enabled ? m_sync_round.syncs() : s.commit.syncs;
+  s.sync_rounds = m_sync_round.syncs() + m_solo_sync_rounds.load();
   return s;
 }
 

@@ -69,6 +69,7 @@ struct FsStats {
   GroupCommitStats commit;
   LockStats locks;
   uint64_t checksum_errors = 0;
+  uint64_t repairs = 0;         // bad copies rewritten from a replica (with replicas > 1)
   uint64_t fsync_requests = 0;  // fsync, fdatasync, O_SYNC writes, directory fsync
   uint64_t sync_rounds = 0;     // data + WAL sync rounds that served them
   uint64_t bytes_read = 0, bytes_written = 0;
@@ -91,6 +92,16 @@ class FileSystem {
   // Mounts the metadata: crash recovery (orphans, free space) happens here.
   static Result<std::unique_ptr<FileSystem>> open(std::unique_ptr<Volume> volume,
                                                   FsOptions opts = {});
+
+  // Live settings: take effect at once, from any thread.
+  void set_commit_settings(const GroupCommitSettings& s);
+  GroupCommitSettings commit_settings() const { return m_commit->settings(); }
+  void set_sync_interval_ms(unsigned ms);
+  unsigned sync_interval_ms() const { return m_sync_interval_ms.load(); }
+  // Per-disk I/O workers (0 = from the device type).
+  void set_io_workers(unsigned workers);
+  unsigned io_workers() const { return m_io_workers.load(); }
+  const GroupCommitCoordinator& commit() const { return *m_commit; }
   ~FileSystem();
   // Makes everything durable and writes the clean-unmount checkpoint.
   Status shutdown();
@@ -191,7 +202,11 @@ class FileSystem {
   void background_sync_loop();
 
   std::unique_ptr<Volume> m_volume;
-  FsOptions m_opts;
+  // Copies of the live settings read on hot paths.
+  std::atomic<bool> m_commit_enabled;
+  std::atomic<uint32_t> m_commit_delay_us;
+  std::atomic<unsigned> m_sync_interval_ms;
+  std::atomic<unsigned> m_io_workers;
   std::unique_ptr<Allocator> m_alloc;
   std::unique_ptr<GroupCommitCoordinator> m_commit;
   ExtentLockManager m_locks;
@@ -219,6 +234,7 @@ class FileSystem {
   std::vector<std::unique_ptr<std::atomic<uint64_t>>>
       m_disk_synced;  // per disk, value at last sync
   CoalescedSync m_sync_round;
+  std::atomic<uint64_t> m_solo_sync_rounds{0};  // rounds run with group commit off
   std::atomic<uint64_t> m_fsync_requests{0};  // one data+metadata sync round for concurrent fsyncs
   std::atomic<uint64_t> m_checksum_errors{0};
 

@@ -16,7 +16,6 @@ namespace dynamicfs {
 Result<ScrubReport> Scrubber::run(uint64_t rate_bytes_per_sec) {
   ScrubReport report;
   m_bytes_done = 0;
-  m_cancel = false;
   auto& meta = m_volume.meta();
   // One consistent view of the extent map for the whole pass.
   const rocksdb::Snapshot* snap = meta.db()->GetSnapshot();

@@ -34,6 +34,7 @@ class Scrubber {
   Result<ScrubReport> run(uint64_t rate_bytes_per_sec = 0);
 
   uint64_t bytes_done() const { return m_bytes_done.load(); }
+  // Makes a running (or the next) run() stop early.
   void cancel() { m_cancel = true; }
 
  private:

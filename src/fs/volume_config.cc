@@ -32,6 +32,21 @@ Result<VolumeConfig> VolumeConfig::load(const std::string& volume_dir) {
       dc.path = toml::find<std::string>(d, "path");
       cfg.disks.push_back(dc);
     }
+    if (data.contains("settings")) {
+      for (const auto& [key, value] : toml::find<toml::table>(data, "settings")) {
+        if (value.is_string()) {
+          cfg.settings[key] = value.as_string().str;
+        } else if (value.is_integer()) {
+          cfg.settings[key] = std::to_string(value.as_integer());
+        } else if (value.is_floating()) {
+          cfg.settings[key] = std::to_string(value.as_floating());
+        } else if (value.is_boolean()) {
+          cfg.settings[key] = value.as_boolean() ? "on" : "off";
+        } else {
+          return Status::error(EINVAL, path + ": setting " + key + " must be a string or number");
+        }
+      }
+    }
   } catch (const std::exception& e) {
     std::string msg = e.what();
     auto nl = msg.find('\n');
@@ -59,6 +74,19 @@ Status VolumeConfig::save(const std::string& volume_dir) const {
   for (const auto& d : disks) {
     out << "\n[[disks]]\nindex = " << d.index << "\nuuid = \"" << uuid_to_string(d.uuid)
         << "\"\npath = " << toml::value(d.path) << "\n";
+  }
+  if (!settings.empty()) {
+    out << "\n# Daemon settings (see `dynamicfs config list`); mount -o overrides them.\n"
+        << "[settings]\n";
+    for (const auto& [key, value] : settings) {
+      bool numeric = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+      out << key << " = ";
+      if (numeric) {
+        out << value << "\n";
+      } else {
+        out << toml::value(value) << "\n";
+      }
+    }
   }
   std::string path = file_path(volume_dir);
   std::string tmp = path + ".tmp";

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ struct VolumeConfig {
   Uuid volume_uuid{};
   uint32_t replicas = 1;
   std::vector<DiskConfig> disks;
+  // The [settings] table: daemon settings persisted by `config set --persist`
+  // (names and values as `dynamicfs config` shows them).
+  std::map<std::string, std::string> settings;
 
   static std::string file_path(const std::string& volume_dir) {
     return volume_dir + "/volume.toml";

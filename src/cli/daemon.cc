@@ -1,0 +1,198 @@
+// The mount daemon: start-up order, the control request handler, shutdown.
+#include "src/cli/daemon.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "fuse/fuse_server.h"
+#include "src/cli/daemon_logging.h"
+#include "src/cli/daemon_settings.h"
+#include "src/cli/daemon_status.h"
+#include "src/cli/scrub_service.h"
+#include "src/control/control_client.h"
+#include "src/control/control_server.h"
+#include "src/control/metric_format.h"
+#include "src/control/metrics_http_server.h"
+#include "src/fs/file_system.h"
+
+namespace dynamicfs {
+
+namespace {
+
+using nlohmann::json;
+
+json error_reply(const Status& st) {
+  return {{"error", st.message()}, {"errno", st.err()}};
+}
+
+// Everything the control handler reaches.
+struct DaemonContext {
+  FileSystem& fs;
+  DaemonSettings& settings;
+  DaemonStatus& status;
+  ScrubService& scrub;
+  std::string volume_dir;
+};
+
+json handle_request(DaemonContext& d, const json& req) {
+  const std::string op = req["op"].get<std::string>();
+  if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("control request: {}", req.dump());
+  if (op == "status") {
+    json s = d.status.summary();
+    if (req.value("metrics", false)) s["metrics"] = d.status.collect().to_json();
+    return s;
+  }
+  if (op == "metrics") return {{"metrics", d.status.collect().to_json()}};
+  if (op == "scrub") {
+    uint64_t rate =
+        req.contains("rate_bytes_per_sec")
+            ? req["rate_bytes_per_sec"].get<uint64_t>()
+            : std::strtoull(d.settings.get("scrub_rate_mb").value().c_str(), nullptr, 10) * 1000000;
+    auto r = d.scrub.run(rate);
+    if (!r.is_ok()) return error_reply(r.status());
+    return ScrubService::report_json(r.value());
+  }
+  if (op == "sync") {
+    Status st = d.fs.sync_all();
+    return st.is_ok() ? json{{"ok", true}} : error_reply(st);
+  }
+  if (op == "config_list") {
+    json list = json::array();
+    json values = d.settings.all();
+    for (const auto& def : DaemonSettings::defs()) {
+      std::string name(def.name);
+      list.push_back({{"name", name},
+                      {"value", values.value(name, "")},
+                      {"default", std::string(def.default_value)},
+                      {"live", def.live},
+                      {"help", std::string(def.help)}});
+    }
+    return {{"settings", list}};
+  }
+  if (op == "config_get") {
+    auto v = d.settings.get(req.value("key", ""));
+    if (!v.is_ok()) return error_reply(v.status());
+    return {{"key", req["key"]}, {"value", v.value()}};
+  }
+  if (op == "config_set" || op == "log_level") {
+    std::string key = op == "log_level" ? "log_level" : req.value("key", "");
+    std::string value = req.value("value", "");
+    std::string old = d.settings.get(key).is_ok() ? d.settings.get(key).value() : "";
+    Status st = d.settings.set(key, value, req.value("persist", false), d.volume_dir);
+    if (!st.is_ok()) return error_reply(st);
+    return {{"key", key}, {"value", d.settings.get(key).value()}, {"previous", old}};
+  }
+  return error_reply(Status::error(EOPNOTSUPP, "unknown control request '" + op + "'"));
+}
+
+}  // namespace
+
+int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify) {
+  auto report = [&](const std::string& msg) {
+    if (notify < 0) {
+      if (msg != "OK") std::cerr << "dynamicfs: " << msg << std::endl;
+      return;
+    }
+    std::string line = msg + "\n";
+    (void)!::write(notify, line.data(), line.size());
+    ::close(notify);
+    notify = -1;
+  };
+  auto vol = Volume::open(o.volume);
+  if (!vol.is_ok()) {
+    report(vol.status().message());
+    return 1;
+  }
+  std::string volume_dir = vol.value()->dir();
+  DaemonLogging::setup(volume_dir, o.foreground);
+  spdlog::info("mounting volume {} at {}", volume_dir, mountpoint);
+  DaemonSettings settings;
+  FsOptions fs_opts;
+  FuseConfig fc;
+  std::vector<std::string> fuse_opts;
+  Status parsed = settings.load_persisted(vol.value()->config().settings);
+  if (parsed.is_ok()) parsed = settings.apply_mount_options(o.fuse_options, &fuse_opts);
+  if (!parsed.is_ok()) {
+    report(parsed.message());
+    return 1;
+  }
+  settings.fill(&fs_opts, &fc);
+  auto fs = FileSystem::open(std::move(vol).value(), fs_opts);
+  if (!fs.is_ok()) {
+    spdlog::error("cannot open volume: {}", fs.status().to_string());
+    report("cannot open volume: " + fs.status().message());
+    return 1;
+  }
+  fc.mountpoint = mountpoint;
+  fc.fsname = volume_dir;
+  fc.options = fuse_opts;
+  fc.max_threads = o.threads;
+  FuseServer server(*fs.value(), fc);
+  settings.attach(fs.value().get(), &server);
+  ScrubService scrub(*fs.value());
+  DaemonStatus status(*fs.value(), server, scrub, settings, mountpoint);
+  MetricsHttpServer http([&status] { return MetricFormat::prometheus(status.collect()); });
+  std::string listen = settings.get("metrics_listen").value();
+  if (!listen.empty()) {
+    Status st = http.start(listen);
+    if (!st.is_ok()) {
+      spdlog::error("{}", st.message());
+      report(st.message());
+      return 1;
+    }
+    status.set_metrics_endpoint(http.endpoint());
+    spdlog::info("serving Prometheus metrics on http://{}/metrics", http.endpoint());
+  }
+  Status st = server.mount();
+  if (!st.is_ok()) {
+    spdlog::error("{}", st.message());
+    report(st.message());
+    return 1;
+  }
+  DaemonContext ctx{*fs.value(), settings, status, scrub, volume_dir};
+  ControlServer control(ControlClient::socket_path(volume_dir),
+                        [&ctx](const json& req) { return handle_request(ctx, req); });
+  st = control.start();
+  if (!st.is_ok()) {
+    spdlog::error("{}", st.message());
+    report(st.message());
+    return 1;
+  }
+  status.start_sampling(control.context());
+  std::string pid_file = volume_dir + "/daemon.pid";
+  std::ofstream(pid_file) << ::getpid() << "\n";
+  spdlog::info("mounted; serving requests");
+  report("OK");
+  if (!o.foreground) {
+    int null = ::open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      ::dup2(null, 0);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      if (null > 2) ::close(null);
+    }
+  }
+  st = server.run();
+  if (!st.is_ok()) spdlog::error("{}", st.to_string());
+  server.unmount();
+  spdlog::info("unmounted; flushing");
+  // No control request may still use the filesystem while it shuts down.
+  scrub.cancel();
+  status.stop_sampling();
+  control.stop_serving();
+  http.stop();
+  Status shut = fs.value()->shutdown();
+  int code = (st.is_ok() && shut.is_ok()) ? 0 : 1;
+  if (!shut.is_ok()) spdlog::error("final flush failed: {}", shut.to_string());
+  ::unlink(pid_file.c_str());
+  control.finish(code);
+  spdlog::info("daemon exiting with status {}", code);
+  spdlog::shutdown();
+  return code;
+}
+
+}  // namespace dynamicfs

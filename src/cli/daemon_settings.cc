@@ -1,0 +1,240 @@
+// DaemonSettings: validation, live application and persistence.
+#include "src/cli/daemon_settings.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include "src/fs/volume_config.h"
+
+namespace dynamicfs {
+
+namespace {
+
+using K = SettingDef::Kind;
+
+const std::vector<SettingDef> kDefs = {
+    {"io_workers", K::kNumber, 0, 256, "0", true,
+     "I/O worker threads per disk; 0 picks 4 for SSDs and files, 2 for rotating disks"},
+    {"group_commit", K::kOnOff, 0, 0, "on", true,
+     "Merge concurrent metadata writes and fsyncs into shared commits (off: one each)"},
+    {"commit_max_batch_ops", K::kNumber, 1, 1u << 20, "4096", true,
+     "Most metadata mutations merged into one RocksDB write"},
+    {"commit_max_delay_us", K::kNumber, 0, 100000, "0", true,
+     "How long an fsync waits for others to share its commit (microseconds)"},
+    {"sync_interval_ms", K::kNumber, 1, 3600000, "1000", true,
+     "Background sync interval that makes freed space reusable (milliseconds)"},
+    {"scrub_rate_mb", K::kNumber, 0, 1000000, "0", true,
+     "Default scrub rate limit in MB/s when `scrub --rate` is not given; 0 = unlimited"},
+    {"metadata_cache_mb", K::kNumber, 1, 1u << 20, "64", true,
+     "Size of the metadata (RocksDB) block cache in MiB"},
+    {"entry_timeout", K::kSeconds, 0, 3600, "10", true,
+     "Seconds the kernel may cache names (new lookups use the new value)"},
+    {"attr_timeout", K::kSeconds, 0, 3600, "10", true, "Seconds the kernel may cache attributes"},
+    {"log_level", K::kLogLevel, 0, 0, "info", true,
+     "Daemon log level: trace, debug, info, warn, error, critical or off"},
+    {"metrics_listen", K::kListen, 0, 0, "", false,
+     "[HOST:]PORT for the Prometheus HTTP endpoint (/metrics); loopback unless a host is "
+     "given; empty = off; takes effect at mount"},
+};
+
+}  // namespace
+
+const std::vector<SettingDef>& DaemonSettings::defs() {
+  return kDefs;
+}
+
+const SettingDef* DaemonSettings::find(std::string_view name) {
+  for (const auto& d : kDefs) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
+DaemonSettings::DaemonSettings() {
+  for (const auto& d : kDefs) m_values[std::string(d.name)] = std::string(d.default_value);
+}
+
+Result<std::string> DaemonSettings::canonical(const SettingDef& def, const std::string& value) {
+  std::string name(def.name);
+  switch (def.kind) {
+    case K::kNumber: {
+      char* end = nullptr;
+      errno = 0;
+      unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || value[0] == '-' || *end != '\0' || errno != 0 || n < def.min ||
+          n > def.max) {
+        return Status::error(EINVAL, "invalid value '" + value + "' for " + name + " (expected " +
+                                         std::to_string(def.min) + ".." + std::to_string(def.max) +
+                                         ")");
+      }
+      return std::to_string(n);
+    }
+    case K::kSeconds: {
+      char* end = nullptr;
+      double v = std::strtod(value.c_str(), &end);
+      if (value.empty() || *end != '\0' || !std::isfinite(v) || v < static_cast<double>(def.min) ||
+          v > static_cast<double>(def.max)) {
+        return Status::error(EINVAL, "invalid value '" + value + "' for " + name +
+                                         " (expected seconds, 0.." + std::to_string(def.max) + ")");
+      }
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%g", v);
+      return std::string(buf);
+    }
+    case K::kOnOff:
+      if (value == "on" || value == "true" || value == "1") return std::string("on");
+      if (value == "off" || value == "false" || value == "0") return std::string("off");
+      return Status::error(EINVAL, name + " takes on or off, not '" + value + "'");
+    case K::kLogLevel: {
+      auto level = spdlog::level::from_str(value);
+      if (level == spdlog::level::off && value != "off") {
+        return Status::error(EINVAL, "unknown log level '" + value +
+                                         "' (trace, debug, info, warn, error, critical, off)");
+      }
+      return std::string(spdlog::level::to_string_view(level).data(),
+                         spdlog::level::to_string_view(level).size());
+    }
+    case K::kListen:
+      return value;  // checked when the endpoint starts
+  }
+  return Status::error(EINVAL, "unknown setting kind");
+}
+
+Status DaemonSettings::store(const std::string& name, const std::string& value) {
+  const SettingDef* def = find(name);
+  if (def == nullptr) return Status::error(ENOENT, "unknown setting '" + name + "'");
+  DFS_ASSIGN_OR_RETURN(std::string v, canonical(*def, value));
+  m_values[name] = v;
+  return Status::ok();
+}
+
+Status DaemonSettings::load_persisted(const std::map<std::string, std::string>& persisted) {
+  std::lock_guard lk(m_mutex);
+  for (const auto& [k, v] : persisted) {
+    Status st = store(k, v);
+    if (!st.is_ok()) return Status::error(st.err(), "volume.toml [settings]: " + st.message());
+  }
+  return Status::ok();
+}
+
+Status DaemonSettings::apply_mount_options(const std::vector<std::string>& options,
+                                           std::vector<std::string>* fuse_options) {
+  std::lock_guard lk(m_mutex);
+  for (const std::string& opt : options) {
+    if (opt.empty()) continue;
+    auto eq = opt.find('=');
+    std::string key = opt.substr(0, eq);
+    if (find(key) == nullptr) {
+      fuse_options->push_back(opt);
+      continue;
+    }
+    if (eq == std::string::npos) return Status::error(EINVAL, "-o " + key + " needs =VALUE");
+    Status st = store(key, opt.substr(eq + 1));
+    if (!st.is_ok()) return Status::error(st.err(), "-o " + opt + ": " + st.message());
+  }
+  return Status::ok();
+}
+
+uint64_t DaemonSettings::number(const std::string& name) const {
+  auto it = m_values.find(name);
+  return it == m_values.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
+}
+
+void DaemonSettings::fill(FsOptions* fs, FuseConfig* fuse) const {
+  std::lock_guard lk(m_mutex);
+  fs->commit.enabled = m_values.at("group_commit") == "on";
+  fs->commit.max_batch_ops = number("commit_max_batch_ops");
+  fs->commit.max_delay_us = static_cast<uint32_t>(number("commit_max_delay_us"));
+  fs->io_workers = static_cast<unsigned>(number("io_workers"));
+  fs->sync_interval_ms = static_cast<unsigned>(number("sync_interval_ms"));
+  fuse->entry_timeout = std::strtod(m_values.at("entry_timeout").c_str(), nullptr);
+  fuse->attr_timeout = std::strtod(m_values.at("attr_timeout").c_str(), nullptr);
+}
+
+void DaemonSettings::attach(FileSystem* fs, FuseServer* fuse) {
+  std::lock_guard lk(m_mutex);
+  m_fs = fs;
+  m_fuse = fuse;
+  apply_live("metadata_cache_mb");
+  apply_live("log_level");
+}
+
+void DaemonSettings::apply_live(const std::string& name) {
+  if (name == "log_level") {
+    (void)apply_log_level(m_values.at(name));
+    return;
+  }
+  if (m_fs == nullptr) return;
+  if (name == "io_workers") {
+    m_fs->set_io_workers(static_cast<unsigned>(number(name)));
+  } else if (name == "group_commit" || name == "commit_max_batch_ops" ||
+             name == "commit_max_delay_us") {
+    GroupCommitSettings gc;
+    gc.enabled = m_values.at("group_commit") == "on";
+    gc.max_batch_ops = number("commit_max_batch_ops");
+    gc.max_delay_us = static_cast<uint32_t>(number("commit_max_delay_us"));
+    m_fs->set_commit_settings(gc);
+  } else if (name == "sync_interval_ms") {
+    m_fs->set_sync_interval_ms(static_cast<unsigned>(number(name)));
+  } else if (name == "metadata_cache_mb") {
+    m_fs->volume().meta().set_block_cache_capacity(number(name) << 20);
+  } else if (m_fuse != nullptr && name == "entry_timeout") {
+    m_fuse->set_entry_timeout(std::strtod(m_values.at(name).c_str(), nullptr));
+  } else if (m_fuse != nullptr && name == "attr_timeout") {
+    m_fuse->set_attr_timeout(std::strtod(m_values.at(name).c_str(), nullptr));
+  }
+}
+
+Status DaemonSettings::apply_log_level(const std::string& level) {
+  auto lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off")
+    return Status::error(EINVAL, "unknown log level '" + level + "'");
+  spdlog::set_level(lvl);
+  return Status::ok();
+}
+
+Result<std::string> DaemonSettings::get(const std::string& name) const {
+  std::lock_guard lk(m_mutex);
+  auto it = m_values.find(name);
+  if (it == m_values.end()) return Status::error(ENOENT, "unknown setting '" + name + "'");
+  return it->second;
+}
+
+nlohmann::json DaemonSettings::all() const {
+  std::lock_guard lk(m_mutex);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : m_values) out[k] = v;
+  return out;
+}
+
+Status DaemonSettings::set(const std::string& name, const std::string& value, bool persist,
+                           const std::string& volume_dir) {
+  std::lock_guard lk(m_mutex);
+  const SettingDef* def = find(name);
+  if (def == nullptr) return Status::error(ENOENT, "unknown setting '" + name + "'");
+  DFS_ASSIGN_OR_RETURN(std::string v, canonical(*def, value));
+  if (!def->live && !persist) {
+    return Status::error(EINVAL, name +
+                                     " takes effect only at mount; add --persist to store it "
+                                     "in volume.toml for the next mount");
+  }
+  if (persist) {
+    DFS_ASSIGN_OR_RETURN(VolumeConfig cfg, VolumeConfig::load(volume_dir));
+    cfg.settings[name] = v;
+    DFS_RETURN_IF_ERROR(cfg.save(volume_dir));
+  }
+  if (def->live) {
+    std::string old = m_values[name];
+    m_values[name] = v;
+    apply_live(name);
+    spdlog::info("setting {} changed from {} to {}{}", name, old, v, persist ? " (persisted)" : "");
+  } else {
+    spdlog::info("setting {} = {} persisted for the next mount", name, v);
+  }
+  return Status::ok();
+}
+
+}  // namespace dynamicfs

@@ -1,0 +1,64 @@
+// ScrubService: one scrub at a time, with progress.
+#include "src/cli/scrub_service.h"
+
+#include <spdlog/spdlog.h>
+
+namespace dynamicfs {
+
+Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
+  auto scrubber = std::make_shared<Scrubber>(m_fs.volume());
+  {
+    std::lock_guard lk(m_mutex);
+    if (m_active) return Status::error(EBUSY, "a scrub is already running on this volume");
+    if (m_cancelled) return Status::error(ESHUTDOWN, "the daemon is shutting down");
+    uint64_t used = 0;
+    for (const auto& d : m_fs.stats().disks) used += d.capacity - d.free - d.deferred;
+    m_expected = used;
+    m_active = scrubber;
+  }
+  spdlog::info("scrub started ({} MB/s limit)", rate_bytes_per_sec == 0
+                                                    ? std::string("no")
+                                                    : std::to_string(rate_bytes_per_sec / 1000000));
+  auto report = scrubber->run(rate_bytes_per_sec);
+  std::lock_guard lk(m_mutex);
+  m_active.reset();
+  m_last_bytes = scrubber->bytes_done();
+  m_bytes_total += m_last_bytes;
+  if (report.is_ok()) {
+    ++m_scrubs;
+    m_last_report = report_json(report.value());
+    spdlog::info("scrub finished: {} extents, {} bytes, {} checksum errors, {} read errors",
+                 report->extents, report->bytes, report->checksum_errors, report->read_errors);
+  } else {
+    spdlog::error("scrub failed: {}", report.status().to_string());
+  }
+  return report;
+}
+
+void ScrubService::cancel() {
+  std::lock_guard lk(m_mutex);
+  m_cancelled = true;
+  if (m_active) m_active->cancel();
+}
+
+ScrubProgress ScrubService::progress() const {
+  std::lock_guard lk(m_mutex);
+  ScrubProgress p;
+  p.running = m_active != nullptr;
+  p.bytes_done = m_active ? m_active->bytes_done() : m_last_bytes;
+  p.bytes_expected = m_expected;
+  p.scrubs_total = m_scrubs;
+  p.bytes_total = m_bytes_total + (m_active ? m_active->bytes_done() : 0);
+  p.last_report = m_last_report;
+  return p;
+}
+
+nlohmann::json ScrubService::report_json(const ScrubReport& r) {
+  return {{"extents", r.extents},
+          {"bytes", r.bytes},
+          {"checksum_errors", r.checksum_errors},
+          {"read_errors", r.read_errors},
+          {"problems", r.problems}};
+}
+
+}  // namespace dynamicfs

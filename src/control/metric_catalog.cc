@@ -1,0 +1,122 @@
+// MetricCatalog: the table itself.
+#include "src/control/metric_catalog.h"
+
+namespace dynamicfs {
+
+namespace {
+
+using T = MetricType;
+
+const std::vector<MetricDef> kMetrics = {
+    // volume
+    {"uptime_seconds", T::kGauge, "volume", "", "Seconds since the volume was mounted."},
+    {"inodes", T::kGauge, "volume", "", "Inodes in use (files, directories, links)."},
+    {"file_read_bytes_total", T::kCounter, "volume", "", "Bytes read from files by users."},
+    {"file_written_bytes_total", T::kCounter, "volume", "", "Bytes written to files by users."},
+    // fuse
+    {"fuse_ops_total", T::kCounter, "fuse", "op", "FUSE requests handled, by operation."},
+    {"fuse_op_errors_total", T::kCounter, "fuse", "op",
+     "FUSE requests answered with an error, by operation."},
+    {"fuse_op_latency_seconds", T::kHistogram, "fuse", "op",
+     "Time from receiving a FUSE request to replying, by operation."},
+    // locks
+    {"lock_acquisitions", T::kCounter, "locks", "",
+     "Extent and inode lock acquisitions (one per operation)."},
+    {"lock_contentions_total", T::kCounter, "locks", "",
+     "Lock acquisitions that had to wait for another holder."},
+    {"lock_contention_ratio", T::kGauge, "locks", "",
+     "lock_contentions_total divided by lock_acquisitions."},
+    {"lock_wait_seconds_total", T::kCounter, "locks", "", "Time spent waiting for locks."},
+    // metadata
+    {"group_commits_total", T::kCounter, "metadata", "",
+     "Merged RocksDB writes, each carrying the batches of many operations."},
+    {"avg_group_commit_ops", T::kGauge, "metadata", "",
+     "Mean number of metadata mutations per group commit."},
+    {"group_commit_latency_seconds", T::kHistogram, "metadata", "",
+     "Duration of one merged metadata write."},
+    {"metadata_batches_total", T::kCounter, "metadata", "",
+     "Operation batches applied (one per filesystem operation)."},
+    {"metadata_ops_total", T::kCounter, "metadata", "", "Metadata mutations applied."},
+    {"fsync_requests_total", T::kCounter, "metadata", "",
+     "fsync, fdatasync, O_SYNC writes and directory fsyncs served."},
+    {"sync_rounds_total", T::kCounter, "metadata", "",
+     "Data-then-metadata sync rounds that served the fsync requests."},
+    {"wal_syncs_total", T::kCounter, "metadata", "", "Metadata WAL syncs performed."},
+    {"wal_sync_latency_seconds", T::kHistogram, "metadata", "",
+     "Duration of one metadata WAL sync."},
+    {"metadata_memtable_bytes", T::kGauge, "metadata", "", "Memory held by RocksDB memtables."},
+    {"metadata_live_data_bytes", T::kGauge, "metadata", "",
+     "RocksDB's estimate of live metadata on disk."},
+    {"metadata_block_cache_bytes", T::kGauge, "metadata", "",
+     "Memory used by the metadata block cache."},
+    {"metadata_block_cache_capacity_bytes", T::kGauge, "metadata", "",
+     "Capacity of the metadata block cache (setting metadata_cache_mb)."},
+    // io
+    {"io_queue_length", T::kGauge, "io", "disk,class",
+     "I/O jobs waiting in a disk's queue, by priority class."},
+    {"io_ops_total", T::kCounter, "io", "disk,class", "I/O jobs run, by disk and priority class."},
+    {"io_bytes_total", T::kCounter, "io", "disk,dir", "Bytes read and written, by disk."},
+    {"io_coalesced_writes_total", T::kCounter, "io", "disk",
+     "Queued writes merged into an adjacent write's pwritev."},
+    {"io_workers", T::kGauge, "io", "disk", "I/O worker threads serving a disk."},
+    // disks
+    {"disk_state", T::kGauge, "disks", "disk", "Disk state: 1 online, 0 failed."},
+    {"space_bytes", T::kGauge, "disks", "disk,kind",
+     "Disk space by kind: capacity, used, free, deferred (freed, awaiting commit)."},
+    // health
+    {"checksum_errors_total", T::kCounter, "health", "",
+     "Blocks whose crc32c did not match when read or scrubbed."},
+    {"repairs_total", T::kCounter, "health", "", "Bad blocks rewritten from a good replica."},
+    {"scrub_running", T::kGauge, "health", "", "1 while a scrub is running."},
+    {"scrub_progress", T::kGauge, "health", "",
+     "Fraction of the used space the running (or last) scrub has verified."},
+    {"scrub_bytes_total", T::kCounter, "health", "", "Bytes verified by scrubs."},
+    {"scrubs_total", T::kCounter, "health", "", "Scrubs completed."},
+    // replication
+    {"replication_bytes_total", T::kCounter, "replication", "dir",
+     "Bytes sent and received by replication of this volume."},
+    {"replication_peers", T::kGauge, "replication", "", "Peers connected for replication."},
+    {"replication_progress", T::kGauge, "replication", "",
+     "Fraction of the current replication completed."},
+};
+
+const std::vector<std::string_view> kGroups = {"volume", "fuse",  "locks",  "metadata",
+                                               "io",     "disks", "health", "replication"};
+
+}  // namespace
+
+const char* metric_type_name(MetricType t) {
+  switch (t) {
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kHistogram:
+      return "histogram";
+  }
+  return "untyped";
+}
+
+const std::vector<MetricDef>& MetricCatalog::all() {
+  return kMetrics;
+}
+
+const MetricDef* MetricCatalog::find(std::string_view name) {
+  for (const auto& d : kMetrics) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
+const std::vector<std::string_view>& MetricCatalog::groups() {
+  return kGroups;
+}
+
+std::string MetricCatalog::prometheus_name(const MetricDef& def) {
+  std::string name = "dynamicfs_" + std::string(def.name);
+  bool has_total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+  if (def.type == MetricType::kCounter && !has_total) name += "_total";
+  return name;
+}
+
+}  // namespace dynamicfs

@@ -1,0 +1,152 @@
+// StatusView: layout of the summary screen.
+#include "src/control/status_view.h"
+
+#include <cstdarg>
+#include <cstdio>
+
+#include "src/control/metric_format.h"
+
+namespace dynamicfs {
+
+namespace {
+
+using nlohmann::json;
+
+template <typename T>
+T get(const json& j, const char* key, T fallback = T{}) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    return fallback;
+  }
+}
+
+std::string rate(double bytes_per_second) {
+  return MetricFormat::bytes(bytes_per_second) + "/s";
+}
+
+void line(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void line(std::string* out, const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  *out += buf;
+  *out += "\n";
+}
+
+}  // namespace
+
+std::string StatusView::duration(uint64_t s) {
+  char buf[64];
+  if (s >= 86400) {
+    std::snprintf(buf, sizeof(buf), "%llud%02lluh%02llum",
+                  static_cast<unsigned long long>(s / 86400),
+                  static_cast<unsigned long long>(s % 86400 / 3600),
+                  static_cast<unsigned long long>(s % 3600 / 60));
+  } else if (s >= 3600) {
+    std::snprintf(
+        buf, sizeof(buf), "%lluh%02llum%02llus", static_cast<unsigned long long>(s / 3600),
+        static_cast<unsigned long long>(s % 3600 / 60), static_cast<unsigned long long>(s % 60));
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof(buf), "%llum%02llus", static_cast<unsigned long long>(s / 60),
+                  static_cast<unsigned long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llus", static_cast<unsigned long long>(s));
+  }
+  return buf;
+}
+
+std::string StatusView::render(const json& s) {
+  std::string out;
+  uint64_t cap = 0, used = 0;
+  const json disks = s.value("disks", json::array());
+  for (const auto& d : disks) {
+    cap += get<uint64_t>(d, "capacity_bytes");
+    used += get<uint64_t>(d, "used_bytes");
+  }
+  line(&out, "volume      %s  (uuid %s)", get<std::string>(s, "volume").c_str(),
+       get<std::string>(s, "volume_uuid").c_str());
+  line(&out, "mounted on  %s  pid %d  up %s", get<std::string>(s, "mountpoint").c_str(),
+       get<int>(s, "pid"), duration(get<uint64_t>(s, "uptime_seconds")).c_str());
+  line(&out, "health      %s  replicas %u  checksum errors %llu  repairs %llu",
+       get<std::string>(s, "health", "unknown").c_str(), get<unsigned>(s, "replicas"),
+       static_cast<unsigned long long>(get<uint64_t>(s, "checksum_errors_total")),
+       static_cast<unsigned long long>(get<uint64_t>(s, "repairs_total")));
+  line(&out, "space       %s used of %s (%.1f%%), %llu inodes", MetricFormat::bytes(used).c_str(),
+       MetricFormat::bytes(cap).c_str(),
+       cap ? 100.0 * static_cast<double>(used) / static_cast<double>(cap) : 0.0,
+       static_cast<unsigned long long>(get<uint64_t>(s, "inodes")));
+  out += "\n";
+  line(&out, "disk  state    size       used       queue  read/s        write/s       path");
+  for (const auto& d : disks) {
+    line(&out, "%-5d %-8s %-10s %-10s %-6llu %-13s %-13s %s", get<int>(d, "index"),
+         get<std::string>(d, "state").c_str(),
+         MetricFormat::bytes(get<double>(d, "capacity_bytes")).c_str(),
+         MetricFormat::bytes(get<double>(d, "used_bytes")).c_str(),
+         static_cast<unsigned long long>(get<uint64_t>(d, "queue_depth")),
+         rate(get<double>(d, "read_bytes_per_second")).c_str(),
+         rate(get<double>(d, "write_bytes_per_second")).c_str(),
+         get<std::string>(d, "path").c_str());
+  }
+  out += "\n";
+  const json fuse = s.value("fuse", json::object());
+  line(&out, "fuse ops    %.0f ops/s over the last %.0f s, %llu since mount",
+       get<double>(fuse, "ops_per_second"), get<double>(fuse, "window_seconds"),
+       static_cast<unsigned long long>(get<uint64_t>(fuse, "ops_total")));
+  const json busiest = fuse.value("busiest", json::array());
+  if (!busiest.empty()) {
+    line(&out, "  %-12s %10s %10s %10s", "op", "ops/s", "p50", "p99");
+    for (const auto& op : busiest) {
+      line(&out, "  %-12s %10.0f %10s %10s", get<std::string>(op, "op").c_str(),
+           get<double>(op, "ops_per_second"),
+           MetricFormat::seconds(get<double>(op, "p50_seconds")).c_str(),
+           MetricFormat::seconds(get<double>(op, "p99_seconds")).c_str());
+    }
+  }
+  const json m = s.value("metadata", json::object());
+  line(&out,
+       "metadata    %llu group commits (avg %.1f ops each), %llu fsyncs in %llu sync rounds, "
+       "%llu WAL syncs",
+       static_cast<unsigned long long>(get<uint64_t>(m, "group_commits_total")),
+       get<double>(m, "avg_group_commit_ops"),
+       static_cast<unsigned long long>(get<uint64_t>(m, "fsync_requests_total")),
+       static_cast<unsigned long long>(get<uint64_t>(m, "sync_rounds_total")),
+       static_cast<unsigned long long>(get<uint64_t>(m, "wal_syncs_total")));
+  const json l = s.value("locks", json::object());
+  line(&out, "locks       %llu acquisitions, contention ratio %.4f",
+       static_cast<unsigned long long>(get<uint64_t>(l, "lock_acquisitions")),
+       get<double>(l, "lock_contention_ratio"));
+  const json sc = s.value("scrub", json::object());
+  if (get<bool>(sc, "running")) {
+    line(&out, "scrub       running: %.1f%% (%s of %s)", 100.0 * get<double>(sc, "progress"),
+         MetricFormat::bytes(get<double>(sc, "bytes_done")).c_str(),
+         MetricFormat::bytes(get<double>(sc, "bytes_expected")).c_str());
+  } else if (sc.contains("last_report") && sc["last_report"].is_object()) {
+    const json& r = sc["last_report"];
+    line(&out,
+         "scrub       idle; last scrub verified %s in %llu extents: %llu checksum errors, "
+         "%llu read errors",
+         MetricFormat::bytes(get<double>(r, "bytes")).c_str(),
+         static_cast<unsigned long long>(get<uint64_t>(r, "extents")),
+         static_cast<unsigned long long>(get<uint64_t>(r, "checksum_errors")),
+         static_cast<unsigned long long>(get<uint64_t>(r, "read_errors")));
+  } else {
+    line(&out, "scrub       idle; never run since mount");
+  }
+  const json rep = s.value("replication", json::object());
+  if (get<bool>(rep, "active")) {
+    line(&out, "replication %.1f%% with %u peers", 100.0 * get<double>(rep, "progress"),
+         get<unsigned>(rep, "peers"));
+  } else {
+    line(&out, "replication idle");
+  }
+  std::string ep = get<std::string>(s, "metrics_endpoint");
+  if (!ep.empty()) line(&out, "metrics     http://%s/metrics", ep.c_str());
+  return out;
+}
+
+}  // namespace dynamicfs
