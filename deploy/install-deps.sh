@@ -14,6 +14,7 @@ packages=(
   libisal-dev uuid-dev libblkid-dev
   attr acl tar diffutils e2fsprogs python3 procps psmisc util-linux
   fio mergerfs python3-matplotlib
+  prometheus curl
 )
 
 if [ "$(id -u)" -ne 0 ]; then

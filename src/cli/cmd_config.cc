@@ -1,5 +1,6 @@
 // `dynamicfs config list|get|set` and `dynamicfs log-level`: the daemon's
 // live settings, changed without a remount.
+#include <cerrno>
 #include <cstdio>
 
 #include "src/cli/commands.h"

@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   c_umount->add_option("mountpoint", umount_mp, "Mounted dynamicfs directory")->required();
 
   StatusOptions status;
-  std::vector<std::string> watch_arg;
+  std::string watch_arg;  // a string: a vector would also swallow the mountpoint
   auto* c_status = app.add_subcommand(
       "status", "Show health, space, disks, activity and latency of a mounted volume");
   c_status->add_option("mountpoint", status.mountpoint, "Mounted dynamicfs directory");
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
   if (*c_umount) return cmd_umount(umount_mp);
   if (*c_status) {
     if (o_watch->count() > 0) {
-      std::string w = watch_arg.empty() ? "" : watch_arg.front();
+      const std::string& w = watch_arg;
       char* end = nullptr;
       double secs = w.empty() ? 2.0 : std::strtod(w.c_str(), &end);
       if (!w.empty() && (*end != '\0' || secs <= 0)) {

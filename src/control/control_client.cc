@@ -190,7 +190,14 @@ Result<nlohmann::json> ControlClient::receive(int timeout_ms) {
 Result<nlohmann::json> ControlClient::call(const nlohmann::json& request, int timeout_ms) {
   nlohmann::json req = request;
   req["version"] = 1;
-  DFS_RETURN_IF_ERROR(send(req));
+  Status sent = send(req);
+  if (!sent.is_ok()) {
+    // The daemon may have refused the connection with a reply (permission
+    // denied) and closed it before our write: that reply says why.
+    auto why = receive(200);
+    if (!why.is_ok() && why.err() != ECONNRESET && why.err() != ETIMEDOUT) return why.status();
+    return sent;
+  }
   return receive(timeout_ms);
 }
 

@@ -11,8 +11,6 @@ const std::vector<MetricDef> kMetrics = {
     // volume
     {"uptime_seconds", T::kGauge, "volume", "", "Seconds since the volume was mounted."},
     {"inodes", T::kGauge, "volume", "", "Inodes in use (files, directories, links)."},
-    {"file_read_bytes_total", T::kCounter, "volume", "", "Bytes read from files by users."},
-    {"file_written_bytes_total", T::kCounter, "volume", "", "Bytes written to files by users."},
     // fuse
     {"fuse_ops_total", T::kCounter, "fuse", "op", "FUSE requests handled, by operation."},
     {"fuse_op_errors_total", T::kCounter, "fuse", "op",
@@ -40,7 +38,7 @@ const std::vector<MetricDef> kMetrics = {
     {"fsync_requests_total", T::kCounter, "metadata", "",
      "fsync, fdatasync, O_SYNC writes and directory fsyncs served."},
     {"sync_rounds_total", T::kCounter, "metadata", "",
-     "Data-then-metadata sync rounds that served the fsync requests."},
+     "Data-then-metadata sync rounds: shared by concurrent fsyncs, plus the background sync."},
     {"wal_syncs_total", T::kCounter, "metadata", "", "Metadata WAL syncs performed."},
     {"wal_sync_latency_seconds", T::kHistogram, "metadata", "",
      "Duration of one metadata WAL sync."},

@@ -135,6 +135,10 @@ void MetricsHttpServer::stop() {
   if (!m_thread.joinable()) return;
   m_io.stop();
   m_thread.join();
+  // No thread runs the loop any more, so the acceptor may be closed here;
+  // new connections are refused from now on.
+  beast::error_code ec;
+  m_acceptor->close(ec);
 }
 
 }  // namespace dynamicfs

@@ -94,7 +94,7 @@ std::string StatusView::render(const json& s) {
   }
   out += "\n";
   const json fuse = s.value("fuse", json::object());
-  line(&out, "fuse ops    %.0f ops/s over the last %.0f s, %llu since mount",
+  line(&out, "fuse ops    %.0f ops/s over the last %.1f s, %llu since mount",
        get<double>(fuse, "ops_per_second"), get<double>(fuse, "window_seconds"),
        static_cast<unsigned long long>(get<uint64_t>(fuse, "ops_total")));
   const json busiest = fuse.value("busiest", json::array());

@@ -276,7 +276,6 @@ Status FileSystem::sync_all() {
     DFS_RETURN_IF_ERROR(sync_data_disks());
     return sync_metadata();
   };
-  m_fsync_requests.fetch_add(1, std::memory_order_relaxed);
   if (!m_commit_enabled.load(std::memory_order_relaxed)) {
     m_solo_sync_rounds.fetch_add(1, std::memory_order_relaxed);
     return round();
@@ -288,6 +287,7 @@ Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
   // Data first, then the metadata that points at it, then the reply.
   auto rec = load_inode(ino);
   if (!rec.is_ok()) return rec.status();
+  m_fsync_requests.fetch_add(1, std::memory_order_relaxed);
   return sync_all();
 }
 

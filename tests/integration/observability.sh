@@ -1,0 +1,681 @@
+#!/usr/bin/env bash
+# pass/fail always succeed, so `A && pass ... || fail ...` is an if-else here.
+# shellcheck disable=SC2015
+# Observability test for dynamicfs: status, metrics, control socket, live
+# settings and log levels, driven through the real binary.
+#
+# Why it exists: an operator debugging a slow or broken volume relies on
+# `dynamicfs status`, the Prometheus metrics and the live settings. If the
+# numbers are wrong, the scrape format is invalid, a setting silently does
+# nothing, or `status` hangs on a stuck daemon, the tools fail exactly when
+# they are needed. So this test runs a known workload and checks that every
+# view (summary, --json, --metrics, --prometheus, HTTP /metrics) reports it;
+# that promtool accepts the exposition; that only the owner may use the
+# control socket; that `config set` and `log-level` change what the daemon
+# does; and that status of a stopped or dead daemon fails fast (< 2 s) with
+# one clear line instead of hanging.
+#
+# Nothing here sleeps and then asserts: whatever is asynchronous (the log is
+# flushed once a second, I/O queues drain, --watch refreshes) is polled with
+# a deadline and reported as a failure when the deadline passes.
+#
+# Usage: observability.sh /path/to/dynamicfs
+# Exit:  0 pass, 1 failure, 77 skipped (not root / no /dev/fuse).
+# Needs: python3, curl, promtool (Debian package `prometheus`), setpriv.
+set -euo pipefail
+
+BIN=${1:-${DYNAMICFS_BIN:-}}
+if [[ -z "$BIN" ]]; then
+  echo "usage: $0 /path/to/dynamicfs" >&2
+  exit 2
+fi
+if [[ "$(id -u)" -ne 0 || ! -e /dev/fuse ]]; then
+  echo "SKIP: needs root and /dev/fuse"
+  exit 77
+fi
+for tool in python3 curl promtool setpriv; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "FAIL: required tool '$tool' is not installed" >&2
+    exit 1
+  fi
+done
+BIN=$(realpath "$BIN")
+
+TMP=$(mktemp -d /tmp/dynamicfs-test-XXXXXX)
+VOL=$TMP/vol
+MNT=$TMP/mnt
+LOG=$VOL/log/dynamicfs.log
+MiB=$((1024 * 1024))
+BIG_MIB=32        # size of the fsync'ed file
+NFILES=200        # empty files created
+NDIRS=5           # directories created
+QUEUE_CAPACITY=256  # IoScheduler's per-disk queue capacity
+STOPPED_PID=""    # daemon pid while it is SIGSTOPped (cleanup resumes it)
+WATCH_PID=""      # `status --watch` running in the background
+
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n "$STOPPED_PID" ]]; then
+    kill -CONT "$STOPPED_PID" 2>/dev/null
+  fi
+  if [[ -n "$WATCH_PID" ]]; then
+    kill -KILL "$WATCH_PID" 2>/dev/null
+    wait "$WATCH_PID" 2>/dev/null
+  fi
+  local m
+  # Deepest first, in case something got mounted below a mount.
+  # shellcheck disable=SC2013  # mount points of this test have no spaces
+  for m in $(awk -v p="$TMP/" 'index($5, p) == 1 {print $5}' \
+    /proc/self/mountinfo | sort -r); do
+    timeout 60 "$BIN" umount "$m" || umount -l "$m" || fusermount3 -u -z "$m"
+  done
+  if grep -qF " $TMP/" /proc/self/mountinfo; then
+    echo "WARNING: something is still mounted under $TMP; not removing it" >&2
+  else
+    rm -rf "$TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 143' INT TERM HUP
+
+FAILURES=0
+pass() { echo "ok: $*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  FAILURES=$((FAILURES + 1))
+}
+die() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# poll_until SECONDS CMD...: runs CMD every 0.1 s until it succeeds; returns
+# 1 if it still fails after SECONDS.
+poll_until() {
+  local deadline=$(($(now_ms) + $1 * 1000))
+  shift
+  until "$@"; do
+    (($(now_ms) < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# run CMD...: runs CMD with its output in $TMP/out and $TMP/err; sets RC.
+run() {
+  RC=0
+  "$@" >"$TMP/out" 2>"$TMP/err" || RC=$?
+}
+
+# expect_success WHAT CMD...: CMD must exit 0.
+expect_success() {
+  local what=$1
+  shift
+  run "$@"
+  if [[ $RC -ne 0 ]]; then
+    fail "$what: exit $RC: $(head -c 500 "$TMP/err")"
+    return 1
+  fi
+  pass "$what"
+}
+
+# expect_refusal WHAT CMD...: CMD must exit non-zero with exactly one
+# non-empty line on stderr.
+expect_refusal() {
+  local what=$1
+  shift
+  run timeout 10 "$@"
+  local lines
+  lines=$(grep -c '' "$TMP/err" || true)
+  if [[ $RC -eq 0 ]]; then
+    fail "$what: exited 0 (expected a refusal)"
+  elif [[ $RC -eq 124 ]]; then
+    fail "$what: still running after 10 s"
+  elif [[ -z "$(tr -d '[:space:]' <"$TMP/err")" ]]; then
+    fail "$what: exit $RC but stderr is empty"
+  elif [[ "$lines" -ne 1 ]]; then
+    fail "$what: stderr has $lines lines, expected exactly 1: $(cat "$TMP/err")"
+  else
+    pass "$what (exit $RC: $(cat "$TMP/err"))"
+  fi
+}
+
+# expect_quick_failure WHAT REGEX CMD...: CMD must exit non-zero in under
+# 2 s (10 s hard limit) with one stderr line that matches REGEX
+# (extended, case-insensitive).
+expect_quick_failure() {
+  local what=$1 re=$2
+  shift 2
+  local start ms lines
+  start=$(now_ms)
+  run timeout 10 "$@"
+  ms=$(($(now_ms) - start))
+  lines=$(grep -c '' "$TMP/err" || true)
+  if [[ $RC -eq 0 ]]; then
+    fail "$what: exited 0 (expected a failure)"
+  elif [[ $RC -eq 124 ]]; then
+    fail "$what: hung (killed after 10 s)"
+  elif ((ms >= 2000)); then
+    fail "$what: took $ms ms to fail (limit 2000 ms)"
+  elif [[ "$lines" -ne 1 ]]; then
+    fail "$what: stderr has $lines lines, expected exactly 1: $(cat "$TMP/err")"
+  elif ! grep -Eqi -- "$re" "$TMP/err"; then
+    fail "$what: stderr does not match /$re/: $(cat "$TMP/err")"
+  else
+    pass "$what (exit $RC after $ms ms: $(cat "$TMP/err"))"
+  fi
+}
+
+# expect_output WHAT EXPECTED CMD...: CMD must exit 0 and print EXPECTED.
+expect_output() {
+  local what=$1 expected=$2
+  shift 2
+  run "$@"
+  if [[ $RC -ne 0 ]]; then
+    fail "$what: exit $RC: $(cat "$TMP/err")"
+  elif [[ "$(cat "$TMP/out")" != "$expected" ]]; then
+    fail "$what: printed '$(cat "$TMP/out")', expected '$expected'"
+  else
+    pass "$what ($expected)"
+  fi
+}
+
+# The JSON checks: `check.py FILE EXPR [SHOW]` evaluates the Python
+# expression EXPR over the `status --json` document in FILE; it exits 0 if
+# it is true, 1 if false, 2 if it raised (e.g. a metric is missing).
+cat >"$TMP/check.py" <<'EOF'
+import json
+import sys
+
+doc = json.load(open(sys.argv[1]))
+M = doc.get("metrics", {})
+disks = doc.get("disks", [])
+MiB = 1 << 20
+
+
+def samples(name):
+    if name not in M:
+        raise KeyError("metric %s is missing" % name)
+    return M[name]["samples"]
+
+
+def _match(s, labels):
+    return all(s["labels"].get(k) == v for k, v in labels.items())
+
+
+def one(name, **labels):
+    found = [s for s in samples(name) if _match(s, labels)]
+    if len(found) != 1:
+        raise LookupError("%s%s: %d samples match" % (name, labels, len(found)))
+    return found[0]
+
+
+def value(name, **labels):
+    return one(name, **labels)["value"]
+
+
+def values(name, **labels):
+    return [s["value"] for s in samples(name) if _match(s, labels)]
+
+
+def total(name, **labels):
+    return sum(values(name, **labels))
+
+
+def ops(op):
+    return value("fuse_ops_total", op=op)
+
+
+def hist(name, **labels):
+    return one(name, **labels)
+
+
+env = dict(globals())
+try:
+    # Parenthesized, so an expression may span lines.
+    ok = eval("(%s)" % sys.argv[2], env)
+    shown = eval("(%s)" % sys.argv[3], env) if len(sys.argv) > 3 and sys.argv[3] else None
+except Exception as e:  # report a missing metric as a failure, not a crash
+    print("%s: %s" % (type(e).__name__, e))
+    sys.exit(2)
+if shown is not None:
+    print(shown)
+sys.exit(0 if ok else 1)
+EOF
+
+JSON=$TMP/status.json
+# snapshot [FILE]: `status --json` into FILE (default $JSON), which must be
+# valid JSON.
+snapshot() {
+  local file=${1:-$JSON}
+  timeout 10 "$BIN" status --json "$MNT" >"$file" 2>"$TMP/snap.err" || return 1
+  python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$file" 2>"$TMP/snap.err"
+}
+take_snapshot() {
+  snapshot || die "status --json failed: $(cat "$TMP/snap.err")"
+}
+
+# jcheck WHAT EXPR [SHOW] [FILE]: EXPR (see check.py) must hold for FILE
+# (default: the last snapshot); SHOW is printed with the result.
+jcheck() {
+  local what=$1 expr=$2 show=${3:-} file=${4:-$JSON}
+  local out rc=0
+  out=$(python3 "$TMP/check.py" "$file" "$expr" "$show" 2>&1) || rc=$?
+  if [[ $rc -eq 0 ]]; then
+    pass "$what${out:+ ($out)}"
+  else
+    fail "$what: '$expr' does not hold${out:+ (got: $out)}"
+  fi
+}
+jtrue() { python3 "$TMP/check.py" "${2:-$JSON}" "$1" >/dev/null 2>&1; }
+# jval EXPR: prints the value of EXPR for the last snapshot.
+jval() { python3 "$TMP/check.py" "$JSON" "True" "$1"; }
+
+log_count() { grep -c "$1" "$LOG" || true; }
+mkdirs_logged_at_least() { (($(log_count "fuse mkdir") >= $1)); }
+
+cd "$TMP"
+mkdir "$MNT"
+
+# ------------------------------------------------------------------ setup
+run "$BIN" mkfs --volume "$VOL" --disk "$TMP/d0.img" --disk "$TMP/d1.img" \
+  --size 256M
+[[ $RC -eq 0 ]] || die "mkfs failed: $(cat "$TMP/err")"
+run "$BIN" mount --volume "$VOL" "$MNT" -o metrics_listen=127.0.0.1:0
+[[ $RC -eq 0 ]] || die "mount failed: $(cat "$TMP/err")"
+mountpoint -q "$MNT" || die "mount exited 0 but $MNT is not mounted"
+DAEMON_PID=$(cat "$VOL/daemon.pid")
+kill -0 "$DAEMON_PID" || die "no daemon with the pid $DAEMON_PID in daemon.pid"
+
+sock_mode=$(stat -c %a "$VOL/control.sock")
+[[ "$sock_mode" == 600 ]] && pass "control socket has mode 0600" ||
+  fail "control socket $VOL/control.sock has mode $sock_mode, expected 600"
+
+# --------------------------------------------------------------- workload
+# The big file is written while `status --json` is polled, so the queue
+# bounds are checked under load, not only at rest.
+head -c $((BIG_MIB * MiB)) /dev/urandom >"$TMP/big.src"
+BIG_SUM=$(sha256sum <"$TMP/big.src" | awk '{print $1}')
+dd if="$TMP/big.src" of="$MNT/big" bs=1M conv=fsync status=none &
+dd_pid=$!
+nload=0
+while kill -0 "$dd_pid" 2>/dev/null && ((nload < 100)); do
+  if snapshot "$TMP/load-$nload.json"; then
+    nload=$((nload + 1))
+  else
+    fail "status --json during the write: $(cat "$TMP/snap.err")"
+    break
+  fi
+done
+dd_rc=0
+wait "$dd_pid" || dd_rc=$?
+[[ $dd_rc -eq 0 ]] || die "writing $BIG_MIB MiB with dd conv=fsync failed (exit $dd_rc)"
+for ((i = 0; i < nload; i++)); do
+  jcheck "queue lengths within 0..$QUEUE_CAPACITY during the write (snapshot $i)" \
+    "all(0 <= v <= $QUEUE_CAPACITY for v in values('io_queue_length')) and
+     all(0 <= d['queue_depth'] <= $QUEUE_CAPACITY for d in disks)" \
+    "max(values('io_queue_length'))" "$TMP/load-$i.json"
+done
+pass "$nload status snapshots taken while writing"
+
+for ((i = 1; i <= NFILES; i++)); do
+  : >"$MNT/f$i"
+done
+for ((i = 1; i <= NDIRS; i++)); do
+  mkdir "$MNT/d$i"
+done
+
+# ------------------------------------------------------ status --json
+# Every queue must drain once the workload is done.
+queues_idle() {
+  snapshot && jtrue "all(v == 0 for v in values('io_queue_length')) and
+                     all(d['queue_depth'] == 0 for d in disks)"
+}
+if poll_until 10 queues_idle; then
+  pass "every I/O queue drained after the workload"
+else
+  fail "I/O queues did not drain within 10 s: $(cat "$TMP/snap.err")"
+fi
+take_snapshot
+
+jcheck "fuse_ops_total{op=create} >= $NFILES" "ops('create') >= $NFILES" "ops('create')"
+jcheck "fuse_ops_total{op=mkdir} >= $NDIRS" "ops('mkdir') >= $NDIRS" "ops('mkdir')"
+jcheck "fuse_ops_total{op=write} > 0" "ops('write') > 0" "ops('write')"
+jcheck "fuse_ops_total{op=fsync} >= 1" "ops('fsync') >= 1" "ops('fsync')"
+jcheck "fsync_requests_total >= 1" "value('fsync_requests_total') >= 1" \
+  "value('fsync_requests_total')"
+# fsync_requests_total counts user fsyncs only: while the volume is idle the
+# background sync adds rounds but no fsync requests.
+FSYNCS_BEFORE=$(jval "value('fsync_requests_total')")
+ROUNDS_BEFORE=$(jval "value('sync_rounds_total')")
+background_rounds_passed() {
+  snapshot && jtrue "value('sync_rounds_total') >= $ROUNDS_BEFORE + 2"
+}
+if poll_until 15 background_rounds_passed; then
+  take_snapshot
+  jcheck "idle volume: background syncs are not counted as fsync requests" \
+    "value('fsync_requests_total') == $FSYNCS_BEFORE" "value('fsync_requests_total')"
+else
+  fail "sync_rounds_total did not grow by 2 within 15 s (background sync)"
+fi
+jcheck "written bytes over all disks >= $BIG_MIB MiB" \
+  "sum(d['written_bytes_total'] for d in disks) >= $BIG_MIB * MiB" \
+  "[d['written_bytes_total'] for d in disks]"
+jcheck "written_bytes_total agrees with io_bytes_total{dir=write}" \
+  "all(d['written_bytes_total'] == value('io_bytes_total', disk=str(d['index']), dir='write')
+       for d in disks)"
+jcheck "the summary lists both disks with their paths" \
+  "sorted(d['path'] for d in disks) == ['$TMP/d0.img', '$TMP/d1.img']"
+jcheck "every disk ran I/O (io_ops_total > 0)" \
+  "len(disks) == 2 and all(total('io_ops_total', disk=str(d['index'])) > 0 for d in disks)" \
+  "[total('io_ops_total', disk=str(d['index'])) for d in disks]"
+jcheck "queue lengths within 0..$QUEUE_CAPACITY" \
+  "len(values('io_queue_length')) > 0 and
+   all(0 <= v <= $QUEUE_CAPACITY for v in values('io_queue_length'))"
+jcheck "io_workers > 0 for every disk" \
+  "all(d['io_workers'] > 0 for d in disks) and all(v > 0 for v in values('io_workers'))"
+jcheck "write latency histogram: count > 0, p99 >= p50 > 0" \
+  "hist('fuse_op_latency_seconds', op='write')['count'] > 0 and
+   hist('fuse_op_latency_seconds', op='write')['p99'] >=
+   hist('fuse_op_latency_seconds', op='write')['p50'] > 0" \
+  "{k: hist('fuse_op_latency_seconds', op='write')[k] for k in ('count', 'p50', 'p99')}"
+jcheck "every op's latency count equals its fuse_ops_total (at rest)" \
+  "all(hist('fuse_op_latency_seconds', op=s['labels']['op'])['count'] == s['value']
+       for s in samples('fuse_ops_total'))"
+jcheck "histogram buckets add up to the count" \
+  "all(sum(s['counts']) == s['count'] and len(s['counts']) == len(s['bounds']) + 1
+       for s in samples('fuse_op_latency_seconds'))"
+jcheck "summary names the volume, mountpoint and daemon pid" \
+  "doc['volume'] == '$VOL' and doc['mountpoint'] == '$MNT' and doc['pid'] == $DAEMON_PID"
+jcheck "health ok, no checksum errors" \
+  "doc['health'] == 'ok' and value('checksum_errors_total') == 0"
+jcheck "inodes >= files + dirs" "value('inodes') >= $NFILES + $NDIRS" "value('inodes')"
+jcheck "metrics_endpoint is a bound loopback port" \
+  "doc['metrics_endpoint'].startswith('127.0.0.1:') and
+   int(doc['metrics_endpoint'].rsplit(':', 1)[1]) > 0" "doc['metrics_endpoint']"
+ENDPOINT=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["metrics_endpoint"])' "$JSON")
+
+# ------------------------------------------------------------ status
+# A burst of small writes right before, so `write` is among the busiest
+# operations of the last 10 s however long the steps above took.
+dd if=/dev/zero of="$MNT/burst" bs=4k count=2000 status=none
+if expect_success "status" "$BIN" status "$MNT"; then
+  cp "$TMP/out" "$TMP/summary.txt"
+  grep -qF "$VOL" "$TMP/summary.txt" && pass "status names the volume directory" ||
+    fail "status does not mention the volume $VOL"
+  for disk in "$TMP/d0.img" "$TMP/d1.img"; do
+    grep -qF "$disk" "$TMP/summary.txt" && pass "status lists disk $disk" ||
+      fail "status does not list disk $disk"
+  done
+  grep -q "pid $DAEMON_PID" "$TMP/summary.txt" && pass "status shows the daemon pid" ||
+    fail "status does not show pid $DAEMON_PID"
+  # The busiest-ops table sits between the `fuse ops` and `metadata` lines.
+  if sed -n '/^fuse ops/,/^metadata/p' "$TMP/summary.txt" | grep -Eq '^ +write +[0-9]'; then
+    pass "status lists write among the busiest operations"
+  else
+    fail "status does not list write among the busiest operations:"
+    sed 's/^/    /' "$TMP/summary.txt" >&2
+  fi
+fi
+
+# -------------------------------------------------- status --prometheus
+if expect_success "status --prometheus" "$BIN" status --prometheus "$MNT"; then
+  cp "$TMP/out" "$TMP/prom.txt"
+  if promtool check metrics <"$TMP/prom.txt" >"$TMP/promtool.out" 2>&1; then
+    pass "promtool check metrics accepts status --prometheus"
+  else
+    fail "promtool check metrics rejects status --prometheus: $(head -20 "$TMP/promtool.out")"
+  fi
+  creates=$(awk '$1 == "dynamicfs_fuse_ops_total{op=\"create\"}" {print $2}' "$TMP/prom.txt")
+  if [[ -n "$creates" ]] && awk -v v="$creates" -v n="$NFILES" 'BEGIN {exit !(v >= n)}'; then
+    pass "prometheus: dynamicfs_fuse_ops_total{op=\"create\"} = $creates >= $NFILES"
+  else
+    fail "prometheus: dynamicfs_fuse_ops_total{op=\"create\"} is '$creates', expected >= $NFILES"
+  fi
+  grep -q '^dynamicfs_fuse_op_latency_seconds_bucket{' "$TMP/prom.txt" &&
+    pass "prometheus has dynamicfs_fuse_op_latency_seconds_bucket" ||
+    fail "prometheus has no dynamicfs_fuse_op_latency_seconds_bucket"
+  grep -q '^# TYPE dynamicfs_fuse_op_latency_seconds histogram$' "$TMP/prom.txt" &&
+    pass "prometheus declares the latency histogram" ||
+    fail "prometheus has no '# TYPE dynamicfs_fuse_op_latency_seconds histogram'"
+  bad=$(grep -Ev '^(#|$|dynamicfs_)' "$TMP/prom.txt" | head -3 || true)
+  [[ -z "$bad" ]] && pass "every prometheus sample is prefixed dynamicfs_" ||
+    fail "prometheus samples without the dynamicfs_ prefix: $bad"
+fi
+
+# ------------------------------------------------------- HTTP /metrics
+code=$(curl -sS -m 10 -o "$TMP/http.txt" -w '%{http_code} %{content_type}' \
+  "http://$ENDPOINT/metrics" 2>"$TMP/err") || code="curl failed: $(cat "$TMP/err")"
+if [[ "$code" == "200 text/plain"* ]]; then
+  pass "GET /metrics: $code"
+  if promtool check metrics <"$TMP/http.txt" >"$TMP/promtool.out" 2>&1; then
+    pass "promtool check metrics accepts HTTP /metrics"
+  else
+    fail "promtool check metrics rejects HTTP /metrics: $(head -20 "$TMP/promtool.out")"
+  fi
+  grep -q '^dynamicfs_uptime_seconds ' "$TMP/http.txt" &&
+    pass "HTTP /metrics has dynamicfs_uptime_seconds" ||
+    fail "HTTP /metrics has no dynamicfs_uptime_seconds sample"
+else
+  fail "GET http://$ENDPOINT/metrics: expected 200 text/plain, got: $code"
+fi
+code=$(curl -sS -m 10 -o /dev/null -w '%{http_code}' "http://$ENDPOINT/nope" 2>"$TMP/err") ||
+  code="curl failed: $(cat "$TMP/err")"
+[[ "$code" == 404 ]] && pass "GET /nope: 404" || fail "GET /nope: expected 404, got $code"
+
+# ------------------------------------------------------ status --metrics
+if expect_success "status --metrics" "$BIN" status --metrics "$MNT"; then
+  for group in volume fuse locks metadata io disks health replication; do
+    grep -qx "$group" "$TMP/out" && pass "status --metrics has group '$group'" ||
+      fail "status --metrics has no '$group' header line"
+  done
+  for name in lock_contention_ratio avg_group_commit_ops io_queue_length fuse_ops_total; do
+    grep -Eq "^ +$name([ {]|$)" "$TMP/out" && pass "status --metrics lists $name" ||
+      fail "status --metrics does not list $name"
+  done
+fi
+
+# ------------------------------------------------- live settings (config)
+if expect_success "config list" "$BIN" config list "$MNT"; then
+  grep -Eq '^io_workers +0( |$)' "$TMP/out" && pass "config list shows io_workers 0" ||
+    fail "config list does not show 'io_workers 0': $(cat "$TMP/out")"
+fi
+expect_success "config set io_workers 5" "$BIN" config set io_workers 5 "$MNT"
+expect_output "config get io_workers after set" 5 "$BIN" config get io_workers "$MNT"
+take_snapshot
+jcheck "io_workers is 5 for every disk (summary and metric)" \
+  "len(disks) == 2 and all(d['io_workers'] == 5 for d in disks) and
+   values('io_workers') == [5, 5]" "values('io_workers')"
+# The disks still work with the new workers.
+dd if=/dev/zero of="$MNT/after-workers" bs=64k count=64 conv=fsync status=none &&
+  pass "writes work with 5 I/O workers" || fail "write after config set io_workers 5 failed"
+
+expect_refusal "config set io_workers 100000" "$BIN" config set io_workers 100000 "$MNT"
+expect_output "io_workers unchanged by the invalid value" 5 "$BIN" config get io_workers "$MNT"
+expect_refusal "config set of an unknown setting" "$BIN" config set no_such_setting 1 "$MNT"
+expect_refusal "config set metrics_listen without --persist (mount time only)" \
+  "$BIN" config set metrics_listen 1234 "$MNT"
+expect_output "metrics_listen unchanged" 127.0.0.1:0 "$BIN" config get metrics_listen "$MNT"
+
+expect_success "config set commit_max_delay_us 20 --persist" \
+  "$BIN" config set commit_max_delay_us 20 "$MNT" --persist
+expect_output "config get commit_max_delay_us" 20 "$BIN" config get commit_max_delay_us "$MNT"
+if awk '/^\[/ {table = $0}
+  table == "[settings]" && $0 == "commit_max_delay_us = 20" {found = 1}
+  END {exit !found}' "$VOL/volume.toml"; then
+  pass "volume.toml has commit_max_delay_us = 20 in [settings]"
+else
+  fail "volume.toml has no commit_max_delay_us = 20 in [settings]: $(cat "$VOL/volume.toml")"
+fi
+
+# ----------------------------------------------- control socket ownership
+# The directories are opened up so that the refusal comes from the socket.
+chmod 755 "$TMP" "$VOL"
+NOBODY_BIN=$TMP/dynamicfs-nobody  # a copy, whatever the build dir allows
+cp "$BIN" "$NOBODY_BIN"
+chmod 755 "$NOBODY_BIN"
+AS_NOBODY=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+# Positive control: uid 65534 can run the binary at all.
+expect_success "uid 65534 can run dynamicfs --version" "${AS_NOBODY[@]}" "$NOBODY_BIN" --version
+expect_quick_failure "status as uid 65534" 'permission denied.*control socket' \
+  "${AS_NOBODY[@]}" "$NOBODY_BIN" status "$MNT"
+expect_quick_failure "config set as uid 65534" 'permission denied' \
+  "${AS_NOBODY[@]}" "$NOBODY_BIN" config set io_workers 3 "$MNT"
+expect_quick_failure "log-level as uid 65534" 'permission denied' \
+  "${AS_NOBODY[@]}" "$NOBODY_BIN" log-level debug "$MNT"
+# Even if someone loosens the socket mode, the daemon checks the peer's uid.
+chmod 666 "$VOL/control.sock"
+expect_quick_failure "config set as uid 65534 on a mode 0666 socket" \
+  'permission denied: only root and uid 0' \
+  "${AS_NOBODY[@]}" "$NOBODY_BIN" config set io_workers 3 "$MNT"
+expect_quick_failure "status --json as uid 65534 on a mode 0666 socket" \
+  'permission denied: only root and uid 0' \
+  "${AS_NOBODY[@]}" "$NOBODY_BIN" status --json "$MNT"
+expect_quick_failure "config get as uid 65534 on a mode 0666 socket" \
+  'permission denied: only root and uid 0' \
+  "${AS_NOBODY[@]}" "$NOBODY_BIN" config get io_workers "$MNT"
+[[ ! -s "$TMP/out" ]] && pass "nothing printed on stdout for the refused uid" ||
+  fail "status --json as uid 65534 printed: $(head -c 300 "$TMP/out")"
+chmod 600 "$VOL/control.sock"
+expect_output "io_workers unchanged by uid 65534" 5 "$BIN" config get io_workers "$MNT"
+
+# ----------------------------------------------------------- log levels
+expect_output "default log level" info "$BIN" config get log_level "$MNT"
+mkdir "$MNT/dbg-before"
+expect_success "log-level debug" "$BIN" log-level debug "$MNT"
+mkdir "$MNT/dbg-after"
+# The log is flushed once a second; the only mkdir at debug must show up,
+# and must be the only one (the one at info level logged nothing).
+if poll_until 10 mkdirs_logged_at_least 1; then
+  n=$(log_count "fuse mkdir")
+  [[ $n -eq 1 ]] && pass "at debug level the mkdir is logged, at info it was not" ||
+    fail "expected exactly 1 'fuse mkdir' line (the mkdir at debug), found $n"
+else
+  fail "no 'fuse mkdir' line in $LOG within 10 s of switching to debug"
+fi
+expect_success "log-level warn" "$BIN" log-level warn "$MNT"
+run "$BIN" config get log_level "$MNT"
+[[ $RC -eq 0 && "$(cat "$TMP/out")" =~ ^warn(ing)?$ ]] && pass "log level is now warn" ||
+  fail "config get log_level after log-level warn: exit $RC, '$(cat "$TMP/out")'"
+before=$(log_count "fuse mkdir")
+for i in 1 2 3 4 5; do
+  mkdir "$MNT/warn-$i"
+done
+# A single mkdir at debug level as a marker: when its line is in the log,
+# any line of the five mkdirs at warn level would be there too.
+expect_success "log-level debug again" "$BIN" log-level debug "$MNT"
+mkdir "$MNT/marker"
+if poll_until 10 mkdirs_logged_at_least $((before + 1)); then
+  n=$(log_count "fuse mkdir")
+  [[ $n -eq $((before + 1)) ]] &&
+    pass "the 5 mkdirs at warn level were not logged, the marker was" ||
+    fail "expected $((before + 1)) 'fuse mkdir' lines (only the marker added), found $n"
+else
+  fail "the marker mkdir at debug level was not logged within 10 s"
+fi
+expect_refusal "log-level bogus" "$BIN" log-level bogus "$MNT"
+expect_output "log level unchanged by the bogus level" debug "$BIN" config get log_level "$MNT"
+expect_success "log-level info" "$BIN" log-level info "$MNT"
+
+# ---------------------------------------------------------- status --watch
+# Not a terminal: each refresh is printed in full, followed by a blank line.
+"$BIN" status --watch 1 "$MNT" >"$TMP/watch.out" 2>"$TMP/watch.err" &
+WATCH_PID=$!
+refreshes() { grep -c '^volume ' "$TMP/watch.out" || true; }
+watch_refreshed_twice() { (($(refreshes) >= 2)); }
+watch_exited() { ! kill -0 "$WATCH_PID" 2>/dev/null; }
+if poll_until 15 watch_refreshed_twice; then
+  pass "status --watch 1 refreshed $(refreshes) times"
+else
+  fail "status --watch 1 printed $(refreshes) refreshes within 15 s: $(head -c 300 "$TMP/watch.err")"
+fi
+kill -INT "$WATCH_PID" 2>/dev/null || true
+if poll_until 10 watch_exited; then
+  watch_rc=0
+  wait "$WATCH_PID" || watch_rc=$?
+  [[ $watch_rc -eq 0 ]] && pass "status --watch exits 0 on SIGINT" ||
+    fail "status --watch exited $watch_rc on SIGINT: $(head -c 300 "$TMP/watch.err")"
+else
+  fail "status --watch still running 10 s after SIGINT"
+  kill -KILL "$WATCH_PID" 2>/dev/null || true
+  wait "$WATCH_PID" 2>/dev/null || true
+fi
+WATCH_PID=""
+# Every refresh but the first starts after a blank line; no escape codes.
+if awk '/^volume / && NR > 1 && prev != "" {bad = 1} {prev = $0} END {exit bad}' \
+  "$TMP/watch.out"; then
+  pass "status --watch separates refreshes with a blank line"
+else
+  fail "status --watch output is not blank-line separated"
+fi
+if grep -q $'\e' "$TMP/watch.out"; then
+  fail "status --watch writes terminal escape codes to a non-terminal"
+else
+  pass "status --watch writes no escape codes to a non-terminal"
+fi
+
+# ------------------------------------------------------- stopped daemon
+kill -STOP "$DAEMON_PID"
+STOPPED_PID=$DAEMON_PID
+for args in "" --json --prometheus; do
+  # shellcheck disable=SC2086  # $args is one word or none
+  expect_quick_failure "status${args:+ $args} of a SIGSTOPped daemon" \
+    'not answer|hung|stopped|not responding' "$BIN" status $args "$MNT"
+done
+expect_quick_failure "config get of a SIGSTOPped daemon" \
+  'not answer|hung|stopped|not responding' "$BIN" config get io_workers "$MNT"
+kill -CONT "$DAEMON_PID"
+STOPPED_PID=""
+# Positive control: the daemon answers again once resumed.
+if poll_until 10 snapshot; then
+  pass "status --json works again after SIGCONT"
+else
+  fail "status --json fails after SIGCONT: $(cat "$TMP/snap.err")"
+fi
+
+# ---------------------------------------------- remount: persisted settings
+expect_success "umount" "$BIN" umount "$MNT"
+mountpoint -q "$MNT" && fail "$MNT is still mounted after umount"
+expect_success "remount" "$BIN" mount --volume "$VOL" "$MNT"
+DAEMON_PID=$(cat "$VOL/daemon.pid")
+expect_output "persisted commit_max_delay_us survives a remount" 20 \
+  "$BIN" config get commit_max_delay_us "$MNT"
+expect_output "io_workers (not persisted) is back to 0 after a remount" 0 \
+  "$BIN" config get io_workers "$MNT"
+# A fresh mount has an empty page cache, so reading the file reaches the disks.
+sum=$(sha256sum <"$MNT/big" | awk '{print $1}')
+[[ "$sum" == "$BIG_SUM" ]] && pass "the $BIG_MIB MiB file reads back intact" ||
+  fail "the $BIG_MIB MiB file reads back with a different checksum"
+take_snapshot
+jcheck "read bytes over all disks >= $BIG_MIB MiB after reading the file" \
+  "sum(d['read_bytes_total'] for d in disks) >= $BIG_MIB * MiB" \
+  "[d['read_bytes_total'] for d in disks]"
+jcheck "fuse_ops_total{op=read} > 0" "ops('read') > 0" "ops('read')"
+jcheck "counters restart at the remount (no creates yet)" "ops('create') == 0" "ops('create')"
+
+# ----------------------------------------------------------- dead daemon
+kill -KILL "$DAEMON_PID"
+daemon_gone() {
+  [[ ! -e /proc/$DAEMON_PID ]] ||
+    [[ "$(awk '{print $3}' "/proc/$DAEMON_PID/stat" 2>/dev/null)" == Z ]]
+}
+poll_until 10 daemon_gone || fail "daemon $DAEMON_PID still alive 10 s after SIGKILL"
+for args in "" --json; do
+  # shellcheck disable=SC2086
+  expect_quick_failure "status${args:+ $args} of a killed daemon" 'not running' \
+    "$BIN" status $args "$MNT"
+done
+expect_success "umount of the stale mount" "$BIN" umount "$MNT"
+mountpoint -q "$MNT" && fail "$MNT is still mounted after umount of a dead daemon" ||
+  pass "stale mount is gone"
+expect_quick_failure "status of an unmounted directory" 'not a mounted|not .*dynamicfs' \
+  "$BIN" status "$MNT"
+
+if [[ $FAILURES -ne 0 ]]; then
+  echo "FAIL: $FAILURES check(s) failed" >&2
+  exit 1
+fi
+echo "PASS"
