@@ -25,6 +25,23 @@ namespace {
 
 using nlohmann::json;
 
+// A handler gate: handlers wait on it; it opens at the latest when the test
+// body ends, so a failed assertion cannot leave a handler blocked.
+class Gate {
+ public:
+  Gate() : m_opened(m_promise.get_future().share()) {}
+  ~Gate() { open(); }
+  void open() {
+    if (!m_open.exchange(true)) m_promise.set_value();
+  }
+  void wait() const { m_opened.wait(); }
+
+ private:
+  std::promise<void> m_promise;
+  std::shared_future<void> m_opened;
+  std::atomic<bool> m_open{false};
+};
+
 class ControlServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -90,12 +107,11 @@ TEST_F(ControlServerTest, AnswersRequestsAndReportsErrorsAsValues) {
 }
 
 TEST_F(ControlServerTest, SlowRequestDoesNotBlockOthers) {
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
+  Gate release;
   std::atomic<int> fast_served{0};
   start([&](const json& req) -> json {
     if (req["op"] == "slow") {
-      released.wait();  // held until a fast request has been answered
+      release.wait();  // held until a fast request has been answered
       return {{"slow", true}};
     }
     ++fast_served;
@@ -110,10 +126,11 @@ TEST_F(ControlServerTest, SlowRequestDoesNotBlockOthers) {
   auto r = fast->call({{"op", "fast"}}, 10000);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(fast_served.load(), 1);
-  release.set_value();
+  release.open();
   auto s = slow->receive(10000);
   ASSERT_TRUE(s.is_ok()) << s.status().to_string();
   EXPECT_EQ((*s)["slow"], true);
+  m_server->finish(0);  // no handler may outlive the promise it waits on
 }
 
 TEST_F(ControlServerTest, WaitExitIsAnsweredAtFinishWithTheExitCode) {
@@ -138,16 +155,16 @@ TEST_F(ControlServerTest, WaitExitIsAnsweredAtFinishWithTheExitCode) {
 }
 
 TEST_F(ControlServerTest, ClientTimesOutOnASilentServer) {
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
+  Gate release;
   start([&](const json&) -> json {
-    released.wait();
+    release.wait();
     return {{"late", true}};
   });
   auto c = client();
   ASSERT_NE(c, nullptr);
   auto r = c->call({{"op", "hang"}}, 200);
-  release.set_value();
+  release.open();
+  m_server->finish(0);  // no handler may outlive the promise it waits on
   ASSERT_FALSE(r.is_ok());
   EXPECT_EQ(r.err(), ETIMEDOUT);
   EXPECT_NE(r.status().message().find("did not answer"), std::string::npos);
