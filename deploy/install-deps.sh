@@ -11,7 +11,7 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev libtoml11-dev
-  libisal-dev uuid-dev libblkid-dev
+  libisal-dev uuid-dev libblkid-dev libext2fs-dev
   attr acl tar diffutils e2fsprogs python3 procps psmisc util-linux
   fio mergerfs python3-matplotlib
   prometheus curl

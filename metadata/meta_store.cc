@@ -46,6 +46,15 @@ MetaStore::~MetaStore() {
 }
 
 Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, bool create) {
+  return open_impl(dir, create, /*read_only=*/false);
+}
+
+Result<std::unique_ptr<MetaStore>> MetaStore::open_read_only(const std::string& dir) {
+  return open_impl(dir, /*create=*/false, /*read_only=*/true);
+}
+
+Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, bool create,
+                                                        bool read_only) {
   struct stat st {};
   bool exists = ::stat((dir + "/CURRENT").c_str(), &st) == 0;
   if (create && exists) return Status::error(EEXIST, "metadata store already exists in " + dir);
@@ -78,7 +87,9 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, bool 
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(opts, dir, descs, &handles, &raw);
+  rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(opts, dir, descs, &handles, &raw,
+                                                               /*error_if_wal_file_exists=*/false)
+                                : rocksdb::DB::Open(opts, dir, descs, &handles, &raw);
   if (!s.ok()) return status_from_rocksdb(s, "cannot open metadata store " + dir);
 
   std::unique_ptr<MetaStore> store(new MetaStore());

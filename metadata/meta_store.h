@@ -26,6 +26,11 @@ class MetaStore {
 
   // Opens DIR (created when `create` is set; refused if it exists then).
   static Result<std::unique_ptr<MetaStore>> open(const std::string& dir, bool create);
+  // Opens DIR read-only, without taking its lock, so a tool can read the
+  // metadata of a mounted volume: it sees the state as of the open (the WAL is
+  // replayed in memory). Writes fail. Keep it open only briefly while a daemon
+  // runs: that daemon may delete files the snapshot still refers to.
+  static Result<std::unique_ptr<MetaStore>> open_read_only(const std::string& dir);
 
   Result<std::optional<std::string>> get(Cf cf, const std::string& key) const;
   std::unique_ptr<rocksdb::Iterator> iterator(Cf cf) const;
@@ -59,6 +64,8 @@ class MetaStore {
 
  private:
   MetaStore() = default;
+  static Result<std::unique_ptr<MetaStore>> open_impl(const std::string& dir, bool create,
+                                                      bool read_only);
   std::string m_dir;
   std::shared_ptr<rocksdb::Cache> m_block_cache;
   std::unique_ptr<rocksdb::DB> m_db;

@@ -41,12 +41,35 @@ struct ConfigOptions {
   bool persist = false;
 };
 
+struct ImageOptions {
+  std::string disk;
+  std::string output;
+  std::string used_ranges = "auto";  // auto or full
+  std::string volume;                // for a dynamicfs disk
+  uint64_t piece_size = 1 << 20;
+  std::string name;
+};
+
+struct ReplicateOptions {
+  bool seed = false;
+  std::string torrent;
+  std::string device;  // --source or --target
+  std::string listen = "0.0.0.0:6881";
+  std::vector<std::string> peers;
+  bool json = false;
+  bool no_lsd = false;
+  double seed_for = 0;     // fetch: keep seeding this long after completion
+  double max_rate_mb = 0;  // MB/s limit of upload (seed) or download (fetch); 0 = none
+};
+
 int cmd_mkfs(const MkfsOptions& o);
 int cmd_mount(const MountOptions& o);
 int cmd_umount(const std::string& mountpoint);
 int cmd_status(const StatusOptions& o);
 int cmd_scrub(const std::string& mountpoint, double rate_mb);
 int cmd_config(const ConfigOptions& o);
+int cmd_image_create(const ImageOptions& o);
+int cmd_replicate(const ReplicateOptions& o);
 int cmd_log_level(const std::string& level, const std::string& mountpoint);
 
 // "8G", "512M", "1T", "4096" -> bytes; 0 on malformed input.

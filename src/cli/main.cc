@@ -133,6 +133,65 @@ int main(int argc, char** argv) {
   c_scrub->footer(
       "Exit status: 0 when every block verified, 1 when corruption or read errors were found.");
 
+  ImageOptions image;
+  auto* c_image = app.add_subcommand("image", "Make torrents of disk images for `replicate`");
+  c_image->require_subcommand(1);
+  auto* c_image_create = c_image->add_subcommand(
+      "create", "Hash a raw disk or disk file into a v1+v2 torrent of its used ranges");
+  c_image_create->add_option("--disk", image.disk, "Block device or disk file to image")
+      ->required();
+  c_image_create->add_option("-o,--output", image.output, "The .torrent file to write")->required();
+  c_image_create
+      ->add_option("--used-ranges", image.used_ranges,
+                   "auto: only what is in use (a dynamicfs disk's extents with --volume, an\n"
+                   "ext2/3/4 filesystem's used blocks, else everything); full: the whole disk")
+      ->check(CLI::IsMember({"auto", "full"}))
+      ->capture_default_str();
+  c_image_create->add_option("--volume", image.volume,
+                             "Volume directory of a dynamicfs disk (to read its allocation)");
+  c_image_create
+      ->add_option("--piece-size", image.piece_size,
+                   "Piece size in bytes, a power of two >= 16384; smaller pieces make delta\n"
+                   "fetches finer")
+      ->capture_default_str();
+  c_image_create->add_option("--name", image.name, "Torrent name (default: the disk's file name)");
+  c_image_create->footer(
+      "Files in the torrent are named by their byte offset on the disk in hex (EZIO's\n"
+      "convention), so EZIO-made torrents can be fetched too.");
+
+  ReplicateOptions repl;
+  auto* c_repl = app.add_subcommand(
+      "replicate", "Serve or fetch a disk image over BitTorrent on the LAN (many peers at once)");
+  c_repl->require_subcommand(1);
+  auto* c_seed = c_repl->add_subcommand("seed", "Serve a disk image until interrupted");
+  auto* c_fetch = c_repl->add_subcommand(
+      "fetch", "Fetch a disk image onto a device or file; exits 0 once every piece is verified");
+  for (auto* c : {c_seed, c_fetch}) {
+    c->add_option("torrent", repl.torrent, "Torrent made by `image create` (or EZIO)")->required();
+    c->add_option("--listen", repl.listen, "ADDRESS:PORT to accept peers on (port 0: any)")
+        ->capture_default_str();
+    c->add_option("--peer", repl.peers, "HOST:PORT of a peer to connect to (repeatable)");
+    c->add_flag("--json", repl.json, "One JSON progress line per second on stdout");
+    c->add_option("--max-rate", repl.max_rate_mb,
+                  "Limit in MB/s of what this peer sends (seed) or receives (fetch); 0 = none")
+        ->check(CLI::NonNegativeNumber);
+    c->add_flag("--no-lsd", repl.no_lsd,
+                "Do not announce or look for peers with local service discovery (multicast)");
+  }
+  c_seed->add_option("--source", repl.device, "Block device or disk file holding the image")
+      ->required();
+  c_fetch
+      ->add_option("--target", repl.device,
+                   "Block device or disk file to write (a missing file is created)")
+      ->required();
+  c_fetch->add_option("--seed-for", repl.seed_for,
+                      "Keep serving other peers this many seconds after completing");
+  c_repl->footer(
+      "No tracker, DHT, UPnP or NAT-PMP is used: peers come from local service discovery\n"
+      "or --peer. An interrupted fetch resumes: pieces already on the target are checked,\n"
+      "not sent again, and a target holding an older copy receives only changed pieces.\n"
+      "Exit status of fetch: 0 only when every piece is verified on the target.");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -163,6 +222,11 @@ int main(int argc, char** argv) {
     return cmd_config(config);
   }
   if (*c_log) return cmd_log_level(log_level, log_level_mp);
+  if (*c_image) return cmd_image_create(image);
+  if (*c_repl) {
+    repl.seed = c_seed->parsed();
+    return cmd_replicate(repl);
+  }
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
   return 2;
 }

@@ -45,6 +45,15 @@ Disk::~Disk() {
 Result<std::unique_ptr<Disk>> Disk::open(const std::string& path, uint64_t create_size) {
   int flags = O_RDWR | O_CLOEXEC;
   if (create_size > 0) flags |= O_CREAT;
+  return open_with(path, flags, create_size);
+}
+
+Result<std::unique_ptr<Disk>> Disk::open_read_only(const std::string& path) {
+  return open_with(path, O_RDONLY | O_CLOEXEC, 0);
+}
+
+Result<std::unique_ptr<Disk>> Disk::open_with(const std::string& path, int flags,
+                                              uint64_t create_size) {
   int fd = ::open(path.c_str(), flags, 0600);
   if (fd < 0) return Status::from_errno("cannot open disk " + path);
   struct stat st {};

@@ -22,6 +22,9 @@ class Disk {
   // Opens PATH read-write. A missing file is an error (ENOENT) unless
   // create_size > 0, in which case a sparse file of that size is created.
   static Result<std::unique_ptr<Disk>> open(const std::string& path, uint64_t create_size = 0);
+  // Opens PATH read-only (for tools that inspect a disk without changing it,
+  // possibly while it is in use); writes then fail with EBADF.
+  static Result<std::unique_ptr<Disk>> open_read_only(const std::string& path);
 
   Status read_at(void* buf, size_t len, uint64_t offset) const;
   Status write_at(const void* buf, size_t len, uint64_t offset) const;
@@ -36,6 +39,8 @@ class Disk {
 
  private:
   Disk(std::string path, int fd, uint64_t size, bool block_device, bool rotational);
+  static Result<std::unique_ptr<Disk>> open_with(const std::string& path, int flags,
+                                                 uint64_t create_size);
   std::string m_path;
   int m_fd;
   uint64_t m_size;

@@ -1,0 +1,69 @@
+// `dynamicfs image create`: the torrent of a raw disk or disk file, with only
+// its used ranges (a dynamicfs disk's allocated extents, an ext2/3/4
+// filesystem's used blocks) or the whole disk.
+#include <cstdio>
+
+#include "src/cli/commands.h"
+#include "src/cli/progress_line.h"
+#include "src/io/disk.h"
+#include "src/replication/image_torrent.h"
+#include "src/replication/used_ranges.h"
+
+namespace dynamicfs {
+
+int cmd_image_create(const ImageOptions& o) {
+  auto disk = Disk::open_read_only(o.disk);
+  if (!disk.is_ok()) return fail(disk.status().message());
+  uint64_t disk_size = disk.value()->size();
+  disk.value().reset();
+  Result<std::vector<ByteRange>> ranges = Status::error(EINVAL, "unknown --used-ranges");
+  std::string how;
+  if (o.used_ranges == "full") {
+    ranges = UsedRanges::full(o.disk);
+    how = "whole disk";
+  } else if (o.used_ranges == "auto") {
+    auto content = UsedRanges::detect(o.disk);
+    if (!content.is_ok()) return fail(content.status().message());
+    switch (content.value()) {
+      case DiskContent::kDynamicfs:
+        if (o.volume.empty()) {
+          return fail(o.disk +
+                      " is a dynamicfs disk: give --volume DIR (its volume directory) to include "
+                      "only allocated extents, or --used-ranges full");
+        }
+        ranges = UsedRanges::dynamicfs_used(o.disk, o.volume);
+        how = "allocated extents of a dynamicfs disk";
+        break;
+      case DiskContent::kExt:
+        ranges = UsedRanges::ext_used(o.disk);
+        how = "used blocks of an ext2/3/4 filesystem";
+        break;
+      case DiskContent::kUnknown:
+        ranges = UsedRanges::full(o.disk);
+        how = "whole disk (no known filesystem)";
+        break;
+    }
+  }
+  if (!ranges.is_ok()) return fail(ranges.status().message());
+  ImageTorrentOptions io;
+  io.disk = o.disk;
+  io.ranges = UsedRanges::normalize(std::move(ranges).value(), 16384, disk_size);
+  io.piece_size = static_cast<int>(o.piece_size);
+  io.name = o.name;
+  ProgressLine bar;
+  io.progress = [&bar](int done, int total) {
+    bar.update(total ? static_cast<double>(done) / total : 1.0,
+               "hashing piece " + std::to_string(done) + " of " + std::to_string(total));
+  };
+  auto info = ImageTorrent::create(io, o.output);
+  bar.done();
+  if (!info.is_ok()) return fail(info.status().message());
+  std::printf("%s: %s, %llu bytes in %d ranges, %d pieces of %lld KiB\n", o.output.c_str(),
+              how.c_str(), static_cast<unsigned long long>(info->data_bytes), info->files,
+              info->pieces, static_cast<long long>(o.piece_size / 1024));
+  std::printf("info hash v1 %s\ninfo hash v2 %s\n", info->info_hash_v1.c_str(),
+              info->info_hash_v2.c_str());
+  return 0;
+}
+
+}  // namespace dynamicfs

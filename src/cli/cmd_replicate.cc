@@ -1,0 +1,210 @@
+// `dynamicfs replicate seed|fetch`: serve a disk image to the LAN, or fetch
+// one onto a device or disk file, verifying every piece. A fetch onto a
+// target that already holds part of the image (an interrupted fetch, an
+// older copy) checks what is there and transfers only what differs.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "src/cli/commands.h"
+#include "src/cli/progress_line.h"
+#include "src/control/metric_format.h"
+#include "src/io/disk.h"
+#include "src/replication/image_layout.h"
+#include "src/replication/replication_session.h"
+
+namespace dynamicfs {
+
+namespace {
+
+volatile sig_atomic_t g_stop = 0;
+
+void on_signal(int) {
+  g_stop = 1;
+}
+
+// Refuses a block device that is mounted: writing under a filesystem
+// destroys it.
+Status check_not_mounted(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) return Status::ok();
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  std::string dev = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, majmin, root, mp;
+    ls >> id >> parent >> majmin >> root >> mp;
+    if (majmin == dev)
+      return Status::error(EBUSY, path + " is mounted on " + mp + "; refusing to write to it");
+  }
+  return Status::ok();
+}
+
+nlohmann::json progress_json(const ReplicationProgress& p, double elapsed) {
+  double remaining =
+      p.bytes_total > p.bytes_done ? static_cast<double>(p.bytes_total - p.bytes_done) : 0;
+  double eta = p.download_rate > 0 ? remaining / p.download_rate : -1;
+  return {{"time", elapsed},
+          {"state", p.state},
+          {"progress", p.bytes_total
+                           ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total)
+                           : 1.0},
+          {"bytes_done", p.bytes_done},
+          {"bytes_total", p.bytes_total},
+          {"downloaded", p.downloaded},
+          {"uploaded", p.uploaded},
+          {"download_rate", p.download_rate},
+          {"upload_rate", p.upload_rate},
+          {"peers", p.peers},
+          {"pieces_done", p.pieces_done},
+          {"pieces_total", p.pieces_total},
+          {"eta_seconds", eta}};
+}
+
+void show(const ReplicationProgress& p, double elapsed, bool json, ProgressLine& bar, bool seed) {
+  if (json) {
+    std::printf("%s\n", progress_json(p, elapsed).dump().c_str());
+    std::fflush(stdout);
+    return;
+  }
+  double fraction =
+      p.bytes_total ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 1.0;
+  std::string detail;
+  if (seed) {
+    detail = "seeding  sent " + MetricFormat::bytes(static_cast<double>(p.uploaded)) + "  " +
+             ProgressLine::rate(p.upload_rate) + "  peers " + std::to_string(p.peers);
+  } else {
+    double remaining = static_cast<double>(p.bytes_total - std::min(p.bytes_total, p.bytes_done));
+    detail = p.state + "  " + MetricFormat::bytes(static_cast<double>(p.bytes_done)) + " of " +
+             MetricFormat::bytes(static_cast<double>(p.bytes_total)) + "  " +
+             ProgressLine::rate(p.download_rate) + "  peers " + std::to_string(p.peers) + "  ETA " +
+             ProgressLine::eta(p.download_rate > 0 ? remaining / p.download_rate : -1);
+  }
+  bar.update(fraction, detail);
+}
+
+// Prepares the target: creates a missing file at the image's size; refuses
+// a target too small for the image or mounted. Sets *fresh for a new file.
+Status prepare_target(const std::string& target, uint64_t needed, bool* fresh) {
+  *fresh = false;
+  struct stat st {};
+  if (::stat(target.c_str(), &st) != 0) {
+    if (errno != ENOENT) return Status::from_errno("cannot stat target " + target);
+    int fd = ::open(target.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return Status::from_errno("cannot create target " + target);
+    int rc = ::ftruncate(fd, static_cast<off_t>(needed));
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) {
+      ::unlink(target.c_str());
+      return Status::error(err, "cannot size target " + target);
+    }
+    *fresh = true;
+    return Status::ok();
+  }
+  DFS_RETURN_IF_ERROR(check_not_mounted(target));
+  DFS_ASSIGN_OR_RETURN(auto disk, Disk::open_read_only(target));
+  if (disk->size() < needed) {
+    return Status::error(EFBIG, "target " + target + " has " + std::to_string(disk->size()) +
+                                    " bytes but the image reaches byte " + std::to_string(needed) +
+                                    "; nothing was written");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+int cmd_replicate(const ReplicateOptions& o) {
+  auto ti = ReplicationSession::load_torrent(o.torrent);
+  if (!ti.is_ok()) return fail(ti.status().message());
+  auto layout = ImageLayout::from_files(ti.value()->files());
+  if (!layout.is_ok()) return fail(layout.status().message());
+  ReplicationOptions ro;
+  ro.torrent_file = o.torrent;
+  ro.device = o.device;
+  ro.seed = o.seed;
+  ro.listen = o.listen;
+  ro.peers = o.peers;
+  ro.local_discovery = !o.no_lsd;
+  ro.rate_limit = static_cast<int>(std::min(o.max_rate_mb * 1e6, 2e9));
+  if (o.seed) {
+    auto disk = Disk::open_read_only(o.device);
+    if (!disk.is_ok()) return fail(disk.status().message());
+    if (disk.value()->size() < layout->end_offset()) {
+      return fail("source " + o.device + " has " + std::to_string(disk.value()->size()) +
+                  " bytes but the image reaches byte " + std::to_string(layout->end_offset()));
+    }
+  } else {
+    Status st = prepare_target(o.device, layout->end_offset(), &ro.fresh_target);
+    if (!st.is_ok()) return fail(st.message());
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  ReplicationSession session(ro);
+  Status st = session.start(ti.value());
+  if (!st.is_ok()) return fail(st.message());
+  if (o.json) {
+    std::printf(
+        "%s\n",
+        nlohmann::json{{"event", "listening"}, {"port", session.listen_port()}}.dump().c_str());
+    std::fflush(stdout);
+  } else {
+    std::fprintf(stderr, "%s %s on port %d\n", o.seed ? "seeding" : "fetching", o.torrent.c_str(),
+                 session.listen_port());
+  }
+  ProgressLine bar;
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::optional<std::chrono::steady_clock::time_point> finished_at;
+  ReplicationProgress p;
+  int tick = 0;
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    p = session.progress();
+    if (!p.error.empty()) break;
+    if (!o.seed && p.finished && !finished_at) finished_at = std::chrono::steady_clock::now();
+    if (finished_at && std::chrono::steady_clock::now() - *finished_at >=
+                           std::chrono::duration<double>(o.seed_for)) {
+      break;
+    }
+    if (++tick % 10 == 0) show(p, elapsed(), o.json, bar, o.seed);
+  }
+  bar.done();
+  Status flushed = session.finish();
+  nlohmann::json final_line = progress_json(p, elapsed());
+  final_line["event"] = "done";
+  bool ok = p.error.empty() && flushed.is_ok() && (o.seed || p.finished);
+  final_line["ok"] = ok;
+  if (!p.error.empty()) final_line["error"] = p.error;
+  if (o.json) std::printf("%s\n", final_line.dump().c_str());
+  if (!p.error.empty()) return fail(p.error);
+  if (!flushed.is_ok()) return fail("final sync of " + o.device + " failed: " + flushed.message());
+  if (o.seed) return 0;
+  if (!p.finished) {
+    return fail("interrupted with " + std::to_string(p.pieces_done) + " of " +
+                std::to_string(p.pieces_total) +
+                " pieces verified; run the same fetch again to resume");
+  }
+  if (!o.json) {
+    std::printf("fetched %s: %d pieces verified, %s transferred in %.1f s\n", o.device.c_str(),
+                p.pieces_total, MetricFormat::bytes(static_cast<double>(p.downloaded)).c_str(),
+                elapsed());
+  }
+  return 0;
+}
+
+}  // namespace dynamicfs

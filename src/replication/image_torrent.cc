@@ -1,0 +1,95 @@
+// ImageTorrent: file_storage from ranges, hashing through RawDiskIo.
+#include "src/replication/image_torrent.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <libtorrent/create_torrent.hpp>
+#include <libtorrent/hex.hpp>
+#include <libtorrent/settings_pack.hpp>
+#include <libtorrent/torrent_info.hpp>
+
+#include "src/io/disk.h"
+#include "src/replication/image_layout.h"
+#include "src/replication/raw_disk_io.h"
+
+namespace dynamicfs {
+
+namespace {
+
+Status write_file_atomically(const std::string& path, const std::vector<char>& data) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::from_errno("cannot create " + tmp);
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+            ::fsync(fd) == 0;
+  int err = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return Status::error(err, "cannot write " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::from_errno("cannot rename " + tmp);
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
+                                              const std::string& out_path) {
+  if (o.piece_size < 16384 || (o.piece_size & (o.piece_size - 1)) != 0)
+    return Status::error(EINVAL, "piece size must be a power of two of at least 16 KiB");
+  DFS_ASSIGN_OR_RETURN(auto disk, Disk::open_read_only(o.disk));
+  std::string name = o.name.empty() ? std::filesystem::path(o.disk).filename().string() : o.name;
+  if (name.empty()) name = "disk";
+  lt::file_storage fs;
+  ImageTorrentInfo info;
+  for (const auto& r : o.ranges) {
+    if (r.length == 0) continue;
+    if (r.offset + r.length > disk->size()) {
+      return Status::error(EINVAL, "range at " + ImageLayout::file_name(r.offset) +
+                                       " reaches past the end of " + o.disk);
+    }
+    fs.add_file(name + "/" + ImageLayout::file_name(r.offset), static_cast<std::int64_t>(r.length));
+    info.data_bytes += r.length;
+    ++info.files;
+  }
+  if (info.files == 0)
+    return Status::error(EINVAL, o.disk + ": nothing to include (no used ranges)");
+  disk.reset();
+
+  lt::create_torrent t(fs, o.piece_size);  // v1+v2 hybrid by default
+  t.set_creator("dynamicfs");
+  if (!o.comment.empty()) t.set_comment(o.comment.c_str());
+  lt::settings_pack sp;
+  sp.set_int(lt::settings_pack::hashing_threads, 2);
+  sp.set_int(lt::settings_pack::aio_threads, 2);
+  int total = t.num_pieces();
+  int done = 0;
+  lt::error_code ec;
+  RawDiskOptions ro;
+  lt::set_piece_hashes(
+      t, o.disk, sp, RawDiskIo::constructor(ro),
+      [&](lt::piece_index_t) {
+        ++done;
+        if (o.progress) o.progress(done, total);
+      },
+      ec);
+  if (ec)
+    return Status::error(ec.value() ? ec.value() : EIO, "hashing " + o.disk + ": " + ec.message());
+  std::vector<char> buf;
+  try {
+    buf = t.generate_buf();
+  } catch (const std::exception& e) {
+    return Status::error(EINVAL, std::string("cannot generate the torrent: ") + e.what());
+  }
+  DFS_RETURN_IF_ERROR(write_file_atomically(out_path, buf));
+  info.pieces = total;
+  lt::torrent_info ti(buf, lt::from_span);
+  info.info_hash_v1 = lt::aux::to_hex(ti.info_hashes().v1);
+  info.info_hash_v2 = lt::aux::to_hex(ti.info_hashes().v2);
+  return info;
+}
+
+}  // namespace dynamicfs

@@ -1,0 +1,38 @@
+// ImageTorrent: makes the .torrent of a disk image: one file per used range
+// of the disk, named by its hex offset (EZIO's convention), hashed straight
+// from the device through RawDiskIo, as a v1+v2 hybrid torrent.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "src/common/result.h"
+#include "src/replication/used_ranges.h"
+
+namespace dynamicfs {
+
+struct ImageTorrentOptions {
+  std::string disk;               // device or disk file
+  std::vector<ByteRange> ranges;  // what to include (sorted, disjoint)
+  int piece_size = 1 << 20;       // power of two, >= 16 KiB
+  std::string name;               // torrent name; default: the disk's file name
+  std::string comment;
+  std::function<void(int done, int total)> progress;  // pieces hashed
+};
+
+struct ImageTorrentInfo {
+  uint64_t data_bytes = 0;
+  int files = 0;
+  int pieces = 0;
+  std::string info_hash_v1, info_hash_v2;
+};
+
+class ImageTorrent {
+ public:
+  // Writes the torrent to `out_path` (atomically).
+  static Result<ImageTorrentInfo> create(const ImageTorrentOptions& o, const std::string& out_path);
+};
+
+}  // namespace dynamicfs

@@ -1,0 +1,205 @@
+// ReplicationSession: session settings, the torrent, alerts and progress.
+#include "src/replication/replication_session.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <libtorrent/add_torrent_params.hpp>
+#include <libtorrent/alert_types.hpp>
+#include <libtorrent/session_params.hpp>
+#include <libtorrent/torrent_flags.hpp>
+#include <libtorrent/torrent_status.hpp>
+#include <thread>
+
+#include "src/io/disk.h"
+#include "src/replication/image_layout.h"
+
+namespace dynamicfs {
+
+namespace {
+
+Result<lt::tcp::endpoint> parse_peer(const std::string& spec) {
+  std::string host = spec, port;
+  if (!spec.empty() && spec.front() == '[') {
+    auto close = spec.find("]:");
+    if (close == std::string::npos)
+      return Status::error(EINVAL, "peer '" + spec + "': expected [ADDR]:PORT");
+    host = spec.substr(1, close - 1);
+    port = spec.substr(close + 2);
+  } else {
+    auto colon = spec.rfind(':');
+    if (colon == std::string::npos)
+      return Status::error(EINVAL, "peer '" + spec + "': expected HOST:PORT");
+    host = spec.substr(0, colon);
+    port = spec.substr(colon + 1);
+  }
+  char* end = nullptr;
+  unsigned long p = std::strtoul(port.c_str(), &end, 10);
+  if (port.empty() || *end != '\0' || p == 0 || p > 65535)
+    return Status::error(EINVAL, "peer '" + spec + "': invalid port");
+  lt::error_code ec;
+  auto addr = boost::asio::ip::make_address(host, ec);
+  if (ec) return Status::error(EINVAL, "peer '" + spec + "': '" + host + "' is not an IP address");
+  return lt::tcp::endpoint(addr, static_cast<unsigned short>(p));
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const lt::torrent_info>> ReplicationSession::load_torrent(
+    const std::string& path) {
+  lt::error_code ec;
+  auto ti = std::make_shared<lt::torrent_info>(path, ec);
+  if (ec) return Status::error(EINVAL, "cannot load torrent " + path + ": " + ec.message());
+  auto layout = ImageLayout::from_files(ti->files());
+  if (!layout.is_ok())
+    return Status::error(EINVAL,
+                         path + " is not a disk-image torrent: " + layout.status().message());
+  return std::shared_ptr<const lt::torrent_info>(std::move(ti));
+}
+
+ReplicationSession::ReplicationSession(ReplicationOptions o) : m_opts(std::move(o)) {}
+
+ReplicationSession::~ReplicationSession() {
+  m_session.reset();
+}
+
+Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti) {
+  std::vector<lt::tcp::endpoint> peers;
+  for (const auto& p : m_opts.peers) {
+    DFS_ASSIGN_OR_RETURN(auto ep, parse_peer(p));
+    peers.push_back(ep);
+  }
+  lt::settings_pack sp;
+  sp.set_str(lt::settings_pack::listen_interfaces, m_opts.listen);
+  sp.set_str(lt::settings_pack::user_agent, "dynamicfs/0.1");
+  sp.set_bool(lt::settings_pack::enable_dht, false);
+  sp.set_bool(lt::settings_pack::enable_lsd, m_opts.local_discovery);
+  sp.set_bool(lt::settings_pack::enable_upnp, false);
+  sp.set_bool(lt::settings_pack::enable_natpmp, false);
+  // TCP only: on a LAN uTP's congestion control only costs throughput.
+  sp.set_bool(lt::settings_pack::enable_outgoing_utp, false);
+  sp.set_bool(lt::settings_pack::enable_incoming_utp, false);
+  sp.set_int(lt::settings_pack::alert_mask,
+             static_cast<int>(lt::alert_category::error | lt::alert_category::status |
+                              lt::alert_category::storage));
+  sp.set_int(lt::settings_pack::aio_threads, m_opts.io_threads);
+  sp.set_int(lt::settings_pack::hashing_threads, m_opts.hash_threads);
+  sp.set_int(lt::settings_pack::max_queued_disk_bytes, 64 << 20);
+  // Many receivers behind one address (NAT, tests) and no upload slots to
+  // wait for: every peer of the lab is served at once.
+  sp.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
+  sp.set_int(lt::settings_pack::unchoke_slots_limit, -1);
+  sp.set_int(lt::settings_pack::send_buffer_watermark, 8 << 20);
+  sp.set_int(lt::settings_pack::send_buffer_low_watermark, 1 << 20);
+  sp.set_int(lt::settings_pack::max_out_request_queue, 1500);
+  sp.set_int(lt::settings_pack::max_allowed_in_request_queue, 2000);
+  sp.set_int(lt::settings_pack::request_queue_time, 1);
+  sp.set_int(lt::settings_pack::active_downloads, -1);
+  sp.set_int(lt::settings_pack::active_seeds, -1);
+  sp.set_int(lt::settings_pack::active_limit, -1);
+  sp.set_bool(lt::settings_pack::close_redundant_connections, false);
+  if (m_opts.rate_limit > 0) {
+    sp.set_int(
+        m_opts.seed ? lt::settings_pack::upload_rate_limit : lt::settings_pack::download_rate_limit,
+        m_opts.rate_limit);
+  }
+  lt::session_params params(std::move(sp));
+  RawDiskOptions ro;
+  ro.writable = !m_opts.seed;
+  ro.fresh_target = m_opts.fresh_target;
+  params.disk_io_constructor = RawDiskIo::constructor(ro, m_disk_io);
+  try {
+    m_session = std::make_unique<lt::session>(std::move(params));
+  } catch (const std::exception& e) {
+    return Status::error(EIO, std::string("cannot start the BitTorrent session: ") + e.what());
+  }
+  lt::add_torrent_params atp;
+  atp.ti = std::make_shared<lt::torrent_info>(*ti);
+  atp.save_path = m_opts.device;
+  atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
+  if (m_opts.seed) atp.flags |= lt::torrent_flags::seed_mode;
+  lt::error_code ec;
+  m_handle = m_session->add_torrent(std::move(atp), ec);
+  if (ec) return Status::error(EINVAL, "cannot add the torrent: " + ec.message());
+  for (const auto& ep : peers) m_handle.connect_peer(ep);
+  return Status::ok();
+}
+
+void ReplicationSession::drain_alerts() {
+  std::vector<lt::alert*> alerts;
+  m_session->pop_alerts(&alerts);
+  for (lt::alert* a : alerts) {
+    if (auto* fe = lt::alert_cast<lt::file_error_alert>(a)) {
+      m_error = fe->message();
+      spdlog::error("{}", m_error);
+    } else if (auto* te = lt::alert_cast<lt::torrent_error_alert>(a)) {
+      m_error = te->message();
+      spdlog::error("{}", m_error);
+    } else if (auto* le = lt::alert_cast<lt::listen_failed_alert>(a)) {
+      m_error = le->message();
+      spdlog::error("{}", m_error);
+    } else if (a->category() & lt::alert_category::error) {
+      spdlog::warn("{}", a->message());
+    }
+  }
+}
+
+ReplicationProgress ReplicationSession::progress() {
+  ReplicationProgress p;
+  drain_alerts();
+  lt::torrent_status s = m_handle.status();
+  using S = lt::torrent_status::state_t;
+  switch (s.state) {
+    case S::checking_files:
+    case S::checking_resume_data:
+      p.state = "checking";
+      break;
+    case S::downloading_metadata:
+    case S::downloading:
+      p.state = "downloading";
+      break;
+    case S::finished:
+    case S::seeding:
+      p.state = "seeding";
+      break;
+    default:
+      p.state = "unknown";
+  }
+  if (s.errc) m_error = s.errc.message();
+  p.error = m_error;
+  if (!p.error.empty()) p.state = "error";
+  p.bytes_total = static_cast<uint64_t>(s.total_wanted);
+  p.bytes_done = static_cast<uint64_t>(s.total_wanted_done);
+  p.downloaded = static_cast<uint64_t>(s.total_payload_download);
+  p.uploaded = static_cast<uint64_t>(s.total_payload_upload);
+  p.download_rate = s.download_payload_rate;
+  p.upload_rate = s.upload_payload_rate;
+  p.peers = s.num_peers;
+  p.pieces_done = s.num_pieces;
+  auto ti = s.torrent_file.lock();
+  p.pieces_total = ti ? ti->num_pieces() : 0;
+  p.finished = p.error.empty() && p.pieces_total > 0 && p.pieces_done == p.pieces_total &&
+               (s.state == S::seeding || s.state == S::finished);
+  return p;
+}
+
+Status ReplicationSession::finish() {
+  if (!m_session) return Status::ok();
+  m_handle.pause(lt::torrent_handle::graceful_pause);
+  m_session.reset();  // the disk threads flush every queued write and exit
+  *m_disk_io = nullptr;
+  if (m_opts.seed) return Status::ok();
+  DFS_ASSIGN_OR_RETURN(auto disk, Disk::open(m_opts.device));
+  return disk->sync();
+}
+
+int ReplicationSession::listen_port() const {
+  return m_session ? m_session->listen_port() : 0;
+}
+
+RawDiskStats ReplicationSession::disk_stats() const {
+  RawDiskIo* io = *m_disk_io;
+  return io != nullptr ? io->stats() : RawDiskStats{};
+}
+
+}  // namespace dynamicfs

@@ -1,0 +1,72 @@
+// ReplicationSession: one libtorrent session that seeds or fetches one disk
+// image through RawDiskIo. It never reaches beyond where it is told: no DHT,
+// no UPnP or NAT-PMP, no trackers needed; peers come from local service
+// discovery on the LAN (optional) or are given explicitly. The CLI polls
+// progress() once a second and decides when it is done.
+#pragma once
+
+#include <libtorrent/session.hpp>
+#include <libtorrent/torrent_handle.hpp>
+#include <libtorrent/torrent_info.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "src/common/result.h"
+#include "src/replication/raw_disk_io.h"
+
+namespace dynamicfs {
+
+struct ReplicationOptions {
+  std::string torrent_file;
+  std::string device;  // --source (seed) or --target (fetch)
+  bool seed = false;
+  std::string listen = "0.0.0.0:6881";
+  std::vector<std::string> peers;  // HOST:PORT to connect to
+  bool local_discovery = true;
+  bool fresh_target = false;  // fetch onto a target we just created
+  int rate_limit = 0;         // bytes/s: upload for a seed, download for a fetch; 0 = none
+  int io_threads = 4;
+  int hash_threads = 2;
+};
+
+struct ReplicationProgress {
+  std::string state;  // checking, downloading, seeding, error
+  uint64_t bytes_total = 0;
+  uint64_t bytes_done = 0;                 // verified
+  uint64_t downloaded = 0, uploaded = 0;   // payload bytes this run
+  int download_rate = 0, upload_rate = 0;  // bytes/s
+  int peers = 0;
+  int pieces_total = 0, pieces_done = 0;
+  bool finished = false;  // every piece verified on the device
+  std::string error;      // set when the torrent stopped on an error
+};
+
+class ReplicationSession {
+ public:
+  // Loads and checks the torrent; for a fetch also checks the target.
+  static Result<std::shared_ptr<const lt::torrent_info>> load_torrent(const std::string& path);
+
+  explicit ReplicationSession(ReplicationOptions o);
+  ~ReplicationSession();
+  ReplicationSession(const ReplicationSession&) = delete;
+  ReplicationSession& operator=(const ReplicationSession&) = delete;
+
+  Status start(std::shared_ptr<const lt::torrent_info> ti);
+  ReplicationProgress progress();
+  // Stops the torrent, flushes every write and syncs the device.
+  Status finish();
+  // The bound listen port (for --listen ADDR:0).
+  int listen_port() const;
+  RawDiskStats disk_stats() const;
+
+ private:
+  void drain_alerts();
+  ReplicationOptions m_opts;
+  std::shared_ptr<RawDiskIo*> m_disk_io = std::make_shared<RawDiskIo*>(nullptr);
+  std::unique_ptr<lt::session> m_session;
+  lt::torrent_handle m_handle;
+  std::string m_error;
+};
+
+}  // namespace dynamicfs
