@@ -15,6 +15,7 @@ packages=(
   attr acl tar diffutils e2fsprogs python3 procps psmisc util-linux
   fio mergerfs python3-matplotlib
   prometheus curl
+  python3-libtorrent iproute2 openssl
 )
 
 if [ "$(id -u)" -ne 0 ]; then

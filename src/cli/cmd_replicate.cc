@@ -173,15 +173,23 @@ int cmd_replicate(const ReplicateOptions& o) {
   ReplicationProgress p;
   int tick = 0;
   while (!g_stop) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
     p = session.progress();
     if (!p.error.empty()) break;
-    if (!o.seed && p.finished && !finished_at) finished_at = std::chrono::steady_clock::now();
+    if (!o.seed && p.finished && !finished_at) {
+      finished_at = std::chrono::steady_clock::now();
+      if (o.json) {
+        nlohmann::json v = progress_json(p, elapsed());
+        v["event"] = "verified";
+        std::printf("%s\n", v.dump().c_str());
+        std::fflush(stdout);
+      }
+    }
     if (finished_at && std::chrono::steady_clock::now() - *finished_at >=
                            std::chrono::duration<double>(o.seed_for)) {
       break;
     }
-    if (++tick % 10 == 0) show(p, elapsed(), o.json, bar, o.seed);
+    if (++tick % 20 == 0) show(p, elapsed(), o.json, bar, o.seed);
   }
   bar.done();
   Status flushed = session.finish();

@@ -266,6 +266,13 @@ bool RawDiskIo::async_write(lt::storage_index_t storage_idx, const lt::peer_requ
     post([handler, e] { handler(e); });
     return false;
   }
+  if (!st->layout_status.is_ok()) {
+    // A refused torrent (see new_torrent) has no layout to map the block
+    // with; fail like every other job on it instead of queueing the block.
+    auto e = to_storage_error(st->layout_status, -1, lt::operation_t::file_open);
+    post([handler, e] { handler(e); });
+    return false;
+  }
   WriteJob job;
   job.st = st;
   job.r = r;
@@ -494,11 +501,13 @@ void RawDiskIo::async_check_files(
       post([handler, e] { handler(lt::status_t::fatal_disk_error, e); });
       return;
     }
-    // A seed trusts its source; a fresh (zeroed) target has nothing; any
+    // A seed (read-only) serves its source as is; a fresh (zeroed) target
+    // has nothing; any
     // other target may hold some pieces already (resume, older copy), so
     // libtorrent hashes them all and fetches only what differs.
-    auto status =
-        seed_mode || m_opts.fresh_target ? lt::status_t::no_error : lt::status_t::need_full_check;
+    auto status = seed_mode || !m_opts.writable || m_opts.fresh_target
+                      ? lt::status_t::no_error
+                      : lt::status_t::need_full_check;
     post([handler, status] { handler(status, lt::storage_error()); });
   });
 }

@@ -93,7 +93,6 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti) {
   sp.set_int(lt::settings_pack::send_buffer_low_watermark, 1 << 20);
   sp.set_int(lt::settings_pack::max_out_request_queue, 1500);
   sp.set_int(lt::settings_pack::max_allowed_in_request_queue, 2000);
-  sp.set_int(lt::settings_pack::request_queue_time, 1);
   sp.set_int(lt::settings_pack::active_downloads, -1);
   sp.set_int(lt::settings_pack::active_seeds, -1);
   sp.set_int(lt::settings_pack::active_limit, -1);
@@ -117,12 +116,23 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti) {
   atp.ti = std::make_shared<lt::torrent_info>(*ti);
   atp.save_path = m_opts.device;
   atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
-  if (m_opts.seed) atp.flags |= lt::torrent_flags::seed_mode;
+  if (m_opts.seed) {
+    // The source is the image: every piece is there. Receivers verify every
+    // piece they get, so the seed does not hash pieces before serving them
+    // (seed_mode would, on first request, and stall the first peers).
+    atp.have_pieces.resize(ti->num_pieces(), true);
+  }
   lt::error_code ec;
   m_handle = m_session->add_torrent(std::move(atp), ec);
   if (ec) return Status::error(EINVAL, "cannot add the torrent: " + ec.message());
-  for (const auto& ep : peers) m_handle.connect_peer(ep);
+  m_peer_endpoints = std::move(peers);
+  connect_peers();
   return Status::ok();
+}
+
+void ReplicationSession::connect_peers() {
+  for (const auto& ep : m_peer_endpoints) m_handle.connect_peer(ep);
+  m_last_connect = std::chrono::steady_clock::now();
 }
 
 void ReplicationSession::drain_alerts() {
@@ -148,6 +158,12 @@ ReplicationProgress ReplicationSession::progress() {
   ReplicationProgress p;
   drain_alerts();
   lt::torrent_status s = m_handle.status();
+  // A peer that was not listening yet (or dropped us) is tried again soon,
+  // instead of after libtorrent's reconnect back-off.
+  if (s.num_peers < static_cast<int>(m_peer_endpoints.size()) && !s.is_seeding &&
+      std::chrono::steady_clock::now() - m_last_connect > std::chrono::milliseconds(500)) {
+    connect_peers();
+  }
   using S = lt::torrent_status::state_t;
   switch (s.state) {
     case S::checking_files:

@@ -5,6 +5,7 @@
 // progress() once a second and decides when it is done.
 #pragma once
 
+#include <chrono>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_info.hpp>
@@ -62,11 +63,14 @@ class ReplicationSession {
 
  private:
   void drain_alerts();
+  void connect_peers();
   ReplicationOptions m_opts;
   std::shared_ptr<RawDiskIo*> m_disk_io = std::make_shared<RawDiskIo*>(nullptr);
   std::unique_ptr<lt::session> m_session;
   lt::torrent_handle m_handle;
   std::string m_error;
+  std::vector<lt::tcp::endpoint> m_peer_endpoints;
+  std::chrono::steady_clock::time_point m_last_connect;
 };
 
 }  // namespace dynamicfs
