@@ -2,14 +2,53 @@
 // its used ranges (a dynamicfs disk's allocated extents, an ext2/3/4
 // filesystem's used blocks) or the whole disk.
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "src/cli/commands.h"
 #include "src/cli/progress_line.h"
+#include "src/fs/volume_config.h"
 #include "src/io/disk.h"
 #include "src/replication/image_torrent.h"
 #include "src/replication/used_ranges.h"
 
 namespace dynamicfs {
+
+namespace {
+
+// The volume directory whose volume.toml lists DISK: mounted dynamicfs
+// volumes first, then the default place of volumes. Empty if none.
+std::string find_volume_of(const std::string& disk) {
+  std::error_code ec;
+  auto want = std::filesystem::weakly_canonical(disk, ec);
+  std::vector<std::string> candidates;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string fstype, source;
+    rest >> fstype >> source;
+    if (fstype == "fuse.dynamicfs") candidates.push_back(source);
+  }
+  for (const auto& e : std::filesystem::directory_iterator("/var/lib/dynamicfs", ec)) {
+    candidates.push_back(e.path().string());
+  }
+  for (const auto& dir : candidates) {
+    auto cfg = VolumeConfig::load(dir);
+    if (!cfg.is_ok()) continue;
+    for (const auto& d : cfg->disks) {
+      std::filesystem::path p = d.path;
+      if (p.is_relative()) p = std::filesystem::path(dir) / p;
+      if (std::filesystem::weakly_canonical(p, ec) == want) return dir;
+    }
+  }
+  return "";
+}
+
+}  // namespace
 
 int cmd_image_create(const ImageOptions& o) {
   auto disk = Disk::open_read_only(o.disk);
@@ -25,15 +64,17 @@ int cmd_image_create(const ImageOptions& o) {
     auto content = UsedRanges::detect(o.disk);
     if (!content.is_ok()) return fail(content.status().message());
     switch (content.value()) {
-      case DiskContent::kDynamicfs:
-        if (o.volume.empty()) {
+      case DiskContent::kDynamicfs: {
+        std::string volume = o.volume.empty() ? find_volume_of(o.disk) : o.volume;
+        if (volume.empty()) {
           return fail(o.disk +
-                      " is a dynamicfs disk: give --volume DIR (its volume directory) to include "
-                      "only allocated extents, or --used-ranges full");
+                      " is a dynamicfs disk of no volume found here: give --volume DIR (its "
+                      "volume directory) to include only allocated extents, or --used-ranges full");
         }
-        ranges = UsedRanges::dynamicfs_used(o.disk, o.volume);
-        how = "allocated extents of a dynamicfs disk";
+        ranges = UsedRanges::dynamicfs_used(o.disk, volume);
+        how = "allocated extents of a disk of volume " + volume;
         break;
+      }
       case DiskContent::kExt:
         ranges = UsedRanges::ext_used(o.disk);
         how = "used blocks of an ext2/3/4 filesystem";

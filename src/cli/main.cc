@@ -148,7 +148,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "full"}))
       ->capture_default_str();
   c_image_create->add_option("--volume", image.volume,
-                             "Volume directory of a dynamicfs disk (to read its allocation)");
+                             "Volume directory of a dynamicfs disk (to read its allocation);\n"
+                             "default: the mounted volume or /var/lib/dynamicfs/* listing it");
   c_image_create
       ->add_option("--piece-size", image.piece_size,
                    "Piece size in bytes, a power of two >= 16384; smaller pieces make delta\n"
