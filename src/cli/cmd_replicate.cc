@@ -22,6 +22,7 @@
 #include "src/control/metric_format.h"
 #include "src/io/disk.h"
 #include "src/replication/image_layout.h"
+#include "src/replication/image_torrent.h"
 #include "src/replication/replication_session.h"
 
 namespace dynamicfs {
@@ -96,15 +97,17 @@ void show(const ReplicationProgress& p, double elapsed, bool json, ProgressLine&
 }
 
 // Prepares the target: creates a missing file at the image's size; refuses
-// a target too small for the image or mounted. Sets *fresh for a new file.
-Status prepare_target(const std::string& target, uint64_t needed, bool* fresh) {
+// a target too small for the image or mounted. Sets *fresh for a new file,
+// which is created at create_size.
+Status prepare_target(const std::string& target, uint64_t needed, uint64_t create_size,
+                      bool* fresh) {
   *fresh = false;
   struct stat st {};
   if (::stat(target.c_str(), &st) != 0) {
     if (errno != ENOENT) return Status::from_errno("cannot stat target " + target);
     int fd = ::open(target.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Status::from_errno("cannot create target " + target);
-    int rc = ::ftruncate(fd, static_cast<off_t>(needed));
+    int rc = ::ftruncate(fd, static_cast<off_t>(create_size));
     int err = errno;
     ::close(fd);
     if (rc != 0) {
@@ -147,7 +150,11 @@ int cmd_replicate(const ReplicateOptions& o) {
                   " bytes but the image reaches byte " + std::to_string(layout->end_offset()));
     }
   } else {
-    Status st = prepare_target(o.device, layout->end_offset(), &ro.fresh_target);
+    // A new target file gets the imaged disk's full size (a filesystem's
+    // geometry reaches past its last used block); an existing one must hold
+    // every range.
+    uint64_t full = std::max(layout->end_offset(), ImageTorrent::recorded_disk_size(o.torrent));
+    Status st = prepare_target(o.device, layout->end_offset(), full, &ro.fresh_target);
     if (!st.is_ok()) return fail(st.message());
   }
   std::signal(SIGINT, on_signal);

@@ -5,6 +5,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <libtorrent/bdecode.hpp>
+#include <libtorrent/bencode.hpp>
 #include <libtorrent/create_torrent.hpp>
 #include <libtorrent/hex.hpp>
 #include <libtorrent/settings_pack.hpp>
@@ -57,6 +61,7 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   }
   if (info.files == 0)
     return Status::error(EINVAL, o.disk + ": nothing to include (no used ranges)");
+  uint64_t disk_size = disk->size();
   disk.reset();
 
   lt::create_torrent t(fs, o.piece_size);  // v1+v2 hybrid by default
@@ -80,7 +85,9 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
     return Status::error(ec.value() ? ec.value() : EIO, "hashing " + o.disk + ": " + ec.message());
   std::vector<char> buf;
   try {
-    buf = t.generate_buf();
+    lt::entry e = t.generate();
+    e[kDiskSizeKey] = static_cast<std::int64_t>(disk_size);
+    lt::bencode(std::back_inserter(buf), e);
   } catch (const std::exception& e) {
     return Status::error(EINVAL, std::string("cannot generate the torrent: ") + e.what());
   }
@@ -90,6 +97,16 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   info.info_hash_v1 = lt::aux::to_hex(ti.info_hashes().v1);
   info.info_hash_v2 = lt::aux::to_hex(ti.info_hashes().v2);
   return info;
+}
+
+uint64_t ImageTorrent::recorded_disk_size(const std::string& torrent_path) {
+  std::ifstream in(torrent_path, std::ios::binary);
+  std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  lt::error_code ec;
+  lt::bdecode_node root = lt::bdecode(buf, ec);
+  if (ec || root.type() != lt::bdecode_node::dict_t) return 0;
+  std::int64_t v = root.dict_find_int_value(kDiskSizeKey, 0);
+  return v > 0 ? static_cast<uint64_t>(v) : 0;
 }
 
 }  // namespace dynamicfs

@@ -31,6 +31,13 @@ struct ImageTorrentInfo {
 
 class ImageTorrent {
  public:
+  // Top-level key (outside the info dictionary) holding the size of the
+  // imaged disk, so a fetch creates a target file of the full size (a
+  // filesystem's geometry reaches past its last used block).
+  static constexpr const char* kDiskSizeKey = "x-dynamicfs-disk-size";
+  // The disk size recorded in the torrent file, or 0 (e.g. EZIO torrents).
+  static uint64_t recorded_disk_size(const std::string& torrent_path);
+
   // Writes the torrent to `out_path` (atomically).
   static Result<ImageTorrentInfo> create(const ImageTorrentOptions& o, const std::string& out_path);
 };

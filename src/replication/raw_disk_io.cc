@@ -40,10 +40,13 @@ class RawDiskIo::StoreBuffer {
     std::lock_guard lk(sh.mutex);
     sh.blocks[k] = buf;
   }
-  void erase(uint64_t k) {
+  // Removes the entry of K if it is still BUF (a newer write of the same
+  // block keeps its own entry).
+  void erase(uint64_t k, const char* buf) {
     Shard& sh = shard(k);
     std::lock_guard lk(sh.mutex);
-    sh.blocks.erase(k);
+    auto it = sh.blocks.find(k);
+    if (it != sh.blocks.end() && it->second == buf) sh.blocks.erase(it);
   }
   // Copies `len` bytes at `skip` of the block into out; false if absent.
   bool copy(uint64_t k, int skip, int len, char* out) {
@@ -238,17 +241,19 @@ void RawDiskIo::async_read(
     });
     return;
   }
-  queue_io([this, st, r, buf, handler] {
+  // Handlers are moved, never copied, so libtorrent's objects they hold are
+  // released on the network thread.
+  queue_io([this, st, r, buf, handler = std::move(handler)]() mutable {
     lt::storage_error e = read_piece_range(*st, r.piece, r.start, r.length, buf);
     m_reads.fetch_add(1, std::memory_order_relaxed);
     if (e) {
       for (auto& o : m_pool.release(buf)) {
         if (auto p = o.lock()) post([p] { p->on_disk(); });
       }
-      post([handler, e] { handler(lt::disk_buffer_holder(), e); });
+      post([handler = std::move(handler), e] { handler(lt::disk_buffer_holder(), e); });
       return;
     }
-    post([this, handler, buf, len = r.length] {
+    post([this, handler = std::move(handler), buf, len = r.length] {
       handler(lt::disk_buffer_holder(*this, buf, len), lt::storage_error());
     });
   });
@@ -355,7 +360,7 @@ void RawDiskIo::run_writes(std::vector<WriteJob>& group) {
   if (err) spdlog::error("write to {} failed: {}", st->path, err.ec.message());
   for (auto& j : group) {
     m_writes.fetch_add(1, std::memory_order_relaxed);
-    m_store->erase(j.key);  // before the buffer goes back to the pool
+    m_store->erase(j.key, j.buf);  // before the buffer goes back to the pool
     for (auto& o : m_pool.release(j.buf)) {
       if (auto p = o.lock()) post([p] { p->on_disk(); });
     }
@@ -435,7 +440,7 @@ void RawDiskIo::async_hash2(
     });
     return;
   }
-  queue_hash([this, st, piece, offset, handler] {
+  queue_hash([this, st, piece, offset, handler = std::move(handler)]() mutable {
     int size2 = st->files->v2() ? st->files->piece_size2(piece) : st->files->piece_size(piece);
     int n = std::min(kBlock, size2 - offset);
     lt::storage_error err;
@@ -449,7 +454,7 @@ void RawDiskIo::async_hash2(
       if (!err) result = lt::hasher256(block.data(), n).final();
     }
     m_hashes.fetch_add(1, std::memory_order_relaxed);
-    post([handler, piece, result, err] { handler(piece, result, err); });
+    post([handler = std::move(handler), piece, result, err] { handler(piece, result, err); });
   });
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <libtorrent/add_torrent_params.hpp>
 #include <libtorrent/alert_types.hpp>
+#include <libtorrent/ip_filter.hpp>
 #include <libtorrent/session_params.hpp>
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_status.hpp>
@@ -43,6 +44,26 @@ Result<lt::tcp::endpoint> parse_peer(const std::string& spec) {
   return lt::tcp::endpoint(addr, static_cast<unsigned short>(p));
 }
 
+// "ADDR:0" becomes ADDR and one free port: libtorrent would give every
+// interface of 0.0.0.0 its own random port, and peers need to know one.
+Result<std::string> resolve_listen(const std::string& spec) {
+  auto colon = spec.rfind(':');
+  if (colon == std::string::npos || spec.substr(colon + 1) != "0") return spec;
+  std::string host = spec.substr(0, colon);
+  std::string bare =
+      host.size() > 1 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+  boost::asio::io_context io;
+  lt::error_code ec;
+  auto addr = boost::asio::ip::make_address(bare, ec);
+  if (ec)
+    return Status::error(EINVAL, "--listen " + spec + ": '" + host + "' is not an IP address");
+  boost::asio::ip::tcp::acceptor a(io);
+  a.open(addr.is_v6() ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4(), ec);
+  if (!ec) a.bind(boost::asio::ip::tcp::endpoint(addr, 0), ec);
+  if (ec) return Status::error(ec.value(), "--listen " + spec + ": " + ec.message());
+  return host + ":" + std::to_string(a.local_endpoint().port());
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const lt::torrent_info>> ReplicationSession::load_torrent(
@@ -69,8 +90,9 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti) {
     DFS_ASSIGN_OR_RETURN(auto ep, parse_peer(p));
     peers.push_back(ep);
   }
+  DFS_ASSIGN_OR_RETURN(std::string listen, resolve_listen(m_opts.listen));
   lt::settings_pack sp;
-  sp.set_str(lt::settings_pack::listen_interfaces, m_opts.listen);
+  sp.set_str(lt::settings_pack::listen_interfaces, listen);
   sp.set_str(lt::settings_pack::user_agent, "dynamicfs/0.1");
   sp.set_bool(lt::settings_pack::enable_dht, false);
   sp.set_bool(lt::settings_pack::enable_lsd, m_opts.local_discovery);
@@ -111,6 +133,18 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti) {
     m_session = std::make_unique<lt::session>(std::move(params));
   } catch (const std::exception& e) {
     return Status::error(EIO, std::string("cannot start the BitTorrent session: ") + e.what());
+  }
+  if (m_opts.rate_limit > 0) {
+    // libtorrent exempts LAN peers from rate limits (they are in the local
+    // peer class); an operator's limit is meant for exactly those peers.
+    lt::ip_filter classes;
+    classes.add_rule(boost::asio::ip::make_address("0.0.0.0"),
+                     boost::asio::ip::make_address("255.255.255.255"),
+                     1u << static_cast<std::uint32_t>(lt::session::global_peer_class_id));
+    classes.add_rule(boost::asio::ip::make_address("::"),
+                     boost::asio::ip::make_address("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+                     1u << static_cast<std::uint32_t>(lt::session::global_peer_class_id));
+    m_session->set_peer_class_filter(classes);
   }
   lt::add_torrent_params atp;
   atp.ti = std::make_shared<lt::torrent_info>(*ti);
