@@ -11,6 +11,10 @@
 #             (cp + fsync time) / (fetch time)                   goal >= 0.5
 #   1->3      time until all three receivers are done, as a ratio of the
 #             1->1 time of the same image                       goal <= 1.2
+#             Measured twice: with the targets on the disk (all receivers
+#             then share one disk, which real receivers do not) and with
+#             the targets in a tmpfs (each receiver limited only by CPU and
+#             network, as on separate machines).
 #   stalls    25 repeated 1->2 runs of the 256 MiB image; a stall is a run
 #             over 3x the median                                goal: none
 #   --quick   256 MiB only, 5 repeated runs (about a minute)
@@ -56,9 +60,11 @@ cleanup() {
     ip netns del "$(node_ns "$i")" 2>/dev/null
   done
   ip netns del "$br_ns" 2>/dev/null
+  umount "$work/ram" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP PIPE
 
 ip netns add "$br_ns"
 ip -n "$br_ns" link add br0 type bridge
@@ -98,16 +104,17 @@ start_seed() {  # start_seed NAME
 }
 stop_seed() { kill -INT "$seed_pid" 2>/dev/null || true; wait "$seed_pid" 2>/dev/null || true; }
 
-# fetch_parallel NAME COUNT: prints the seconds until every receiver is done.
+# fetch_parallel NAME COUNT [DIR]: prints the seconds until every receiver
+# is done; targets go to DIR (default: next to the image).
 fetch_parallel() {
-  local name=$1 count=$2 i pids=()
-  for i in $(seq 1 "$count"); do rm -f "$work/$name.target$i"; done
+  local name=$1 count=$2 dir=${3:-$work} i pids=()
+  for i in $(seq 1 "$count"); do rm -f "$dir/$name.target$i"; done
   sync
   local t0
   t0=$(now)
   for i in $(seq 1 "$count"); do
     ip netns exec "$(node_ns "$i")" "$BIN" replicate fetch "$work/$name.torrent" \
-      --target "$work/$name.target$i" --listen "$(node_ip "$i"):6881" --no-lsd \
+      --target "$dir/$name.target$i" --listen "$(node_ip "$i"):6881" --no-lsd \
       --peer "$(node_ip 0):6881" >/dev/null 2>"$work/fetch$i.err" &
     pids+=($!)
   done
@@ -115,7 +122,8 @@ fetch_parallel() {
     wait "${pids[$i]}" || { echo "fetch $((i + 1)) failed: $(cat "$work/fetch$((i + 1)).err")" >&2; exit 1; }
   done
   python3 -c "print($(now) - $t0)"
-  cmp "$work/$name.img" "$work/$name.target1" || { echo "fetched image differs" >&2; exit 1; }
+  cmp "$work/$name.img" "$dir/$name.target1" || { echo "fetched image differs" >&2; exit 1; }
+  rm -f "$dir/$name".target*
 }
 
 copy_time() {  # copy_time NAME: local cp + fsync
@@ -128,6 +136,9 @@ copy_time() {  # copy_time NAME: local cp + fsync
   rm -f "$work/$1.copy"
 }
 
+mkdir -p "$work/ram"
+mount -t tmpfs -o size=7g dfs-replbench "$work/ram"
+
 sizes=(256 2048)
 stall_runs=25
 [ "$quick" -eq 1 ] && sizes=(256) && stall_runs=5
@@ -136,19 +147,25 @@ for mib in "${sizes[@]}"; do
   name=img$mib
   make_image "$name" "$mib"
   start_seed "$name"
-  cps=() one=() three=()
+  cps=() one=() three=() one_ram=() three_ram=()
   for _ in 1 2 3; do
     cps+=("$(copy_time "$name")")
     one+=("$(fetch_parallel "$name" 1)")
     three+=("$(fetch_parallel "$name" 3)")
+    one_ram+=("$(fetch_parallel "$name" 1 "$work/ram")")
+    three_ram+=("$(fetch_parallel "$name" 3 "$work/ram")")
   done
   stop_seed
   cp_med=$(median "${cps[@]}")
   one_med=$(median "${one[@]}")
   three_med=$(median "${three[@]}")
+  one_ram_med=$(median "${one_ram[@]}")
+  three_ram_med=$(median "${three_ram[@]}")
   json+="\"${mib}MiB\": {\"copy_fsync_s\": $cp_med, \"fetch_1to1_s\": $one_med, \"fetch_1to3_s\": $three_med,"
   json+=" \"throughput_ratio\": $(python3 -c "print($cp_med / $one_med)"),"
   json+=" \"fanout_ratio\": $(python3 -c "print($three_med / $one_med)"),"
+  json+=" \"fetch_1to1_tmpfs_s\": $one_ram_med, \"fetch_1to3_tmpfs_s\": $three_ram_med,"
+  json+=" \"fanout_ratio_tmpfs\": $(python3 -c "print($three_ram_med / $one_ram_med)"),"
   json+=" \"fetch_MBps\": $(python3 -c "print($mib * 1.048576 / $one_med)")},"
   rm -f "$work/$name".target*
 done
@@ -168,11 +185,12 @@ echo "$json" | python3 -m json.tool >"$out/results.json"
 python3 - "$out/results.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"{'image':<8} {'cp+fsync s':>10} {'1->1 s':>8} {'MB/s':>7} {'ratio':>6} {'1->3 s':>8} {'1->3/1->1':>10}")
+print(f"{'image':<8} {'cp+fsync s':>10} {'1->1 s':>8} {'MB/s':>7} {'ratio':>6} {'1->3 s':>8} {'1->3/1->1':>10} {'tmpfs 1->1':>11} {'1->3':>6} {'ratio':>6}")
 for k, v in r.items():
     if k.endswith("MiB"):
         print(f"{k:<8} {v['copy_fsync_s']:>10.2f} {v['fetch_1to1_s']:>8.2f} {v['fetch_MBps']:>7.0f} "
-              f"{v['throughput_ratio']:>6.2f} {v['fetch_1to3_s']:>8.2f} {v['fanout_ratio']:>10.2f}")
+              f"{v['throughput_ratio']:>6.2f} {v['fetch_1to3_s']:>8.2f} {v['fanout_ratio']:>10.2f} "
+              f"{v['fetch_1to1_tmpfs_s']:>11.2f} {v['fetch_1to3_tmpfs_s']:>6.2f} {v['fanout_ratio_tmpfs']:>6.2f}")
 s = r["stalls_1to2"]
 print(f"1->2 x{s['runs']}: median {s['median_s']:.2f} s, worst {s['worst_s']:.2f} s, stalls (>3x median): {s['stalls']}")
 PY

@@ -27,7 +27,7 @@ struct ReplicationOptions {
   bool local_discovery = true;
   bool fresh_target = false;  // fetch onto a target we just created
   int rate_limit = 0;         // bytes/s: upload for a seed, download for a fetch; 0 = none
-  int io_threads = 4;
+  int io_threads = 2;         // more only contend on the device's inode lock
   int hash_threads = 2;
 };
 
