@@ -13,15 +13,10 @@
 # Exit:  0 pass, 1 failure, 77 skipped (not root / no /dev/fuse).
 set -euo pipefail
 
-BIN=${1:-${DYNAMICFS_BIN:-}}
-if [[ -z "$BIN" ]]; then
-  echo "usage: $0 /path/to/dynamicfs" >&2
-  exit 2
-fi
-if [[ "$(id -u)" -ne 0 || ! -e /dev/fuse ]]; then
-  echo "SKIP: needs root and /dev/fuse"
-  exit 77
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+dfs_require_bin "$@"
+dfs_require_root_fuse
 
 TMP=$(mktemp -d /tmp/dynamicfs-test-XXXXXX)
 DISK_SIZE=128M
@@ -30,32 +25,12 @@ MiB=$((1024 * 1024))
 cleanup() {
   local rc=$?
   set +e
-  local m
-  # Deepest first, in case something got mounted below a mount.
-  for m in $(awk -v p="$TMP/" 'index($5, p) == 1 {print $5}' \
-    /proc/self/mountinfo | sort -r); do
-    timeout 60 "$BIN" umount "$m" || umount -l "$m" || fusermount3 -u -z "$m"
-  done
-  if grep -qF " $TMP/" /proc/self/mountinfo; then
-    echo "WARNING: something is still mounted under $TMP; not removing it" >&2
-  else
-    rm -rf "$TMP"
-  fi
+  dfs_unmount_under "$TMP" && rm -rf "$TMP"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 143' INT TERM HUP
 
-FAILURES=0
-pass() { echo "PASS: $*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  FAILURES=$((FAILURES + 1))
-}
-die() {
-  echo "FATAL: $*" >&2
-  exit 1
-}
 
 checksums() { sha256sum "$@" | awk '{print $1}' | tr '\n' ' '; }
 

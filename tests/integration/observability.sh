@@ -24,21 +24,11 @@
 # Needs: python3, curl, promtool (Debian package `prometheus`), setpriv.
 set -euo pipefail
 
-BIN=${1:-${DYNAMICFS_BIN:-}}
-if [[ -z "$BIN" ]]; then
-  echo "usage: $0 /path/to/dynamicfs" >&2
-  exit 2
-fi
-if [[ "$(id -u)" -ne 0 || ! -e /dev/fuse ]]; then
-  echo "SKIP: needs root and /dev/fuse"
-  exit 77
-fi
-for tool in python3 curl promtool setpriv; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "FAIL: required tool '$tool' is not installed" >&2
-    exit 1
-  fi
-done
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+dfs_require_bin "$@"
+dfs_require_root_fuse
+dfs_require_tools python3 curl promtool setpriv
 BIN=$(realpath "$BIN")
 
 TMP=$(mktemp -d /tmp/dynamicfs-test-XXXXXX)
@@ -63,46 +53,12 @@ cleanup() {
     kill -KILL "$WATCH_PID" 2>/dev/null
     wait "$WATCH_PID" 2>/dev/null
   fi
-  local m
-  # Deepest first, in case something got mounted below a mount.
-  # shellcheck disable=SC2013  # mount points of this test have no spaces
-  for m in $(awk -v p="$TMP/" 'index($5, p) == 1 {print $5}' \
-    /proc/self/mountinfo | sort -r); do
-    timeout 60 "$BIN" umount "$m" || umount -l "$m" || fusermount3 -u -z "$m"
-  done
-  if grep -qF " $TMP/" /proc/self/mountinfo; then
-    echo "WARNING: something is still mounted under $TMP; not removing it" >&2
-  else
-    rm -rf "$TMP"
-  fi
+  dfs_unmount_under "$TMP" && rm -rf "$TMP"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 143' INT TERM HUP
 
-FAILURES=0
-pass() { echo "ok: $*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  FAILURES=$((FAILURES + 1))
-}
-die() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# poll_until SECONDS CMD...: runs CMD every 0.1 s until it succeeds; returns
-# 1 if it still fails after SECONDS.
-poll_until() {
-  local deadline=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@"; do
-    (($(now_ms) < deadline)) || return 1
-    sleep 0.1
-  done
-}
 
 # run CMD...: runs CMD with its output in $TMP/out and $TMP/err; sets RC.
 run() {

@@ -16,15 +16,10 @@
 # Exit:  0 pass, 1 failure, 77 skipped (not root / no /dev/fuse).
 set -euo pipefail
 
-BIN=${1:-${DYNAMICFS_BIN:-}}
-if [[ -z "$BIN" ]]; then
-  echo "usage: $0 /path/to/dynamicfs" >&2
-  exit 2
-fi
-if [[ "$(id -u)" -ne 0 || ! -e /dev/fuse ]]; then
-  echo "SKIP: needs root and /dev/fuse"
-  exit 77
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+dfs_require_bin "$@"
+dfs_require_root_fuse
 
 SRC=$(readlink -f "${REAL_PROGRAMS_SRC:-/usr/include}")
 SMALL_SRC=${REAL_PROGRAMS_SMALL_SRC:-/usr/include/linux}

@@ -45,22 +45,15 @@
 #        dumpe2fs).
 set -euo pipefail
 
-BIN=${1:-${DYNAMICFS_BIN:-}}
-if [[ -z "$BIN" ]]; then
-  echo "usage: $0 /path/to/dynamicfs" >&2
-  exit 2
-fi
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+dfs_require_bin "$@"
 if [[ "$(id -u)" -ne 0 ]]; then
   echo "SKIP: needs root (network namespaces)"
   exit 77
 fi
 PY=/usr/bin/python3  # the system python: python3-libtorrent is installed there
-for tool in ip openssl cmp sha256sum mkfs.ext4 debugfs e2fsck dumpe2fs timeout "$PY"; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "FAIL: required tool '$tool' is not installed" >&2
-    exit 1
-  fi
-done
+dfs_require_tools ip openssl cmp sha256sum mkfs.ext4 debugfs e2fsck dumpe2fs timeout "$PY"
 if ! "$PY" -c 'import libtorrent' 2>/dev/null; then
   echo "FAIL: $PY has no libtorrent module (Debian package python3-libtorrent)" >&2
   exit 1
@@ -136,16 +129,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' INT TERM HUP
 
-FAILURES=0
-pass() { echo "ok: $*"; }
-fail() {
-  echo "FAIL: $*" >&2
-  FAILURES=$((FAILURES + 1))
-}
-die() {
-  echo "FAIL: $*" >&2
-  exit 1
-}
 
 # Runs its own copy: the build directory's binary may be relinked (and so
 # missing for a moment) while this test runs for minutes.
@@ -153,21 +136,9 @@ cp "$BIN" "$TMP/dynamicfs"
 BIN=$TMP/dynamicfs
 "$BIN" --version >/dev/null 2>&1 || die "$BIN does not run (copied while being relinked?)"
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
 secs_since() { # START_MS: seconds since START_MS, one decimal
   local ms=$(($(now_ms) - $1))
   printf '%d.%d' $((ms / 1000)) $((ms % 1000 / 100))
-}
-
-# poll_until SECONDS CMD...: runs CMD every 0.2 s until it succeeds; returns
-# 1 if it still fails after SECONDS.
-poll_until() {
-  local deadline=$(($(now_ms) + $1 * 1000))
-  shift
-  until "$@"; do
-    (($(now_ms) < deadline)) || return 1
-    sleep 0.2
-  done
 }
 
 # seeded_bytes LABEL N: N pseudo-random bytes determined by SEED and LABEL.

@@ -40,6 +40,7 @@
 
 #include "src/replication/buffer_pool.h"
 #include "src/replication/image_layout.h"
+#include "tests/unit/test_files.h"
 
 using namespace dynamicfs;
 using namespace std::chrono_literals;
@@ -52,23 +53,10 @@ constexpr int kBlock = 0x4000;
 constexpr int kPiece = 0x10000;
 constexpr uint64_t kDiskSize = 0x300000;
 
-std::string random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(gen());
-  return s;
-}
+using test_files::random_bytes;
+using test_files::write_file;
 
-void write_file(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using test_files::read_file;
 
 std::string read_range(const std::string& path, uint64_t offset, size_t len) {
   std::ifstream in(path, std::ios::binary);

@@ -19,6 +19,7 @@
 #include "metadata/extent_record.h"
 #include "metadata/meta_store.h"
 #include "src/fs/file_system.h"
+#include "tests/unit/test_files.h"
 
 using namespace dynamicfs;
 
@@ -26,18 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string random_bytes(size_t n, uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(gen());
-  return s;
-}
-
-void write_file(const std::string& path, const std::string& data) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data.data(), static_cast<std::streamsize>(data.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
+using test_files::random_bytes;
+using test_files::write_file;
 
 void make_sparse(const std::string& path, uint64_t size) {
   { std::ofstream out(path, std::ios::binary | std::ios::trunc); }

@@ -1,0 +1,76 @@
+# shellcheck shell=bash
+# Shared by the shell integration tests: argument and privilege checks, the
+# pass/fail bookkeeping, polling with a deadline, and unmounting whatever a
+# test left mounted under its temporary directory. Source it right after
+# `set -euo pipefail`:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   dfs_require_bin "$@"        # BIN from $1 or $DYNAMICFS_BIN (exit 2 if none)
+#   dfs_require_root_fuse       # exit 77 (skip) unless root with /dev/fuse
+#
+# Exit codes of the tests: 0 pass, 1 failure, 2 usage, 77 skipped.
+
+dfs_require_bin() {
+  BIN=${1:-${DYNAMICFS_BIN:-}}
+  if [[ -z "$BIN" ]]; then
+    echo "usage: $0 /path/to/dynamicfs" >&2
+    exit 2
+  fi
+}
+
+dfs_require_root_fuse() {
+  if [[ "$(id -u)" -ne 0 || ! -e /dev/fuse ]]; then
+    echo "SKIP: needs root and /dev/fuse"
+    exit 77
+  fi
+}
+
+# dfs_require_tools TOOL...: fails (not skips) when a dependency that the
+# README's test command installs is missing.
+dfs_require_tools() {
+  local tool
+  for tool in "$@"; do
+    if ! command -v "$tool" >/dev/null; then
+      echo "FAIL: required tool '$tool' is not installed" >&2
+      exit 1
+    fi
+  done
+}
+
+FAILURES=0
+pass() { echo "ok: $*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  FAILURES=$((FAILURES + 1))
+}
+die() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# poll_until SECONDS CMD...: runs CMD every 0.1 s until it succeeds; returns
+# 1 if it still fails after SECONDS. Waiting is never a timing assertion.
+poll_until() {
+  local deadline=$(($(now_ms) + $1 * 1000))
+  shift
+  until "$@"; do
+    (($(now_ms) < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# dfs_unmount_under DIR: unmounts every mount below DIR, deepest first
+# (dynamicfs umount, else lazy umount); returns 1 if anything stays mounted.
+dfs_unmount_under() {
+  local dir=$1 m
+  # shellcheck disable=SC2013  # mount points of the tests have no spaces
+  for m in $(awk -v p="$dir/" 'index($5, p) == 1 {print $5}' /proc/self/mountinfo | sort -r); do
+    timeout 60 "$BIN" umount "$m" || umount -l "$m" || fusermount3 -u -z "$m"
+  done
+  if grep -qF " $dir/" /proc/self/mountinfo; then
+    echo "WARNING: something is still mounted under $dir" >&2
+    return 1
+  fi
+}
