@@ -187,11 +187,14 @@ int main(int argc, char** argv) {
       ->required();
   c_fetch->add_option("--seed-for", repl.seed_for,
                       "Keep serving other peers this many seconds after completing");
-  c_repl->footer(
+  const char* repl_footer =
       "No tracker, DHT, UPnP or NAT-PMP is used: peers come from local service discovery\n"
       "or --peer. An interrupted fetch resumes: pieces already on the target are checked,\n"
       "not sent again, and a target holding an older copy receives only changed pieces.\n"
-      "Exit status of fetch: 0 only when every piece is verified on the target.");
+      "Exit status of fetch: 0 only when every piece is verified on the target.";
+  c_repl->footer(repl_footer);
+  c_seed->footer(repl_footer);
+  c_fetch->footer(repl_footer);
 
   try {
     app.parse(argc, argv);
