@@ -197,6 +197,8 @@ class FileSystem {
   Result<std::vector<DiskRange>> allocate_space(uint64_t length);
   static bool atime_is_stale(const InodeRecord& rec);
   void update_atime(uint64_t ino);
+  Status exchange_entries(uint64_t parent, std::string_view name, uint64_t src, uint64_t new_parent,
+                          std::string_view new_name, uint64_t dst);
   Status sync_metadata();
   Status sync_data_disks();
   void background_sync_loop();

@@ -256,7 +256,10 @@ Status FileSystem::is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* resu
 
 Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                           std::string_view new_name, unsigned flags) {
-  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) return Status::error(EINVAL);
+  constexpr unsigned kSupported = RENAME_NOREPLACE | RENAME_EXCHANGE;
+  if ((flags & ~kSupported) != 0 || (flags & kSupported) == kSupported)
+    return Status::error(EINVAL);
+  const bool exchange = (flags & RENAME_EXCHANGE) != 0;
   DFS_RETURN_IF_ERROR(check_name(name));
   DFS_RETURN_IF_ERROR(check_name(new_name));
   for (;;) {
@@ -278,7 +281,12 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     if ((dst_again->has_value() ? (*dst_again)->first : 0) != dst) continue;
 
     if (dst != 0 && (flags & RENAME_NOREPLACE)) return Status::error(EEXIST);
+    if (exchange && dst == 0) return Status::error(ENOENT);
     if (src == dst) return Status::ok();  // two links to one inode: nothing to do
+    if (exchange) {
+      guard.release();
+      return exchange_entries(parent, name, src, new_parent, new_name, dst);
+    }
 
     std::map<uint64_t, InodeRecord> recs;  // every inode this rename touches, once
     for (uint64_t ino : keys) {
@@ -334,6 +342,56 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     m_alloc->defer_free(freed, m_readers.tag_free());
     return Status::ok();
   }
+}
+
+Status FileSystem::exchange_entries(uint64_t parent, std::string_view name, uint64_t src,
+                                    uint64_t new_parent, std::string_view new_name, uint64_t dst) {
+  // RENAME_EXCHANGE: both names stay, their inodes swap, in one batch.
+  std::vector<uint64_t> keys{parent, new_parent, src, dst};
+  auto guard = m_locks.lock(keys, true);
+  auto a = get_dentry(parent, name);
+  auto b_d = get_dentry(new_parent, new_name);
+  if (!a.is_ok()) return a.status();
+  if (!b_d.is_ok()) return b_d.status();
+  if (!a->has_value() || (*a)->first != src || !b_d->has_value() || (*b_d)->first != dst) {
+    guard.release();
+    return rename(parent, name, new_parent, new_name, RENAME_EXCHANGE);  // raced: start over
+  }
+  std::map<uint64_t, InodeRecord> recs;
+  for (uint64_t ino : keys) {
+    if (recs.count(ino)) continue;
+    auto r = load_inode(ino);
+    if (!r.is_ok()) return r.status();
+    recs[ino] = r.value();
+  }
+  InodeRecord& src_rec = recs[src];
+  InodeRecord& dst_rec = recs[dst];
+  if (parent != new_parent) {
+    // A directory may not end up inside itself.
+    bool inside = false;
+    if (src_rec.is_dir()) DFS_RETURN_IF_ERROR(is_ancestor(src, new_parent, &inside));
+    if (!inside && dst_rec.is_dir()) DFS_RETURN_IF_ERROR(is_ancestor(dst, parent, &inside));
+    if (inside) return Status::error(EINVAL);
+    if (src_rec.is_dir()) {
+      --recs[parent].nlink;
+      ++recs[new_parent].nlink;
+      src_rec.parent = new_parent;
+    }
+    if (dst_rec.is_dir()) {
+      --recs[new_parent].nlink;
+      ++recs[parent].nlink;
+      dst_rec.parent = parent;
+    }
+  }
+  Timestamp now = now_timestamp();
+  rocksdb::WriteBatch b;
+  put_dentry(&b, parent, name, dst, dst_rec.mode & S_IFMT);
+  put_dentry(&b, new_parent, new_name, src, src_rec.mode & S_IFMT);
+  src_rec.ctime = dst_rec.ctime = now;
+  recs[parent].mtime = recs[parent].ctime = now;
+  recs[new_parent].mtime = recs[new_parent].ctime = now;
+  for (auto& [ino, rec] : recs) put_inode(&b, rec);
+  return m_commit->apply(&b);
 }
 
 Result<std::vector<DirEntry>> FileSystem::list_dir(uint64_t ino) {

@@ -215,6 +215,40 @@ TEST_F(FsTest, RenameSemantics) {
       EEXIST);
 }
 
+TEST_F(FsTest, RenameExchangeSwapsFilesAndDirectories) {
+  const uint64_t root = FileSystem::kRootIno;
+  uint64_t f = mkfile("f");
+  write(f, 0, "file");
+  auto d = m_fs->mkdir(root, "d", 0755, m_caller);
+  auto sub = m_fs->mkdir(d->ino, "sub", 0755, m_caller);
+  ASSERT_TRUE(d.is_ok() && sub.is_ok());
+  // Both names must exist, and the flag does not combine with NOREPLACE.
+  EXPECT_EQ(m_fs->rename(root, "f", root, "missing", RENAME_EXCHANGE).err(), ENOENT);
+  EXPECT_EQ(m_fs->rename(root, "f", root, "d", RENAME_EXCHANGE | RENAME_NOREPLACE).err(), EINVAL);
+  EXPECT_EQ(m_fs->rename(root, "f", root, "d", 1u << 7).err(), EINVAL);
+
+  // A file and a directory in different parents swap places atomically.
+  ASSERT_TRUE(m_fs->rename(root, "f", d->ino, "sub", RENAME_EXCHANGE).is_ok());
+  EXPECT_EQ(m_fs->lookup(root, "f")->ino, sub->ino);
+  EXPECT_EQ(m_fs->lookup(d->ino, "sub")->ino, f);
+  EXPECT_EQ(read_all(m_fs->lookup(d->ino, "sub")->ino), "file");
+  // The directory moved from d to the root: link counts and '..' follow.
+  EXPECT_EQ(m_fs->getattr(d->ino)->nlink, 2u);
+  EXPECT_EQ(m_fs->getattr(root)->nlink, 4u);  // ., .., d/.., f/..
+  auto list = m_fs->list_dir(sub->ino);
+  ASSERT_TRUE(list.is_ok());
+  EXPECT_EQ((*list)[1].ino, root);
+
+  // Exchanging a directory with one of its descendants' entries is refused.
+  auto inner = m_fs->mkdir(sub->ino, "inner", 0755, m_caller);
+  ASSERT_TRUE(inner.is_ok());
+  EXPECT_EQ(m_fs->rename(root, "f", sub->ino, "inner", RENAME_EXCHANGE).err(), EINVAL);
+  // Exchanging two names of one inode changes nothing.
+  ASSERT_TRUE(m_fs->link(f, root, "f2").is_ok());
+  ASSERT_TRUE(m_fs->rename(d->ino, "sub", root, "f2", RENAME_EXCHANGE).is_ok());
+  EXPECT_EQ(m_fs->lookup(root, "f2")->ino, f);
+}
+
 TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
   uint64_t f = mkfile("f");
   write(f, 0, "data");
