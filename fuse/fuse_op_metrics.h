@@ -43,6 +43,7 @@ enum class FuseOp : uint8_t {
   kGetxattr,
   kListxattr,
   kRemovexattr,
+  kLseek,
   kCount
 };
 constexpr size_t kFuseOpCount = static_cast<size_t>(FuseOp::kCount);

@@ -406,6 +406,20 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
   reply_status(req, fs(req).removexattr(ino, name));
 }
 
+void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* /*fi*/) {
+  // The kernel answers SEEK_SET/CUR/END itself; only DATA and HOLE come here.
+  if (off < 0) {
+    reply_err(req, EINVAL);
+    return;
+  }
+  auto r = fs(req).seek_data_or_hole(ino, static_cast<uint64_t>(off), whence);
+  if (!r.is_ok()) {
+    reply_err(req, r.err());
+    return;
+  }
+  fuse_reply_lseek(req, static_cast<off_t>(r.value()));
+}
+
 // Wraps a handler: counts the call, its latency and whether it failed.
 template <FuseOp Op, auto Fn>
 struct Timed;
@@ -430,6 +444,7 @@ struct Timed<Op, Fn> {
 
 fuse_lowlevel_ops make_table() {
   fuse_lowlevel_ops ops{};
+  ops.lseek = Timed<FuseOp::kLseek, op_lseek>::call;
   ops.init = op_init;
   ops.lookup = Timed<FuseOp::kLookup, op_lookup>::call;
   ops.forget = Timed<FuseOp::kForget, op_forget>::call;

@@ -10,6 +10,7 @@
 // zero, so extending a file never exposes stale data.
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -524,6 +525,33 @@ Status FileSystem::release_file(uint64_t ino) {
   --m_inode_count;
   m_alloc->defer_free(freed, m_readers.tag_free());
   return Status::ok();
+}
+
+Result<uint64_t> FileSystem::seek_data_or_hole(uint64_t ino, uint64_t offset, int whence) {
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::error(EINVAL);
+  auto guard = m_locks.lock_shared(ino);
+  auto rec = load_inode(ino);
+  if (!rec.is_ok()) return rec.status();
+  if (rec->is_dir()) return Status::error(EISDIR);
+  const uint64_t size = rec->size;
+  if (offset >= size) return Status::error(ENXIO);
+  auto ext = extents_in(ino, offset, size);
+  if (!ext.is_ok()) return ext.status();
+  if (whence == SEEK_DATA) {
+    // The first extent that reaches past OFFSET; holes have no extent.
+    for (const auto& [off, e] : ext.value()) {
+      if (off + e.length > offset) return std::min(std::max(off, offset), size);
+    }
+    return Status::error(ENXIO);  // only a hole up to the end of the file
+  }
+  // SEEK_HOLE: follow contiguous extents from OFFSET; the end of the file
+  // counts as a hole.
+  uint64_t pos = offset;
+  for (const auto& [off, e] : ext.value()) {
+    if (off > pos) break;
+    pos = std::max(pos, off + e.length);
+  }
+  return std::min(pos, size);
 }
 
 }  // namespace dynamicfs

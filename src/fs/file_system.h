@@ -133,6 +133,9 @@ class FileSystem {
   Result<std::vector<DirEntry>> open_dir(uint64_t ino);
   Status release_file(uint64_t ino);
   Result<size_t> read(uint64_t ino, uint64_t offset, size_t size, char* buf);
+  // lseek SEEK_DATA / SEEK_HOLE from the extent map: ENXIO at or past the
+  // end of the file; the end of the file counts as a hole.
+  Result<uint64_t> seek_data_or_hole(uint64_t ino, uint64_t offset, int whence);
   Result<size_t> write(uint64_t ino, uint64_t offset, const char* data, size_t size);
   Status fsync(uint64_t ino, bool datasync);
   Status sync_all();

@@ -249,6 +249,37 @@ TEST_F(FsTest, RenameExchangeSwapsFilesAndDirectories) {
   EXPECT_EQ(m_fs->lookup(root, "f2")->ino, f);
 }
 
+TEST_F(FsTest, SeekDataAndHoleFollowTheExtentMap) {
+  uint64_t f = mkfile("sparse");
+  const uint64_t k = FileSystem::kBlock;
+  // data [0, 2k), hole [2k, 8k), data [8k, 9k), hole to the end at 16k
+  write(f, 0, std::string(2 * k, 'a'));
+  write(f, 8 * k, std::string(k, 'b'));
+  SetAttr sa;
+  sa.valid = SetAttr::kSize;
+  sa.size = 16 * k;
+  ASSERT_TRUE(m_fs->setattr(f, sa, m_caller).is_ok());
+  auto seek = [&](uint64_t off, int whence) { return m_fs->seek_data_or_hole(f, off, whence); };
+  EXPECT_EQ(seek(0, SEEK_DATA).value(), 0u);
+  EXPECT_EQ(seek(k, SEEK_DATA).value(), k);
+  EXPECT_EQ(seek(0, SEEK_HOLE).value(), 2 * k);
+  EXPECT_EQ(seek(3 * k, SEEK_HOLE).value(), 3 * k);  // already in a hole
+  EXPECT_EQ(seek(3 * k, SEEK_DATA).value(), 8 * k);
+  EXPECT_EQ(seek(8 * k, SEEK_HOLE).value(), 9 * k);
+  EXPECT_EQ(seek(9 * k, SEEK_DATA).err(), ENXIO);  // only the tail hole left
+  EXPECT_EQ(seek(10 * k, SEEK_HOLE).value(), 10 * k);
+  EXPECT_EQ(seek(16 * k, SEEK_DATA).err(), ENXIO);  // at the end
+  EXPECT_EQ(seek(16 * k, SEEK_HOLE).err(), ENXIO);
+  EXPECT_EQ(seek(0, SEEK_SET).err(), EINVAL);
+  // A file without holes: the only hole is its end.
+  uint64_t g = mkfile("dense");
+  write(g, 0, std::string(3 * k + 100, 'c'));
+  EXPECT_EQ(m_fs->seek_data_or_hole(g, 5, SEEK_HOLE).value(), 3 * k + 100);
+  // Past the written data of a file extended by truncate: ENXIO for data.
+  auto d = m_fs->mkdir(FileSystem::kRootIno, "dir", 0755, m_caller);
+  EXPECT_EQ(m_fs->seek_data_or_hole(d->ino, 0, SEEK_DATA).err(), EISDIR);
+}
+
 TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
   uint64_t f = mkfile("f");
   write(f, 0, "data");
