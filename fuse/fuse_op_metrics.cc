@@ -5,11 +5,11 @@ namespace dynamicfs {
 
 const char* fuse_op_name(FuseOp op) {
   static constexpr const char* kNames[kFuseOpCount] = {
-      "lookup",      "forget",      "getattr",  "setattr", "readlink", "mknod",    "mkdir",
-      "symlink",     "link",        "unlink",   "rmdir",   "rename",   "open",     "create",
-      "read",        "write",       "flush",    "release", "fsync",    "opendir",  "readdir",
-      "readdirplus", "releasedir",  "fsyncdir", "statfs",  "access",   "setxattr", "getxattr",
-      "listxattr",   "removexattr", "lseek"};
+      "lookup",      "forget",      "getattr",  "setattr",  "readlink", "mknod",    "mkdir",
+      "symlink",     "link",        "unlink",   "rmdir",    "rename",   "open",     "create",
+      "read",        "write",       "flush",    "release",  "fsync",    "opendir",  "readdir",
+      "readdirplus", "releasedir",  "fsyncdir", "statfs",   "access",   "setxattr", "getxattr",
+      "listxattr",   "removexattr", "lseek",    "fallocate"};
   size_t i = static_cast<size_t>(op);
   return i < kFuseOpCount ? kNames[i] : "unknown";
 }

@@ -44,6 +44,7 @@ enum class FuseOp : uint8_t {
   kListxattr,
   kRemovexattr,
   kLseek,
+  kFallocate,
   kCount
 };
 constexpr size_t kFuseOpCount = static_cast<size_t>(FuseOp::kCount);

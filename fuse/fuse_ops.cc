@@ -420,6 +420,16 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_i
   fuse_reply_lseek(req, static_cast<off_t>(r.value()));
 }
 
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                  fuse_file_info* /*fi*/) {
+  if (offset < 0 || length <= 0) {
+    reply_err(req, EINVAL);
+    return;
+  }
+  reply_status(req, fs(req).fallocate(ino, mode, static_cast<uint64_t>(offset),
+                                      static_cast<uint64_t>(length)));
+}
+
 // Wraps a handler: counts the call, its latency and whether it failed.
 template <FuseOp Op, auto Fn>
 struct Timed;
@@ -445,6 +455,7 @@ struct Timed<Op, Fn> {
 fuse_lowlevel_ops make_table() {
   fuse_lowlevel_ops ops{};
   ops.lseek = Timed<FuseOp::kLseek, op_lseek>::call;
+  ops.fallocate = Timed<FuseOp::kFallocate, op_fallocate>::call;
   ops.init = op_init;
   ops.lookup = Timed<FuseOp::kLookup, op_lookup>::call;
   ops.forget = Timed<FuseOp::kForget, op_forget>::call;

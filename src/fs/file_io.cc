@@ -9,7 +9,9 @@
 // one metadata batch. Invariant: bytes of the last block beyond i_size are
 // zero, so extending a file never exposes stale data.
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -552,6 +554,80 @@ Result<uint64_t> FileSystem::seek_data_or_hole(uint64_t ino, uint64_t offset, in
     pos = std::max(pos, off + e.length);
   }
   return std::min(pos, size);
+}
+
+Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
+  uint64_t size = 0;
+  {
+    auto guard = m_locks.lock_shared(ino);
+    auto rec = load_inode(ino);
+    if (!rec.is_ok()) return rec.status();
+    if (rec->is_dir()) return Status::error(EISDIR);
+    if (!rec->is_reg()) return Status::error(ENODEV);
+    size = rec->size;
+  }
+  // Past the end of the file there is nothing to punch (the size stays).
+  const uint64_t end = std::min(offset + length, size);
+  if (offset >= end) return Status::ok();
+  const uint64_t a0 = align_up(offset), a1 = align_down(end);
+  // Partial blocks at the edges are rewritten with zeros (copy-on-write).
+  const std::string zeros(kBlock, '\0');
+  if (offset < std::min(a0, end)) {
+    auto w = write(ino, offset, zeros.data(), std::min(a0, end) - offset);
+    if (!w.is_ok()) return w.status();
+  }
+  if (a1 >= a0 && end > a1 && a1 >= offset) {
+    auto w = write(ino, a1, zeros.data(), end - a1);
+    if (!w.is_ok()) return w.status();
+  }
+  if (a1 <= a0) return Status::ok();
+  // Whole blocks: their extents go, and the space is freed.
+  auto guard = m_locks.lock_whole_file(ino);
+  auto rec_r = load_inode(ino);
+  if (!rec_r.is_ok()) return rec_r.status();
+  InodeRecord rec = rec_r.value();
+  rocksdb::WriteBatch b;
+  std::vector<DiskRange> freed;
+  int64_t delta = 0;
+  DFS_RETURN_IF_ERROR(remap(&b, ino, a0, a1, {}, 0, &freed, &delta));
+  rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
+  rec.mtime = rec.ctime = now_timestamp();
+  ++rec.generation;
+  put_inode(&b, rec);
+  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+  guard.release();
+  m_alloc->defer_free(freed, m_readers.tag_free());
+  return Status::ok();
+}
+
+Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  if (length == 0) return Status::error(EINVAL);
+  if (offset + length > kMaxFileSize || offset + length < offset) return Status::error(EFBIG);
+  const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  const int other = mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+  if (other != 0) return Status::error(EOPNOTSUPP);  // collapse, insert, unshare
+  if (mode & FALLOC_FL_PUNCH_HOLE) {
+    if (!keep_size || (mode & FALLOC_FL_ZERO_RANGE)) return Status::error(EOPNOTSUPP);
+    return punch_hole(ino, offset, length);
+  }
+  auto rec = getattr(ino);
+  if (!rec.is_ok()) return rec.status();
+  if (rec->is_dir()) return Status::error(EISDIR);
+  if (!rec->is_reg()) return Status::error(ENODEV);
+  if (mode & FALLOC_FL_ZERO_RANGE) {
+    // Zeros are holes here: the range's blocks are freed, edges zeroed.
+    DFS_RETURN_IF_ERROR(punch_hole(ino, offset, length));
+  } else {
+    // Copy-on-write extents cannot be reserved ahead of the write; refuse
+    // what the pool could not hold now.
+    struct statvfs st = statfs();
+    if (length > static_cast<uint64_t>(st.f_bavail) * kBlock) return Status::error(ENOSPC);
+  }
+  if (!keep_size && offset + length > rec->size) {
+    InodeRecord out;
+    return truncate(ino, offset + length, &out);
+  }
+  return Status::ok();
 }
 
 }  // namespace dynamicfs

@@ -136,6 +136,11 @@ class FileSystem {
   // lseek SEEK_DATA / SEEK_HOLE from the extent map: ENXIO at or past the
   // end of the file; the end of the file counts as a hole.
   Result<uint64_t> seek_data_or_hole(uint64_t ino, uint64_t offset, int whence);
+  // fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE check that the pool can hold
+  // the range and extend the size (copy-on-write space is taken at write
+  // time); PUNCH_HOLE|KEEP_SIZE frees the range's blocks and zeroes partial
+  // edges; ZERO_RANGE punches and extends. Other modes: EOPNOTSUPP.
+  Status fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
   Result<size_t> write(uint64_t ino, uint64_t offset, const char* data, size_t size);
   Status fsync(uint64_t ino, bool datasync);
   Status sync_all();
@@ -202,6 +207,7 @@ class FileSystem {
   void update_atime(uint64_t ino);
   Status exchange_entries(uint64_t parent, std::string_view name, uint64_t src, uint64_t new_parent,
                           std::string_view new_name, uint64_t dst);
+  Status punch_hole(uint64_t ino, uint64_t offset, uint64_t length);
   Status sync_metadata();
   Status sync_data_disks();
   void background_sync_loop();

@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/falloc.h>
 #include <sys/xattr.h>
 
 #include <cstring>
@@ -278,6 +279,56 @@ TEST_F(FsTest, SeekDataAndHoleFollowTheExtentMap) {
   // Past the written data of a file extended by truncate: ENXIO for data.
   auto d = m_fs->mkdir(FileSystem::kRootIno, "dir", 0755, m_caller);
   EXPECT_EQ(m_fs->seek_data_or_hole(d->ino, 0, SEEK_DATA).err(), EISDIR);
+}
+
+TEST_F(FsTest, FallocatePunchHoleFreesSpaceAndReadsZeros) {
+  const uint64_t k = FileSystem::kBlock;
+  uint64_t f = mkfile("p");
+  write(f, 0, std::string(64 * k, 'x'));
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  uint64_t free_before = m_fs->statfs().f_bfree;
+  uint64_t alloc_before = m_fs->getattr(f)->alloc_bytes;
+  // Unaligned on both ends: 100 bytes into block 2 up to 200 bytes into block 40.
+  const uint64_t off = 2 * k + 100, len = 38 * k + 100;
+  ASSERT_TRUE(m_fs->fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len).is_ok());
+  std::string expect(64 * k, 'x');
+  std::fill(expect.begin() + static_cast<long>(off), expect.begin() + static_cast<long>(off + len),
+            '\0');
+  EXPECT_EQ(read_all(f), expect);
+  EXPECT_EQ(m_fs->getattr(f)->size, 64 * k);  // KEEP_SIZE
+  EXPECT_LT(m_fs->getattr(f)->alloc_bytes, alloc_before);
+  ASSERT_TRUE(m_fs->sync_all().is_ok());  // freed space is reusable after a durable commit
+  EXPECT_GE(m_fs->statfs().f_bfree, free_before + 35);
+  // The punched range is a hole for SEEK_HOLE/SEEK_DATA.
+  EXPECT_EQ(m_fs->seek_data_or_hole(f, 0, SEEK_HOLE).value(), 3 * k);
+  EXPECT_EQ(m_fs->seek_data_or_hole(f, 3 * k, SEEK_DATA).value(), 40 * k);
+  // Punching past the end changes nothing; the size stays.
+  ASSERT_TRUE(m_fs->fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100 * k, k).is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->size, 64 * k);
+}
+
+TEST_F(FsTest, FallocateModes) {
+  const uint64_t k = FileSystem::kBlock;
+  uint64_t f = mkfile("m");
+  write(f, 0, std::string(4 * k, 'y'));
+  // Mode 0 extends the size; KEEP_SIZE does not.
+  ASSERT_TRUE(m_fs->fallocate(f, 0, 0, 8 * k).is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->size, 8 * k);
+  ASSERT_TRUE(m_fs->fallocate(f, FALLOC_FL_KEEP_SIZE, 0, 16 * k).is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->size, 8 * k);
+  // ZERO_RANGE zeroes inside and extends past the end.
+  ASSERT_TRUE(m_fs->fallocate(f, FALLOC_FL_ZERO_RANGE, k, 10 * k).is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->size, 11 * k);
+  std::string expect(11 * k, '\0');
+  std::fill(expect.begin(), expect.begin() + static_cast<long>(k), 'y');
+  EXPECT_EQ(read_all(f), expect);
+  // What the pool cannot hold, and what is not supported.
+  EXPECT_EQ(m_fs->fallocate(f, 0, 0, 1ull << 45).err(), ENOSPC);
+  EXPECT_EQ(m_fs->fallocate(f, FALLOC_FL_COLLAPSE_RANGE, 0, k).err(), EOPNOTSUPP);
+  EXPECT_EQ(m_fs->fallocate(f, FALLOC_FL_PUNCH_HOLE, 0, k).err(), EOPNOTSUPP);
+  EXPECT_EQ(m_fs->fallocate(f, 0, 0, 0).err(), EINVAL);
+  auto d = m_fs->mkdir(FileSystem::kRootIno, "d", 0755, m_caller);
+  EXPECT_EQ(m_fs->fallocate(d->ino, 0, 0, k).err(), EISDIR);
 }
 
 TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
