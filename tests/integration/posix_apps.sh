@@ -223,6 +223,82 @@ else
   fail "lock semantics"
 fi
 
+# --- What ext4 gives that FUSE filesystems often get wrong.
+if python3 - "$MNT/edge" <<'PY'; then
+import os, stat, sys
+root = sys.argv[1]
+os.mkdir(root)
+failures = []
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond: failures.append(what)
+f = os.path.join(root, "f")
+open(f, "w").write("data")
+os.chmod(f, 0o6755)
+os.chown(f, 1000, 1000)
+check(stat.S_IMODE(os.stat(f).st_mode) == 0o755, "chown clears setuid and setgid")
+link = os.path.join(root, "link")
+os.symlink("f", link)
+os.utime(link, (1000000, 1000000), follow_symlinks=False)
+check(os.lstat(link).st_mtime == 1000000 and os.stat(f).st_mtime != 1000000,
+      "utimensat(AT_SYMLINK_NOFOLLOW) changes the link, not its target")
+big = os.path.join(root, "big")
+fd = os.open(big, os.O_CREAT | os.O_RDWR)
+off = (8 << 40) - 4096
+os.pwrite(fd, b"z" * 4096, off)
+check(os.fstat(fd).st_size == 8 << 40 and os.pread(fd, 4, off) == b"zzzz", "64-bit offsets up to 8 TiB")
+os.close(fd)
+os.makedirs(os.path.join(root, "a", "b"))
+os.mkdir(os.path.join(root, "c"))
+os.link(f, os.path.join(root, "c", "hard"))
+check(os.stat(f).st_nlink == 2, "a hard link in another directory counts")
+check(os.stat(os.path.join(root, "a")).st_nlink == 3, "a directory's link count includes its subdirectories")
+ino_before = os.stat(f).st_ino
+# An unlinked file stays readable (and truncatable) while open.
+u = os.path.join(root, "unlinked")
+open(u, "w").write("still here")
+fd = os.open(u, os.O_RDWR)
+os.unlink(u)
+check(os.pread(fd, 10, 0) == b"still here", "an open file stays readable after unlink")
+os.ftruncate(fd, 5)
+check(os.pread(fd, 10, 0) == b"still" and os.fstat(fd).st_size == 5, "truncate of an open, unlinked file")
+os.close(fd)
+# readdir offsets stay valid while the directory changes: names present
+# throughout are returned exactly once.
+d = os.path.join(root, "many")
+os.mkdir(d)
+for i in range(300):
+    open(os.path.join(d, f"keep{i}"), "w").close()
+    if i % 10 == 0:
+        open(os.path.join(d, f"gone{i}"), "w").close()
+seen = []
+with os.scandir(d) as it:
+    for n, e in enumerate(it):
+        seen.append(e.name)
+        if n % 10 == 0:
+            open(os.path.join(d, f"new{n}"), "w").close()
+            if os.path.exists(os.path.join(d, f"gone{n}")):
+                os.unlink(os.path.join(d, f"gone{n}"))
+kept = [x for x in seen if x.startswith("keep")]
+check(sorted(kept) == sorted(f"keep{i}" for i in range(300)) and len(kept) == 300,
+      "readdir returns every stable name exactly once while the directory changes")
+open(os.path.join(root, "ino"), "w").write(str(ino_before))
+sys.exit(1 if failures else 0)
+PY
+  pass "ext4 behaviours: chown, symlink times, 8 TiB offsets, link counts, unlinked-open files, readdir"
+else
+  fail "ext4 behaviours"
+fi
+
+# st_ino is stable across a remount (inode numbers are stored).
+"$BIN" umount "$MNT" || die "umount failed"
+"$BIN" mount --volume "$TMP/vol" "$MNT" || die "remount failed"
+if [[ "$(stat -c %i "$MNT/edge/f")" == "$(cat "$MNT/edge/ino")" ]]; then
+  pass "st_ino is stable across remount"
+else
+  fail "st_ino changed across remount"
+fi
+
 # --- O_DIRECT: opens work and the bytes round-trip.
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$TMP/direct.src"
 if dd if="$TMP/direct.src" of="$MNT/direct" bs=1M oflag=direct status=none &&
