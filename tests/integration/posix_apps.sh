@@ -290,9 +290,30 @@ else
   fail "ext4 behaviours"
 fi
 
+# A shared writable mapping, made durable with msync, survives the remount.
+if python3 - "$MNT/mapped" <<'PY'; then
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR)
+os.ftruncate(fd, 1 << 20)
+m = mmap.mmap(fd, 1 << 20, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+m[4096:4107] = b"mapped data"
+m.flush()  # msync(MS_SYNC)
+m.close()
+os.close(fd)
+PY
+  pass "shared writable mmap and msync"
+else
+  fail "shared writable mmap"
+fi
+
 # st_ino is stable across a remount (inode numbers are stored).
 "$BIN" umount "$MNT" || die "umount failed"
 "$BIN" mount --volume "$TMP/vol" "$MNT" || die "remount failed"
+if [[ "$(dd if="$MNT/mapped" bs=1 skip=4096 count=11 status=none)" == "mapped data" ]]; then
+  pass "bytes written through mmap are there after the remount"
+else
+  fail "bytes written through mmap were lost"
+fi
 if [[ "$(stat -c %i "$MNT/edge/f")" == "$(cat "$MNT/edge/ino")" ]]; then
   pass "st_ino is stable across remount"
 else
