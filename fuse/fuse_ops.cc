@@ -247,7 +247,19 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (fuse_reply_create(req, &e, fi) != 0) (void)fs(req).release_file(r->ino);
 }
 
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* /*fi*/) {
+// O_DIRECT I/O must be aligned to the logical block size, as on a block
+// device (the kernel checks the buffer only for real devices).
+constexpr uint64_t kDirectAlign = 512;
+bool misaligned_direct(const fuse_file_info* fi, off_t off, size_t size) {
+  return fi != nullptr && (fi->flags & O_DIRECT) != 0 &&
+         ((static_cast<uint64_t>(off) | size) & (kDirectAlign - 1)) != 0;
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  if (misaligned_direct(fi, off, size)) {
+    reply_err(req, EINVAL);
+    return;
+  }
   std::unique_ptr<char[]> buf(new char[size]);
   auto r = fs(req).read(ino, static_cast<uint64_t>(off), size, buf.get());
   if (!r.is_ok()) {
@@ -259,6 +271,10 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_i
 
 void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
               fuse_file_info* fi) {
+  if (misaligned_direct(fi, off, size)) {
+    reply_err(req, EINVAL);
+    return;
+  }
   auto r = fs(req).write(ino, static_cast<uint64_t>(off), data, size);
   if (!r.is_ok()) {
     reply_err(req, r.err());

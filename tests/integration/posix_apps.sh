@@ -329,6 +329,23 @@ if dd if="$TMP/direct.src" of="$MNT/direct" bs=1M oflag=direct status=none &&
 else
   fail "O_DIRECT round trip"
 fi
+# Like a block device: 512-byte aligned offsets and sizes work, others are
+# refused with EINVAL and change nothing.
+if dd if="$TMP/direct.src" of="$MNT/direct" bs=512 count=3 seek=1 conv=notrunc oflag=direct \
+  status=none; then
+  pass "O_DIRECT with 512-byte aligned I/O"
+else
+  fail "O_DIRECT with 512-byte aligned I/O was refused"
+fi
+before=$(sha256sum <"$MNT/direct")
+if dd if="$TMP/direct.src" of="$MNT/direct" bs=100 count=1 conv=notrunc oflag=direct \
+  status=none 2>"$TMP/direct.err"; then
+  fail "an unaligned O_DIRECT write was accepted"
+elif grep -q "Invalid argument" "$TMP/direct.err" && [[ "$(sha256sum <"$MNT/direct")" == "$before" ]]; then
+  pass "an unaligned O_DIRECT write fails with EINVAL and changes nothing"
+else
+  fail "unaligned O_DIRECT write: $(cat "$TMP/direct.err")"
+fi
 
 if ((FAILURES > 0)); then
   echo "FAILED: $FAILURES check(s)" >&2
