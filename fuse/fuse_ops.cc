@@ -75,7 +75,12 @@ void reply_status(fuse_req_t req, const Status& st) {
   reply_err(req, st.is_ok() ? 0 : st.err());
 }
 
-void op_init(void* /*userdata*/, fuse_conn_info* conn) {
+void op_init(void* userdata, fuse_conn_info* conn) {
+  const FuseConfig& cfg = static_cast<FuseServer*>(userdata)->config();
+  if (cfg.writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  else
+    conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
   conn->max_write = 1u << 20;
   conn->max_readahead = 1u << 20;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;

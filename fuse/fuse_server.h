@@ -25,6 +25,9 @@ struct FuseConfig {
   // the kernel invalidates them itself on the operations it sends.
   double entry_timeout = 10.0;
   double attr_timeout = 10.0;
+  // The kernel's writeback cache: writes are gathered in the page cache and
+  // sent in large chunks; the kernel keeps size and mtime, and sends them.
+  bool writeback_cache = false;
 };
 
 class FuseServer {

@@ -33,6 +33,8 @@ const std::vector<SettingDef> kDefs = {
     {"entry_timeout", K::kSeconds, 0, 3600, "10", true,
      "Seconds the kernel may cache names (new lookups use the new value)"},
     {"attr_timeout", K::kSeconds, 0, 3600, "10", true, "Seconds the kernel may cache attributes"},
+    {"writeback_cache", K::kOnOff, 0, 0, "off", false,
+     "Let the kernel cache writes and send them in large chunks (takes effect at mount)"},
     {"log_level", K::kLogLevel, 0, 0, "info", true,
      "Daemon log level: trace, debug, info, warn, error, critical or off"},
     {"metrics_listen", K::kListen, 0, 0, "", false,
@@ -152,6 +154,7 @@ void DaemonSettings::fill(FsOptions* fs, FuseConfig* fuse) const {
   fs->sync_interval_ms = static_cast<unsigned>(number("sync_interval_ms"));
   fuse->entry_timeout = std::strtod(m_values.at("entry_timeout").c_str(), nullptr);
   fuse->attr_timeout = std::strtod(m_values.at("attr_timeout").c_str(), nullptr);
+  fuse->writeback_cache = m_values.at("writeback_cache") == "on";
 }
 
 void DaemonSettings::attach(FileSystem* fs, FuseServer* fuse) {

@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
                    "commit_max_batch_ops=N, commit_max_delay_us=N, io_workers=N (per disk;\n"
                    "0 = from the device type), sync_interval_ms=N, scrub_rate_mb=N,\n"
                    "metadata_cache_mb=N, entry_timeout=S and attr_timeout=S (kernel cache,\n"
-                   "default 10 s), log_level=LEVEL, metrics_listen=[HOST:]PORT (Prometheus\n"
+                   "default 10 s), writeback_cache=on|off, log_level=LEVEL,\n"
+                   "metrics_listen=[HOST:]PORT (Prometheus\n"
                    "/metrics over HTTP; loopback unless HOST is given)")
       ->delimiter(',');
   c_mount->add_option("--threads", mount.threads, "Maximum FUSE worker threads")

@@ -288,6 +288,11 @@ TestVolume::~TestVolume() {
 
 void TestVolume::mount() {
   std::vector<std::string> argv = {dynamicfs_binary(), "mount", "--volume", volume_, mnt_};
+  // Extra mount options for a whole test run (e.g. writeback_cache=on).
+  if (const char* opts = std::getenv("DYNAMICFS_MOUNT_OPTIONS"); opts && *opts) {
+    argv.push_back("-o");
+    argv.push_back(opts);
+  }
   CommandResult r = run_command(argv);
   mounted_ = is_mount_point(mnt_);
   if (r.exit_code != 0) throw std::runtime_error(describe(argv, r));
