@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -205,6 +206,8 @@ class FileSystem {
   Result<std::vector<DiskRange>> allocate_space(uint64_t length);
   static bool atime_is_stale(const InodeRecord& rec);
   void update_atime(uint64_t ino);
+  // Loads each inode of INOS once into OUT (keys already there are kept).
+  Status load_inodes(const std::vector<uint64_t>& inos, std::map<uint64_t, InodeRecord>* out);
   Status exchange_entries(uint64_t parent, std::string_view name, uint64_t src, uint64_t new_parent,
                           std::string_view new_name, uint64_t dst);
   Status punch_hole(uint64_t ino, uint64_t offset, uint64_t length);

@@ -289,12 +289,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     }
 
     std::map<uint64_t, InodeRecord> recs;  // every inode this rename touches, once
-    for (uint64_t ino : keys) {
-      if (recs.count(ino)) continue;
-      auto r = load_inode(ino);
-      if (!r.is_ok()) return r.status();
-      recs[ino] = r.value();
-    }
+    DFS_RETURN_IF_ERROR(load_inodes(keys, &recs));
     InodeRecord& src_rec = recs[src];
     if (!recs[new_parent].is_dir()) return Status::error(ENOTDIR);
     if (recs[new_parent].nlink == 0) return Status::error(ENOENT);
@@ -344,6 +339,17 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
   }
 }
 
+Status FileSystem::load_inodes(const std::vector<uint64_t>& inos,
+                               std::map<uint64_t, InodeRecord>* out) {
+  for (uint64_t ino : inos) {
+    if (out->count(ino)) continue;
+    auto r = load_inode(ino);
+    if (!r.is_ok()) return r.status();
+    (*out)[ino] = std::move(r).value();
+  }
+  return Status::ok();
+}
+
 Status FileSystem::exchange_entries(uint64_t parent, std::string_view name, uint64_t src,
                                     uint64_t new_parent, std::string_view new_name, uint64_t dst) {
   // RENAME_EXCHANGE: both names stay, their inodes swap, in one batch.
@@ -358,12 +364,7 @@ Status FileSystem::exchange_entries(uint64_t parent, std::string_view name, uint
     return rename(parent, name, new_parent, new_name, RENAME_EXCHANGE);  // raced: start over
   }
   std::map<uint64_t, InodeRecord> recs;
-  for (uint64_t ino : keys) {
-    if (recs.count(ino)) continue;
-    auto r = load_inode(ino);
-    if (!r.is_ok()) return r.status();
-    recs[ino] = r.value();
-  }
+  DFS_RETURN_IF_ERROR(load_inodes(keys, &recs));
   InodeRecord& src_rec = recs[src];
   InodeRecord& dst_rec = recs[dst];
   if (parent != new_parent) {
