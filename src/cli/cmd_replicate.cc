@@ -142,6 +142,11 @@ int cmd_replicate(const ReplicateOptions& o) {
   ro.peers = o.peers;
   ro.local_discovery = !o.no_lsd;
   ro.rate_limit = static_cast<int>(std::min(o.max_rate_mb * 1e6, 2e9));
+  // Options are checked before the target is touched.
+  ReplicationSession session(ro);
+  Status prepared = session.prepare();
+  if (!prepared.is_ok()) return fail(prepared.message());
+  bool fresh_target = false;
   if (o.seed) {
     auto disk = Disk::open_read_only(o.device);
     if (!disk.is_ok()) return fail(disk.status().message());
@@ -154,13 +159,12 @@ int cmd_replicate(const ReplicateOptions& o) {
     // geometry reaches past its last used block); an existing one must hold
     // every range.
     uint64_t full = std::max(layout->end_offset(), ImageTorrent::recorded_disk_size(o.torrent));
-    Status st = prepare_target(o.device, layout->end_offset(), full, &ro.fresh_target);
+    Status st = prepare_target(o.device, layout->end_offset(), full, &fresh_target);
     if (!st.is_ok()) return fail(st.message());
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  ReplicationSession session(ro);
-  Status st = session.start(ti.value());
+  Status st = session.start(ti.value(), fresh_target);
   if (!st.is_ok()) return fail(st.message());
   if (o.json) {
     std::printf(

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <memory>
 
+#include "src/common/host_port.h"
+
 namespace dynamicfs {
 
 namespace asio = boost::asio;
@@ -75,28 +77,8 @@ class MetricsHttpServer::Session : public std::enable_shared_from_this<Session> 
 };
 
 Result<tcp::endpoint> MetricsHttpServer::parse_listen(const std::string& spec) {
-  std::string host = "127.0.0.1", port = spec;
-  if (!spec.empty() && spec.front() == '[') {
-    auto close = spec.find("]:");
-    if (close == std::string::npos)
-      return Status::error(EINVAL, "metrics_listen '" + spec + "': expected [ADDRESS]:PORT");
-    host = spec.substr(1, close - 1);
-    port = spec.substr(close + 2);
-  } else if (auto colon = spec.rfind(':'); colon != std::string::npos) {
-    host = spec.substr(0, colon);
-    port = spec.substr(colon + 1);
-  }
-  char* end = nullptr;
-  unsigned long p = std::strtoul(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || p > 65535)
-    return Status::error(EINVAL, "metrics_listen '" + spec + "': invalid port '" + port + "'");
-  beast::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) {
-    return Status::error(EINVAL,
-                         "metrics_listen '" + spec + "': '" + host + "' is not an IP address");
-  }
-  return tcp::endpoint(addr, static_cast<uint16_t>(p));
+  DFS_ASSIGN_OR_RETURN(HostPort hp, HostPort::parse(spec, "metrics_listen", "127.0.0.1"));
+  return hp.endpoint();
 }
 
 Status MetricsHttpServer::start(const std::string& listen_spec) {

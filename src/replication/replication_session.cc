@@ -12,6 +12,7 @@
 #include <libtorrent/torrent_status.hpp>
 #include <thread>
 
+#include "src/common/host_port.h"
 #include "src/io/disk.h"
 #include "src/replication/image_layout.h"
 
@@ -19,49 +20,19 @@ namespace dynamicfs {
 
 namespace {
 
-Result<lt::tcp::endpoint> parse_peer(const std::string& spec) {
-  std::string host = spec, port;
-  if (!spec.empty() && spec.front() == '[') {
-    auto close = spec.find("]:");
-    if (close == std::string::npos)
-      return Status::error(EINVAL, "peer '" + spec + "': expected [ADDR]:PORT");
-    host = spec.substr(1, close - 1);
-    port = spec.substr(close + 2);
-  } else {
-    auto colon = spec.rfind(':');
-    if (colon == std::string::npos)
-      return Status::error(EINVAL, "peer '" + spec + "': expected HOST:PORT");
-    host = spec.substr(0, colon);
-    port = spec.substr(colon + 1);
-  }
-  char* end = nullptr;
-  unsigned long p = std::strtoul(port.c_str(), &end, 10);
-  if (port.empty() || *end != '\0' || p == 0 || p > 65535)
-    return Status::error(EINVAL, "peer '" + spec + "': invalid port");
-  lt::error_code ec;
-  auto addr = boost::asio::ip::make_address(host, ec);
-  if (ec) return Status::error(EINVAL, "peer '" + spec + "': '" + host + "' is not an IP address");
-  return lt::tcp::endpoint(addr, static_cast<unsigned short>(p));
-}
-
 // "ADDR:0" becomes ADDR and one free port: libtorrent would give every
 // interface of 0.0.0.0 its own random port, and peers need to know one.
 Result<std::string> resolve_listen(const std::string& spec) {
-  auto colon = spec.rfind(':');
-  if (colon == std::string::npos || spec.substr(colon + 1) != "0") return spec;
-  std::string host = spec.substr(0, colon);
-  std::string bare =
-      host.size() > 1 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+  DFS_ASSIGN_OR_RETURN(HostPort hp, HostPort::parse(spec, "--listen"));
+  if (hp.port != 0) return spec;
+  DFS_ASSIGN_OR_RETURN(auto ep, hp.endpoint());
   boost::asio::io_context io;
   lt::error_code ec;
-  auto addr = boost::asio::ip::make_address(bare, ec);
-  if (ec)
-    return Status::error(EINVAL, "--listen " + spec + ": '" + host + "' is not an IP address");
   boost::asio::ip::tcp::acceptor a(io);
-  a.open(addr.is_v6() ? boost::asio::ip::tcp::v6() : boost::asio::ip::tcp::v4(), ec);
-  if (!ec) a.bind(boost::asio::ip::tcp::endpoint(addr, 0), ec);
+  a.open(ep.protocol(), ec);
+  if (!ec) a.bind(ep, ec);
   if (ec) return Status::error(ec.value(), "--listen " + spec + ": " + ec.message());
-  return host + ":" + std::to_string(a.local_endpoint().port());
+  return spec.substr(0, spec.rfind(':')) + ":" + std::to_string(a.local_endpoint().port());
 }
 
 }  // namespace
@@ -84,15 +55,22 @@ ReplicationSession::~ReplicationSession() {
   m_session.reset();
 }
 
-Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti) {
-  std::vector<lt::tcp::endpoint> peers;
+Status ReplicationSession::prepare() {
+  m_peer_endpoints.clear();
   for (const auto& p : m_opts.peers) {
-    DFS_ASSIGN_OR_RETURN(auto ep, parse_peer(p));
-    peers.push_back(ep);
+    DFS_ASSIGN_OR_RETURN(HostPort hp, HostPort::parse(p, "--peer"));
+    if (hp.port == 0) return Status::error(EINVAL, "--peer '" + p + "': invalid port '0'");
+    DFS_ASSIGN_OR_RETURN(auto ep, hp.endpoint());
+    m_peer_endpoints.push_back(ep);
   }
-  DFS_ASSIGN_OR_RETURN(std::string listen, resolve_listen(m_opts.listen));
+  DFS_ASSIGN_OR_RETURN(m_listen, resolve_listen(m_opts.listen));
+  return Status::ok();
+}
+
+Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, bool fresh_target) {
+  if (m_listen.empty()) DFS_RETURN_IF_ERROR(prepare());
   lt::settings_pack sp;
-  sp.set_str(lt::settings_pack::listen_interfaces, listen);
+  sp.set_str(lt::settings_pack::listen_interfaces, m_listen);
   sp.set_str(lt::settings_pack::user_agent, "dynamicfs/0.1");
   sp.set_bool(lt::settings_pack::enable_dht, false);
   sp.set_bool(lt::settings_pack::enable_lsd, m_opts.local_discovery);
@@ -127,7 +105,7 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti) {
   lt::session_params params(std::move(sp));
   RawDiskOptions ro;
   ro.writable = !m_opts.seed;
-  ro.fresh_target = m_opts.fresh_target;
+  ro.fresh_target = fresh_target;
   params.disk_io_constructor = RawDiskIo::constructor(ro, m_disk_io);
   try {
     m_session = std::make_unique<lt::session>(std::move(params));
@@ -159,7 +137,6 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti) {
   lt::error_code ec;
   m_handle = m_session->add_torrent(std::move(atp), ec);
   if (ec) return Status::error(EINVAL, "cannot add the torrent: " + ec.message());
-  m_peer_endpoints = std::move(peers);
   connect_peers();
   return Status::ok();
 }

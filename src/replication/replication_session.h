@@ -25,9 +25,8 @@ struct ReplicationOptions {
   std::string listen = "0.0.0.0:6881";
   std::vector<std::string> peers;  // HOST:PORT to connect to
   bool local_discovery = true;
-  bool fresh_target = false;  // fetch onto a target we just created
-  int rate_limit = 0;         // bytes/s: upload for a seed, download for a fetch; 0 = none
-  int io_threads = 2;         // more only contend on the device's inode lock
+  int rate_limit = 0;  // bytes/s: upload for a seed, download for a fetch; 0 = none
+  int io_threads = 2;  // more only contend on the device's inode lock
   int hash_threads = 2;
 };
 
@@ -53,7 +52,11 @@ class ReplicationSession {
   ReplicationSession(const ReplicationSession&) = delete;
   ReplicationSession& operator=(const ReplicationSession&) = delete;
 
-  Status start(std::shared_ptr<const lt::torrent_info> ti);
+  // Checks the options (peers, listen address) before anything is touched.
+  Status prepare();
+  // Starts seeding or fetching; `fresh_target`: the target was just created
+  // (all zeros), so there is nothing on it to check.
+  Status start(std::shared_ptr<const lt::torrent_info> ti, bool fresh_target);
   ReplicationProgress progress();
   // Stops the torrent, flushes every write and syncs the device.
   Status finish();
@@ -70,6 +73,7 @@ class ReplicationSession {
   lt::torrent_handle m_handle;
   std::string m_error;
   std::vector<lt::tcp::endpoint> m_peer_endpoints;
+  std::string m_listen;  // resolved by prepare()
   std::chrono::steady_clock::time_point m_last_connect;
 };
 
