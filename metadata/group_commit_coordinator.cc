@@ -63,10 +63,7 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
       }
       if (st.is_ok()) st = m_store->write(&merged, /*sync=*/false);
     }
-    uint64_t write_ns = elapsed_ns(start);
-    m_write_ns += write_ns;
-    m_write_latency.observe_ns(write_ns);
-    m_writes.fetch_add(1);
+    m_write_latency.observe_ns(elapsed_ns(start));
     m_batches.fetch_add(group.size());
     m_ops.fetch_add(ops);
     lk.lock();
@@ -87,10 +84,7 @@ Status GroupCommitCoordinator::sync_wal_now(bool skip_if_clean) {
   if (m_before_sync) m_before_sync();
   auto start = std::chrono::steady_clock::now();
   Status st = m_store->sync_wal();
-  uint64_t sync_ns = elapsed_ns(start);
-  m_sync_ns += sync_ns;
-  m_sync_latency.observe_ns(sync_ns);
-  m_syncs.fetch_add(1);
+  m_sync_latency.observe_ns(elapsed_ns(start));
   if (st.is_ok()) {
     uint64_t prev = m_durable_seq.load();
     while (prev < target && !m_durable_seq.compare_exchange_weak(prev, target)) {
@@ -109,13 +103,14 @@ Status GroupCommitCoordinator::make_durable() {
 
 GroupCommitStats GroupCommitCoordinator::stats() const {
   GroupCommitStats s;
-  s.writes = m_writes.load();
+  // Counts and total times come from the latency histograms.
+  s.writes = m_write_latency.count();
   s.batches = m_batches.load();
   s.ops = m_ops.load();
   s.sync_requests = m_sync_requests.load();
-  s.syncs = m_syncs.load();
-  s.sync_ns = m_sync_ns.load();
-  s.write_ns = m_write_ns.load();
+  s.syncs = m_sync_latency.count();
+  s.sync_ns = m_sync_latency.sum_ns();
+  s.write_ns = m_write_latency.sum_ns();
   return s;
 }
 

@@ -81,10 +81,9 @@ class GroupCommitCoordinator {
   CoalescedSync m_wal_sync;
   std::function<void()> m_before_sync;
   std::atomic<uint64_t> m_durable_seq{0};
-  std::atomic<uint64_t> m_writes{0}, m_batches{0}, m_ops{0}, m_write_ns{0};
-  std::atomic<uint64_t> m_sync_requests{0}, m_syncs{0}, m_sync_ns{0};
-  Histogram m_write_latency;
-  Histogram m_sync_latency;
+  std::atomic<uint64_t> m_batches{0}, m_ops{0}, m_sync_requests{0};
+  Histogram m_write_latency;  // also the count and time of merged writes
+  Histogram m_sync_latency;   // also the count and time of WAL syncs
 };
 
 }  // namespace dynamicfs

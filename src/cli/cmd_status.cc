@@ -40,8 +40,7 @@ Result<std::string> render_once(const StatusOptions& o) {
 }  // namespace
 
 int cmd_status(const StatusOptions& o) {
-  if (o.json + o.metrics + o.prometheus > 1)
-    return fail("choose one of --metrics, --json and --prometheus");
+  // main.cc lets at most one of --metrics, --json and --prometheus through.
   if (o.watch_seconds <= 0) {
     auto text = render_once(o);
     if (!text.is_ok()) return fail(text.status().message());

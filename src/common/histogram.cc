@@ -17,6 +17,12 @@ HistogramSnapshot Histogram::snapshot() const {
   return s;
 }
 
+uint64_t Histogram::count() const {
+  uint64_t n = 0;
+  for (const auto& b : m_buckets) n += b.load(std::memory_order_relaxed);
+  return n;
+}
+
 double HistogramSnapshot::quantile(double q) const {
   if (count == 0 || counts.empty()) return 0;
   double rank = q * static_cast<double>(count);

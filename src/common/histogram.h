@@ -44,6 +44,9 @@ class Histogram {
     m_sum_ns.fetch_add(ns, std::memory_order_relaxed);
   }
   HistogramSnapshot snapshot() const;
+  // Observations so far, and their total, without copying the buckets.
+  uint64_t count() const;
+  uint64_t sum_ns() const { return m_sum_ns.load(std::memory_order_relaxed); }
 
  private:
   std::array<std::atomic<uint64_t>, kBoundsNs.size() + 1> m_buckets{};

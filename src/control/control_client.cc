@@ -17,6 +17,8 @@
 #include <optional>
 #include <sstream>
 
+#include "src/control/control_server.h"
+
 namespace dynamicfs {
 
 namespace {
@@ -189,7 +191,7 @@ Result<nlohmann::json> ControlClient::receive(int timeout_ms) {
 
 Result<nlohmann::json> ControlClient::call(const nlohmann::json& request, int timeout_ms) {
   nlohmann::json req = request;
-  req["version"] = 1;
+  req["version"] = ControlServer::kProtocolVersion;
   Status sent = send(req);
   if (!sent.is_ok()) {
     // The daemon may have refused the connection with a reply (permission

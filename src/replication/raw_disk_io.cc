@@ -577,7 +577,7 @@ void RawDiskIo::async_clear_piece(lt::storage_index_t storage_idx, lt::piece_ind
 
 void RawDiskIo::update_stats_counters(lt::counters& c) const {
   c.set_value(lt::counters::disk_blocks_in_use, static_cast<std::int64_t>(m_pool.in_use()));
-  std::lock_guard lk(const_cast<std::mutex&>(m_mutex));
+  std::lock_guard lk(m_mutex);
   c.set_value(lt::counters::num_write_jobs, static_cast<std::int64_t>(m_write_queue.size()));
   c.set_value(lt::counters::num_read_jobs, static_cast<std::int64_t>(m_io_queue.size()));
   c.set_value(
@@ -715,7 +715,7 @@ RawDiskStats RawDiskIo::stats() const {
   s.bytes_written = m_bytes_written.load();
   s.hashes = m_hashes.load();
   s.buffers_in_use = m_pool.in_use();
-  std::lock_guard lk(const_cast<std::mutex&>(m_mutex));
+  std::lock_guard lk(m_mutex);
   s.io_threads = m_io_live;
   s.hash_threads = m_hash_live;
   return s;

@@ -143,7 +143,7 @@ class RawDiskIo final : public lt::disk_interface, public lt::buffer_allocator_i
   mutable std::mutex m_storages_mutex;
   std::vector<std::shared_ptr<Storage>> m_storages;
 
-  std::mutex m_mutex;  // the queues and thread counts
+  mutable std::mutex m_mutex;  // the queues and thread counts
   std::condition_variable m_io_cv, m_hash_cv, m_idle_cv;
   std::deque<Task> m_io_queue;
   std::deque<WriteJob> m_write_queue;

@@ -58,14 +58,7 @@ using test_files::write_file;
 
 using test_files::read_file;
 
-std::string read_range(const std::string& path, uint64_t offset, size_t len) {
-  std::ifstream in(path, std::ios::binary);
-  in.seekg(static_cast<std::streamoff>(offset));
-  std::string s(len, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(len));
-  s.resize(static_cast<size_t>(in.gcount()));
-  return s;
-}
+using test_files::read_range;
 
 lt::peer_request request(lt::piece_index_t piece, int start, int length) {
   lt::peer_request r;

@@ -30,4 +30,14 @@ inline std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// Up to LEN bytes of PATH at OFFSET (fewer at the end of the file).
+inline std::string read_range(const std::string& path, uint64_t offset, size_t len) {
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::string s(len, '\0');
+  in.read(s.data(), static_cast<std::streamsize>(len));
+  s.resize(static_cast<size_t>(in.gcount()));
+  return s;
+}
+
 }  // namespace dynamicfs::test_files

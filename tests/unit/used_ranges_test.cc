@@ -35,14 +35,7 @@ void make_sparse(const std::string& path, uint64_t size) {
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size)), 0) << path;
 }
 
-std::string read_range(const std::string& path, uint64_t offset, size_t len) {
-  std::ifstream in(path, std::ios::binary);
-  in.seekg(static_cast<std::streamoff>(offset));
-  std::string s(len, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(len));
-  s.resize(static_cast<size_t>(in.gcount()));
-  return s;
-}
+using test_files::read_range;
 
 // PATH of an e2fsprogs tool, also looking in the sbin directories a test's
 // PATH may lack; "" if it is not installed.
