@@ -189,6 +189,11 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   int code = (st.is_ok() && shut.is_ok()) ? 0 : 1;
   if (!shut.is_ok()) spdlog::error("final flush failed: {}", shut.to_string());
   ::unlink(pid_file.c_str());
+  // Close RocksDB and the disks before umount is told we are done, so a
+  // mount right after umount never finds the volume still locked. Nothing
+  // calls into the filesystem any more (FUSE, control, scrub and sampling
+  // have stopped).
+  fs.value().reset();
   control.finish(code);
   spdlog::info("daemon exiting with status {}", code);
   spdlog::shutdown();

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
@@ -57,12 +58,37 @@ void make_block(char* out, uint64_t version, uint64_t index) {
   std::memcpy(out + kBlock - 4, &h, 4);
 }
 
+// A failure report: the block's first bytes and where its data lies, so a
+// failure says whether it is foreign data, a shifted block or a partial one.
+std::string describe(const char* b) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out = "first bytes";
+  for (size_t i = 0; i < 32; ++i) {
+    out += i % 8 == 0 ? "  " : " ";
+    out += kHex[static_cast<uint8_t>(b[i]) >> 4];
+    out += kHex[static_cast<uint8_t>(b[i]) & 15];
+  }
+  size_t nonzero = 0, first = kBlock, last = 0;
+  for (size_t i = 0; i < kBlock; ++i) {
+    if (b[i] == 0) continue;
+    ++nonzero;
+    first = std::min(first, i);
+    last = i;
+  }
+  const void* magic = memmem(b, kBlock, kMagic, sizeof(kMagic));
+  out += "; " + std::to_string(nonzero) + " nonzero bytes in [" + std::to_string(first) + ", " +
+         std::to_string(last + 1) + ")";
+  if (magic != nullptr)
+    out += "; magic at byte " + std::to_string(static_cast<const char*>(magic) - b);
+  return out;
+}
+
 // "" if the block is a hole or one whole version for position `index`.
 std::string check_block(const char* b, uint64_t index) {
   bool zero = true;
   for (size_t i = 0; i < kBlock && zero; ++i) zero = b[i] == 0;
   if (zero) return "";
-  if (std::memcmp(b, kMagic, 8) != 0) return "garbage block (bad magic)";
+  if (std::memcmp(b, kMagic, 8) != 0) return "garbage block (bad magic): " + describe(b);
   uint64_t version, at;
   std::memcpy(&version, b + 8, 8);
   std::memcpy(&at, b + 16, 8);
@@ -145,7 +171,9 @@ void worker(Shared& s, int tid, uint64_t ops, unsigned seed) {
           for (ssize_t b = 0; b < r / static_cast<ssize_t>(kBlock); ++b) {
             std::string bad =
                 check_block(buf.data() + b * kBlock, first + static_cast<uint64_t>(b));
-            if (!bad.empty()) s.fail(path + ": " + bad);
+            if (!bad.empty())
+              s.fail(path + " block " + std::to_string(first + static_cast<uint64_t>(b)) +
+                     " of a " + std::to_string(count) + "-block read: " + bad);
           }
         }
         ::close(fd);
