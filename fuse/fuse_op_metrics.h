@@ -45,6 +45,7 @@ enum class FuseOp : uint8_t {
   kRemovexattr,
   kLseek,
   kFallocate,
+  kCopyFileRange,
   kCount
 };
 constexpr size_t kFuseOpCount = static_cast<size_t>(FuseOp::kCount);

@@ -451,6 +451,22 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
                                       static_cast<uint64_t>(length)));
 }
 
+void op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info* /*fi_in*/,
+                        fuse_ino_t ino_out, off_t off_out, fuse_file_info* /*fi_out*/, size_t len,
+                        int flags) {
+  if (flags != 0 || off_in < 0 || off_out < 0) {
+    reply_err(req, EINVAL);
+    return;
+  }
+  auto r = fs(req).copy_range(ino_in, static_cast<uint64_t>(off_in), ino_out,
+                              static_cast<uint64_t>(off_out), len);
+  if (!r.is_ok()) {
+    reply_err(req, r.err());
+    return;
+  }
+  fuse_reply_write(req, r.value());
+}
+
 // Wraps a handler: counts the call, its latency and whether it failed.
 template <FuseOp Op, auto Fn>
 struct Timed;
@@ -477,6 +493,7 @@ fuse_lowlevel_ops make_table() {
   fuse_lowlevel_ops ops{};
   ops.lseek = Timed<FuseOp::kLseek, op_lseek>::call;
   ops.fallocate = Timed<FuseOp::kFallocate, op_fallocate>::call;
+  ops.copy_file_range = Timed<FuseOp::kCopyFileRange, op_copy_file_range>::call;
   ops.init = op_init;
   ops.lookup = Timed<FuseOp::kLookup, op_lookup>::call;
   ops.forget = Timed<FuseOp::kForget, op_forget>::call;

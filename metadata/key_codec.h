@@ -53,6 +53,13 @@ class KeyCodec {
   }
   static uint32_t alloc_key_disk(std::string_view k) { return get_be32(k.data()); }
   static uint64_t alloc_key_offset(std::string_view k) { return get_be64(k.data() + 4); }
+  // Shared-space records of the checkpoint sit in the alloc family after the
+  // free ranges: 'S' ++ disk (u32 BE) ++ offset (u64 BE).
+  static constexpr char kSharedTag = 'S';
+  static std::string shared_key(uint32_t disk, uint64_t offset) {
+    return std::string(1, kSharedTag) + alloc_key(disk, offset);
+  }
+  static bool is_shared_key(std::string_view k) { return k.size() == 13 && k[0] == kSharedTag; }
 
   static std::string orphan_key(uint64_t ino) {
     std::string k = kOrphanPrefix;

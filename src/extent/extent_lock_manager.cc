@@ -129,6 +129,12 @@ ExtentLockManager::Guard ExtentLockManager::lock_whole_file(uint64_t ino) {
   return acquire_all({{static_cast<uint16_t>(shard_of(ino)), true}, {gate_shard(ino), true}});
 }
 
+ExtentLockManager::Guard ExtentLockManager::lock_copy(uint64_t src, uint64_t dst) {
+  return acquire_all({{static_cast<uint16_t>(shard_of(src)), false},
+                      {static_cast<uint16_t>(shard_of(dst)), true},
+                      {gate_shard(dst), true}});
+}
+
 LockStats ExtentLockManager::stats() const {
   return LockStats{m_acquisitions.load(), m_contended.load(), m_wait_ns.load()};
 }

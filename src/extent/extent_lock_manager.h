@@ -64,6 +64,9 @@ class ExtentLockManager {
   Guard lock_range_exclusive(uint64_t ino, uint64_t start, uint64_t end);
   // Whole-file change (truncate): the inode record and the gate, exclusive.
   Guard lock_whole_file(uint64_t ino);
+  // copy_file_range: no writer of `src` (its inode record shared) and a
+  // whole-file change of `dst`; one guard, so src == dst works too.
+  Guard lock_copy(uint64_t src, uint64_t dst);
 
   LockStats stats() const;
 

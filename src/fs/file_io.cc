@@ -382,7 +382,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     if (!st.is_ok()) return st;
     fresh.committed();
     guard.release();
-    m_alloc->defer_free(freed, m_readers.tag_free());
+    release_space(freed);
     return size;
   }
   return Status::error(EAGAIN,
@@ -467,7 +467,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     if (!st.is_ok()) return st;
     fresh.committed();
     guard.release();
-    m_alloc->defer_free(freed, m_readers.tag_free());
+    release_space(freed);
     *out = rec;
     return Status::ok();
   }
@@ -525,7 +525,7 @@ Status FileSystem::release_file(uint64_t ino) {
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
   guard.release();
   --m_inode_count;
-  m_alloc->defer_free(freed, m_readers.tag_free());
+  release_space(freed);
   return Status::ok();
 }
 
@@ -596,7 +596,7 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
   put_inode(&b, rec);
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
   guard.release();
-  m_alloc->defer_free(freed, m_readers.tag_free());
+  release_space(freed);
   return Status::ok();
 }
 

@@ -87,6 +87,17 @@ Status FileSystem::load_checkpoint(bool* loaded) {
   auto it = meta.iterator(Cf::kAlloc);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto k = it->key();
+    if (KeyCodec::is_shared_key({k.data(), k.size()})) {
+      // Shared space: u64 length, u32 references beyond the first.
+      if (it->value().size() != 12) return Status::error(EUCLEAN, "malformed shared-space record");
+      uint32_t disk = KeyCodec::alloc_key_disk({k.data() + 1, k.size() - 1});
+      if (disk >= free.size())
+        return Status::error(EUCLEAN, "shared-space record for unknown disk");
+      m_shared.load(DiskRange{disk, KeyCodec::alloc_key_offset({k.data() + 1, k.size() - 1}),
+                              get_le<uint64_t>(it->value().data())},
+                    get_le<uint32_t>(it->value().data() + 8));
+      continue;
+    }
     if (k.size() != 12 || it->value().size() != 8)
       return Status::error(EUCLEAN, "malformed free-space record");
     uint32_t disk = KeyCodec::alloc_key_disk({k.data(), k.size()});
@@ -103,21 +114,23 @@ Status FileSystem::load_checkpoint(bool* loaded) {
 Status FileSystem::rebuild_free_space() {
   auto& meta = m_volume->meta();
   auto it = meta.iterator(Cf::kExtents);
-  uint64_t extents = 0;
+  std::vector<DiskRange> refs;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto ext = ExtentRecord::decode({it->value().data(), it->value().size()});
-    if (!ext.is_ok()) return ext.status();
-    Status st = m_alloc->mark_used(DiskRange{ext->disk, ext->disk_offset, ext->length});
-    if (!st.is_ok()) {
+    if (!ext.is_ok()) {
       return Status::error(
-          st.err(),
+          ext.err(),
           "extent of inode " +
               std::to_string(KeyCodec::extent_key_ino({it->key().data(), it->key().size()})) +
-              ": " + st.message());
+              ": " + ext.status().message());
     }
-    ++extents;
+    refs.push_back(DiskRange{ext->disk, ext->disk_offset, ext->length});
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
+  const size_t extents = refs.size();
+  // Space several extents point at (instant copies) is used once and shared.
+  for (const DiskRange& r : SharedExtents::count(std::move(refs), &m_shared))
+    DFS_RETURN_IF_ERROR(m_alloc->mark_used(r));
   uint64_t inodes = 0;
   auto iit = meta.iterator(Cf::kInodes);
   for (iit->SeekToFirst(); iit->Valid(); iit->Next()) ++inodes;
@@ -171,7 +184,7 @@ Status FileSystem::remove_orphans() {
     DFS_RETURN_IF_ERROR(delete_inode_data(&b, ino, &freed));
     b.Delete(meta.handle(Cf::kVolume), KeyCodec::orphan_key(ino));
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-    m_alloc->defer_free(freed, m_readers.tag_free());
+    release_space(freed);
     spdlog::info("removed orphaned inode {} (unlinked while open before a crash)", ino);
   }
   if (!orphans.empty()) DFS_RETURN_IF_ERROR(sync_metadata());
@@ -198,6 +211,12 @@ Status FileSystem::shutdown() {
       put_le<uint64_t>(&v, len);
       b.Put(meta.handle(Cf::kAlloc), KeyCodec::alloc_key(d, off), v);
     }
+  }
+  for (const auto& [r, extra] : m_shared.entries()) {
+    std::string v;
+    put_le<uint64_t>(&v, r.length);
+    put_le<uint32_t>(&v, extra);
+    b.Put(meta.handle(Cf::kAlloc), KeyCodec::shared_key(r.disk, r.offset), v);
   }
   std::string count;
   put_le<uint64_t>(&count, m_inode_count.load());
@@ -289,6 +308,12 @@ Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
   if (!rec.is_ok()) return rec.status();
   m_fsync_requests.fetch_add(1, std::memory_order_relaxed);
   return sync_all();
+}
+
+void FileSystem::release_space(const std::vector<DiskRange>& freed) {
+  std::vector<DiskRange> unowned;
+  m_shared.release(freed, &unowned);
+  m_alloc->defer_free(unowned, m_readers.tag_free());
 }
 
 Result<std::vector<DiskRange>> FileSystem::allocate_space(uint64_t length) {

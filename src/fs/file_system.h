@@ -28,6 +28,7 @@
 #include "src/extent/allocator.h"
 #include "src/extent/extent_lock_manager.h"
 #include "src/extent/reader_tracker.h"
+#include "src/extent/shared_extents.h"
 #include "src/fs/volume.h"
 
 namespace dynamicfs {
@@ -143,6 +144,13 @@ class FileSystem {
   // edges; ZERO_RANGE punches and extends. Other modes: EOPNOTSUPP.
   Status fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
   Result<size_t> write(uint64_t ino, uint64_t offset, const char* data, size_t size);
+  // copy_file_range(2): whole blocks are shared with the source (reference
+  // counted; later writes to either file go elsewhere, as every write does),
+  // partial edge blocks and ranges whose offsets differ within a block are
+  // copied. Returns the bytes copied, 0 at or past the source's end; may copy
+  // less than asked (callers loop, as for write).
+  Result<size_t> copy_range(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
+                            size_t length);
   Status fsync(uint64_t ino, bool datasync);
   Status sync_all();
 
@@ -211,6 +219,14 @@ class FileSystem {
   Status exchange_entries(uint64_t parent, std::string_view name, uint64_t src, uint64_t new_parent,
                           std::string_view new_name, uint64_t dst);
   Status punch_hole(uint64_t ino, uint64_t offset, uint64_t length);
+  // copy_range helpers (copy_ops.cc).
+  Result<size_t> copy_bytes(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
+                            size_t length);
+  Result<uint64_t> share_blocks(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
+                                uint64_t length);
+  // Space whose reference an applied commit removed: what no other extent
+  // shares goes back to the allocator once no reader can still see it.
+  void release_space(const std::vector<DiskRange>& freed);
   Status sync_metadata();
   Status sync_data_disks();
   void background_sync_loop();
@@ -225,6 +241,7 @@ class FileSystem {
   std::unique_ptr<GroupCommitCoordinator> m_commit;
   ExtentLockManager m_locks;
   ReaderTracker m_readers;
+  SharedExtents m_shared;
 
   // Inode numbers come from an atomic counter; only crossing the persisted
   // reservation bound (every 4096 numbers) takes m_ino_mutex.

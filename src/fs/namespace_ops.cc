@@ -223,7 +223,7 @@ Status FileSystem::remove_entry(uint64_t parent, std::string_view name, bool wan
     put_inode(&b, dir);
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     guard.release();
-    m_alloc->defer_free(freed, m_readers.tag_free());
+    release_space(freed);
     return Status::ok();
   }
 }
@@ -334,7 +334,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     }
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     guard.release();
-    m_alloc->defer_free(freed, m_readers.tag_free());
+    release_space(freed);
     return Status::ok();
   }
 }

@@ -1,0 +1,64 @@
+// SharedExtents: reference counts of disk space that more than one extent
+// record points at. Instant copies (copy_file_range) and, later, snapshots
+// share extents instead of copying bytes; every write is already out of
+// place, so sharing only changes when space may be freed: a range goes back
+// to the allocator when its last reference goes.
+//
+// Space without an entry has exactly one owner, so a volume that never
+// shares keeps this map empty. While mounted the map is authoritative; it is
+// saved with the clean-unmount checkpoint and rebuilt from the extent map
+// after a crash (count()). Its mutex is the innermost lock: never held
+// across I/O or a commit.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "src/extent/allocator.h"
+
+namespace dynamicfs {
+
+class SharedExtents {
+ public:
+  // One more reference to every byte of `r`.
+  void share(const DiskRange& r);
+  // One reference less to every byte of each range; appends to `now_free`
+  // the parts whose last reference this was.
+  void release(const std::vector<DiskRange>& ranges, std::vector<DiskRange>* now_free);
+
+  // Checkpoint form: each shared range with its references beyond the first.
+  std::vector<std::pair<DiskRange, uint32_t>> entries() const;
+  void load(const DiskRange& r, uint32_t extra);
+  // Bytes of disk space that have more than one owner.
+  uint64_t shared_bytes() const;
+  bool empty() const;
+
+  // From every extent reference on a volume: the space in use (a sorted,
+  // coalesced union per disk) and, in `shared`, the ranges referenced more
+  // than once.
+  static std::vector<DiskRange> count(std::vector<DiskRange> refs, SharedExtents* shared);
+
+ private:
+  struct Entry {
+    uint64_t length = 0;
+    uint32_t extra = 0;  // references beyond the first
+  };
+  using Key = std::pair<uint32_t, uint64_t>;  // disk, offset
+  using Map = std::map<Key, Entry>;
+
+  // Splits the entry that straddles `at`, so an entry starts there if any
+  // covers it.
+  void split_locked(uint32_t disk, uint64_t at);
+  // Merges neighbours with equal counts around [start, end).
+  void coalesce_locked(uint32_t disk, uint64_t start, uint64_t end);
+  void release_one_locked(const DiskRange& r, std::vector<DiskRange>* now_free);
+
+  mutable std::mutex m_mutex;
+  Map m_map;
+  uint64_t m_shared_bytes = 0;
+};
+
+}  // namespace dynamicfs
