@@ -62,7 +62,16 @@ int cmd_mount(const MountOptions& o) {
   std::string mountpoint;
   Status st = check_mountpoint(o.mountpoint, &mountpoint);
   if (!st.is_ok()) return fail(st.message());
-  if (o.foreground) return run_daemon(o, mountpoint, -1);
+  // The daemon leaves the working directory, so a relative volume path is
+  // made absolute here.
+  MountOptions opts = o;
+  if (!opts.volume.empty() && opts.volume.front() != '/') {
+    char resolved[PATH_MAX];
+    if (::realpath(opts.volume.c_str(), resolved) == nullptr)
+      return fail("volume " + opts.volume + ": " + std::strerror(errno));
+    opts.volume = resolved;
+  }
+  if (opts.foreground) return run_daemon(opts, mountpoint, -1);
 
   int pipefd[2];
   if (::pipe(pipefd) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
@@ -72,7 +81,7 @@ int cmd_mount(const MountOptions& o) {
     ::close(pipefd[0]);
     ::setsid();
     if (::chdir("/") != 0) _exit(1);
-    _exit(run_daemon(o, mountpoint, pipefd[1]));
+    _exit(run_daemon(opts, mountpoint, pipefd[1]));
   }
   ::close(pipefd[1]);
   std::string msg;
