@@ -35,6 +35,7 @@ Caller caller_of(fuse_req_t req, bool with_groups = false) {
   c.uid = ctx->uid;
   c.gid = ctx->gid;
   c.pid = static_cast<uint32_t>(ctx->pid);
+  c.umask = ctx->umask;
   if (with_groups) {
     gid_t groups[64];
     int n = fuse_req_getgroups(req, 64, groups);
@@ -83,6 +84,11 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
   conn->max_write = 1u << 20;
   conn->max_readahead = 1u << 20;
+  // POSIX ACLs: the kernel enforces them (and implies default_permissions);
+  // the filesystem keeps mode and ACL in step and applies default ACLs and
+  // the umask on create, so the kernel must not mask the mode first.
+  if ((conn->capable & FUSE_CAP_POSIX_ACL) && (conn->capable & FUSE_CAP_DONT_MASK))
+    conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;

@@ -29,6 +29,7 @@
 #include "src/extent/extent_lock_manager.h"
 #include "src/extent/reader_tracker.h"
 #include "src/extent/shared_extents.h"
+#include "src/fs/posix_acl.h"
 #include "src/fs/volume.h"
 
 namespace dynamicfs {
@@ -37,6 +38,7 @@ struct Caller {
   uint32_t uid = 0;
   uint32_t gid = 0;
   uint32_t pid = 0;
+  uint32_t umask = 0;            // applied on create unless the directory has a default ACL
   std::vector<uint32_t> groups;  // supplementary groups, if known
   bool in_group(uint32_t g) const;
 };
@@ -190,6 +192,13 @@ class FileSystem {
   Status remove_entry(uint64_t parent, std::string_view name, bool want_dir);
   bool is_open(uint64_t ino) const;
   Status check_name(std::string_view name) const;
+  // POSIX ACLs (xattr_ops.cc). The default ACL of a directory, if any.
+  Result<std::optional<PosixAcl>> load_acl(uint64_t ino, const char* name) const;
+  // A new node's mode and ACLs from its directory (default ACL or umask).
+  Status inherit_acls(rocksdb::WriteBatch* b, uint64_t parent, InodeRecord* rec, const Caller& c);
+  // setxattr of an ACL name: validates it and keeps the mode in step.
+  Status set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, std::string_view name,
+                 std::string_view value);
   Status is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* result) const;
 
   // Data path helpers (file_io.cc).

@@ -67,6 +67,7 @@ Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view na
   rec.generation = 1;
   rec.parent = is_dir ? parent : 0;
   rec.atime = rec.mtime = rec.ctime = rec.crtime = now;
+  DFS_RETURN_IF_ERROR(inherit_acls(&b, parent, &rec, c));
   put_inode(&b, rec);
   if (!symlink_target.empty()) {
     b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kSymlinkKey),
@@ -483,6 +484,16 @@ Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const
   }
   rec.ctime = (attr.valid & SetAttr::kCtime) ? attr.ctime : now;
   rocksdb::WriteBatch b;
+  if (attr.valid & SetAttr::kMode) {
+    // posix_acl_chmod(): an access ACL follows the new mode.
+    auto acl = load_acl(ino, PosixAcl::kAccessName);
+    if (!acl.is_ok()) return acl.status();
+    if (acl->has_value()) {
+      (*acl)->apply_chmod(rec.mode);
+      b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(ino, PosixAcl::kAccessName),
+            (*acl)->encode());
+    }
+  }
   put_inode(&b, rec);
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
   return rec;

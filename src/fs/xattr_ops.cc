@@ -1,6 +1,7 @@
 // FileSystem extended attributes, stored in the `xattrs` column family under
 // (ino, name). Names beginning with NUL are internal (symlink targets) and
-// never listed; POSIX ACL names are refused until ACLs are enforced.
+// never listed. POSIX ACLs are xattrs too; setting one keeps the mode in
+// step, and new nodes inherit their directory's default ACL.
 #include <sys/xattr.h>
 
 #include "metadata/key_codec.h"
@@ -15,10 +16,76 @@ constexpr size_t kXattrValueMax = 65536;
 Status check_xattr_name(std::string_view name) {
   if (name.empty()) return Status::error(EINVAL);
   if (name.size() > kXattrNameMax) return Status::error(ERANGE);
-  if (name.starts_with("system.posix_acl_")) return Status::error(EOPNOTSUPP);
   return Status::ok();
 }
+
+bool is_acl_name(std::string_view name) {
+  return name == PosixAcl::kAccessName || name == PosixAcl::kDefaultName;
+}
 }  // namespace
+
+Result<std::optional<PosixAcl>> FileSystem::load_acl(uint64_t ino, const char* name) const {
+  auto v = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name));
+  if (!v.is_ok()) return v.status();
+  if (!v->has_value()) return std::optional<PosixAcl>{};
+  auto acl = PosixAcl::parse(**v);
+  if (!acl.is_ok()) {
+    return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": stored " + name + ": " +
+                                      acl.status().message());
+  }
+  if (acl->empty()) return std::optional<PosixAcl>{};
+  return std::optional<PosixAcl>(std::move(acl).value());
+}
+
+Status FileSystem::inherit_acls(rocksdb::WriteBatch* b, uint64_t parent, InodeRecord* rec,
+                                const Caller& c) {
+  const bool symlink = S_ISLNK(rec->mode);
+  auto def = symlink ? Result<std::optional<PosixAcl>>(std::optional<PosixAcl>{})
+                     : load_acl(parent, PosixAcl::kDefaultName);
+  if (!def.is_ok()) return def.status();
+  if (!def->has_value()) {
+    if (!symlink) rec->mode &= ~(c.umask & 0777);  // no default ACL: the umask applies
+    return Status::ok();
+  }
+  // posix_acl_create(): the default ACL replaces the umask.
+  auto* cf = m_volume->meta().handle(Cf::kXattrs);
+  PosixAcl access = (*def)->inherit(&rec->mode);
+  if (!access.equivalent_to_mode())
+    b->Put(cf, KeyCodec::xattr_key(rec->ino, PosixAcl::kAccessName), access.encode());
+  if (rec->is_dir())
+    b->Put(cf, KeyCodec::xattr_key(rec->ino, PosixAcl::kDefaultName), (*def)->encode());
+  return Status::ok();
+}
+
+Status FileSystem::set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, std::string_view name,
+                           std::string_view value) {
+  auto acl = PosixAcl::parse(value);
+  if (!acl.is_ok()) return acl.status();
+  auto* cf = m_volume->meta().handle(Cf::kXattrs);
+  const std::string key = KeyCodec::xattr_key(rec->ino, name);
+  if (name == PosixAcl::kDefaultName) {
+    if (!rec->is_dir()) return Status::error(EACCES);  // as posix_acl_xattr_set()
+    if (acl->empty()) {
+      b->Delete(cf, key);
+    } else {
+      b->Put(cf, key, acl->encode());
+    }
+    return Status::ok();
+  }
+  if (acl->empty()) {
+    b->Delete(cf, key);
+    return Status::ok();
+  }
+  // posix_acl_update_mode(): the mode follows the ACL, and an ACL that the
+  // mode alone expresses is not stored.
+  rec->mode = (rec->mode & ~0777u) | acl->mode_bits();
+  if (acl->equivalent_to_mode()) {
+    b->Delete(cf, key);
+  } else {
+    b->Put(cf, key, acl->encode());
+  }
+  return Status::ok();
+}
 
 Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_view value,
                             int flags) {
@@ -34,8 +101,12 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_vie
   InodeRecord r = rec.value();
   r.ctime = now_timestamp();
   rocksdb::WriteBatch b;
-  b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(ino, name),
-        rocksdb::Slice(value.data(), value.size()));
+  if (is_acl_name(name)) {
+    DFS_RETURN_IF_ERROR(set_acl(&b, &r, name, value));
+  } else {
+    b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(ino, name),
+          rocksdb::Slice(value.data(), value.size()));
+  }
   put_inode(&b, r);
   return m_commit->apply(&b);
 }
