@@ -7,7 +7,9 @@
 // identical return values, errno values and returned data after every
 // operation, plus identical trees (types, modes, owners, sizes, nlink, hard
 // link structure, contents, symlink targets, xattrs) at checkpoints and
-// after remounts. Names come from a tiny pool so that operations collide
+// after remounts. Besides the basic namespace and file operations it runs
+// fallocate, punch hole, copy_file_range, renameat2 and mmap writes
+// (model_posix_ops.cc). Names come from a tiny pool so that operations collide
 // (rename over existing files, rmdir of non-empty dirs, ...).
 //
 // Reproduce a failure with the printed seed:
@@ -40,6 +42,8 @@
 #include <string>
 #include <vector>
 
+#include "model_posix_ops.h"
+#include "model_support.h"
 #include "mount_fixture.h"
 
 namespace {
@@ -47,130 +51,7 @@ namespace {
 using dynamicfs::testing::integration_environment_ok;
 using dynamicfs::testing::TestVolume;
 
-constexpr uint64_t kKiB = 1024;
-constexpr uint64_t kMiB = 1024 * kKiB;
-constexpr uint64_t kGiB = 1024 * kMiB;
-constexpr int kFdSlots = 4;
-// Files bigger than this are compared in windows, not byte for byte.
-constexpr uint64_t kFullCompareLimit = 16 * kMiB;
-constexpr size_t kMaxReportedDiffs = 25;
-constexpr size_t kHistoryLength = 24;
-
-const std::array<const char*, 5> kNames = {"a", "b", "c", "d", "e"};
-const std::array<const char*, 4> kXattrNames = {"user.a", "user.b", "user.c",
-                                                "user.a_rather_long_attribute_name_0123"};
-
-uint64_t env_u64(const char* name, uint64_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  return std::strtoull(v, nullptr, 0);
-}
-
-std::string errno_name(int err) {
-  if (err == 0) return "0";
-  const char* n = strerrorname_np(err);
-  return n ? n : std::to_string(err);
-}
-
-std::string printable(const std::string& data, size_t limit = 48) {
-  std::ostringstream os;
-  os << "len=" << data.size() << " \"";
-  for (size_t i = 0; i < data.size() && i < limit; ++i) {
-    unsigned char c = static_cast<unsigned char>(data[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      os << c;
-    } else {
-      static const char* hex = "0123456789abcdef";
-      os << "\\x" << hex[c >> 4] << hex[c & 15];
-    }
-  }
-  if (data.size() > limit) os << "...";
-  os << '"';
-  return os.str();
-}
-
-// Deterministic RNG helpers (no std distributions, whose output is
-// implementation defined, so a seed reproduces on every toolchain).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : gen_(seed) {}
-  uint64_t next() { return gen_(); }
-  uint64_t below(uint64_t n) { return n == 0 ? 0 : next() % n; }
-  bool percent(unsigned p) { return below(100) < p; }
-  template <typename T, size_t N>
-  const T& pick(const std::array<T, N>& a) {
-    return a[below(N)];
-  }
-  std::string bytes(size_t n) {
-    std::string s(n, '\0');
-    if (percent(10)) return s;  // all-zero data exercises hole handling
-    for (size_t i = 0; i < n; i += 8) {
-      uint64_t v = next();
-      std::memcpy(&s[i], &v, std::min<size_t>(8, n - i));
-    }
-    return s;
-  }
-
- private:
-  std::mt19937_64 gen_;
-};
-
-// What one syscall sequence returned on one tree.
-struct Outcome {
-  long long ret = 0;
-  int err = 0;
-  std::string data;  // bytes read, names listed, stat summary, failing step
-  bool operator==(const Outcome&) const = default;
-};
-
-std::string describe(const Outcome& o) {
-  std::ostringstream os;
-  os << "ret=" << o.ret << " errno=" << errno_name(o.err);
-  if (!o.data.empty()) os << " data(" << printable(o.data) << ")";
-  return os.str();
-}
-
-Outcome result_of(long long r) {
-  return Outcome{r < 0 ? -1 : r, r < 0 ? errno : 0, {}};
-}
-
-Outcome failed_at(const char* step) {
-  return Outcome{-1, errno, step};
-}
-
-std::string stat_summary(const struct stat& st) {
-  std::ostringstream os;
-  const char* type = S_ISREG(st.st_mode)   ? "reg"
-                     : S_ISDIR(st.st_mode) ? "dir"
-                     : S_ISLNK(st.st_mode) ? "lnk"
-                                           : "other";
-  os << type << " mode=" << std::oct << (st.st_mode & 07777) << std::dec << " uid=" << st.st_uid
-     << " gid=" << st.st_gid << " nlink=" << st.st_nlink;
-  // Directory sizes are filesystem specific; file and symlink sizes are not.
-  if (!S_ISDIR(st.st_mode)) os << " size=" << st.st_size;
-  return os.str();
-}
-
-// One tree under test: the dynamicfs mount or the host reference.
-struct Side {
-  std::string name;
-  std::string root;
-  std::array<int, kFdSlots> fds;
-  Side(std::string n, std::string r) : name(std::move(n)), root(std::move(r)) { fds.fill(-1); }
-  std::string abs(const std::string& rel) const { return root + "/" + rel; }
-  void close_all() {
-    for (int& fd : fds) {
-      if (fd >= 0) close(fd);
-      fd = -1;
-    }
-  }
-};
-
-struct Op {
-  std::string desc;
-  bool changes_namespace = false;
-  std::function<Outcome(Side&)> run;
-};
+using namespace dynamicfs::model;
 
 struct TreeEntry {
   struct stat st {};
@@ -181,11 +62,16 @@ struct TreeEntry {
 class Model {
  public:
   Model(const std::string& mount_root, const std::string& reference_root, uint64_t seed,
-        bool xattrs)
+        bool xattrs, bool zero_range)
       : rng_(seed),
         xattrs_(xattrs),
         mnt_("dynamicfs", mount_root),
-        ref_("reference", reference_root) {}
+        ref_("reference", reference_root),
+        posix_(rng_,
+               ModelPicks{[this] { return pick_path(Prefer::kFile); },
+                          [this] { return pick_path(Prefer::kAny); },
+                          [this] { return random_offset(); }, [this] { return random_length(); }},
+               zero_range) {}
 
   ~Model() {
     mnt_.close_all();
@@ -404,7 +290,8 @@ class Model {
         {2, &Model::op_listxattr},    {2, &Model::op_removexattr}, {1, &Model::op_fsync_path},
         {4, &Model::op_open_fd},      {5, &Model::op_fd_write},    {4, &Model::op_fd_read},
         {2, &Model::op_fd_ftruncate}, {1, &Model::op_fd_fsync},    {2, &Model::op_fd_fstat},
-        {3, &Model::op_fd_close},
+        {3, &Model::op_fd_close},     {2, &Model::op_fallocate},   {3, &Model::op_copy_range},
+        {2, &Model::op_rename2},      {2, &Model::op_mmap_write},
     };
     static const unsigned total = [] {
       unsigned t = 0;
@@ -423,6 +310,11 @@ class Model {
       }
     }
   }
+
+  Op op_fallocate() { return posix_.fallocate(); }
+  Op op_copy_range() { return posix_.copy_range(); }
+  Op op_rename2() { return posix_.rename2(); }
+  Op op_mmap_write() { return posix_.mmap_write(); }
 
   Op op_write_file() {
     std::string path = pick_path(rng_.percent(25) ? Prefer::kNew : Prefer::kFile);
@@ -982,6 +874,7 @@ class Model {
   std::array<bool, kFdSlots> slot_open_{};
   ExistingPaths existing_;
   bool paths_dirty_ = true;
+  PosixOps posix_;
   std::set<uint64_t> big_offsets_;
   std::deque<std::string> history_;
   std::map<std::string, std::map<std::string, uint64_t>> stats_;
@@ -1023,7 +916,9 @@ TEST(ModelTest, RandomOperationsMatchHostFilesystem) {
   }
   std::cout << "[model] dynamicfs at " << vol.mountpoint() << ", reference at " << ref << std::endl;
 
-  Model model(vol.mountpoint(), ref, seed, xattrs);
+  const bool zero_range = PosixOps::supports_zero_range(ref);
+  if (!zero_range) std::cout << "[model] reference lacks FALLOC_FL_ZERO_RANGE" << std::endl;
+  Model model(vol.mountpoint(), ref, seed, xattrs, zero_range);
   const auto start = std::chrono::steady_clock::now();
   const uint64_t quarter = std::max<uint64_t>(ops / 4, 1);
   // step() and compare_trees() report their own failures in detail.

@@ -478,3 +478,54 @@ TEST_F(FsTest, ScrubFindsCorruptionAndIgnoresRewrittenData) {
   ASSERT_EQ(r->problems.size(), 1u);
   EXPECT_NE(r->problems[0].find("inode " + std::to_string(f)), std::string::npos) << r->problems[0];
 }
+
+TEST_F(FsTest, CopyRangeSharesBlocksUntilTheLastReferenceGoes) {
+  uint64_t a = mkfile("a"), b = mkfile("b");
+  std::string data(1 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 4096);
+  write(a, 0, data);
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  const auto free_before = m_fs->statfs().f_bfree;
+  auto n = m_fs->copy_range(a, 0, b, 0, data.size());
+  ASSERT_TRUE(n.is_ok()) << n.status().to_string();
+  EXPECT_EQ(n.value(), data.size());
+  EXPECT_EQ(m_fs->statfs().f_bfree, free_before) << "a shared copy took space";
+  EXPECT_EQ(read_all(b), data);
+  // A write to the source goes elsewhere; the copy keeps the old bytes.
+  write(a, 4096, std::string(8192, 'z'));
+  EXPECT_EQ(read_all(b), data);
+  reopen();  // the shared counts come back from the clean-unmount checkpoint
+  ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "a").is_ok());
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  EXPECT_EQ(read_all(b), data) << "deleting the source freed shared blocks";
+  EXPECT_EQ(m_fs->statfs().f_bfree, free_before) << "only the blocks a alone held were freed";
+  ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "b").is_ok());
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  EXPECT_EQ(m_fs->statfs().f_bfree, m_fs->statfs().f_blocks);
+}
+
+TEST_F(FsTest, CopyRangeEdgesAndErrors) {
+  uint64_t a = mkfile("a"), b = mkfile("b");
+  std::string data(3 * 4096 + 100, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 23);
+  write(a, 0, data);
+  // Same phase within a block: edges copied, the middle shared.
+  auto n = m_fs->copy_range(a, 100, b, 4196, 2 * 4096 + 50);
+  ASSERT_TRUE(n.is_ok());
+  EXPECT_EQ(n.value(), 2u * 4096 + 50);
+  std::string want(4196, '\0');
+  want += data.substr(100, 2 * 4096 + 50);
+  EXPECT_EQ(read_all(b), want);
+  // Different phase: copied byte for byte; past the end of the source: 0.
+  n = m_fs->copy_range(a, 1, b, 0, 5000);
+  ASSERT_TRUE(n.is_ok());
+  want.replace(0, 5000, data.substr(1, 5000));
+  EXPECT_EQ(read_all(b), want);
+  n = m_fs->copy_range(a, data.size(), b, 0, 10);
+  ASSERT_TRUE(n.is_ok());
+  EXPECT_EQ(n.value(), 0u);
+  // Overlapping ranges of one file, directories.
+  EXPECT_EQ(m_fs->copy_range(a, 0, a, 4096, 8192).err(), EINVAL);
+  EXPECT_TRUE(m_fs->copy_range(a, 0, a, 8192, 4096).is_ok());
+  EXPECT_EQ(m_fs->copy_range(FileSystem::kRootIno, 0, b, 0, 10).err(), EISDIR);
+}
