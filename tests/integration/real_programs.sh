@@ -3,8 +3,9 @@
 #
 # Why it exists: syscall-level tests cannot anticipate every access pattern
 # of real tools. tar (many small files, utimes, symlinks, hard links), git
-# (lock files, renames, fsync, mmap'ed pack files) and cp -a (ownership,
-# modes, nanosecond timestamps, xattrs, sparse files) are what users
+# (lock files, renames, fsync, mmap'ed pack files), cp -a (ownership,
+# modes, nanosecond timestamps, xattrs, sparse files), rsync -aHAX (hard
+# links, ACLs, xattrs) and make (mtime ordering) are what users
 # actually run on the mount, so they must work and their results must be
 # bit-identical to the host filesystem, also after an unmount/remount.
 #
@@ -20,6 +21,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dfs_require_bin "$@"
 dfs_require_root_fuse
+BIN=$(realpath "$BIN")
 
 SRC=$(readlink -f "${REAL_PROGRAMS_SRC:-/usr/include}")
 SMALL_SRC=${REAL_PROGRAMS_SMALL_SRC:-/usr/include/linux}
@@ -200,6 +202,62 @@ diff <(xattr_listing "$CPSRC") <(xattr_listing "$TMP/back") ||
 [[ "$(stat -c %i "$MNT/cpa/exec")" == "$(stat -c %i "$MNT/cpa/exec_hardlink")" ]] ||
   fail "hard link not preserved on the mount"
 
+# ---------------------------------------------------- rsync -aHAX round trip
+step "rsync -aHAX round trip"
+# A copy of the cp -a tree plus ACLs (access and default) and a second hard
+# link.
+RSRC=$TMP/rsrc
+cp -a "$CPSRC" "$RSRC"
+setfacl -m u:1234:r,g:5678:rw "$RSRC/exec"
+setfacl -m d:u:1234:rwx,u:4321:rx "$RSRC/owned/sub"
+ln "$RSRC/exec" "$RSRC/owned/exec_link2"
+acl_listing() {
+  (cd "$1" && find . -print0 | LC_ALL=C sort -z | xargs -0 getfacl -P -n -- 2>/dev/null)
+}
+rsync -aHAX "$RSRC/" "$MNT/rsync/" || fail "rsync -aHAX to the mount failed"
+rsync -aHAX "$MNT/rsync/" "$TMP/rsync-back/" || fail "rsync -aHAX from the mount failed"
+for tree in "$MNT/rsync" "$TMP/rsync-back"; do
+  same_tree "$RSRC" "$tree" "rsync -aHAX to $tree"
+  diff <(xattr_listing "$RSRC") <(xattr_listing "$tree") || fail "rsync: xattrs differ in $tree"
+  diff <(acl_listing "$RSRC") <(acl_listing "$tree") || fail "rsync: ACLs differ in $tree"
+done
+[[ "$(stat -c %h "$MNT/rsync/exec")" == 3 ]] || fail "rsync -H: hard links not kept on the mount"
+# A second run finds nothing to transfer: sizes and mtimes are kept exactly.
+changed=$(rsync -aHAXi "$RSRC/" "$MNT/rsync/" | grep -c '^[<>ch]' || true)
+[[ "$changed" == 0 ]] || fail "rsync -aHAX transferred $changed items again"
+
+# ---------------------------------------------------------- make a C project
+step "make on the mount"
+PROJ=$MNT/cproj
+mkdir -p "$PROJ/src"
+for i in 1 2 3 4 5 6; do
+  printf 'int part%d(int x) { return x * %d + 1; }\n' "$i" "$i" >"$PROJ/src/part$i.c"
+done
+{
+  echo '#include <stdio.h>'
+  for i in 1 2 3 4 5 6; do echo "int part$i(int x);"; done
+  echo 'int main(void) { int t = 0;'
+  for i in 1 2 3 4 5 6; do echo "  t += part$i($i);"; done
+  echo '  printf("%d\n", t); return 0; }'
+} >"$PROJ/src/main.c"
+cat >"$PROJ/Makefile" <<'MK'
+OBJS := $(patsubst src/%.c,build/%.o,$(wildcard src/*.c))
+app: $(OBJS)
+	$(CC) -o $@ $^
+build/%.o: src/%.c | build
+	$(CC) -O1 -c -o $@ $<
+build:
+	mkdir -p build
+MK
+make -s -C "$PROJ" -j2 >/dev/null || fail "make failed on the mount"
+[[ "$("$PROJ/app")" == 97 ]] || fail "the program built on the mount printed the wrong result"
+# make trusts mtimes: nothing to do now, one object after touching a source.
+make -q -C "$PROJ" || fail "make wants to rebuild an up-to-date tree"
+touch "$PROJ/src/part3.c"
+rebuilt=$(make --no-print-directory -C "$PROJ" -n | grep -c -- '-c -o' || true)
+[[ "$rebuilt" == 1 ]] || fail "after touching one source make would rebuild $rebuilt objects"
+make -s -C "$PROJ" >/dev/null || fail "incremental make failed"
+
 # ---------------------------------------------------------------- remount
 step "umount + remount"
 sync
@@ -213,6 +271,9 @@ same_tree "$TMP/ref/$NAME" "$MNT/tarx/$NAME" "tar extraction after remount"
 same_tree "$CPSRC" "$MNT/cpa" "cp -a copy after remount"
 diff <(xattr_listing "$CPSRC") <(xattr_listing "$MNT/cpa") ||
   fail "xattrs lost by remount"
+same_tree "$RSRC" "$MNT/rsync" "rsync -aHAX copy after remount"
+diff <(acl_listing "$RSRC") <(acl_listing "$MNT/rsync") || fail "ACLs lost by remount"
+[[ "$("$PROJ/app")" == 97 ]] || fail "the built program does not run after remount"
 (cd "$REPO" && git fsck --full --strict &&
   [[ -z "$(git status --porcelain)" ]]) || fail "git repo broken after remount"
 
