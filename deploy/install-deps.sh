@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev libtoml11-dev
   libisal-dev uuid-dev libblkid-dev libext2fs-dev
-  attr acl tar diffutils e2fsprogs python3 procps psmisc util-linux rsync
+  attr acl tar diffutils e2fsprogs python3 procps psmisc util-linux rsync stress-ng
   fio mergerfs python3-matplotlib
   prometheus curl
   python3-libtorrent iproute2 openssl
