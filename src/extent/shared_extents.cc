@@ -33,61 +33,60 @@ void SharedExtents::coalesce_locked(uint32_t disk, uint64_t start, uint64_t end)
   }
 }
 
-void SharedExtents::share(const DiskRange& r) {
-  if (r.length == 0) return;
+template <typename OnEntry, typename OnGap>
+void SharedExtents::walk_locked(const DiskRange& r, OnEntry on_entry, OnGap on_gap) {
   const uint64_t end = r.offset + r.length;
-  std::lock_guard lk(m_mutex);
   split_locked(r.disk, r.offset);
   split_locked(r.disk, end);
   uint64_t pos = r.offset;
   auto it = m_map.lower_bound(Key{r.disk, r.offset});
   while (pos < end) {
-    const bool covered = it != m_map.end() && it->first.first == r.disk && it->first.second == pos;
-    if (covered) {
-      ++it->second.extra;
+    if (it != m_map.end() && it->first.first == r.disk && it->first.second == pos) {
       pos += it->second.length;
-      ++it;
+      it = on_entry(it);
       continue;
     }
-    // A gap up to the next entry (or the end): one owner so far, now two.
     uint64_t gap_end = end;
     if (it != m_map.end() && it->first.first == r.disk) gap_end = std::min(end, it->first.second);
-    m_map.emplace_hint(it, Key{r.disk, pos}, Entry{gap_end - pos, 1});
-    m_shared_bytes += gap_end - pos;
+    on_gap(pos, gap_end, it);
     pos = gap_end;
   }
   coalesce_locked(r.disk, r.offset, end);
 }
 
+void SharedExtents::share(const DiskRange& r) {
+  if (r.length == 0) return;
+  std::lock_guard lk(m_mutex);
+  walk_locked(
+      r,
+      [](Map::iterator it) {
+        ++it->second.extra;
+        return std::next(it);
+      },
+      [&](uint64_t from, uint64_t to, Map::iterator next) {
+        // One owner so far, now two.
+        m_map.emplace_hint(next, Key{r.disk, from}, Entry{to - from, 1});
+        m_shared_bytes += to - from;
+      });
+}
+
 void SharedExtents::release_one_locked(const DiskRange& r, std::vector<DiskRange>* now_free) {
-  const uint64_t end = r.offset + r.length;
-  split_locked(r.disk, r.offset);
-  split_locked(r.disk, end);
-  uint64_t pos = r.offset;
-  auto it = m_map.lower_bound(Key{r.disk, r.offset});
-  while (pos < end) {
-    const bool covered = it != m_map.end() && it->first.first == r.disk && it->first.second == pos;
-    if (covered) {
-      pos += it->second.length;
-      if (--it->second.extra == 0) {
+  walk_locked(
+      r,
+      [&](Map::iterator it) {
+        if (--it->second.extra > 0) return std::next(it);
         m_shared_bytes -= it->second.length;
-        it = m_map.erase(it);
-      } else {
-        ++it;
-      }
-      continue;
-    }
-    uint64_t gap_end = end;
-    if (it != m_map.end() && it->first.first == r.disk) gap_end = std::min(end, it->first.second);
-    if (!now_free->empty() && now_free->back().disk == r.disk &&
-        now_free->back().offset + now_free->back().length == pos) {
-      now_free->back().length += gap_end - pos;
-    } else {
-      now_free->push_back(DiskRange{r.disk, pos, gap_end - pos});
-    }
-    pos = gap_end;
-  }
-  coalesce_locked(r.disk, r.offset, end);
+        return m_map.erase(it);
+      },
+      [&](uint64_t from, uint64_t to, Map::iterator) {
+        // The last owner let go.
+        if (!now_free->empty() && now_free->back().disk == r.disk &&
+            now_free->back().offset + now_free->back().length == from) {
+          now_free->back().length += to - from;
+        } else {
+          now_free->push_back(DiskRange{r.disk, from, to - from});
+        }
+      });
 }
 
 void SharedExtents::release(const std::vector<DiskRange>& ranges,

@@ -55,6 +55,10 @@ class SharedExtents {
   // Merges neighbours with equal counts around [start, end).
   void coalesce_locked(uint32_t disk, uint64_t start, uint64_t end);
   void release_one_locked(const DiskRange& r, std::vector<DiskRange>* now_free);
+  // Splits at both ends of `r`, then visits its entries (on_entry returns
+  // the iterator after the visited one) and the gaps between them in order.
+  template <typename OnEntry, typename OnGap>
+  void walk_locked(const DiskRange& r, OnEntry on_entry, OnGap on_gap);
 
   mutable std::mutex m_mutex;
   Map m_map;

@@ -19,21 +19,11 @@ dfs_require_root_fuse
 dfs_require_tools setfacl getfacl setpriv diff
 BIN=$(realpath "$BIN")
 
-TMP=$(mktemp -d /tmp/dynamicfs-test-XXXXXX)
-MNT=$TMP/mnt
+dfs_make_tmp
 REF=$TMP/ref
-cleanup() {
-  local rc=$?
-  set +e
-  cd /
-  umount "$REF" 2>/dev/null
-  dfs_unmount_under "$TMP" && rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 143' INT TERM HUP
+dfs_extra_cleanup() { umount "$REF" 2>/dev/null; }
 
-mkdir "$MNT" "$REF"
+mkdir "$REF"
 mount -t tmpfs -o size=16m,mode=0755 tmpfs "$REF" || die "cannot mount the tmpfs reference"
 "$BIN" mkfs --volume "$TMP/vol" --disk "$TMP/d0.img" --size 256M >/dev/null || die "mkfs failed"
 "$BIN" mount --volume "$TMP/vol" "$MNT" || die "mount failed"

@@ -21,21 +21,10 @@ dfs_require_root_fuse
 dfs_require_tools python3 cp cmp sha256sum
 BIN=$(realpath "$BIN")
 
-TMP=$(mktemp -d /tmp/dynamicfs-test-XXXXXX)
-MNT=$TMP/mnt
+dfs_make_tmp
 VOL=$TMP/vol
-cleanup() {
-  local rc=$?
-  set +e
-  cd /
-  dfs_unmount_under "$TMP" && rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 143' INT TERM HUP
 
 BIG_MIB=${DFS_COPY_MIB:-512}
-mkdir "$MNT"
 "$BIN" mkfs --volume "$VOL" --disk "$TMP/d0.img" --disk "$TMP/d1.img" --size 1G >/dev/null ||
   die "mkfs failed"
 "$BIN" mount --volume "$VOL" "$MNT" || die "mount failed"

@@ -74,3 +74,23 @@ dfs_unmount_under() {
     return 1
   fi
 }
+
+# dfs_make_tmp: sets TMP (a fresh directory under /tmp) and MNT=$TMP/mnt
+# (created), and arranges that on exit, however the test ends, everything
+# mounted below TMP is unmounted and TMP is removed. A test that needs more
+# at exit defines dfs_extra_cleanup, which runs first.
+dfs_make_tmp() {
+  TMP=$(mktemp -d /tmp/dynamicfs-test-XXXXXX)
+  MNT=$TMP/mnt
+  mkdir "$MNT"
+  trap dfs_cleanup_tmp EXIT
+  trap 'exit 143' INT TERM HUP
+}
+dfs_cleanup_tmp() {
+  local rc=$?
+  set +e
+  cd /
+  if declare -F dfs_extra_cleanup >/dev/null; then dfs_extra_cleanup; fi
+  dfs_unmount_under "$TMP" && rm -rf "$TMP"
+  exit "$rc"
+}

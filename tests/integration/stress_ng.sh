@@ -16,19 +16,8 @@ dfs_require_root_fuse
 dfs_require_tools stress-ng
 BIN=$(realpath "$BIN")
 
-TMP=$(mktemp -d /tmp/dynamicfs-test-XXXXXX)
-MNT=$TMP/mnt
-cleanup() {
-  local rc=$?
-  set +e
-  cd /
-  dfs_unmount_under "$TMP" && rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 143' INT TERM HUP
+dfs_make_tmp
 
-mkdir "$MNT"
 "$BIN" mkfs --volume "$TMP/vol" --disk "$TMP/d0.img" --disk "$TMP/d1.img" --size 1G >/dev/null ||
   die "mkfs failed"
 "$BIN" mount --volume "$TMP/vol" "$MNT" || die "mount failed"
