@@ -67,6 +67,8 @@ int cmd_mount(const MountOptions& o);
 int cmd_umount(const std::string& mountpoint);
 int cmd_status(const StatusOptions& o);
 int cmd_scrub(const std::string& mountpoint, double rate_mb);
+// Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 error.
+int cmd_fsck(const std::string& volume_dir, bool repair);
 int cmd_config(const ConfigOptions& o);
 int cmd_image_create(const ImageOptions& o);
 int cmd_replicate(const ReplicateOptions& o);

@@ -134,6 +134,23 @@ int main(int argc, char** argv) {
   c_scrub->footer(
       "Exit status: 0 when every block verified, 1 when corruption or read errors were found.");
 
+  std::string fsck_volume;
+  bool fsck_repair = false;
+  auto* c_fsck = app.add_subcommand(
+      "fsck", "Check an unmounted volume's metadata against its space, and repair it");
+  c_fsck->add_option("--volume", fsck_volume, "Volume directory (must not be mounted)")->required();
+  c_fsck->add_flag("--repair", fsck_repair,
+                   "Fix what can be fixed: drop dangling entries, correct link counts and\n"
+                   "allocated sizes, reconnect unreachable inodes under /lost+found, drop\n"
+                   "extents of missing files, and drop a space checkpoint that disagrees\n"
+                   "with the extent map (the next mount rebuilds it)");
+  c_fsck->footer(
+      "Checks: directory entries against inodes, link counts, directory parents,\n"
+      "reachability, extents (owner, disk bounds, overlap, past end of file),\n"
+      "allocated sizes, space used twice or leaked, shared-extent reference counts.\n"
+      "Exit status (as e2fsck): 0 clean, 1 errors corrected, 4 errors left\n"
+      "uncorrected, 8 operational error (e.g. the volume is mounted).");
+
   ImageOptions image;
   auto* c_image = app.add_subcommand("image", "Make torrents of disk images for `replicate`");
   c_image->require_subcommand(1);
@@ -233,5 +250,6 @@ int main(int argc, char** argv) {
     return cmd_replicate(repl);
   }
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
+  if (*c_fsck) return cmd_fsck(fsck_volume, fsck_repair);
   return 2;
 }

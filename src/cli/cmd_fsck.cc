@@ -1,0 +1,41 @@
+// `dynamicfs fsck`: checks (and with --repair fixes) an unmounted volume's
+// metadata; prints what it found and exits like e2fsck.
+#include <cstdio>
+
+#include "src/cli/commands.h"
+#include "src/fs/fsck.h"
+
+namespace dynamicfs {
+
+int cmd_fsck(const std::string& volume_dir, bool repair) {
+  auto vol = Volume::open(volume_dir);
+  if (!vol.is_ok()) {
+    std::fprintf(stderr, "dynamicfs: cannot check %s: %s\n", volume_dir.c_str(),
+                 vol.status().message().c_str());
+    return 8;
+  }
+  auto rep = Fsck::run(*vol.value(), repair);
+  if (!rep.is_ok()) {
+    std::fprintf(stderr, "dynamicfs: fsck of %s failed: %s\n", volume_dir.c_str(),
+                 rep.status().message().c_str());
+    return 8;
+  }
+  const FsckReport& r = rep.value();
+  for (const auto& p : r.problems) {
+    const char* state = r.repaired && p.fixable ? "fixed" : p.fixable ? "fixable" : "NOT FIXABLE";
+    std::printf("%s: %s [%s]\n", volume_dir.c_str(), p.what.c_str(), state);
+  }
+  for (const auto& n : r.notes) std::printf("%s: note: %s\n", volume_dir.c_str(), n.c_str());
+  std::printf("%s: %llu inodes, %llu entries, %llu extents, %.1f MiB used (%.1f MiB shared): %s\n",
+              volume_dir.c_str(), static_cast<unsigned long long>(r.inodes),
+              static_cast<unsigned long long>(r.entries),
+              static_cast<unsigned long long>(r.extents),
+              static_cast<double>(r.used_bytes) / (1 << 20),
+              static_cast<double>(r.shared_bytes) / (1 << 20),
+              r.exit_code() == 0   ? "clean"
+              : r.exit_code() == 1 ? "errors corrected"
+                                   : "errors left uncorrected");
+  return r.exit_code();
+}
+
+}  // namespace dynamicfs
