@@ -39,6 +39,7 @@ class Volume {
   const VolumeConfig& config() const { return m_config; }
   size_t disk_count() const { return m_disks.size(); }
   const Disk& disk(size_t i) const { return *m_disks[i]; }
+  Disk& disk(size_t i) { return *m_disks[i]; }
   const Superblock& superblock(size_t i) const { return m_superblocks[i]; }
   IoScheduler& scheduler(size_t i) const { return *m_schedulers[i]; }
   MetaStore& meta() { return *m_meta; }

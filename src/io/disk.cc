@@ -89,6 +89,8 @@ Result<std::unique_ptr<Disk>> Disk::open_with(const std::string& path, int flags
 }
 
 Status Disk::read_at(void* buf, size_t len, uint64_t offset) const {
+  if (m_faults && m_faults->read_errno() != 0)
+    return Status::error(m_faults->read_errno(), "read of " + m_path + " (injected fault)");
   auto* p = static_cast<char*>(buf);
   while (len > 0) {
     ssize_t n = ::pread(m_fd, p, len, static_cast<off_t>(offset));
@@ -112,6 +114,22 @@ Status Disk::write_at(const void* buf, size_t len, uint64_t offset) const {
 Status Disk::writev_at(const struct iovec* iov_in, int iovcnt, uint64_t offset) const {
   // Copy so partial writes can advance the vector.
   std::vector<iovec> iov(iov_in, iov_in + iovcnt);
+  if (m_faults) {
+    if (m_faults->write_errno() != 0)
+      return Status::error(m_faults->write_errno(), "write to " + m_path + " (injected fault)");
+    uint64_t total = 0;
+    for (const auto& v : iov) total += v.iov_len;
+    uint64_t keep = m_faults->before_write(m_fd, offset, total);
+    // A torn write: only the first KEEP bytes land, success is reported.
+    for (size_t i = 0; i < iov.size(); ++i) {
+      if (keep < iov[i].iov_len) {
+        iov[i].iov_len = keep;
+        iov.resize(i + 1);
+        break;
+      }
+      keep -= iov[i].iov_len;
+    }
+  }
   size_t idx = 0;
   while (idx < iov.size()) {
     ssize_t n = ::pwritev(m_fd, iov.data() + idx, static_cast<int>(iov.size() - idx),
@@ -135,8 +153,17 @@ Status Disk::writev_at(const struct iovec* iov_in, int iovcnt, uint64_t offset) 
 }
 
 Status Disk::sync() const {
+  const size_t mark = m_faults ? m_faults->sync_begins() : 0;
+  if (m_faults && m_faults->write_errno() != 0)
+    return Status::error(m_faults->write_errno(), "fdatasync of " + m_path + " (injected fault)");
   if (::fdatasync(m_fd) != 0) return Status::from_errno("fdatasync of " + m_path);
+  if (m_faults) m_faults->sync_done(mark);
   return Status::ok();
+}
+
+Result<size_t> Disk::power_loss(bool random_subset, uint64_t seed) const {
+  if (!m_faults) return Status::error(EINVAL, "no fault plan on " + m_path);
+  return m_faults->power_loss(m_fd, random_subset, seed);
 }
 
 }  // namespace dynamicfs

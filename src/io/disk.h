@@ -10,6 +10,7 @@
 #include <string>
 
 #include "src/common/result.h"
+#include "src/io/fault_plan.h"
 
 namespace dynamicfs {
 
@@ -36,6 +37,10 @@ class Disk {
   bool is_block_device() const { return m_block_device; }
   // True when the device (or the device under the file) is rotational.
   bool rotational() const { return m_rotational; }
+  // Tests only: faults to inject from now on (nullptr: none).
+  void set_fault_plan(std::shared_ptr<FaultPlan> plan) { m_faults = std::move(plan); }
+  // Tests only: undoes the writes the plan journaled since the last sync.
+  Result<size_t> power_loss(bool random_subset, uint64_t seed) const;
 
  private:
   Disk(std::string path, int fd, uint64_t size, bool block_device, bool rotational);
@@ -46,6 +51,7 @@ class Disk {
   uint64_t m_size;
   bool m_block_device;
   bool m_rotational;
+  std::shared_ptr<FaultPlan> m_faults;
 };
 
 }  // namespace dynamicfs

@@ -1,0 +1,67 @@
+// FaultPlan: faults a test asks a Disk to inject, so the layers above can be
+// checked against failing hardware without real failing hardware: reads or
+// writes that fail with an errno, a write torn after its first 4 KiB while
+// reporting success, and (with journaling on) a power loss that undoes every
+// write not covered by a completed sync, all of them or a random subset
+// (writes reach a real disk in any order). A Disk without a plan pays one
+// pointer test per operation.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "src/common/result.h"
+
+namespace dynamicfs {
+
+class FaultPlan {
+ public:
+  // errno for every following read (write); 0 stops failing.
+  void fail_reads(int err) { m_read_errno = err; }
+  void fail_writes(int err) { m_write_errno = err; }
+  // The next write stores only its first 4 KiB and still reports success.
+  void tear_next_write() { m_tear_next = true; }
+  // No more read, write or tear faults (the journal stays as it is).
+  void clear_faults() {
+    m_read_errno = 0;
+    m_write_errno = 0;
+    m_tear_next = false;
+  }
+  // Remember what unsynced writes overwrote, for power_loss().
+  void journal_unsynced(bool on);
+
+  // Hooks called by Disk around its own I/O.
+  int read_errno() const { return m_read_errno; }
+  int write_errno() const { return m_write_errno; }
+  // Called before a write of [offset, offset + len): journals the old bytes
+  // (read through fd) and returns how many bytes to really write.
+  uint64_t before_write(int fd, uint64_t offset, uint64_t len);
+  // A sync began (returns a mark) / completed (forgets writes before mark).
+  size_t sync_begins();
+  void sync_done(size_t mark);
+
+  // Undoes unsynced writes through fd, newest first: all of them, or each
+  // with probability 1/2 (seeded), as if they had not reached the disk.
+  // Returns how many were undone.
+  Result<size_t> power_loss(int fd, bool random_subset, uint64_t seed);
+  size_t unsynced_writes() const;
+
+ private:
+  struct PreImage {
+    uint64_t offset = 0;
+    std::string old;
+  };
+  std::atomic<int> m_read_errno{0};
+  std::atomic<int> m_write_errno{0};
+  std::atomic<bool> m_tear_next{false};
+  mutable std::mutex m_mutex;
+  bool m_journal = false;
+  std::vector<PreImage> m_unsynced;
+};
+
+}  // namespace dynamicfs
