@@ -2,9 +2,12 @@
 #include "metadata/meta_store.h"
 
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <sys/stat.h>
+
+#include <mutex>
 
 namespace dynamicfs {
 
@@ -39,6 +42,7 @@ const char* MetaStore::cf_name(Cf cf) {
 
 MetaStore::~MetaStore() {
   if (m_db) {
+    if (!m_read_only) (void)m_db->FlushWAL(/*sync=*/true);  // nothing applied is dropped
     for (auto* h : m_handles) m_db->DestroyColumnFamilyHandle(h);
     if (m_default != nullptr) m_db->DestroyColumnFamilyHandle(m_default);
     m_db->Close();
@@ -51,6 +55,21 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, bool 
 
 Result<std::unique_ptr<MetaStore>> MetaStore::open_read_only(const std::string& dir) {
   return open_impl(dir, /*create=*/false, /*read_only=*/true);
+}
+
+// Runs the owner's hook before each memtable flush (see set_before_flush).
+struct MetaStore::FlushHook : public rocksdb::EventListener {
+  std::mutex mutex;
+  std::function<void()> hook;
+  void OnFlushBegin(rocksdb::DB* /*db*/, const rocksdb::FlushJobInfo& /*info*/) override {
+    std::lock_guard lk(mutex);
+    if (hook) hook();
+  }
+};
+
+void MetaStore::set_before_flush(std::function<void()> hook) {
+  std::lock_guard lk(m_flush_hook->mutex);
+  m_flush_hook->hook = std::move(hook);
 }
 
 Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, bool create,
@@ -71,6 +90,12 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
   opts.recycle_log_file_num = 4;
   opts.max_total_wal_size = 256ull << 20;
   opts.enable_pipelined_write = true;
+  // The WAL is written to its file only by sync_wal(), after the data disks
+  // were synced: a power cut can never leave metadata on disk that points at
+  // data that is not (the OS could otherwise write the WAL back first).
+  opts.manual_wal_flush = true;
+  auto flush_hook = std::make_shared<FlushHook>();
+  opts.listeners.push_back(flush_hook);
 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -94,6 +119,8 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
 
   std::unique_ptr<MetaStore> store(new MetaStore());
   store->m_dir = dir;
+  store->m_flush_hook = flush_hook;
+  store->m_read_only = read_only;
   store->m_block_cache = cache;
   store->m_db.reset(raw);
   store->m_default = handles[0];
@@ -122,9 +149,9 @@ std::unique_ptr<rocksdb::Iterator> MetaStore::bounded_iterator(Cf cf, const rock
 }
 
 Status MetaStore::write(rocksdb::WriteBatch* batch, bool sync) {
-  rocksdb::WriteOptions wo;
-  wo.sync = sync;
-  return status_from_rocksdb(m_db->Write(wo, batch), "metadata write");
+  DFS_RETURN_IF_ERROR(
+      status_from_rocksdb(m_db->Write(rocksdb::WriteOptions(), batch), "metadata write"));
+  return sync ? sync_wal() : Status::ok();
 }
 
 namespace {
@@ -171,7 +198,7 @@ Status MetaStore::append(rocksdb::WriteBatch* dst, const rocksdb::WriteBatch& sr
 }
 
 Status MetaStore::sync_wal() {
-  return status_from_rocksdb(m_db->SyncWAL(), "metadata WAL sync");
+  return status_from_rocksdb(m_db->FlushWAL(/*sync=*/true), "metadata WAL sync");
 }
 
 Status MetaStore::flush() {

@@ -7,6 +7,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,7 +42,13 @@ class MetaStore {
   // Applies a batch directly (used outside the group-commit path: mkfs,
   // mount-time recovery, clean unmount).
   Status write(rocksdb::WriteBatch* batch, bool sync);
+  // Makes every applied batch durable. Batches reach the WAL file only
+  // here (manual WAL flush), so metadata is never on disk before the data
+  // its caller synced first.
   Status sync_wal();
+  // Called by RocksDB's flush thread before it writes a memtable to disk, so
+  // the owner can make the data that memtable points at durable first.
+  void set_before_flush(std::function<void()> hook);
   // Copies every mutation of `src` onto the end of `dst`.
   Status append(rocksdb::WriteBatch* dst, const rocksdb::WriteBatch& src) const;
   Status flush();
@@ -66,7 +73,10 @@ class MetaStore {
   MetaStore() = default;
   static Result<std::unique_ptr<MetaStore>> open_impl(const std::string& dir, bool create,
                                                       bool read_only);
+  struct FlushHook;
   std::string m_dir;
+  std::shared_ptr<FlushHook> m_flush_hook;
+  bool m_read_only = false;
   std::shared_ptr<rocksdb::Cache> m_block_cache;
   std::unique_ptr<rocksdb::DB> m_db;
   std::vector<rocksdb::ColumnFamilyHandle*> m_handles;

@@ -1,8 +1,10 @@
 // `dynamicfs fsck`: checks (and with --repair fixes) an unmounted volume's
-// metadata; prints what it found and exits like e2fsck.
+// metadata; prints what it found and exits like e2fsck. Also the test-only
+// `dynamicfs debug power-loss`, whose volume fsck then checks.
 #include <cstdio>
 
 #include "src/cli/commands.h"
+#include "src/control/control_client.h"
 #include "src/fs/fsck.h"
 
 namespace dynamicfs {
@@ -36,6 +38,17 @@ int cmd_fsck(const std::string& volume_dir, bool repair) {
               : r.exit_code() == 1 ? "errors corrected"
                                    : "errors left uncorrected");
   return r.exit_code();
+}
+
+int cmd_power_loss(const std::string& mountpoint, uint64_t seed) {
+  auto client = ControlClient::connect_mount(mountpoint);
+  if (!client.is_ok()) return fail(client.status().message());
+  auto reply = client.value()->call({{"op", "power_loss"}, {"seed", seed}}, 10000);
+  // The daemon dies without answering; an answer is a refusal.
+  if (reply.is_ok() || reply.err() != ECONNRESET) {
+    return fail(reply.is_ok() ? "the daemon answered instead of dying" : reply.status().message());
+  }
+  return 0;
 }
 
 }  // namespace dynamicfs

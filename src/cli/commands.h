@@ -69,6 +69,8 @@ int cmd_status(const StatusOptions& o);
 int cmd_scrub(const std::string& mountpoint, double rate_mb);
 // Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 error.
 int cmd_fsck(const std::string& volume_dir, bool repair);
+// Tests only: a simulated power cut of a daemon with fault injection on.
+int cmd_power_loss(const std::string& mountpoint, uint64_t seed);
 int cmd_config(const ConfigOptions& o);
 int cmd_image_create(const ImageOptions& o);
 int cmd_replicate(const ReplicateOptions& o);

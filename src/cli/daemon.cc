@@ -2,9 +2,11 @@
 #include "src/cli/daemon.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 
@@ -37,6 +39,33 @@ struct DaemonContext {
   ScrubService& scrub;
   std::string volume_dir;
 };
+
+// Tests only: with DYNAMICFS_FAULT_INJECTION=1 in the daemon's environment
+// every disk journals its unsynced writes, so a "power_loss" request can
+// undo a random subset of them and kill the daemon at once: what a power cut
+// leaves on the data disks (the metadata store keeps what reached the OS,
+// the worst order for the data path).
+bool fault_injection_enabled() {
+  const char* v = std::getenv("DYNAMICFS_FAULT_INJECTION");
+  return v != nullptr && std::string(v) == "1";
+}
+
+json power_loss(DaemonContext& d, uint64_t seed) {
+  if (!fault_injection_enabled()) {
+    return error_reply(Status::error(
+        EPERM, "fault injection is off (start the daemon with DYNAMICFS_FAULT_INJECTION=1)"));
+  }
+  Volume& vol = d.fs.volume();
+  size_t undone = 0;
+  for (size_t i = 0; i < vol.disk_count(); ++i) {
+    auto n = vol.disk(i).power_loss(/*random_subset=*/true, seed + i);
+    if (!n.is_ok()) return error_reply(n.status());
+    undone += n.value();
+  }
+  spdlog::warn("injected power loss: {} unsynced writes undone; killing the daemon", undone);
+  ::kill(::getpid(), SIGKILL);
+  return error_reply(Status::error(EIO, "still alive after SIGKILL"));
+}
 
 json handle_request(DaemonContext& d, const json& req) {
   const std::string op = req["op"].get<std::string>();
@@ -86,6 +115,7 @@ json handle_request(DaemonContext& d, const json& req) {
     if (!st.is_ok()) return error_reply(st);
     return {{"key", key}, {"value", d.settings.get(key).value()}, {"previous", old}};
   }
+  if (op == "power_loss") return power_loss(d, req.value("seed", uint64_t{0}));
   return error_reply(Status::error(EOPNOTSUPP, "unknown control request '" + op + "'"));
 }
 
@@ -121,6 +151,14 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
     return 1;
   }
   settings.fill(&fs_opts, &fc);
+  if (fault_injection_enabled()) {
+    spdlog::warn("fault injection enabled: disks journal unsynced writes (tests only)");
+    for (size_t i = 0; i < vol.value()->disk_count(); ++i) {
+      auto plan = std::make_shared<FaultPlan>();
+      plan->journal_unsynced(true);
+      vol.value()->disk(i).set_fault_plan(std::move(plan));
+    }
+  }
   auto fs = FileSystem::open(std::move(vol).value(), fs_opts);
   if (!fs.is_ok()) {
     spdlog::error("cannot open volume: {}", fs.status().to_string());

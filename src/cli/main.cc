@@ -134,6 +134,17 @@ int main(int argc, char** argv) {
   c_scrub->footer(
       "Exit status: 0 when every block verified, 1 when corruption or read errors were found.");
 
+  // Hidden: fault injection for the crash tests.
+  std::string debug_mp;
+  uint64_t debug_seed = 0;
+  auto* c_debug = app.add_subcommand("debug", "Test-only fault injection")->group("");
+  auto* c_power = c_debug->add_subcommand(
+      "power-loss",
+      "Undo a random subset of unsynced disk writes and kill the daemon (needs a daemon\n"
+      "started with DYNAMICFS_FAULT_INJECTION=1)");
+  c_power->add_option("mountpoint", debug_mp, "Mounted dynamicfs directory")->required();
+  c_power->add_option("--seed", debug_seed, "Which unsynced writes are lost");
+
   std::string fsck_volume;
   bool fsck_repair = false;
   auto* c_fsck = app.add_subcommand(
@@ -251,5 +262,6 @@ int main(int argc, char** argv) {
   }
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
   if (*c_fsck) return cmd_fsck(fsck_volume, fsck_repair);
+  if (*c_power) return cmd_power_loss(debug_mp, debug_seed);
   return 2;
 }

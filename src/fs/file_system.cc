@@ -66,12 +66,18 @@ FileSystem::~FileSystem() {
     Status st = shutdown();
     if (!st.is_ok()) spdlog::error("shutdown failed: {}", st.to_string());
   }
+  m_volume->meta().set_before_flush(nullptr);  // the hook points at this object
 }
 
 Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> volume,
                                                      FsOptions opts) {
   std::unique_ptr<FileSystem> fs(new FileSystem(std::move(volume), opts));
   DFS_RETURN_IF_ERROR(fs->recover());
+  // A memtable reaches disk only after the data it points at.
+  fs->m_volume->meta().set_before_flush([raw = fs.get()] {
+    Status st = raw->sync_data_disks();
+    if (!st.is_ok()) spdlog::error("data sync before a metadata flush failed: {}", st.to_string());
+  });
   fs->m_bg_thread = std::thread([raw = fs.get()] { raw->background_sync_loop(); });
   return fs;
 }
@@ -222,7 +228,9 @@ Status FileSystem::shutdown() {
   put_le<uint64_t>(&count, m_inode_count.load());
   b.Put(meta.handle(Cf::kVolume), KeyCodec::kCleanUnmount, count);
   DFS_RETURN_IF_ERROR(meta.write(&b, true));
-  return meta.flush();
+  Status flushed = meta.flush();
+  meta.set_before_flush(nullptr);
+  return flushed;
 }
 
 void FileSystem::background_sync_loop() {

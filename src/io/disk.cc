@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <mutex>
 #include <vector>
 
 namespace dynamicfs {
@@ -114,7 +115,11 @@ Status Disk::write_at(const void* buf, size_t len, uint64_t offset) const {
 Status Disk::writev_at(const struct iovec* iov_in, int iovcnt, uint64_t offset) const {
   // Copy so partial writes can advance the vector.
   std::vector<iovec> iov(iov_in, iov_in + iovcnt);
+  std::unique_lock<std::mutex> powered;
   if (m_faults) {
+    powered = m_faults->write_lock();
+    if (m_faults->powered_off())
+      return Status::error(EIO, "write to " + m_path + " after a power loss");
     if (m_faults->write_errno() != 0)
       return Status::error(m_faults->write_errno(), "write to " + m_path + " (injected fault)");
     uint64_t total = 0;

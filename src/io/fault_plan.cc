@@ -45,6 +45,8 @@ size_t FaultPlan::unsynced_writes() const {
 }
 
 Result<size_t> FaultPlan::power_loss(int fd, bool random_subset, uint64_t seed) {
+  std::lock_guard writes(m_write_mutex);
+  m_off = true;
   std::lock_guard lk(m_mutex);
   std::mt19937_64 rng(seed);
   size_t undone = 0;

@@ -35,6 +35,11 @@ class FaultPlan {
   // Remember what unsynced writes overwrote, for power_loss().
   void journal_unsynced(bool on);
 
+  // Serialises a Disk's writes with power_loss(), so no write lands after
+  // the power went; after it every write fails with EIO.
+  std::unique_lock<std::mutex> write_lock() { return std::unique_lock(m_write_mutex); }
+  bool powered_off() const { return m_off; }
+
   // Hooks called by Disk around its own I/O.
   int read_errno() const { return m_read_errno; }
   int write_errno() const { return m_write_errno; }
@@ -59,6 +64,8 @@ class FaultPlan {
   std::atomic<int> m_read_errno{0};
   std::atomic<int> m_write_errno{0};
   std::atomic<bool> m_tear_next{false};
+  std::atomic<bool> m_off{false};
+  std::mutex m_write_mutex;
   mutable std::mutex m_mutex;
   bool m_journal = false;
   std::vector<PreImage> m_unsynced;

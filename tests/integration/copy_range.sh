@@ -184,7 +184,7 @@ models_match && pass "copies match the model after a clean remount" ||
 # One more shared copy, then SIGKILL: the shared counts come back from the
 # extent map.
 cp --reflink=auto "$MNT/big" "$MNT/big.copy2" || fail "second cp failed"
-sync -f "$MNT"
+sync "$MNT/big.copy2" "$MNT"  # fsync: only fsync'd data is promised to survive a crash
 DAEMON_PID=$(cat "$VOL/daemon.pid")
 kill -KILL "$DAEMON_PID"
 poll_until 10 test ! -e "/proc/$DAEMON_PID" || fail "daemon still alive after SIGKILL"

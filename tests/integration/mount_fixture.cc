@@ -347,6 +347,21 @@ pid_t TestVolume::kill9() {
   if (kill(pid, SIGKILL) != 0) {
     throw std::runtime_error("kill(" + std::to_string(pid) + ", SIGKILL): " + std::strerror(errno));
   }
+  detach_dead(pid);
+  return pid;
+}
+
+pid_t TestVolume::power_loss(uint64_t seed) {
+  const pid_t pid = daemon_pid();
+  auto r = run_command_with_timeout(
+      {dynamicfs_binary(), "debug", "power-loss", mnt_, "--seed", std::to_string(seed)},
+      kCommandTimeout);
+  if (r.exit_code != 0) throw std::runtime_error("debug power-loss failed: " + r.err);
+  detach_dead(pid);
+  return pid;
+}
+
+void TestVolume::detach_dead(pid_t pid) {
   if (!wait_for_process_exit(pid, kDaemonExitDeadline)) {
     throw std::runtime_error("daemon " + std::to_string(pid) + " survived SIGKILL");
   }
@@ -361,7 +376,6 @@ pid_t TestVolume::kill9() {
   if (mounted_) {
     throw std::runtime_error("could not detach dead mount " + mnt_);
   }
-  return pid;
 }
 
 void TestVolume::kill9_and_remount() {

@@ -61,6 +61,12 @@ class TestVolume {
   // Returns the pid that was killed. Throws on error.
   pid_t kill9();
 
+  // A simulated power cut (the daemon must run with
+  // DYNAMICFS_FAULT_INJECTION=1): `dynamicfs debug power-loss` undoes a
+  // seeded random subset of unsynced disk writes and kills the daemon; the
+  // dead mount is detached as by kill9(). Returns the daemon's pid.
+  pid_t power_loss(uint64_t seed);
+
   // kill9() followed by mount().
   void kill9_and_remount();
 
@@ -77,6 +83,8 @@ class TestVolume {
 
  private:
   void best_effort_unmount() noexcept;
+  // Waits for a killed daemon and detaches its dead mount.
+  void detach_dead(pid_t pid);
   void remove_tree() noexcept;
 
   std::string dir_;

@@ -13,6 +13,7 @@
 
 #include "src/fs/file_system.h"
 #include "src/io/fault_plan.h"
+#include "test_volume.h"
 
 using namespace dynamicfs;
 
@@ -21,15 +22,9 @@ namespace {
 class FaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/dfs-faulttest-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
-    FormatOptions f;
-    f.volume_dir = m_dir + "/vol";
-    f.disks = {m_dir + "/d0", m_dir + "/d1"};
-    f.create_size = 128ull << 20;
-    ASSERT_TRUE(Volume::format(f).is_ok());
-    auto vol = Volume::open(f.volume_dir);
+    m_dir = test_volume::make("faulttest", 128ull << 20);
+    ASSERT_FALSE(HasFailure());
+    auto vol = Volume::open(m_dir + "/vol");
     ASSERT_TRUE(vol.is_ok());
     for (size_t i = 0; i < vol.value()->disk_count(); ++i)
       vol.value()->disk(i).set_fault_plan(m_plans.emplace_back(std::make_shared<FaultPlan>()));

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "src/fs/scrubber.h"
+#include "test_volume.h"
 
 using namespace dynamicfs;
 
@@ -21,14 +22,8 @@ namespace {
 class FsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/dfs-fstest-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
-    FormatOptions f;
-    f.volume_dir = m_dir + "/vol";
-    f.disks = {m_dir + "/d0", m_dir + "/d1"};
-    f.create_size = 256ull << 20;
-    ASSERT_TRUE(Volume::format(f).is_ok());
+    m_dir = test_volume::make("fstest", 256ull << 20);
+    ASSERT_FALSE(HasFailure());
     open();
   }
   void TearDown() override {

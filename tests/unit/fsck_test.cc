@@ -13,6 +13,7 @@
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
 #include "src/fs/file_system.h"
+#include "test_volume.h"
 
 using namespace dynamicfs;
 
@@ -21,14 +22,8 @@ namespace {
 class FsckTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/dfs-fscktest-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    m_dir = tmpl;
-    FormatOptions f;
-    f.volume_dir = m_dir + "/vol";
-    f.disks = {m_dir + "/d0", m_dir + "/d1"};
-    f.create_size = 128ull << 20;
-    ASSERT_TRUE(Volume::format(f).is_ok());
+    m_dir = test_volume::make("fscktest", 128ull << 20);
+    ASSERT_FALSE(HasFailure());
     // Some content: a directory, files with data, a hard link, a copy.
     auto fs = open_fs();
     Caller c;
