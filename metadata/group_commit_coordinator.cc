@@ -53,6 +53,7 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
     lk.unlock();
     auto start = std::chrono::steady_clock::now();
     Status st;
+    std::shared_lock gate(m_gate);  // not while a sync round flushes the WAL
     if (group.size() == 1) {
       st = m_store->write(group[0]->batch, /*sync=*/false);
     } else {
@@ -63,6 +64,7 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
       }
       if (st.is_ok()) st = m_store->write(&merged, /*sync=*/false);
     }
+    gate.unlock();
     m_write_latency.observe_ns(elapsed_ns(start));
     m_batches.fetch_add(group.size());
     m_ops.fetch_add(ops);

@@ -21,6 +21,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <shared_mutex>
 
 #include "metadata/meta_store.h"
 #include "src/common/coalesced_sync.h"
@@ -50,6 +51,10 @@ class GroupCommitCoordinator {
 
   Status apply(rocksdb::WriteBatch* batch);
   Status make_durable();
+  // Holds back every apply() while alive: a sync round takes it to sync the
+  // data written since its first data pass and then the WAL, so no batch
+  // whose data is still unsynced can slip into that WAL flush.
+  std::unique_lock<std::shared_mutex> pause_commits() { return std::unique_lock(m_gate); }
 
   void set_settings(const GroupCommitSettings& s);
   GroupCommitSettings settings() const;
@@ -72,6 +77,7 @@ class GroupCommitCoordinator {
   Status sync_wal_now(bool skip_if_clean);
 
   MetaStore* m_store;
+  std::shared_mutex m_gate;  // apply() shared, pause_commits() exclusive
   mutable std::mutex m_mutex;
   std::condition_variable m_cv;
   std::deque<Writer*> m_queue;

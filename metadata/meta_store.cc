@@ -94,6 +94,9 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
   // were synced: a power cut can never leave metadata on disk that points at
   // data that is not (the OS could otherwise write the WAL back first).
   opts.manual_wal_flush = true;
+  // The WAL buffer is written out early only when it fills; make that rare
+  // (a second of metadata at tens of thousands of writes per second).
+  opts.writable_file_max_buffer_size = 16ull << 20;
   auto flush_hook = std::make_shared<FlushHook>();
   opts.listeners.push_back(flush_hook);
 

@@ -301,6 +301,12 @@ Status FileSystem::sync_all() {
   // every caller does its own.
   auto round = [this]() -> Status {
     DFS_RETURN_IF_ERROR(sync_data_disks());
+    // Batches applied during that pass may point at data it did not cover:
+    // with commits held back, sync what was written since, then the WAL.
+    // (Only metadata commits wait, for one short data sync; data writes and
+    // reads go on.)
+    auto paused = m_commit->pause_commits();
+    DFS_RETURN_IF_ERROR(sync_data_disks());
     return sync_metadata();
   };
   if (!m_commit_enabled.load(std::memory_order_relaxed)) {
