@@ -55,15 +55,16 @@ json power_loss(DaemonContext& d, uint64_t seed) {
     return error_reply(Status::error(
         EPERM, "fault injection is off (start the daemon with DYNAMICFS_FAULT_INJECTION=1)"));
   }
-  Volume& vol = d.fs.volume();
-  size_t undone = 0;
-  for (size_t i = 0; i < vol.disk_count(); ++i) {
-    auto n = vol.disk(i).power_loss(/*random_subset=*/true, seed + i);
-    if (!n.is_ok()) return error_reply(n.status());
-    undone += n.value();
-  }
-  spdlog::warn("injected power loss: {} unsynced writes undone; killing the daemon", undone);
-  ::kill(::getpid(), SIGKILL);
+  Status failed;
+  d.fs.power_cut(seed, [&](size_t undone, const Status& st) {
+    if (!st.is_ok()) {
+      failed = st;
+      return;
+    }
+    spdlog::warn("injected power loss: {} unsynced writes undone; killing the daemon", undone);
+    ::kill(::getpid(), SIGKILL);  // while nothing can reach the WAL any more
+  });
+  if (!failed.is_ok()) return error_reply(failed);
   return error_reply(Status::error(EIO, "still alive after SIGKILL"));
 }
 

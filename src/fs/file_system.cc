@@ -324,6 +324,24 @@ Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
   return sync_all();
 }
 
+void FileSystem::power_cut(uint64_t seed,
+                           const std::function<void(size_t undone, const Status&)>& die) {
+  // The gate is what a sync round holds while it flushes the WAL: once we
+  // have it, no metadata reaches the WAL file any more.
+  auto paused = m_commit->pause_commits();
+  size_t undone = 0;
+  Status st;
+  for (size_t i = 0; i < m_volume->disk_count() && st.is_ok(); ++i) {
+    auto n = m_volume->disk(i).power_loss(/*random_subset=*/true, seed + i);
+    if (n.is_ok()) {
+      undone += n.value();
+    } else {
+      st = n.status();
+    }
+  }
+  die(undone, st);
+}
+
 void FileSystem::release_space(const std::vector<DiskRange>& freed) {
   std::vector<DiskRange> unowned;
   m_shared.release(freed, &unowned);

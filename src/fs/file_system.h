@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -161,6 +162,12 @@ class FileSystem {
   Result<std::string> getxattr(uint64_t ino, std::string_view name);
   Result<std::vector<std::string>> listxattr(uint64_t ino);
   Status removexattr(uint64_t ino, std::string_view name);
+
+  // Tests only (disks with a FaultPlan): a power cut. With metadata commits
+  // and WAL flushes held back, every disk undoes a seeded random subset of
+  // its unsynced writes; then `die` runs, still holding them back (it is
+  // expected to end the process, as a power cut would).
+  void power_cut(uint64_t seed, const std::function<void(size_t undone, const Status&)>& die);
 
   struct statvfs statfs() const;
   FsStats stats() const;

@@ -161,6 +161,8 @@ Status Disk::sync() const {
   const size_t mark = m_faults ? m_faults->sync_begins() : 0;
   if (m_faults && m_faults->write_errno() != 0)
     return Status::error(m_faults->write_errno(), "fdatasync of " + m_path + " (injected fault)");
+  if (m_faults && m_faults->powered_off())
+    return Status::error(EIO, "fdatasync of " + m_path + " after a power loss");
   if (::fdatasync(m_fd) != 0) return Status::from_errno("fdatasync of " + m_path);
   if (m_faults) m_faults->sync_done(mark);
   return Status::ok();

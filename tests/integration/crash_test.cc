@@ -12,9 +12,9 @@
 // Each cycle performs synced and unsynced updates, kills the daemon with
 // SIGKILL (while a background thread is still appending + fsyncing a log),
 // detaches the dead mount, requires `dynamicfs fsck` to find the volume
-// clean, remounts and verifies everything; CI runs 200 cycles. A second,
-// disabled test does the same with simulated power cuts (unsynced disk
-// writes undone); it still finds a failure.
+// clean, remounts and verifies everything. A second test does the same with
+// simulated power cuts (unsynced disk writes undone). CI runs 200 cycles of
+// each.
 //
 // Environment: CRASH_SEED (default: time), CRASH_CYCLES (default 5),
 // DYNAMICFS_BIN, DYNAMICFS_KEEP_TMP=1.
@@ -573,15 +573,9 @@ TEST_F(CrashTest, SigkillPreservesSyncedDataAndNeverExposesGarbage) {
 
 // The same cycles, but each crash is a simulated power cut: a random subset
 // of the data-disk writes that no completed sync covered is undone, then the
-// daemon dies. The same promises must hold (the metadata on disk must never
-// run ahead of the data it points at).
-//
-// Not in CI yet: within some tens of cycles the block holding the last
-// fsync-acknowledged bytes of the log reads EIO after the cut, so some
-// metadata still reaches the WAL before its data; under investigation (see
-// docs/architecture.md, "Crash recovery"). Run it with
-// --gtest_also_run_disabled_tests.
-TEST_F(CrashTest, DISABLED_PowerLossPreservesSyncedDataAndNeverExposesGarbage) {
+// daemon dies with nothing more reaching the WAL. The same promises hold: the
+// metadata on disk never runs ahead of the data it points at.
+TEST_F(CrashTest, PowerLossPreservesSyncedDataAndNeverExposesGarbage) {
   SCOPED_TRACE("reproduce with CRASH_SEED=" + std::to_string(seed_));
   if (std::getenv("DYNAMICFS_FAULT_INJECTION") == nullptr) {
     // The daemon inherits the environment of `dynamicfs mount`.
