@@ -11,6 +11,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
+#include "src/fs/space_checkpoint.h"
 
 namespace dynamicfs {
 
@@ -89,29 +90,11 @@ Status FileSystem::load_checkpoint(bool* loaded) {
   if (!clean.is_ok()) return clean.status();
   if (!clean->has_value() || clean->value().size() != 8) return Status::ok();
   m_inode_count = get_le<uint64_t>(clean->value().data());
+  auto cp = read_space_checkpoint(meta, m_volume->disk_count());
+  if (!cp.is_ok()) return cp.status();
   std::vector<std::vector<std::pair<uint64_t, uint64_t>>> free(m_volume->disk_count());
-  auto it = meta.iterator(Cf::kAlloc);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto k = it->key();
-    if (KeyCodec::is_shared_key({k.data(), k.size()})) {
-      // Shared space: u64 length, u32 references beyond the first.
-      if (it->value().size() != 12) return Status::error(EUCLEAN, "malformed shared-space record");
-      uint32_t disk = KeyCodec::alloc_key_disk({k.data() + 1, k.size() - 1});
-      if (disk >= free.size())
-        return Status::error(EUCLEAN, "shared-space record for unknown disk");
-      m_shared.load(DiskRange{disk, KeyCodec::alloc_key_offset({k.data() + 1, k.size() - 1}),
-                              get_le<uint64_t>(it->value().data())},
-                    get_le<uint32_t>(it->value().data() + 8));
-      continue;
-    }
-    if (k.size() != 12 || it->value().size() != 8)
-      return Status::error(EUCLEAN, "malformed free-space record");
-    uint32_t disk = KeyCodec::alloc_key_disk({k.data(), k.size()});
-    if (disk >= free.size()) return Status::error(EUCLEAN, "free-space record for unknown disk");
-    free[disk].emplace_back(KeyCodec::alloc_key_offset({k.data(), k.size()}),
-                            get_le<uint64_t>(it->value().data()));
-  }
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "reading free-space checkpoint"));
+  for (const DiskRange& r : cp->free) free[r.disk].emplace_back(r.offset, r.length);
+  for (const auto& [r, extra] : cp->shared) m_shared.load(r, extra);
   for (uint32_t d = 0; d < free.size(); ++d) m_alloc->load_free(d, free[d]);
   *loaded = true;
   return Status::ok();

@@ -15,6 +15,7 @@
 #include "src/common/clock.h"
 #include "src/common/coding.h"
 #include "src/extent/shared_extents.h"
+#include "src/fs/space_checkpoint.h"
 
 namespace dynamicfs {
 
@@ -331,32 +332,23 @@ Status Checker::check_space() {
     return Status::ok();
   }
   // The checkpoint: free ranges and shared counts as the last unmount saw them.
+  auto cp = read_space_checkpoint(m_meta, m_vol.disk_count());
   std::vector<std::pair<DiskRange, uint32_t>> saved_shared;
   std::vector<DiskRange> free;
-  auto it = m_meta.iterator(Cf::kAlloc);
-  bool malformed = false;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    std::string_view k(it->key().data(), it->key().size());
-    if (KeyCodec::is_shared_key(k) && it->value().size() == 12) {
-      saved_shared.push_back(
-          {DiskRange{KeyCodec::alloc_key_disk(k.substr(1)), KeyCodec::alloc_key_offset(k.substr(1)),
-                     get_le<uint64_t>(it->value().data())},
-           get_le<uint32_t>(it->value().data() + 8)});
-    } else if (k.size() == 12 && it->value().size() == 8) {
-      free.push_back(DiskRange{KeyCodec::alloc_key_disk(k), KeyCodec::alloc_key_offset(k),
-                               get_le<uint64_t>(it->value().data())});
-    } else {
-      malformed = true;
-    }
+  const bool malformed = !cp.is_ok();
+  if (!malformed) {
+    saved_shared = std::move(cp->shared);
+    free = std::move(cp->free);
   }
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning the space checkpoint"));
   std::vector<std::string> wrong;
-  if (malformed) wrong.push_back("malformed records");
+  if (malformed) wrong.push_back(cp.status().message());
   if ((*clean)->size() != 8 || get_le<uint64_t>((*clean)->data()) != m_inodes.size())
     wrong.push_back("a wrong inode count");
-  if (saved_shared != shared.entries()) wrong.push_back("wrong shared-extent reference counts");
+  // A checkpoint that cannot be read is not compared further.
+  if (!malformed && saved_shared != shared.entries())
+    wrong.push_back("wrong shared-extent reference counts");
   // Free and used space together must tile each disk's data area exactly.
-  for (uint32_t d = 0; d < m_vol.disk_count(); ++d) {
+  for (uint32_t d = 0; !malformed && d < m_vol.disk_count(); ++d) {
     std::vector<std::pair<uint64_t, uint64_t>> parts;  // start, end
     for (const auto& r : free)
       if (r.disk == d) parts.emplace_back(r.offset, r.offset + r.length);

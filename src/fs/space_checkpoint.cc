@@ -1,0 +1,35 @@
+// read_space_checkpoint: decodes the free-range and shared-space records.
+#include "src/fs/space_checkpoint.h"
+
+#include "metadata/key_codec.h"
+#include "src/common/coding.h"
+
+namespace dynamicfs {
+
+Result<SpaceCheckpoint> read_space_checkpoint(const MetaStore& meta, size_t disk_count) {
+  SpaceCheckpoint cp;
+  auto it = meta.iterator(Cf::kAlloc);
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view k(it->key().data(), it->key().size());
+    const char* v = it->value().data();
+    if (KeyCodec::is_shared_key(k)) {
+      // Shared space: u64 length, u32 references beyond the first.
+      if (it->value().size() != 12) return Status::error(EUCLEAN, "malformed shared-space record");
+      DiskRange r{KeyCodec::alloc_key_disk(k.substr(1)), KeyCodec::alloc_key_offset(k.substr(1)),
+                  get_le<uint64_t>(v)};
+      if (r.disk >= disk_count)
+        return Status::error(EUCLEAN, "shared-space record for unknown disk");
+      cp.shared.emplace_back(r, get_le<uint32_t>(v + 8));
+      continue;
+    }
+    if (k.size() != 12 || it->value().size() != 8)
+      return Status::error(EUCLEAN, "malformed free-space record");
+    DiskRange r{KeyCodec::alloc_key_disk(k), KeyCodec::alloc_key_offset(k), get_le<uint64_t>(v)};
+    if (r.disk >= disk_count) return Status::error(EUCLEAN, "free-space record for unknown disk");
+    cp.free.push_back(r);
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "reading the space checkpoint"));
+  return cp;
+}
+
+}  // namespace dynamicfs
