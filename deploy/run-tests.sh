@@ -8,6 +8,9 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${DYNAMICFS_BUILD_DIR:-$repo/build}"
+# ccache keys on paths relative to the checkout, so a fresh clone elsewhere
+# reuses what an earlier build compiled.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$repo}"
 
 "$repo/deploy/install-deps.sh"
 if [ ! -e /dev/fuse ]; then

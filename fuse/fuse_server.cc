@@ -25,7 +25,13 @@ FuseServer::~FuseServer() {
 
 Status FuseServer::mount() {
   std::vector<std::string> argv_s{"dynamicfs"};
-  std::string opts = "default_permissions,fsname=" + m_config.fsname + ",subtype=dynamicfs";
+  // libfuse splits -o at commas; a backslash keeps one in the fsname.
+  std::string fsname;
+  for (char c : m_config.fsname) {
+    if (c == ',' || c == '\\') fsname += '\\';
+    fsname += c;
+  }
+  std::string opts = "default_permissions,fsname=" + fsname + ",subtype=dynamicfs";
   if (geteuid() == 0) opts += ",allow_other";
   for (const auto& o : m_config.options) opts += "," + o;
   argv_s.push_back("-o");

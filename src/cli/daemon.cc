@@ -68,6 +68,10 @@ json power_loss(DaemonContext& d, uint64_t seed) {
   return error_reply(Status::error(EIO, "still alive after SIGKILL"));
 }
 
+uint64_t scrub_rate_setting(const DaemonSettings& settings) {
+  return std::strtoull(settings.get("scrub_rate_mb").value().c_str(), nullptr, 10) * 1000000;
+}
+
 json handle_request(DaemonContext& d, const json& req) {
   const std::string op = req["op"].get<std::string>();
   if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("control request: {}", req.dump());
@@ -78,10 +82,8 @@ json handle_request(DaemonContext& d, const json& req) {
   }
   if (op == "metrics") return {{"metrics", d.status.collect().to_json()}};
   if (op == "scrub") {
-    uint64_t rate =
-        req.contains("rate_bytes_per_sec")
-            ? req["rate_bytes_per_sec"].get<uint64_t>()
-            : std::strtoull(d.settings.get("scrub_rate_mb").value().c_str(), nullptr, 10) * 1000000;
+    uint64_t rate = req.contains("rate_bytes_per_sec") ? req["rate_bytes_per_sec"].get<uint64_t>()
+                                                       : scrub_rate_setting(d.settings);
     auto r = d.scrub.run(rate);
     if (!r.is_ok()) return error_reply(r.status());
     return ScrubService::report_json(r.value());
@@ -114,6 +116,8 @@ json handle_request(DaemonContext& d, const json& req) {
     std::string old = d.settings.get(key).is_ok() ? d.settings.get(key).value() : "";
     Status st = d.settings.set(key, value, req.value("persist", false), d.volume_dir);
     if (!st.is_ok()) return error_reply(st);
+    // A running scrub follows a new rate at once.
+    if (key == "scrub_rate_mb") d.scrub.set_rate(scrub_rate_setting(d.settings));
     return {{"key", key}, {"value", d.settings.get(key).value()}, {"previous", old}};
   }
   if (op == "power_loss") return power_loss(d, req.value("seed", uint64_t{0}));
@@ -207,11 +211,13 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   spdlog::info("mounted; serving requests");
   report("OK");
   if (!o.foreground) {
+    // Under systemd stderr is the journal's stream and carries the log, so
+    // it stays open; otherwise the detached daemon lets go of the terminal.
     int null = ::open("/dev/null", O_RDWR);
     if (null >= 0) {
       ::dup2(null, 0);
       ::dup2(null, 1);
-      ::dup2(null, 2);
+      if (!DaemonLogging::under_systemd()) ::dup2(null, 2);
       if (null > 2) ::close(null);
     }
   }

@@ -86,6 +86,7 @@ MetricSet DaemonStatus::collect() const {
           static_cast<double>(io.bytes_written));
     m.add("io_coalesced_writes_total", {{"disk", d(i)}}, static_cast<double>(io.coalesced_writes));
     m.add("io_workers", {{"disk", d(i)}}, static_cast<double>(vol.scheduler(i).worker_count()));
+    m.add("io_worker_threads", {{"disk", d(i)}}, static_cast<double>(io.live_workers));
     m.add("disk_state", {{"disk", d(i)}}, 1.0);  // failure detection comes with replicas
     const auto& sp = s.disks[i];
     uint64_t used = sp.capacity - sp.free - sp.deferred;
@@ -248,7 +249,7 @@ json DaemonStatus::summary() const {
               {"mountpoint", m_mountpoint},
               {"pid", ::getpid()},
               {"uptime_seconds", up},
-              {"health", "ok"},
+              {"health", s.checksum_errors > 0 ? "errors" : "ok"},
               {"replicas", vol.config().replicas},
               {"inodes", s.inodes},
               {"disks", disks_json(s, &now, oldest ? &*oldest : nullptr)},

@@ -25,6 +25,8 @@ Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
   m_last_bytes = scrubber->bytes_done();
   m_bytes_total += m_last_bytes;
   if (report.is_ok()) {
+    // Corruption a scrub finds counts like corruption a read finds.
+    m_fs.note_checksum_errors(report->checksum_errors);
     ++m_scrubs;
     m_last_report = report_json(report.value());
     spdlog::info("scrub finished: {} extents, {} bytes, {} checksum errors, {} read errors",
@@ -33,6 +35,11 @@ Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
     spdlog::error("scrub failed: {}", report.status().to_string());
   }
   return report;
+}
+
+void ScrubService::set_rate(uint64_t rate_bytes_per_sec) {
+  std::lock_guard lk(m_mutex);
+  if (m_active) m_active->set_rate(rate_bytes_per_sec);
 }
 
 void ScrubService::cancel() {

@@ -35,6 +35,8 @@ class ScrubService {
   // Blocks until the scrub finishes; EBUSY if one is already running.
   Result<ScrubReport> run(uint64_t rate_bytes_per_sec);
   void cancel();
+  // Changes the rate of the running scrub (0 = unthrottled), if any.
+  void set_rate(uint64_t rate_bytes_per_sec);
   ScrubProgress progress() const;
 
   static nlohmann::json report_json(const ScrubReport& r);

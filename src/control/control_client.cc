@@ -86,6 +86,16 @@ Result<MountInfo> ControlClient::find_mount(const std::string& mountpoint) {
   return Status::error(ENOENT, std::string(resolved) + " is not a mounted dynamicfs filesystem");
 }
 
+std::string ControlClient::socket_path(const std::string& volume_dir) {
+  std::string in_volume = volume_dir + "/control.sock";
+  if (in_volume.size() < sizeof(sockaddr_un{}.sun_path)) return in_volume;
+  uint64_t h = 14695981039346656037ull;  // FNV-1a of the volume path
+  for (unsigned char c : volume_dir) h = (h ^ c) * 1099511628211ull;
+  char name[32];
+  std::snprintf(name, sizeof(name), "%016llx.sock", static_cast<unsigned long long>(h));
+  return std::string(kRunDir) + "/" + name;
+}
+
 Result<std::unique_ptr<ControlClient>> ControlClient::connect(const std::string& volume_dir) {
   std::string path = socket_path(volume_dir);
   sockaddr_un addr{};

@@ -24,9 +24,10 @@ class ControlClient {
   // dynamicfs mount. The path is matched lexically first, so a mount whose
   // daemon is stopped or hung (where stat would block) is still found.
   static Result<MountInfo> find_mount(const std::string& mountpoint);
-  static std::string socket_path(const std::string& volume_dir) {
-    return volume_dir + "/control.sock";
-  }
+  // VOLUME/control.sock, or /run/dynamicfs/<hash of VOLUME>.sock when that
+  // path is too long for a Unix socket address (108 bytes).
+  static std::string socket_path(const std::string& volume_dir);
+  static constexpr const char* kRunDir = "/run/dynamicfs";
   // Errors say in one line what is wrong: no daemon (stale mount),
   // permission denied (not root or the mounting user), and so on.
   static Result<std::unique_ptr<ControlClient>> connect(const std::string& volume_dir);

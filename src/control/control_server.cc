@@ -10,8 +10,11 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <future>
 #include <istream>
+
+#include "src/control/control_client.h"
 
 namespace dynamicfs {
 
@@ -119,6 +122,10 @@ ControlServer::~ControlServer() {
 }
 
 Status ControlServer::start() {
+  if (m_path.rfind(ControlClient::kRunDir, 0) == 0 && ::mkdir(ControlClient::kRunDir, 0755) != 0 &&
+      errno != EEXIST) {
+    return Status::from_errno(std::string("cannot create ") + ControlClient::kRunDir);
+  }
   ::unlink(m_path.c_str());
   boost::system::error_code ec;
   m_acceptor.emplace(m_io);

@@ -56,7 +56,10 @@ const std::vector<MetricDef> kMetrics = {
     {"io_bytes_total", T::kCounter, "io", "disk,dir", "Bytes read and written, by disk."},
     {"io_coalesced_writes_total", T::kCounter, "io", "disk",
      "Queued writes merged into an adjacent write's pwritev."},
-    {"io_workers", T::kGauge, "io", "disk", "I/O worker threads serving a disk."},
+    {"io_workers", T::kGauge, "io", "disk",
+     "I/O workers configured for a disk (setting io_workers)."},
+    {"io_worker_threads", T::kGauge, "io", "disk",
+     "I/O worker threads running for a disk now; follows io_workers at once."},
     // disks
     {"disk_state", T::kGauge, "disks", "disk", "Disk state: 1 online, 0 failed."},
     {"space_bytes", T::kGauge, "disks", "disk,kind",

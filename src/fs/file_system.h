@@ -171,6 +171,8 @@ class FileSystem {
 
   struct statvfs statfs() const;
   FsStats stats() const;
+  // Counts corruption found outside read() (a scrub) in checksum_errors.
+  void note_checksum_errors(uint64_t n) { m_checksum_errors.fetch_add(n); }
   Volume& volume() { return *m_volume; }
 
  private:

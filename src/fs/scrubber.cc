@@ -23,7 +23,11 @@ Result<ScrubReport> Scrubber::run(uint64_t rate_bytes_per_sec) {
   ro.snapshot = snap;
   std::unique_ptr<rocksdb::Iterator> it(meta.db()->NewIterator(ro, meta.handle(Cf::kExtents)));
   std::vector<char> buf;
-  auto start = std::chrono::steady_clock::now();
+  m_rate = rate_bytes_per_sec;
+  // The throttle paces bytes since the last rate change.
+  uint64_t paced_rate = m_rate;
+  auto pace_start = std::chrono::steady_clock::now();
+  uint64_t pace_bytes = 0;
   for (it->SeekToFirst(); it->Valid() && !m_cancel; it->Next()) {
     std::string key = it->key().ToString();
     auto ext = ExtentRecord::decode({it->value().data(), it->value().size()});
@@ -68,9 +72,16 @@ Result<ScrubReport> Scrubber::run(uint64_t rate_bytes_per_sec) {
     ++report.extents;
     report.bytes += ext->length;
     m_bytes_done += ext->length;
-    if (rate_bytes_per_sec > 0) {
+    uint64_t rate = m_rate;
+    if (rate != paced_rate) {
+      paced_rate = rate;
+      pace_start = std::chrono::steady_clock::now();
+      pace_bytes = 0;
+    }
+    pace_bytes += ext->length;
+    if (rate > 0) {
       // Throttle: never run ahead of the requested rate.
-      auto due = start + std::chrono::microseconds(report.bytes * 1000000 / rate_bytes_per_sec);
+      auto due = pace_start + std::chrono::microseconds(pace_bytes * 1000000 / rate);
       std::this_thread::sleep_until(due);
     }
   }

@@ -34,6 +34,8 @@ class Scrubber {
   Result<ScrubReport> run(uint64_t rate_bytes_per_sec = 0);
 
   uint64_t bytes_done() const { return m_bytes_done.load(); }
+  // Changes the rate of a running run() from its next extent on.
+  void set_rate(uint64_t rate_bytes_per_sec) { m_rate = rate_bytes_per_sec; }
   // Makes a running (or the next) run() stop early.
   void cancel() { m_cancel = true; }
 
@@ -41,6 +43,7 @@ class Scrubber {
   Volume& m_volume;
   std::atomic<uint64_t> m_bytes_done{0};
   std::atomic<bool> m_cancel{false};
+  std::atomic<uint64_t> m_rate{0};
 };
 
 }  // namespace dynamicfs

@@ -50,6 +50,7 @@ struct IoSchedulerStats {
   uint64_t bytes_written = 0;
   uint64_t coalesced_writes = 0;  // writes merged into another write's pwritev
   uint64_t inline_jobs = 0;       // jobs run in the caller's thread (idle queue)
+  unsigned live_workers = 0;      // worker threads running now (follows set_workers)
 };
 
 class IoScheduler {
@@ -110,7 +111,10 @@ class IoScheduler {
   uint64_t m_seq = 0;
   uint64_t m_dispatches = 0;
   bool m_stopping = false;
-  IoSchedulerStats m_stats;
+  IoSchedulerStats m_stats;  // bytes_* are kept in the atomics below
+  // Counted after every I/O without taking m_mutex.
+  std::atomic<uint64_t> m_bytes_read{0};
+  std::atomic<uint64_t> m_bytes_written{0};
   std::vector<std::thread> m_threads;
 };
 

@@ -445,6 +445,22 @@ take_snapshot
 jcheck "io_workers is 5 for every disk (summary and metric)" \
   "len(disks) == 2 and all(d['io_workers'] == 5 for d in disks) and
    values('io_workers') == [5, 5]" "values('io_workers')"
+# The daemon really runs that many worker threads (named dfs-io), at once.
+io_threads() { grep -lx dfs-io /proc/"$DAEMON_PID"/task/*/comm 2>/dev/null | wc -l; }
+io_threads_are() { [[ "$(io_threads)" == "$1" ]]; }
+expect_io_threads() {  # expect_io_threads N what: waits (bounded) for N threads
+  poll_until 10 io_threads_are "$1" && pass "$2: $1 dfs-io threads" ||
+    fail "$2: $(io_threads) dfs-io threads, expected $1"
+}
+expect_io_threads 10 "io_workers 5 on 2 disks"
+take_snapshot
+jcheck "io_worker_threads is 5 for every disk" "values('io_worker_threads') == [5, 5]" \
+  "values('io_worker_threads')"
+expect_success "config set io_workers 2" "$BIN" config set io_workers 2 "$MNT"
+# Surplus workers are woken and leave when they are idle.
+expect_io_threads 4 "io_workers lowered to 2"
+expect_success "config set io_workers 5 again" "$BIN" config set io_workers 5 "$MNT"
+expect_io_threads 10 "io_workers raised to 5 again"
 # The disks still work with the new workers.
 dd if=/dev/zero of="$MNT/after-workers" bs=64k count=64 conv=fsync status=none &&
   pass "writes work with 5 I/O workers" || fail "write after config set io_workers 5 failed"
@@ -573,6 +589,44 @@ else
   pass "status --watch writes no escape codes to a non-terminal"
 fi
 
+# ---------------------------------------- scrub, and corruption it finds
+expect_success "scrub of the intact volume" "$BIN" scrub "$MNT"
+take_snapshot
+jcheck "clean scrub: counted, no checksum errors, health ok" \
+  "doc['scrub']['scrubs_total'] == 1 and doc['scrub']['last_report']['checksum_errors'] == 0
+   and value('checksum_errors_total') == 0 and doc['health'] == 'ok'" "doc['scrub']"
+# One block with a marker, then one byte of it flipped on its disk behind the
+# daemon's back: the scrub must find it and every view must say so.
+MARKER="scrub-victim-$$-$RANDOM-"
+python3 -c "import sys; sys.stdout.write(('$MARKER' * 4096)[:4096])" >"$MNT/victim"
+sync "$MNT/victim"
+VICTIM_DISK="" VICTIM_OFF=""
+for img in "$TMP/d0.img" "$TMP/d1.img"; do
+  off=$(grep -obaF -m1 "$MARKER" "$img" | head -1 | cut -d: -f1 || true)
+  if [[ -n "$off" ]]; then
+    VICTIM_DISK=$img VICTIM_OFF=$off
+    break
+  fi
+done
+if [[ -z "$VICTIM_DISK" ]]; then
+  fail "the victim block was not found on either disk image"
+else
+  printf '#' | dd of="$VICTIM_DISK" bs=1 seek=$((VICTIM_OFF + 100)) conv=notrunc status=none
+  expect_refusal "scrub of the corrupted volume" "$BIN" scrub "$MNT"
+  take_snapshot
+  jcheck "the scrub's corruption is in checksum_errors_total and health" \
+    "doc['scrub']['last_report']['checksum_errors'] == 1
+     and value('checksum_errors_total') == 1 and doc['health'] != 'ok'" \
+    "(doc['health'], value('checksum_errors_total'))"
+  "$BIN" status --prometheus "$MNT" >"$TMP/prom-victim.txt" || true
+  if grep -Eq '^dynamicfs_checksum_errors_total 1$' "$TMP/prom-victim.txt"; then
+    pass "prometheus shows the checksum error"
+  else
+    fail "status --prometheus does not show dynamicfs_checksum_errors_total 1"
+  fi
+  rm -f "$MNT/victim"
+fi
+
 # ------------------------------------------------------- stopped daemon
 kill -STOP "$DAEMON_PID"
 STOPPED_PID=$DAEMON_PID
@@ -629,6 +683,43 @@ mountpoint -q "$MNT" && fail "$MNT is still mounted after umount of a dead daemo
   pass "stale mount is gone"
 expect_quick_failure "status of an unmounted directory" 'not a mounted|not .*dynamicfs' \
   "$BIN" status "$MNT"
+
+# ------------------------------------------------- journald-style stderr
+# Under systemd the daemon's stderr is the journal's stream: it stays open
+# after `mount` returns and every line starts with a <N> syslog priority.
+JOURNAL_STREAM=0:0 "$BIN" mount --volume "$VOL" "$MNT" 2>"$TMP/journal.err" ||
+  fail "mount under a journal stream failed: $(head -c 300 "$TMP/journal.err")"
+if mountpoint -q "$MNT"; then
+  expect_success "log-level debug (journal)" "$BIN" log-level debug "$MNT"
+  mkdir "$MNT/journal-marker"
+  journal_has_mkdir() { grep -Eq '^<7>fuse mkdir' "$TMP/journal.err"; }
+  poll_until 10 journal_has_mkdir && pass "the detached daemon logs to the journal stream at <7>" ||
+    fail "no '<7>fuse mkdir' line on the journal stream: $(head -c 300 "$TMP/journal.err")"
+  expect_success "umount (journal)" "$BIN" umount "$MNT"
+  if grep -Evq '^<[0-7]>' "$TMP/journal.err"; then
+    fail "journal stream lines without a <N> prefix: $(grep -Ev '^<[0-7]>' "$TMP/journal.err" | head -3)"
+  else
+    pass "every journal stream line has a <N> priority prefix"
+  fi
+fi
+
+# ------------------------ a long volume path with a comma still has control
+# VOLUME/control.sock would not fit a socket address: the daemon serves it
+# under /run/dynamicfs instead, and the comma must survive the fsname.
+LONG_VOL="$TMP/volume,with-comma-$(printf 'x%.0s' {1..90})"
+MNT2="$TMP/mnt2"
+mkdir -p "$MNT2"
+if "$BIN" mkfs --volume "$LONG_VOL" --disk "$TMP/long.img" --size 64M >/dev/null 2>"$TMP/err" &&
+  "$BIN" mount --volume "$LONG_VOL" "$MNT2" 2>"$TMP/err"; then
+  expect_success "status of a volume with a ${#LONG_VOL}-byte path and a comma" \
+    "$BIN" status --json "$MNT2"
+  grep -qF "$LONG_VOL" "$TMP/out" && pass "status names the long volume" ||
+    fail "status does not name $LONG_VOL: $(head -c 300 "$TMP/out")"
+  expect_success "umount of the long-path volume" "$BIN" umount "$MNT2"
+else
+  fail "mkfs/mount of a volume at a long path with a comma: $(cat "$TMP/err")"
+  mountpoint -q "$MNT2" && umount -l "$MNT2"
+fi
 
 if [[ $FAILURES -ne 0 ]]; then
   echo "FAIL: $FAILURES check(s) failed" >&2
