@@ -19,7 +19,8 @@ namespace dynamicfs {
 namespace {
 
 struct DirHandle {
-  std::vector<DirEntry> entries;
+  std::vector<DirEntry> entries;  // taken at opendir, and again at each rewinddir
+  bool listed = false;            // a readdir has been answered from `entries`
 };
 
 FuseServer& server(fuse_req_t req) {
@@ -328,9 +329,19 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
 }
 
-void readdir_common(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_info* fi,
+void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                     bool plus) {
   auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+  if (off == 0 && h->listed) {
+    // rewinddir: the stream refers to the directory as it is now (POSIX).
+    auto r = fs(req).list_dir(ino);
+    if (!r.is_ok()) {
+      reply_err(req, r.err());
+      return;
+    }
+    h->entries = std::move(r).value();
+  }
+  h->listed = true;
   std::vector<char> buf(size);
   size_t used = 0;
   for (size_t i = static_cast<size_t>(off); i < h->entries.size(); ++i) {

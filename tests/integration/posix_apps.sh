@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # POSIX applications test: SQLite databases written by several processes at
 # once (WAL and rollback journals), POSIX record locks (conflicts, F_GETLK,
-# release on close of any descriptor, EDEADLK, EINTR), OFD locks, flock, and
-# O_DIRECT, all through a real dynamicfs mount. These are the things users
+# release on close of any descriptor, upgrade and downgrade, blocking waits,
+# EDEADLK, EINTR), OFD locks, flock, fallocate modes, SEEK_DATA/SEEK_HOLE,
+# ext4 edge behaviours, mmap and O_DIRECT, all through a real dynamicfs mount. These are the things users
 # of FUSE filesystems find broken first: a database corrupted because locks
 # were not real is data loss.
 #
@@ -141,7 +142,29 @@ p, q = run_child(lambda fd, go: try_lock(fd, fcntl.F_RDLCK, 0, 100))
 r = q.get(timeout=30); p.join()
 check(r == 0, "two read locks share a range")
 check(try_lock(fa, fcntl.F_WRLCK, 0, 100) == 0, "upgrade to a write lock")
+p, q = run_child(lambda fd, go: try_lock(fd, fcntl.F_RDLCK, 0, 100))
+r = q.get(timeout=30); p.join()
+check(r in (errno.EAGAIN, errno.EACCES), f"the upgraded lock excludes readers (got {r})")
+check(try_lock(fa, fcntl.F_RDLCK, 0, 100) == 0, "downgrade to a read lock")
+p, q = run_child(lambda fd, go: try_lock(fd, fcntl.F_RDLCK, 0, 100))
+r = q.get(timeout=30); p.join()
+check(r == 0, "after the downgrade another reader shares the range")
+p, q = run_child(lambda fd, go: try_lock(fd, fcntl.F_WRLCK, 0, 100))
+r = q.get(timeout=30); p.join()
+check(r in (errno.EAGAIN, errno.EACCES), f"after the downgrade a writer still waits (got {r})")
 fcntl.fcntl(fa, fcntl.F_SETLK, lockdata(fcntl.F_UNLCK, 0, 0))
+
+# A blocking F_SETLKW is granted once the holder lets go.
+fcntl.fcntl(fa, fcntl.F_SETLK, lockdata(fcntl.F_WRLCK, 0, 10))
+started = mp.Event()
+def waiter(fd, go):
+    go.set()
+    return try_lock(fd, fcntl.F_WRLCK, 0, 10, fcntl.F_SETLKW)
+p, q = run_child(waiter, started)
+started.wait(30)
+fcntl.fcntl(fa, fcntl.F_SETLK, lockdata(fcntl.F_UNLCK, 0, 0))
+r = q.get(timeout=60); p.join()
+check(r == 0, f"a blocked F_SETLKW is granted when the holder unlocks (got {r})")
 
 # Deadlock: A holds [0,1) and waits for [1,2); B holds [1,2) and asks for [0,1).
 fcntl.fcntl(fa, fcntl.F_SETLK, lockdata(fcntl.F_WRLCK, 0, 1))
@@ -156,6 +179,7 @@ go.wait(30)
 ra = try_lock(fa, fcntl.F_WRLCK, 1, 1, fcntl.F_SETLKW)
 rb = q.get(timeout=60); p.join()
 check(errno.EDEADLK in (ra, rb), f"the deadlock is detected with EDEADLK (A {ra}, B {rb})")
+check(0 in (ra, rb), f"the other side of the deadlock gets its lock (A {ra}, B {rb})")
 fcntl.fcntl(fa, fcntl.F_SETLK, lockdata(fcntl.F_UNLCK, 0, 0))
 
 # A blocking wait is interrupted by a signal (EINTR).
@@ -271,6 +295,35 @@ with os.scandir(d) as it:
 kept = [x for x in seen if x.startswith("keep")]
 check(sorted(kept) == sorted(f"keep{i}" for i in range(300)) and len(kept) == 300,
       "readdir returns every stable name exactly once while the directory changes")
+# rewinddir: the stream then shows the directory as it is now.
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.opendir.restype = ctypes.c_void_p
+libc.opendir.argtypes = [ctypes.c_char_p]
+libc.readdir.restype = ctypes.c_void_p
+libc.readdir.argtypes = [ctypes.c_void_p]
+libc.rewinddir.argtypes = [ctypes.c_void_p]
+libc.closedir.argtypes = [ctypes.c_void_p]
+NAME_OFF = 19  # struct dirent64: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name
+def names(dirp):
+    out = []
+    while True:
+        ent = libc.readdir(dirp)
+        if not ent:
+            return out
+        out.append(ctypes.string_at(ent + NAME_OFF).decode())
+rd = os.path.join(root, "rewind")
+os.mkdir(rd)
+open(os.path.join(rd, "old"), "w").close()
+dirp = libc.opendir(rd.encode())
+first = names(dirp)
+open(os.path.join(rd, "new"), "w").close()
+os.unlink(os.path.join(rd, "old"))
+libc.rewinddir(dirp)
+second = names(dirp)
+libc.closedir(dirp)
+check("old" in first and "new" in second and "old" not in second,
+      f"rewinddir shows entries made and removed since opendir ({first} -> {second})")
 open(os.path.join(root, "ino"), "w").write(str(ino_before))
 sys.exit(1 if failures else 0)
 PY
@@ -307,6 +360,82 @@ if [[ "$(stat -c %i "$MNT/edge/f")" == "$(cat "$MNT/edge/ino")" ]]; then
   pass "st_ino is stable across remount"
 else
   fail "st_ino changed across remount"
+fi
+
+# --- fallocate modes and SEEK_DATA/SEEK_HOLE through the mount.
+if python3 - "$MNT/falloc" "$MNT" <<'PY'; then
+import ctypes, errno, os, sys
+
+path, mnt = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+KEEP_SIZE, PUNCH_HOLE, COLLAPSE_RANGE, ZERO_RANGE, INSERT_RANGE = 0x1, 0x2, 0x8, 0x10, 0x20
+MiB = 1 << 20
+failures = []
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond: failures.append(what)
+def falloc(fd, mode, off, length):
+    return 0 if libc.fallocate(fd, mode, off, length) == 0 else ctypes.get_errno()
+def seek(fd, off, whence):
+    try:
+        return os.lseek(fd, off, whence)
+    except OSError as e:
+        return -e.errno
+def free_bytes():
+    st = os.statvfs(mnt)
+    return st.f_bavail * st.f_frsize
+
+fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
+os.write(fd, b"\xab" * (8 * MiB))
+os.fsync(fd)
+blocks_full = os.fstat(fd).st_blocks
+free_full = free_bytes()
+check(falloc(fd, PUNCH_HOLE | KEEP_SIZE, 2 * MiB, 4 * MiB) == 0, "PUNCH_HOLE of 4 MiB")
+os.fsync(fd)
+st = os.fstat(fd)
+check(st.st_size == 8 * MiB, f"the punch keeps the size ({st.st_size})")
+check(blocks_full - st.st_blocks >= 4 * MiB // 512,
+      f"the punch frees the file's blocks ({blocks_full} -> {st.st_blocks} sectors)")
+check(free_bytes() - free_full >= 4 * MiB,
+      f"the punch returns space to the pool ({free_bytes() - free_full} bytes)")
+data = os.pread(fd, 8 * MiB, 0)
+check(data[:2 * MiB] == b"\xab" * (2 * MiB) and data[6 * MiB:] == b"\xab" * (2 * MiB)
+      and data[2 * MiB:6 * MiB] == bytes(4 * MiB), "the hole reads as zeros, the rest is kept")
+check(seek(fd, 0, os.SEEK_DATA) == 0, "SEEK_DATA from 0 is 0")
+check(seek(fd, 0, os.SEEK_HOLE) == 2 * MiB, f"SEEK_HOLE from 0 finds the hole ({seek(fd, 0, os.SEEK_HOLE)})")
+check(seek(fd, 2 * MiB, os.SEEK_DATA) == 6 * MiB,
+      f"SEEK_DATA in the hole finds the data after it ({seek(fd, 2 * MiB, os.SEEK_DATA)})")
+check(seek(fd, 6 * MiB, os.SEEK_HOLE) == 8 * MiB, "SEEK_HOLE in the last data is the end of file")
+check(seek(fd, 8 * MiB, os.SEEK_DATA) == -errno.ENXIO, "SEEK_DATA at the end of file is ENXIO")
+check(falloc(fd, ZERO_RANGE, 0, 4096) == 0 and os.pread(fd, 4096, 0) == bytes(4096)
+      and os.fstat(fd).st_size == 8 * MiB, "ZERO_RANGE zeroes a block and keeps the size")
+check(falloc(fd, KEEP_SIZE, 8 * MiB, MiB) == 0 and os.fstat(fd).st_size == 8 * MiB,
+      "KEEP_SIZE beyond the end keeps the size")
+check(falloc(fd, 0, 8 * MiB, MiB) == 0 and os.fstat(fd).st_size == 9 * MiB
+      and os.pread(fd, MiB, 8 * MiB) == bytes(MiB), "mode 0 beyond the end grows the file with zeros")
+for name, mode in (("COLLAPSE_RANGE", COLLAPSE_RANGE), ("INSERT_RANGE", INSERT_RANGE)):
+    r = falloc(fd, mode, 0, MiB)
+    check(r == errno.EOPNOTSUPP, f"{name} is refused with EOPNOTSUPP (got {r})")
+before = os.pread(fd, 9 * MiB, 0)
+r = falloc(fd, 0, 0, 1 << 40)
+check(r == errno.ENOSPC, f"fallocate of 1 TiB on a 1 GiB pool is ENOSPC (got {r})")
+check(os.fstat(fd).st_size == 9 * MiB and os.pread(fd, 9 * MiB, 0) == before,
+      "the refused fallocate changed nothing")
+os.close(fd)
+# A sparse file: data only where written.
+fd = os.open(path + ".sparse", os.O_CREAT | os.O_RDWR, 0o644)
+os.ftruncate(fd, 16 * MiB)
+os.pwrite(fd, b"x" * 4096, 8 * MiB)
+os.fsync(fd)
+check(seek(fd, 0, os.SEEK_DATA) == 8 * MiB, "SEEK_DATA skips the leading hole of a sparse file")
+check(seek(fd, 8 * MiB, os.SEEK_HOLE) == 8 * MiB + 4096, "SEEK_HOLE after the written block")
+os.close(fd)
+sys.exit(1 if failures else 0)
+PY
+  pass "fallocate (punch, zero range, keep size, ENOSPC, EOPNOTSUPP) and SEEK_DATA/SEEK_HOLE"
+else
+  fail "fallocate and SEEK_DATA/SEEK_HOLE"
 fi
 
 # --- O_DIRECT: opens work and the bytes round-trip.

@@ -158,9 +158,15 @@ mkdir "$REPO"
   [[ -z "$(git status --porcelain)" ]] || fail "git status not clean"
   [[ "$(git rev-list --count HEAD)" == 2 ]] || fail "expected 2 commits"
 ) || fail "git workflow on the mount failed"
+# A clone onto the mount (pack files written, mmap'ed and verified there) and
+# one off it.
+git clone -q --no-local "$REPO" "$MNT/clone" || fail "git clone onto the mount failed"
+(cd "$MNT/clone" && git fsck --full --strict) || fail "git fsck of the clone on the mount failed"
 git clone -q "$REPO" "$TMP/clone" || fail "git clone from the mount failed"
-diff -r --exclude=.git "$TMP/clone" "$REPO" >"$TMP/diff.out" 2>&1 ||
-  { head -20 "$TMP/diff.out" >&2; fail "clone differs from work tree"; }
+for clone in "$MNT/clone" "$TMP/clone"; do
+  diff -r --exclude=.git "$clone" "$REPO" >"$TMP/diff.out" 2>&1 ||
+    { head -20 "$TMP/diff.out" >&2; fail "clone $clone differs from work tree"; }
+done
 
 # ---------------------------------------------------------------- cp -a
 step "cp -a round trip"
