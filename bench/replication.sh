@@ -113,16 +113,24 @@ fetch_parallel() {
   local t0
   t0=$(now)
   for i in $(seq 1 "$count"); do
+    # Every receiver knows the seeder and the other receivers, so pieces
+    # spread between receivers from the start (as LSD gives on a LAN).
+    local peers=(--peer "$(node_ip 0):6881") j
+    for j in $(seq 1 "$count"); do
+      [ "$j" -eq "$i" ] || peers+=(--peer "$(node_ip "$j"):6881")
+    done
     ip netns exec "$(node_ns "$i")" "$BIN" replicate fetch "$work/$name.torrent" \
       --target "$dir/$name.target$i" --listen "$(node_ip "$i"):6881" --no-lsd \
-      --peer "$(node_ip 0):6881" >/dev/null 2>"$work/fetch$i.err" &
+      "${peers[@]}" >/dev/null 2>"$work/fetch$i.err" &
     pids+=($!)
   done
   for i in "${!pids[@]}"; do
     wait "${pids[$i]}" || { echo "fetch $((i + 1)) failed: $(cat "$work/fetch$((i + 1)).err")" >&2; exit 1; }
   done
   python3 -c "print($(now) - $t0)"
-  cmp "$work/$name.img" "$dir/$name.target1" || { echo "fetched image differs" >&2; exit 1; }
+  for i in $(seq 1 "$count"); do
+    cmp "$work/$name.img" "$dir/$name.target$i" || { echo "fetched image $i differs" >&2; exit 1; }
+  done
   rm -f "$dir/$name".target*
 }
 

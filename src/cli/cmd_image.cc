@@ -8,47 +8,13 @@
 
 #include "src/cli/commands.h"
 #include "src/cli/progress_line.h"
+#include "src/cli/target_guard.h"
 #include "src/fs/volume_config.h"
 #include "src/io/disk.h"
 #include "src/replication/image_torrent.h"
 #include "src/replication/used_ranges.h"
 
 namespace dynamicfs {
-
-namespace {
-
-// The volume directory whose volume.toml lists DISK: mounted dynamicfs
-// volumes first, then the default place of volumes. Empty if none.
-std::string find_volume_of(const std::string& disk) {
-  std::error_code ec;
-  auto want = std::filesystem::weakly_canonical(disk, ec);
-  std::vector<std::string> candidates;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream rest(line.substr(dash + 3));
-    std::string fstype, source;
-    rest >> fstype >> source;
-    if (fstype == "fuse.dynamicfs") candidates.push_back(source);
-  }
-  for (const auto& e : std::filesystem::directory_iterator("/var/lib/dynamicfs", ec)) {
-    candidates.push_back(e.path().string());
-  }
-  for (const auto& dir : candidates) {
-    auto cfg = VolumeConfig::load(dir);
-    if (!cfg.is_ok()) continue;
-    for (const auto& d : cfg->disks) {
-      std::filesystem::path p = d.path;
-      if (p.is_relative()) p = std::filesystem::path(dir) / p;
-      if (std::filesystem::weakly_canonical(p, ec) == want) return dir;
-    }
-  }
-  return "";
-}
-
-}  // namespace
 
 int cmd_image_create(const ImageOptions& o) {
   auto disk = Disk::open_read_only(o.disk);
@@ -65,7 +31,7 @@ int cmd_image_create(const ImageOptions& o) {
     if (!content.is_ok()) return fail(content.status().message());
     switch (content.value()) {
       case DiskContent::kDynamicfs: {
-        std::string volume = o.volume.empty() ? find_volume_of(o.disk) : o.volume;
+        std::string volume = o.volume.empty() ? TargetGuard::volume_of(o.disk) : o.volume;
         if (volume.empty()) {
           return fail(o.disk +
                       " is a dynamicfs disk of no volume found here: give --volume DIR (its "

@@ -19,6 +19,7 @@
 
 #include "src/cli/commands.h"
 #include "src/cli/progress_line.h"
+#include "src/cli/target_guard.h"
 #include "src/control/metric_format.h"
 #include "src/io/disk.h"
 #include "src/replication/image_layout.h"
@@ -37,22 +38,6 @@ void on_signal(int) {
 
 // Refuses a block device that is mounted: writing under a filesystem
 // destroys it.
-Status check_not_mounted(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0 || !S_ISBLK(st.st_mode)) return Status::ok();
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  std::string dev = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, majmin, root, mp;
-    ls >> id >> parent >> majmin >> root >> mp;
-    if (majmin == dev)
-      return Status::error(EBUSY, path + " is mounted on " + mp + "; refusing to write to it");
-  }
-  return Status::ok();
-}
-
 nlohmann::json progress_json(const ReplicationProgress& p, double elapsed) {
   double remaining =
       p.bytes_total > p.bytes_done ? static_cast<double>(p.bytes_total - p.bytes_done) : 0;
@@ -117,7 +102,7 @@ Status prepare_target(const std::string& target, uint64_t needed, uint64_t creat
     *fresh = true;
     return Status::ok();
   }
-  DFS_RETURN_IF_ERROR(check_not_mounted(target));
+  DFS_RETURN_IF_ERROR(TargetGuard::check_writable(target));
   DFS_ASSIGN_OR_RETURN(auto disk, Disk::open_read_only(target));
   if (disk->size() < needed) {
     return Status::error(EFBIG, "target " + target + " has " + std::to_string(disk->size()) +

@@ -21,10 +21,8 @@
 
 namespace dynamicfs {
 
-namespace {
-
 // mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape(const std::string& s) {
+std::string ControlClient::unescape_mountinfo(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\\' && i + 3 < s.size()) {
@@ -36,8 +34,6 @@ std::string unescape(const std::string& s) {
   }
   return out;
 }
-
-}  // namespace
 
 ControlClient::~ControlClient() {
   if (m_fd >= 0) ::close(m_fd);
@@ -60,12 +56,12 @@ std::optional<MountInfo> scan_mountinfo(const std::string& path) {
     std::istringstream rest(line.substr(dash + 3));
     std::string fstype, source;
     rest >> fstype >> source;
-    if (unescape(mp) != path) continue;
+    if (ControlClient::unescape_mountinfo(mp) != path) continue;
     if (fstype != "fuse.dynamicfs") {
       found.reset();  // a later mount on the same path hides earlier ones
       continue;
     }
-    found = MountInfo{path, unescape(source)};
+    found = MountInfo{path, ControlClient::unescape_mountinfo(source)};
   }
   return found;
 }

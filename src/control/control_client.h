@@ -24,6 +24,8 @@ class ControlClient {
   // dynamicfs mount. The path is matched lexically first, so a mount whose
   // daemon is stopped or hung (where stat would block) is still found.
   static Result<MountInfo> find_mount(const std::string& mountpoint);
+  // Undoes mountinfo's \ooo escapes of space, tab, newline and backslash.
+  static std::string unescape_mountinfo(const std::string& field);
   // VOLUME/control.sock, or /run/dynamicfs/<hash of VOLUME>.sock when that
   // path is too long for a Unix socket address (108 bytes).
   static std::string socket_path(const std::string& volume_dir);

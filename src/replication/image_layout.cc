@@ -53,6 +53,14 @@ Result<ImageLayout> ImageLayout::from_files(const lt::file_storage& files) {
     if (size > 0) ranges.emplace_back(off, size);
   }
   std::sort(ranges.begin(), ranges.end());
+  // Disk images are made of sectors: a range that starts inside one is not
+  // an image of a disk (a corrupt or foreign torrent).
+  for (const auto& [off, size] : ranges) {
+    if (off % kSector != 0) {
+      return Status::error(EINVAL, "file " + file_name(off) + " (" + std::to_string(size) +
+                                       " bytes) does not start on a 512-byte sector");
+    }
+  }
   for (size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i].first < ranges[i - 1].first + ranges[i - 1].second) {
       return Status::error(EINVAL, "files at disk offsets " + file_name(ranges[i - 1].first) +

@@ -25,7 +25,10 @@ class ImageLayout {
     int file_index = -1;
   };
 
-  // Checks every file name and range of FILES.
+  static constexpr uint64_t kSector = 512;
+
+  // Checks every file name and range of FILES: hex offsets, no overlap,
+  // every range starting on a sector.
   static Result<ImageLayout> from_files(const lt::file_storage& files);
   // "%016llx" of OFFSET: the file name for a range starting there.
   static std::string file_name(uint64_t offset);

@@ -176,14 +176,26 @@ RawDiskIo::Task RawDiskIo::keep_loop_busy(Task fn) {
 
 void RawDiskIo::queue_io(Task fn) {
   Task t = keep_loop_busy(std::move(fn));
-  std::lock_guard lk(m_mutex);
+  std::unique_lock lk(m_mutex);
+  if (m_stopping && m_io_live == 0) {
+    // After abort() the workers are gone: run it here, so its handler is
+    // still called.
+    lk.unlock();
+    t();
+    return;
+  }
   m_io_queue.push_back(std::move(t));
   m_io_cv.notify_one();
 }
 
 void RawDiskIo::queue_hash(Task fn) {
   Task t = keep_loop_busy(std::move(fn));
-  std::lock_guard lk(m_mutex);
+  std::unique_lock lk(m_mutex);
+  if (m_stopping && m_hash_live == 0) {
+    lk.unlock();
+    t();
+    return;
+  }
   m_hash_queue.push_back(std::move(t));
   m_hash_cv.notify_one();
 }
@@ -293,7 +305,15 @@ bool RawDiskIo::async_write(lt::storage_index_t storage_idx, const lt::peer_requ
     ++st->pending_writes;
   }
   {
-    std::lock_guard lk(m_mutex);
+    std::unique_lock lk(m_mutex);
+    if (m_stopping && m_io_live == 0) {
+      // After abort() no worker is left to take it: write it here.
+      lk.unlock();
+      std::vector<WriteJob> group;
+      group.push_back(std::move(job));
+      run_writes(group);
+      return m_pool.over_limit(std::move(o));
+    }
     m_write_queue.push_back(std::move(job));
     m_io_cv.notify_one();
   }
@@ -357,7 +377,10 @@ void RawDiskIo::run_writes(std::vector<WriteJob>& group) {
       p += seg.length;
     }
   }
-  if (err) spdlog::error("write to {} failed: {}", st->path, err.ec.message());
+  if (err) {
+    spdlog::error("write to {} failed: {}", st->path, err.ec.message());
+    if (m_opts.write_errors) m_opts.write_errors->fetch_add(1);
+  }
   for (auto& j : group) {
     m_writes.fetch_add(1, std::memory_order_relaxed);
     m_store->erase(j.key, j.buf);  // before the buffer goes back to the pool
@@ -389,6 +412,18 @@ void RawDiskIo::when_drained(const std::shared_ptr<Storage>& st, Task fn) {
   queue_io(std::move(fn));
 }
 
+namespace {
+
+// Hash jobs read a piece one block at a time into their worker's own
+// scratch block: no allocation per job, and memory bounded by the number of
+// hashing threads.
+char* hash_scratch() {
+  thread_local std::array<char, BufferPool::kBlockSize> block;
+  return block.data();
+}
+
+}  // namespace
+
 void RawDiskIo::async_hash(
     lt::storage_index_t storage_idx, lt::piece_index_t piece, lt::span<lt::sha256_hash> v2,
     lt::disk_job_flags_t flags,
@@ -411,15 +446,15 @@ void RawDiskIo::async_hash(
     int size2 = fs.v2() ? fs.piece_size2(piece) : size;
     int len = v1 ? size : size2;
     lt::hasher h1;
-    std::vector<char> block(static_cast<size_t>(kBlock));
+    char* block = hash_scratch();
     lt::storage_error err;
     for (int off = 0, i = 0; off < len; off += kBlock, ++i) {
       int n = std::min(kBlock, len - off);
-      err = read_piece_range(*st, piece, off, n, block.data());
+      err = read_piece_range(*st, piece, off, n, block);
       if (err) break;
-      if (v1) h1.update(block.data(), n);
+      if (v1) h1.update(block, n);
       if (i < static_cast<int>(v2.size()) && off < size2) {
-        v2[i] = lt::hasher256(block.data(), std::min(n, size2 - off)).final();
+        v2[i] = lt::hasher256(block, std::min(n, size2 - off)).final();
       }
     }
     m_hashes.fetch_add(1, std::memory_order_relaxed);
@@ -449,9 +484,9 @@ void RawDiskIo::async_hash2(
       err = lt::storage_error(lt::error_code(EINVAL, boost::system::system_category()),
                               lt::operation_t::file_read);
     } else {
-      std::vector<char> block(static_cast<size_t>(n));
-      err = read_piece_range(*st, piece, offset, n, block.data());
-      if (!err) result = lt::hasher256(block.data(), n).final();
+      char* block = hash_scratch();
+      err = read_piece_range(*st, piece, offset, n, block);
+      if (!err) result = lt::hasher256(block, n).final();
     }
     m_hashes.fetch_add(1, std::memory_order_relaxed);
     post([handler = std::move(handler), piece, result, err] { handler(piece, result, err); });

@@ -36,6 +36,9 @@ namespace dynamicfs {
 struct RawDiskOptions {
   bool writable = false;      // fetch: open targets read-write; seed: read-only
   bool fresh_target = false;  // the target was just created (zeros): no initial check
+  // Counts failed writes; outlives the disk subsystem, so the fetch can tell
+  // after the session is gone whether every verified piece reached the disk.
+  std::shared_ptr<std::atomic<uint64_t>> write_errors;
 };
 
 struct RawDiskStats {

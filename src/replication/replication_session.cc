@@ -106,6 +106,7 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
   RawDiskOptions ro;
   ro.writable = !m_opts.seed;
   ro.fresh_target = fresh_target;
+  ro.write_errors = m_write_errors;
   params.disk_io_constructor = RawDiskIo::constructor(ro, m_disk_io);
   try {
     m_session = std::make_unique<lt::session>(std::move(params));
@@ -126,6 +127,12 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
   }
   lt::add_torrent_params atp;
   atp.ti = std::make_shared<lt::torrent_info>(*ti);
+  // Only the peers we are told of (and LSD): a foreign torrent's trackers and
+  // web seeds are never contacted.
+  atp.ti->clear_trackers();
+  atp.ti->set_web_seeds({});
+  atp.trackers.clear();
+  atp.url_seeds.clear();
   atp.save_path = m_opts.device;
   atp.flags &= ~(lt::torrent_flags::auto_managed | lt::torrent_flags::paused);
   if (m_opts.seed) {
@@ -216,6 +223,12 @@ Status ReplicationSession::finish() {
   m_session.reset();  // the disk threads flush every queued write and exit
   *m_disk_io = nullptr;
   if (m_opts.seed) return Status::ok();
+  // A piece passes its hash from the store buffer, before its write lands:
+  // a failed write means the target does not hold what was verified.
+  if (uint64_t n = m_write_errors->load(); n > 0) {
+    return Status::error(EIO, std::to_string(n) + " write(s) to " + m_opts.device +
+                                  " failed (see above); the target is incomplete, fetch again");
+  }
   DFS_ASSIGN_OR_RETURN(auto disk, Disk::open(m_opts.device));
   return disk->sync();
 }

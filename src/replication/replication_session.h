@@ -69,6 +69,8 @@ class ReplicationSession {
   void connect_peers();
   ReplicationOptions m_opts;
   std::shared_ptr<RawDiskIo*> m_disk_io = std::make_shared<RawDiskIo*>(nullptr);
+  std::shared_ptr<std::atomic<uint64_t>> m_write_errors =
+      std::make_shared<std::atomic<uint64_t>>(0);
   std::unique_ptr<lt::session> m_session;
   lt::torrent_handle m_handle;
   std::string m_error;

@@ -123,7 +123,8 @@ cleanup() {
     ip netns del "${NAMESPACES[$i]}" 2>/dev/null ||
       echo "WARNING: could not delete namespace ${NAMESPACES[$i]}" >&2
   done
-  rm -rf "$TMP"
+  [[ -n "${LOOPDEV:-}" ]] && losetup -d "$LOOPDEV" 2>/dev/null
+  dfs_unmount_under "$TMP" && rm -rf "$TMP"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -620,6 +621,76 @@ expect_refusal "fetch of the non-hex torrent onto a missing target" \
   fail "a refused fetch created $TMP/absent.img"
 expect_refusal "seed of the non-hex torrent" \
   ip netns exec "$(ns_of 2)" "$BIN" replicate seed "$TMP/bad.torrent" --source "$TMP/src.img" --no-lsd
+
+# Torrents whose ranges overlap or are not sector aligned (hex names, so only
+# the layout check can refuse them).
+make_layout_torrent() {  # make_layout_torrent OUT NAME:BYTES...
+  local out=$1 dir
+  shift
+  dir=$(mktemp -d "$TMP/layout-XXXXXX")
+  mkdir "$dir/data"
+  for spec in "$@"; do seeded_bytes "${spec%%:*}" "${spec##*:}" >"$dir/data/${spec%%:*}"; done
+  "$PY" - "$dir" "$out" <<'PYEOF' || die "could not make $out"
+import os
+import sys
+
+import libtorrent as lt
+
+root, out = sys.argv[1], sys.argv[2]
+fs = lt.file_storage()
+lt.add_files(fs, os.path.join(root, "data"))
+ct = lt.create_torrent(fs, 16384, flags=lt.create_torrent.v1_only)
+lt.set_piece_hashes(ct, root)
+with open(out, "wb") as f:
+    f.write(lt.bencode(ct.generate()))
+PYEOF
+}
+make_layout_torrent "$TMP/overlap.torrent" 0000000000000000:8192 0000000000001000:8192
+make_layout_torrent "$TMP/misaligned.torrent" 0000000000000000:4096 0000000000002100:4096
+for kind in overlap misaligned; do
+  cp "$SMALL" "$TMP/$kind.img"
+  expect_refusal "fetch of a torrent whose ranges are $kind" \
+    ip netns exec "$(ns_of 2)" "$BIN" replicate fetch "$TMP/$kind.torrent" --target "$TMP/$kind.img" \
+    --no-lsd --peer "$SEEDER:6881"
+  grep -Eq 'overlap|512-byte sector' "$TMP/err" || fail "the $kind refusal does not say why: $(cat "$TMP/err")"
+  [[ "$(sha "$TMP/$kind.img")" == "$before" ]] && pass "the target of the $kind torrent is unchanged" ||
+    fail "the target of the $kind torrent changed"
+done
+
+# A disk of a mounted dynamicfs volume is never written, whatever its name.
+"$BIN" mkfs --volume "$TMP/livevol" --disk "$TMP/live.disk" --size "$((IMG_MIB + 64))M" >/dev/null ||
+  die "mkfs of the live volume failed"
+mkdir -p "$TMP/livemnt"
+"$BIN" mount --volume "$TMP/livevol" "$TMP/livemnt" || die "mount of the live volume failed"
+echo "live data" >"$TMP/livemnt/file"
+sync "$TMP/livemnt/file"
+live_before=$(sha "$TMP/live.disk")
+ln -s "$TMP/live.disk" "$TMP/live-alias.disk"
+ln "$TMP/live.disk" "$TMP/live-hardlink.disk"  # another name: found by its superblock's UUID
+for target in "$TMP/live.disk" "$TMP/live-alias.disk" "$TMP/live-hardlink.disk"; do
+  expect_refusal "fetch onto a disk of a mounted dynamicfs volume ($(basename "$target"))" \
+    ip netns exec "$(ns_of 2)" "$BIN" replicate fetch "$TMP/old.torrent" --target "$target" \
+    --no-lsd --peer "$SEEDER:6881"
+  grep -q 'mounted on' "$TMP/err" || fail "the refusal does not name the mount: $(cat "$TMP/err")"
+done
+[[ "$(sha "$TMP/live.disk")" == "$live_before" ]] && pass "the live volume's disk is unchanged" ||
+  fail "the live volume's disk changed"
+[[ "$(cat "$TMP/livemnt/file")" == "live data" ]] && pass "the live volume still reads its file" ||
+  fail "the live volume lost its file"
+"$BIN" umount "$TMP/livemnt" || fail "umount of the live volume failed"
+
+# The backing file of a loop device is in use by the kernel.
+if LOOPDEV=$(losetup -f --show "$TMP/small2.img" 2>/dev/null); then
+  expect_refusal "fetch onto the backing file of $LOOPDEV" \
+    ip netns exec "$(ns_of 2)" "$BIN" replicate fetch "$TMP/old.torrent" --target "$TMP/small2.img" \
+    --no-lsd --peer "$SEEDER:6881"
+  grep -q 'backing file' "$TMP/err" || fail "the loop refusal does not say why: $(cat "$TMP/err")"
+  losetup -d "$LOOPDEV" && LOOPDEV=""
+  [[ "$(sha "$TMP/small2.img")" == "$before" ]] && pass "the loop-backed target is unchanged" ||
+    fail "the loop-backed target changed"
+else
+  echo "note: no loop device here; the loop-backing refusal is not exercised"
+fi
 echo "scenario 5: $(secs_since "$t") s"
 
 # ------------------------------------------------ 6. stock libtorrent client

@@ -1061,6 +1061,38 @@ TEST_F(RawDiskIoTest, AbortFlushesQueuedWrites) {
   EXPECT_TRUE(errors.empty());
 }
 
+// Jobs that arrive after abort() (no worker is left) still run and call
+// their handlers.
+TEST_F(RawDiskIoTest, JobsAfterAbortStillRunAndCallTheirHandlers) {
+  RawDiskOptions opts;
+  opts.writable = true;
+  start(opts);
+  lt::file_storage files = v1_files(m_data);
+  auto st = add_storage(files, m_disk);
+  std::string bytes = torrent_bytes(files);
+  m_io->abort(true);
+  ASSERT_EQ(m_io->stats().io_threads, 0u);
+  int done = 0;
+  std::vector<lt::storage_error> errors;
+  int blocks = write_all(st, files, bytes, done, errors);
+  ASSERT_TRUE(run_until([&] { return done == blocks; }));
+  EXPECT_TRUE(errors.empty());
+  EXPECT_TRUE(read_file(m_disk) == expected_disk());
+  ReadResult r;
+  read(st, lt::piece_index_t(0), 0, kBlock, r);
+  bool hashed = false, hashed2 = false, released = false;
+  m_io->async_hash(
+      st, lt::piece_index_t(0), {}, lt::disk_interface::v1_hash,
+      [&](lt::piece_index_t, const lt::sha1_hash&, const lt::storage_error&) { hashed = true; });
+  m_io->async_hash2(
+      st, lt::piece_index_t(0), 0, lt::disk_job_flags_t{},
+      [&](lt::piece_index_t, const lt::sha256_hash&, const lt::storage_error&) { hashed2 = true; });
+  m_io->async_release_files(st, [&] { released = true; });
+  ASSERT_TRUE(run_until([&] { return r.done && hashed && hashed2 && released; }));
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(r.data, bytes.substr(0, kBlock));
+}
+
 // ----------------------------------------------------------------- settings
 
 TEST_F(RawDiskIoTest, SettingsChangeTheThreadCounts) {

@@ -1,0 +1,34 @@
+// TargetGuard: the checks that keep `replicate fetch` from writing a disk that
+// something else owns. A fetch refuses, before writing a byte, a target that
+// is mounted (itself or a partition), held exclusively by the kernel (device
+// mapper, md, another O_EXCL opener), the backing file of a loop device, or a
+// disk of a mounted dynamicfs volume (by path or by the volume UUID in its
+// superblock). `image create` uses the same list of mounted volumes to find
+// the volume a disk belongs to.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "src/common/status.h"
+
+namespace dynamicfs {
+
+struct MountedVolume {
+  std::string dir;         // the volume directory (the mount's fsname)
+  std::string mountpoint;  // as in /proc/self/mountinfo
+};
+
+class TargetGuard {
+ public:
+  // Every fuse.dynamicfs mount of this mount namespace.
+  static std::vector<MountedVolume> mounted_volumes();
+  // The volume directory (mounted volumes first, then /var/lib/dynamicfs/*)
+  // whose volume.toml lists DISK; empty if none.
+  static std::string volume_of(const std::string& disk);
+  // OK when nothing above owns the existing TARGET; EBUSY with one line
+  // saying who does otherwise.
+  static Status check_writable(const std::string& target);
+};
+
+}  // namespace dynamicfs
