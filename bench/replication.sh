@@ -15,6 +15,9 @@
 #             then share one disk, which real receivers do not) and with
 #             the targets in a tmpfs (each receiver limited only by CPU and
 #             network, as on separate machines).
+#   cpu busy  share of all cores busy during the tmpfs 1->1 and 1->3 runs:
+#             near 100 % means the namespaces share too few cores for
+#             the fan-out ratio to mean what it would on separate machines
 #   stalls    25 repeated 1->2 runs of the 256 MiB image; a stall is a run
 #             over 3x the median                                goal: none
 #   --quick   256 MiB only, 5 repeated runs (about a minute)
@@ -34,7 +37,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "replication.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -81,6 +84,11 @@ for i in $(seq 0 $((nodes - 1))); do
 done
 
 now() { date +%s.%N; }
+cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }  # busy idle
+# busy_fraction "BUSY0 IDLE0" "BUSY1 IDLE1": share of all cores busy between the two.
+busy_fraction() {
+  python3 -c 'import sys; b0,i0,b1,i1=map(float,sys.argv[1:]); print((b1-b0)/max(1,(b1-b0)+(i1-i0)))' $1 $2
+}
 median() { python3 -c 'import sys,statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 make_image() {  # make_image NAME MIB
@@ -110,7 +118,8 @@ fetch_parallel() {
   local name=$1 count=$2 dir=${3:-$work} i pids=()
   for i in $(seq 1 "$count"); do rm -f "$dir/$name.target$i"; done
   sync
-  local t0
+  local t0 c0
+  c0=$(cpu_ticks)
   t0=$(now)
   for i in $(seq 1 "$count"); do
     # Every receiver knows the seeder and the other receivers, so pieces
@@ -128,6 +137,7 @@ fetch_parallel() {
     wait "${pids[$i]}" || { echo "fetch $((i + 1)) failed: $(cat "$work/fetch$((i + 1)).err")" >&2; exit 1; }
   done
   python3 -c "print($(now) - $t0)"
+  busy_fraction "$c0" "$(cpu_ticks)" >"$work/busy.last"
   for i in $(seq 1 "$count"); do
     cmp "$work/$name.img" "$dir/$name.target$i" || { echo "fetched image $i differs" >&2; exit 1; }
   done
@@ -155,13 +165,15 @@ for mib in "${sizes[@]}"; do
   name=img$mib
   make_image "$name" "$mib"
   start_seed "$name"
-  cps=() one=() three=() one_ram=() three_ram=()
+  cps=() one=() three=() one_ram=() three_ram=() busy1=() busy3=()
   for _ in 1 2 3; do
     cps+=("$(copy_time "$name")")
     one+=("$(fetch_parallel "$name" 1)")
     three+=("$(fetch_parallel "$name" 3)")
     one_ram+=("$(fetch_parallel "$name" 1 "$work/ram")")
+    busy1+=("$(cat "$work/busy.last")")
     three_ram+=("$(fetch_parallel "$name" 3 "$work/ram")")
+    busy3+=("$(cat "$work/busy.last")")
   done
   stop_seed
   cp_med=$(median "${cps[@]}")
@@ -174,6 +186,7 @@ for mib in "${sizes[@]}"; do
   json+=" \"fanout_ratio\": $(python3 -c "print($three_med / $one_med)"),"
   json+=" \"fetch_1to1_tmpfs_s\": $one_ram_med, \"fetch_1to3_tmpfs_s\": $three_ram_med,"
   json+=" \"fanout_ratio_tmpfs\": $(python3 -c "print($three_ram_med / $one_ram_med)"),"
+  json+=" \"cpu_busy_1to1_tmpfs\": $(median "${busy1[@]}"), \"cpu_busy_1to3_tmpfs\": $(median "${busy3[@]}"),"
   json+=" \"fetch_MBps\": $(python3 -c "print($mib * 1.048576 / $one_med)")},"
   rm -f "$work/$name".target*
 done
@@ -199,6 +212,10 @@ for k, v in r.items():
         print(f"{k:<8} {v['copy_fsync_s']:>10.2f} {v['fetch_1to1_s']:>8.2f} {v['fetch_MBps']:>7.0f} "
               f"{v['throughput_ratio']:>6.2f} {v['fetch_1to3_s']:>8.2f} {v['fanout_ratio']:>10.2f} "
               f"{v['fetch_1to1_tmpfs_s']:>11.2f} {v['fetch_1to3_tmpfs_s']:>6.2f} {v['fanout_ratio_tmpfs']:>6.2f}")
+for k, v in r.items():
+    if k.endswith("MiB"):
+        print(f"{k}: share of all {__import__('os').cpu_count()} cores busy during tmpfs fetches: "
+              f"1->1 {v['cpu_busy_1to1_tmpfs']:.0%}, 1->3 {v['cpu_busy_1to3_tmpfs']:.0%}")
 s = r["stalls_1to2"]
 print(f"1->2 x{s['runs']}: median {s['median_s']:.2f} s, worst {s['worst_s']:.2f} s, stalls (>3x median): {s['stalls']}")
 PY

@@ -28,7 +28,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dfs_require_bin "$@"
 dfs_require_root_fuse
-dfs_require_tools python3 curl promtool setpriv
+dfs_require_tools python3 curl promtool setpriv script
 BIN=$(realpath "$BIN")
 
 TMP=$(mktemp -d /tmp/dynamicfs-test-XXXXXX)
@@ -588,6 +588,22 @@ if grep -q $'\e' "$TMP/watch.out"; then
 else
   pass "status --watch writes no escape codes to a non-terminal"
 fi
+
+# On a terminal (script(1) gives it one) each refresh redraws in place: it
+# starts with cursor-home and clear-screen, and no blank-line separators.
+script -qfec "$BIN status --watch 1 $MNT" /dev/null >"$TMP/watch-tty.out" 2>&1 &
+TTY_WATCH_PID=$!
+clears() { grep -o $'\e\[H\e\[2J' "$TMP/watch-tty.out" | grep -c . || true; }
+tty_refreshed_twice() { (($(clears) >= 2)); }
+if poll_until 15 tty_refreshed_twice; then
+  pass "status --watch on a terminal redraws in place ($(clears) clear-screen refreshes)"
+else
+  fail "status --watch on a terminal: $(clears) clear-screen refreshes within 15 s"
+fi
+kill -TERM "$TTY_WATCH_PID" 2>/dev/null || true
+wait "$TTY_WATCH_PID" 2>/dev/null || true
+grep -q 'Ctrl-C to stop' "$TMP/watch-tty.out" && pass "status --watch on a terminal shows how to stop" ||
+  fail "status --watch on a terminal does not say how to stop"
 
 # ---------------------------------------- scrub, and corruption it finds
 expect_success "scrub of the intact volume" "$BIN" scrub "$MNT"
