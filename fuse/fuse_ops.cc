@@ -19,8 +19,11 @@ namespace dynamicfs {
 namespace {
 
 struct DirHandle {
-  std::vector<DirEntry> entries;  // taken at opendir, and again at each rewinddir
-  bool listed = false;            // a readdir has been answered from `entries`
+  // Taken by the first readdir and again at every offset 0 (rewinddir), so
+  // offsets stay stable while the directory changes and a rewound stream
+  // sees the directory as it is now.
+  std::vector<DirEntry> entries;
+  bool listed = false;
 };
 
 FuseServer& server(fuse_req_t req) {
@@ -315,12 +318,12 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* /*fi
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto r = fs(req).open_dir(ino);
-  if (!r.is_ok()) {
-    reply_err(req, r.err());
+  Status st = fs(req).open_dir(ino);
+  if (!st.is_ok()) {
+    reply_err(req, st.err());
     return;
   }
-  auto* h = new DirHandle{std::move(r).value()};
+  auto* h = new DirHandle{};
   fi->fh = reinterpret_cast<uint64_t>(h);
   fi->cache_readdir = 0;
   if (fuse_reply_open(req, fi) != 0) {
@@ -332,16 +335,15 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                     bool plus) {
   auto* h = reinterpret_cast<DirHandle*>(fi->fh);
-  if (off == 0 && h->listed) {
-    // rewinddir: the stream refers to the directory as it is now (POSIX).
+  if (off == 0 || !h->listed) {
     auto r = fs(req).list_dir(ino);
     if (!r.is_ok()) {
       reply_err(req, r.err());
       return;
     }
     h->entries = std::move(r).value();
+    h->listed = true;
   }
-  h->listed = true;
   std::vector<char> buf(size);
   size_t used = 0;
   for (size_t i = static_cast<size_t>(off); i < h->entries.size(); ++i) {

@@ -132,6 +132,7 @@ int cmd_replicate(const ReplicateOptions& o) {
   Status prepared = session.prepare();
   if (!prepared.is_ok()) return fail(prepared.message());
   bool fresh_target = false;
+  std::unique_ptr<Disk> target_hold;
   if (o.seed) {
     auto disk = Disk::open_read_only(o.device);
     if (!disk.is_ok()) return fail(disk.status().message());
@@ -146,6 +147,16 @@ int cmd_replicate(const ReplicateOptions& o) {
     uint64_t full = std::max(layout->end_offset(), ImageTorrent::recorded_disk_size(o.torrent));
     Status st = prepare_target(o.device, layout->end_offset(), full, &fresh_target);
     if (!st.is_ok()) return fail(st.message());
+    // Held until the fetch ends: no second fetch or mount takes the target
+    // meanwhile.
+    auto held = Disk::open_read_only(o.device);
+    if (!held.is_ok()) return fail(held.status().message());
+    if (Status h = held.value()->hold_exclusive(); !h.is_ok()) {
+      return fail(o.device +
+                  " is held by another process (a mounted dynamicfs volume or "
+                  "another replicate fetch); refusing to write to it");
+    }
+    target_hold = std::move(held).value();
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
@@ -196,7 +207,7 @@ int cmd_replicate(const ReplicateOptions& o) {
   if (!p.error.empty()) final_line["error"] = p.error;
   if (o.json) std::printf("%s\n", final_line.dump().c_str());
   if (!p.error.empty()) return fail(p.error);
-  if (!flushed.is_ok()) return fail("final sync of " + o.device + " failed: " + flushed.message());
+  if (!flushed.is_ok()) return fail(flushed.message());
   if (o.seed) return 0;
   if (!p.finished) {
     return fail("interrupted with " + std::to_string(p.pieces_done) + " of " +

@@ -5,6 +5,8 @@
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -52,7 +54,15 @@ class SyslogPriorityFlag : public spdlog::custom_flag_formatter {
 }  // namespace
 
 bool DaemonLogging::under_systemd() {
-  return std::getenv("JOURNAL_STREAM") != nullptr || std::getenv("INVOCATION_ID") != nullptr;
+  // systemd sets JOURNAL_STREAM to "DEV:INODE" of the stream it connected
+  // to stderr; an inherited variable whose stream is no longer stderr (a
+  // shell started from a unit, redirected elsewhere) does not count.
+  const char* js = std::getenv("JOURNAL_STREAM");
+  if (js == nullptr) return false;
+  struct stat st {};
+  if (::fstat(STDERR_FILENO, &st) != 0) return false;
+  return std::string(js) == std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+                                std::to_string(static_cast<unsigned long long>(st.st_ino));
 }
 
 void DaemonLogging::setup(const std::string& volume_dir, bool foreground) {

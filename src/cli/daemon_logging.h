@@ -1,7 +1,7 @@
 // Daemon logging: spdlog to VOLUME/log/dynamicfs.log with rotation, plus
-// stderr in the foreground. Under systemd (JOURNAL_STREAM or INVOCATION_ID
-// set) stderr lines carry a "<N>" syslog priority prefix and no timestamp,
-// which journald understands. The level changes at run time through the
+// stderr in the foreground. Under systemd (JOURNAL_STREAM names the stream
+// that is stderr) stderr lines carry a "<N>" syslog priority prefix and no
+// timestamp, which journald understands. The level changes at run time through the
 // log_level setting (`dynamicfs log-level`).
 #pragma once
 

@@ -7,6 +7,7 @@ namespace dynamicfs {
 
 Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
   auto scrubber = std::make_shared<Scrubber>(m_fs.volume());
+  scrubber->set_rate(rate_bytes_per_sec);  // before set_rate() can reach it
   {
     std::lock_guard lk(m_mutex);
     if (m_active) return Status::error(EBUSY, "a scrub is already running on this volume");
@@ -19,7 +20,7 @@ Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
   spdlog::info("scrub started ({} MB/s limit)", rate_bytes_per_sec == 0
                                                     ? std::string("no")
                                                     : std::to_string(rate_bytes_per_sec / 1000000));
-  auto report = scrubber->run(rate_bytes_per_sec);
+  auto report = scrubber->run();
   std::lock_guard lk(m_mutex);
   m_active.reset();
   m_last_bytes = scrubber->bytes_done();

@@ -13,7 +13,6 @@
 #include "src/control/control_client.h"
 #include "src/fs/volume_config.h"
 #include "src/io/disk.h"
-#include "src/io/superblock.h"
 
 namespace dynamicfs {
 
@@ -54,7 +53,7 @@ Status check_block_device(const std::string& target, const struct stat& st) {
   }
   // The kernel refuses an exclusive open of a device that is mounted, has a
   // mounted partition, or is held by device mapper, md or another O_EXCL
-  // opener (a running dynamicfs daemon among them).
+  // opener.
   int fd = ::open(target.c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
   if (fd < 0) {
     if (errno == EBUSY) {
@@ -68,14 +67,21 @@ Status check_block_device(const std::string& target, const struct stat& st) {
   return Status::ok();
 }
 
-Status check_loop_backing(const std::string& target) {
-  fs::path want = canonical_or_self(target);
+// The same file or device: inode for files, device number for devices.
+bool same_object(const struct stat& a, const struct stat& b) {
+  if (S_ISBLK(a.st_mode) || S_ISBLK(b.st_mode))
+    return S_ISBLK(a.st_mode) && S_ISBLK(b.st_mode) && a.st_rdev == b.st_rdev;
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+Status check_loop_backing(const std::string& target, const struct stat& want) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator("/sys/block", ec)) {
     std::ifstream in(e.path() / "loop" / "backing_file");
     std::string backing;
     if (!std::getline(in, backing) || backing.empty()) continue;
-    if (canonical_or_self(backing) == want) {
+    struct stat st {};
+    if (::stat(backing.c_str(), &st) == 0 && same_object(st, want)) {
       return Status::error(EBUSY, target + " is the backing file of /dev/" +
                                       e.path().filename().string() +
                                       "; refusing to write to it (detach it with losetup -d)");
@@ -127,29 +133,27 @@ std::string TargetGuard::volume_of(const std::string& disk) {
 Status TargetGuard::check_writable(const std::string& target) {
   struct stat st {};
   if (::stat(target.c_str(), &st) != 0) return Status::from_errno("cannot stat target " + target);
-  if (S_ISBLK(st.st_mode)) {
-    DFS_RETURN_IF_ERROR(check_block_device(target, st));
-  } else {
-    DFS_RETURN_IF_ERROR(check_loop_backing(target));
-  }
-  // A disk of a mounted dynamicfs volume: by its path in volume.toml, or by
-  // the volume UUID in its superblock (another name for the same device).
-  fs::path want = canonical_or_self(target);
-  std::string sb_volume;
-  if (auto disk = Disk::open_read_only(target); disk.is_ok()) {
-    if (auto sb = Superblock::read_from(*disk.value()); sb.is_ok())
-      sb_volume = uuid_to_string(sb->volume_uuid);
-  }
+  if (S_ISBLK(st.st_mode)) DFS_RETURN_IF_ERROR(check_block_device(target, st));
+  DFS_RETURN_IF_ERROR(check_loop_backing(target, st));
+  // A disk of a mounted dynamicfs volume here: the same file or device as
+  // one its volume.toml lists (whatever the name: symlinks, hard links).
   for (const auto& v : mounted_volumes()) {
     auto cfg = VolumeConfig::load(v.dir);
     if (!cfg.is_ok()) continue;
-    bool listed = false;
-    for (const auto& p : disks_of(v.dir, cfg.value())) listed = listed || p == want;
-    if (listed || (!sb_volume.empty() && sb_volume == uuid_to_string(cfg->volume_uuid))) {
-      return Status::error(EBUSY, target + " is a disk of the dynamicfs volume " + v.dir +
-                                      " mounted on " + v.mountpoint +
-                                      "; refusing to write to it (unmount the volume first)");
+    for (const auto& p : disks_of(v.dir, cfg.value())) {
+      struct stat ds {};
+      if (::stat(p.c_str(), &ds) == 0 && same_object(ds, st)) {
+        return Status::error(EBUSY, target + " is a disk of the dynamicfs volume " + v.dir +
+                                        " mounted on " + v.mountpoint +
+                                        "; refusing to write to it (unmount the volume first)");
+      }
     }
+  }
+  // A dynamicfs daemon (of any mount namespace) or another fetch holds it.
+  if (Disk::is_held(target)) {
+    return Status::error(EBUSY, target +
+                                    " is held by another process (a mounted dynamicfs volume "
+                                    "or another replicate fetch); refusing to write to it");
   }
   return Status::ok();
 }

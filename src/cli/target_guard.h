@@ -1,10 +1,11 @@
 // TargetGuard: the checks that keep `replicate fetch` from writing a disk that
 // something else owns. A fetch refuses, before writing a byte, a target that
 // is mounted (itself or a partition), held exclusively by the kernel (device
-// mapper, md, another O_EXCL opener), the backing file of a loop device, or a
-// disk of a mounted dynamicfs volume (by path or by the volume UUID in its
-// superblock). `image create` uses the same list of mounted volumes to find
-// the volume a disk belongs to.
+// mapper, md, another O_EXCL opener), the backing file of a loop device, a
+// disk of a dynamicfs volume mounted here (the same file or device as its
+// volume.toml lists, under any name), or a disk whose flock a dynamicfs
+// daemon or another fetch holds (any mount namespace). `image create` uses
+// the same list of mounted volumes to find the volume a disk belongs to.
 #pragma once
 
 #include <string>

@@ -494,13 +494,19 @@ Status FileSystem::open_file(uint64_t ino, int flags) {
   return Status::ok();
 }
 
-Result<std::vector<DirEntry>> FileSystem::open_dir(uint64_t ino) {
-  auto entries = list_dir(ino);
-  if (!entries.is_ok()) return entries.status();
-  auto& shard = open_shard(ino);
-  std::lock_guard lk(shard.mutex);
-  ++shard.counts[ino];
-  return entries;
+Status FileSystem::open_dir(uint64_t ino) {
+  {
+    auto guard = m_locks.lock_shared(ino);
+    auto rec = load_inode(ino);
+    if (!rec.is_ok()) return rec.status();
+    if (!rec->is_dir()) return Status::error(ENOTDIR);
+    // Counted while the inode lock keeps an rmdir from finishing between
+    // the check and the count.
+    auto& shard = open_shard(ino);
+    std::lock_guard lk(shard.mutex);
+    ++shard.counts[ino];
+  }
+  return Status::ok();
 }
 
 Status FileSystem::release_file(uint64_t ino) {

@@ -133,9 +133,10 @@ class FileSystem {
   // Registers an open handle; O_TRUNC (sent by the kernel with atomic
   // O_TRUNC) truncates a regular file to zero as part of the open.
   Status open_file(uint64_t ino, int flags);
-  // Snapshot of a directory's entries for one open handle; release with
-  // release_file. An open directory stays readable (nlink 0) after rmdir.
-  Result<std::vector<DirEntry>> open_dir(uint64_t ino);
+  // Opens a directory (ENOTDIR otherwise) for one handle, which lists it
+  // with list_dir; release with release_file. An open directory stays
+  // readable (nlink 0) after rmdir.
+  Status open_dir(uint64_t ino);
   Status release_file(uint64_t ino);
   Result<size_t> read(uint64_t ino, uint64_t offset, size_t size, char* buf);
   // lseek SEEK_DATA / SEEK_HOLE from the extent map: ENXIO at or past the

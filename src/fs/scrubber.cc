@@ -13,7 +13,7 @@
 
 namespace dynamicfs {
 
-Result<ScrubReport> Scrubber::run(uint64_t rate_bytes_per_sec) {
+Result<ScrubReport> Scrubber::run() {
   ScrubReport report;
   m_bytes_done = 0;
   auto& meta = m_volume.meta();
@@ -23,7 +23,6 @@ Result<ScrubReport> Scrubber::run(uint64_t rate_bytes_per_sec) {
   ro.snapshot = snap;
   std::unique_ptr<rocksdb::Iterator> it(meta.db()->NewIterator(ro, meta.handle(Cf::kExtents)));
   std::vector<char> buf;
-  m_rate = rate_bytes_per_sec;
   // The throttle paces bytes since the last rate change.
   uint64_t paced_rate = m_rate;
   auto pace_start = std::chrono::steady_clock::now();

@@ -27,14 +27,16 @@ class Scrubber {
  public:
   explicit Scrubber(Volume& volume) : m_volume(volume) {}
 
-  // Scans everything once. `rate_bytes_per_sec` = 0 means unthrottled.
+  // Scans everything once, at the rate last given to set_rate (0, the
+  // default, means unthrottled).
   // Safe while the filesystem is in use: it reads an iterator snapshot of
   // the extent map and reports blocks that change underneath it only if they
   // still belong to the file afterwards.
-  Result<ScrubReport> run(uint64_t rate_bytes_per_sec = 0);
+  Result<ScrubReport> run();
 
   uint64_t bytes_done() const { return m_bytes_done.load(); }
-  // Changes the rate of a running run() from its next extent on.
+  // Sets the rate of the next run(), or of the running one from its next
+  // extent on.
   void set_rate(uint64_t rate_bytes_per_sec) { m_rate = rate_bytes_per_sec; }
   // Makes a running (or the next) run() stop early.
   void cancel() { m_cancel = true; }

@@ -185,6 +185,12 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
                                       " was formatted for a volume of " +
                                       std::to_string(sb->disk_count) + " disks");
     }
+    // Held while the volume is open: a second mount, or a replicate fetch
+    // in any mount namespace, sees the disk is in use.
+    if (Status held = disk.value()->hold_exclusive(); !held.is_ok()) {
+      return Status::error(EBUSY, "volume " + vol->m_dir + " is in use: " + held.message() +
+                                      " (mounted, or being checked)");
+    }
     vol->m_superblocks.push_back(sb.value());
     vol->m_disks.push_back(std::move(disk).value());
   }

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -47,6 +48,22 @@ Result<std::unique_ptr<Disk>> Disk::open(const std::string& path, uint64_t creat
   int flags = O_RDWR | O_CLOEXEC;
   if (create_size > 0) flags |= O_CREAT;
   return open_with(path, flags, create_size);
+}
+
+Status Disk::hold_exclusive() const {
+  if (::flock(m_fd, LOCK_EX | LOCK_NB) == 0) return Status::ok();
+  if (errno == EWOULDBLOCK) {
+    return Status::error(EBUSY, "disk " + m_path + " is in use by another process");
+  }
+  return Status::from_errno("cannot lock disk " + m_path);
+}
+
+bool Disk::is_held(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
 }
 
 Result<std::unique_ptr<Disk>> Disk::open_read_only(const std::string& path) {

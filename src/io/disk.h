@@ -31,6 +31,12 @@ class Disk {
   Status write_at(const void* buf, size_t len, uint64_t offset) const;
   Status writev_at(const struct iovec* iov, int iovcnt, uint64_t offset) const;
   Status sync() const;
+  // Takes an exclusive flock on the disk, held until it is closed, so other
+  // processes (a second mount, replicate fetch) can see it is in use. EBUSY
+  // if another open file already holds one.
+  Status hold_exclusive() const;
+  // True when some open file holds a flock on PATH (probed without waiting).
+  static bool is_held(const std::string& path);
 
   const std::string& path() const { return m_path; }
   uint64_t size() const { return m_size; }

@@ -379,7 +379,7 @@ void RawDiskIo::run_writes(std::vector<WriteJob>& group) {
   }
   if (err) {
     spdlog::error("write to {} failed: {}", st->path, err.ec.message());
-    if (m_opts.write_errors) m_opts.write_errors->fetch_add(1);
+    if (m_opts.write_errors) m_opts.write_errors->fetch_add(group.size());
   }
   for (auto& j : group) {
     m_writes.fetch_add(1, std::memory_order_relaxed);

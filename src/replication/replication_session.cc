@@ -229,8 +229,12 @@ Status ReplicationSession::finish() {
     return Status::error(EIO, std::to_string(n) + " write(s) to " + m_opts.device +
                                   " failed (see above); the target is incomplete, fetch again");
   }
-  DFS_ASSIGN_OR_RETURN(auto disk, Disk::open(m_opts.device));
-  return disk->sync();
+  auto disk = Disk::open(m_opts.device);
+  Status synced = disk.is_ok() ? disk.value()->sync() : disk.status();
+  if (!synced.is_ok())
+    return Status::error(synced.err(),
+                         "final sync of " + m_opts.device + " failed: " + synced.message());
+  return Status::ok();
 }
 
 int ReplicationSession::listen_port() const {

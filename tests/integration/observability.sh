@@ -591,9 +591,9 @@ fi
 
 # On a terminal (script(1) gives it one) each refresh redraws in place: it
 # starts with cursor-home and clear-screen, and no blank-line separators.
-script -qfec "$BIN status --watch 1 $MNT" /dev/null >"$TMP/watch-tty.out" 2>&1 &
+script -qfec "$(printf '%q ' "$BIN" status --watch 1 "$MNT")" /dev/null >"$TMP/watch-tty.out" 2>&1 &
 TTY_WATCH_PID=$!
-clears() { grep -o $'\e\[H\e\[2J' "$TMP/watch-tty.out" | grep -c . || true; }
+clears() { grep -ao $'\e\[H\e\[2J' "$TMP/watch-tty.out" | grep -c . || true; }
 tty_refreshed_twice() { (($(clears) >= 2)); }
 if poll_until 15 tty_refreshed_twice; then
   pass "status --watch on a terminal redraws in place ($(clears) clear-screen refreshes)"
@@ -602,7 +602,7 @@ else
 fi
 kill -TERM "$TTY_WATCH_PID" 2>/dev/null || true
 wait "$TTY_WATCH_PID" 2>/dev/null || true
-grep -q 'Ctrl-C to stop' "$TMP/watch-tty.out" && pass "status --watch on a terminal shows how to stop" ||
+grep -aq 'Ctrl-C to stop' "$TMP/watch-tty.out" && pass "status --watch on a terminal shows how to stop" ||
   fail "status --watch on a terminal does not say how to stop"
 
 # ---------------------------------------- scrub, and corruption it finds
@@ -703,7 +703,9 @@ expect_quick_failure "status of an unmounted directory" 'not a mounted|not .*dyn
 # ------------------------------------------------- journald-style stderr
 # Under systemd the daemon's stderr is the journal's stream: it stays open
 # after `mount` returns and every line starts with a <N> syslog priority.
-JOURNAL_STREAM=0:0 "$BIN" mount --volume "$VOL" "$MNT" 2>"$TMP/journal.err" ||
+: >"$TMP/journal.err"
+JOURNAL_STREAM=$(stat -c %d:%i "$TMP/journal.err") "$BIN" mount --volume "$VOL" "$MNT" \
+  2>>"$TMP/journal.err" ||
   fail "mount under a journal stream failed: $(head -c 300 "$TMP/journal.err")"
 if mountpoint -q "$MNT"; then
   expect_success "log-level debug (journal)" "$BIN" log-level debug "$MNT"

@@ -679,6 +679,17 @@ done
   fail "the live volume lost its file"
 "$BIN" umount "$TMP/livemnt" || fail "umount of the live volume failed"
 
+# A target another fetch is writing is held (flock) until that fetch ends:
+# a second fetch onto it is refused, whatever namespace it runs in.
+spawn holder 3 "$BIN" replicate fetch --json "$TMP/old.torrent" --target "$TMP/held.img" \
+  --no-lsd --peer "$(ip_of 3):1"
+poll_until 10 has_listening_line holder || fail "the holding fetch did not start: $(cat "$TMP/holder.err")"
+expect_refusal "a second fetch onto a target another fetch holds" \
+  ip netns exec "$(ns_of 2)" "$BIN" replicate fetch "$TMP/old.torrent" --target "$TMP/held.img" \
+  --no-lsd --peer "$SEEDER:6881"
+grep -q 'held by another process' "$TMP/err" || fail "the refusal does not say why: $(cat "$TMP/err")"
+stop holder
+
 # The backing file of a loop device is in use by the kernel.
 if LOOPDEV=$(losetup -f --show "$TMP/small2.img" 2>/dev/null); then
   expect_refusal "fetch onto the backing file of $LOOPDEV" \

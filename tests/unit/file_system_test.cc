@@ -467,7 +467,8 @@ TEST_F(FsTest, ScrubFindsCorruptionAndIgnoresRewrittenData) {
     }
   }
   Scrubber dirty(m_fs->volume());
-  r = dirty.run(/*rate_bytes_per_sec=*/1 << 30);
+  dirty.set_rate(/*rate_bytes_per_sec=*/1 << 30);
+  r = dirty.run();
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->checksum_errors, 1u);
   ASSERT_EQ(r->problems.size(), 1u);
