@@ -9,6 +9,7 @@ mountpoint="${1:-/mnt}"
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 volume="${DYNAMICFS_VOLUME:-/var/lib/dynamicfs/vol0}"
 build="$repo/build-release"
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$repo}"  # reuse compiled objects across checkouts
 
 "$repo/deploy/install-deps.sh"
 cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
