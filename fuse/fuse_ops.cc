@@ -352,14 +352,16 @@ void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse
     if (plus) {
       fuse_entry_param e{};
       bool dot = d.name == "." || d.name == "..";
-      if (!dot) {
-        auto r = fs(req).getattr(d.ino);
-        if (!r.is_ok()) continue;  // removed since opendir
+      auto r = dot ? Result<InodeRecord>(Status::error(ENOENT)) : fs(req).getattr(d.ino);
+      if (r.is_ok()) {
         r->to_stat(&e.attr);
         e.ino = d.ino;
         e.attr_timeout = server(req).attr_timeout();
         e.entry_timeout = server(req).entry_timeout();
       } else {
+        // "." and "..", or removed since the listing was taken: the entry
+        // without attributes (ino 0), so READDIRPLUS lists exactly what
+        // READDIR would and offsets mean the same in both.
         e.attr.st_ino = d.ino;
         e.attr.st_mode = d.type;
       }
