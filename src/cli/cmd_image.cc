@@ -2,9 +2,6 @@
 // its used ranges (a dynamicfs disk's allocated extents, an ext2/3/4
 // filesystem's used blocks) or the whole disk.
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "src/cli/commands.h"
 #include "src/cli/progress_line.h"

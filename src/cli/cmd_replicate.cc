@@ -4,17 +4,14 @@
 // older copy) checks what is there and transfers only what differs.
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <thread>
 
 #include "src/cli/commands.h"
@@ -36,8 +33,6 @@ void on_signal(int) {
   g_stop = 1;
 }
 
-// Refuses a block device that is mounted: writing under a filesystem
-// destroys it.
 nlohmann::json progress_json(const ReplicationProgress& p, double elapsed) {
   double remaining =
       p.bytes_total > p.bytes_done ? static_cast<double>(p.bytes_total - p.bytes_done) : 0;
@@ -149,13 +144,8 @@ int cmd_replicate(const ReplicateOptions& o) {
     if (!st.is_ok()) return fail(st.message());
     // Held until the fetch ends: no second fetch or mount takes the target
     // meanwhile.
-    auto held = Disk::open_read_only(o.device);
+    auto held = TargetGuard::hold(o.device);
     if (!held.is_ok()) return fail(held.status().message());
-    if (Status h = held.value()->hold_exclusive(); !h.is_ok()) {
-      return fail(o.device +
-                  " is held by another process (a mounted dynamicfs volume or "
-                  "another replicate fetch); refusing to write to it");
-    }
     target_hold = std::move(held).value();
   }
   std::signal(SIGINT, on_signal);

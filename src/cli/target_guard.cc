@@ -1,4 +1,4 @@
-// TargetGuard: mountinfo, O_EXCL, loop devices and dynamicfs superblocks.
+// TargetGuard: mountinfo, O_EXCL, loop devices, volume.toml and disk flocks.
 #include "src/cli/target_guard.h"
 
 #include <fcntl.h>
@@ -149,13 +149,20 @@ Status TargetGuard::check_writable(const std::string& target) {
       }
     }
   }
-  // A dynamicfs daemon (of any mount namespace) or another fetch holds it.
-  if (Disk::is_held(target)) {
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Disk>> TargetGuard::hold(const std::string& target) {
+  DFS_ASSIGN_OR_RETURN(auto disk, Disk::open_read_only(target));
+  Status held = disk->hold_exclusive();
+  if (held.err() == EBUSY) {
+    // A dynamicfs daemon (of any mount namespace) or another fetch holds it.
     return Status::error(EBUSY, target +
                                     " is held by another process (a mounted dynamicfs volume "
                                     "or another replicate fetch); refusing to write to it");
   }
-  return Status::ok();
+  if (!held.is_ok()) return held;
+  return disk;
 }
 
 }  // namespace dynamicfs

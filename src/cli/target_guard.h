@@ -4,14 +4,17 @@
 // mapper, md, another O_EXCL opener), the backing file of a loop device, a
 // disk of a dynamicfs volume mounted here (the same file or device as its
 // volume.toml lists, under any name), or a disk whose flock a dynamicfs
-// daemon or another fetch holds (any mount namespace). `image create` uses
+// daemon or another fetch holds (any mount namespace; `hold` takes that flock
+// for the fetch itself). `image create` uses
 // the same list of mounted volumes to find the volume a disk belongs to.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "src/common/status.h"
+#include "src/common/result.h"
+#include "src/io/disk.h"
 
 namespace dynamicfs {
 
@@ -27,9 +30,12 @@ class TargetGuard {
   // The volume directory (mounted volumes first, then /var/lib/dynamicfs/*)
   // whose volume.toml lists DISK; empty if none.
   static std::string volume_of(const std::string& disk);
-  // OK when nothing above owns the existing TARGET; EBUSY with one line
-  // saying who does otherwise.
+  // OK when nothing above but a flock owns the existing TARGET; EBUSY with
+  // one line saying who does otherwise.
   static Status check_writable(const std::string& target);
+  // Takes TARGET's exclusive flock, held while the returned disk is open;
+  // EBUSY if a mounted volume or another fetch holds it.
+  static Result<std::unique_ptr<Disk>> hold(const std::string& target);
 };
 
 }  // namespace dynamicfs

@@ -58,14 +58,6 @@ Status Disk::hold_exclusive() const {
   return Status::from_errno("cannot lock disk " + m_path);
 }
 
-bool Disk::is_held(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);
-  return held;
-}
-
 Result<std::unique_ptr<Disk>> Disk::open_read_only(const std::string& path) {
   return open_with(path, O_RDONLY | O_CLOEXEC, 0);
 }

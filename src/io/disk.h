@@ -35,8 +35,6 @@ class Disk {
   // processes (a second mount, replicate fetch) can see it is in use. EBUSY
   // if another open file already holds one.
   Status hold_exclusive() const;
-  // True when some open file holds a flock on PATH (probed without waiting).
-  static bool is_held(const std::string& path);
 
   const std::string& path() const { return m_path; }
   uint64_t size() const { return m_size; }
