@@ -8,7 +8,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "src/control/control_client.h"
 #include "src/fs/volume_config.h"
@@ -38,18 +37,11 @@ std::vector<fs::path> disks_of(const std::string& dir, const VolumeConfig& cfg) 
 }
 
 Status check_block_device(const std::string& target, const struct stat& st) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
   std::string dev = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, majmin, root, mp;
-    ls >> id >> parent >> majmin >> root >> mp;
-    if (majmin == dev) {
-      return Status::error(EBUSY, target + " is mounted on " +
-                                      ControlClient::unescape_mountinfo(mp) +
-                                      "; refusing to write to it");
-    }
+  for (const auto& m : ControlClient::mount_table()) {
+    if (m.dev == dev)
+      return Status::error(EBUSY,
+                           target + " is mounted on " + m.mountpoint + "; refusing to write to it");
   }
   // The kernel refuses an exclusive open of a device that is mounted, has a
   // mounted partition, or is held by device mapper, md or another O_EXCL
@@ -94,20 +86,8 @@ Status check_loop_backing(const std::string& target, const struct stat& want) {
 
 std::vector<MountedVolume> TargetGuard::mounted_volumes() {
   std::vector<MountedVolume> out;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream head(line.substr(0, dash));
-    std::string id, parent, majmin, root, mp;
-    head >> id >> parent >> majmin >> root >> mp;
-    std::istringstream rest(line.substr(dash + 3));
-    std::string fstype, source;
-    rest >> fstype >> source;
-    if (fstype == "fuse.dynamicfs")
-      out.push_back(
-          {ControlClient::unescape_mountinfo(source), ControlClient::unescape_mountinfo(mp)});
+  for (const auto& m : ControlClient::mount_table()) {
+    if (m.fstype == "fuse.dynamicfs") out.push_back({m.source, m.mountpoint});
   }
   return out;
 }

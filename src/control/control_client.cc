@@ -21,8 +21,10 @@
 
 namespace dynamicfs {
 
+namespace {
+
 // mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string ControlClient::unescape_mountinfo(const std::string& s) {
+std::string unescape_mountinfo(const std::string& s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '\\' && i + 3 < s.size()) {
@@ -35,6 +37,27 @@ std::string ControlClient::unescape_mountinfo(const std::string& s) {
   return out;
 }
 
+}  // namespace
+
+std::vector<MountEntry> ControlClient::mount_table() {
+  std::vector<MountEntry> out;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
+    auto dash = line.find(" - ");
+    if (dash == std::string::npos) continue;
+    std::istringstream head(line.substr(0, dash));
+    std::string id, parent, dev, root, mp;
+    head >> id >> parent >> dev >> root >> mp;
+    std::istringstream rest(line.substr(dash + 3));
+    std::string fstype, source;
+    rest >> fstype >> source;
+    out.push_back({dev, unescape_mountinfo(mp), fstype, unescape_mountinfo(source)});
+  }
+  return out;
+}
+
 ControlClient::~ControlClient() {
   if (m_fd >= 0) ::close(m_fd);
 }
@@ -43,25 +66,14 @@ namespace {
 
 // The dynamicfs mount at PATH (exact string match on the mountinfo field).
 std::optional<MountInfo> scan_mountinfo(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
   std::optional<MountInfo> found;
-  while (std::getline(in, line)) {
-    // id parent maj:min root mountpoint opts [optional...] - fstype source superopts
-    std::istringstream ls(line);
-    std::string id, parent, dev, root, mp;
-    ls >> id >> parent >> dev >> root >> mp;
-    auto dash = line.find(" - ");
-    if (dash == std::string::npos) continue;
-    std::istringstream rest(line.substr(dash + 3));
-    std::string fstype, source;
-    rest >> fstype >> source;
-    if (ControlClient::unescape_mountinfo(mp) != path) continue;
-    if (fstype != "fuse.dynamicfs") {
+  for (const auto& m : ControlClient::mount_table()) {
+    if (m.mountpoint != path) continue;
+    if (m.fstype != "fuse.dynamicfs") {
       found.reset();  // a later mount on the same path hides earlier ones
       continue;
     }
-    found = MountInfo{path, ControlClient::unescape_mountinfo(source)};
+    found = MountInfo{path, m.source};
   }
   return found;
 }

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "src/common/result.h"
 
@@ -12,6 +13,14 @@ namespace dynamicfs {
 struct MountInfo {
   std::string mountpoint;  // canonical path
   std::string volume_dir;  // the mount source
+};
+
+// One line of /proc/self/mountinfo, unescaped.
+struct MountEntry {
+  std::string dev;  // "major:minor"
+  std::string mountpoint;
+  std::string fstype;
+  std::string source;
 };
 
 class ControlClient {
@@ -24,8 +33,8 @@ class ControlClient {
   // dynamicfs mount. The path is matched lexically first, so a mount whose
   // daemon is stopped or hung (where stat would block) is still found.
   static Result<MountInfo> find_mount(const std::string& mountpoint);
-  // Undoes mountinfo's \ooo escapes of space, tab, newline and backslash.
-  static std::string unescape_mountinfo(const std::string& field);
+  // Every mount of this mount namespace, in mount order.
+  static std::vector<MountEntry> mount_table();
   // VOLUME/control.sock, or /run/dynamicfs/<hash of VOLUME>.sock when that
   // path is too long for a Unix socket address (108 bytes).
   static std::string socket_path(const std::string& volume_dir);
