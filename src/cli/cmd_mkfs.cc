@@ -45,11 +45,12 @@ int cmd_mkfs(const MkfsOptions& o) {
   f.force = o.force;
   f.create_size = parse_size(o.size);
   if (f.create_size == 0) return fail("invalid --size '" + o.size + "' (use e.g. 8G, 512M)");
-  f.replicas = o.replicas == 0 ? 1 : o.replicas;
-  if (f.replicas > 1) return fail("--replicas above 1 is not supported yet");
+  // Default: one copy on one disk, two copies with two or more disks.
+  f.replicas = o.replicas != 0 ? o.replicas : (o.disks.size() >= 2 ? 2 : 1);
   Status st = Volume::format(f);
   if (!st.is_ok()) return fail(st.message().empty() ? st.to_string() : st.message());
-  std::cout << "created volume in " << o.volume << " over " << o.disks.size() << " disk(s)"
+  std::cout << "created volume in " << o.volume << " over " << o.disks.size() << " disk(s), "
+            << f.replicas << (f.replicas == 1 ? " copy" : " copies") << " of every extent"
             << std::endl;
   return 0;
 }

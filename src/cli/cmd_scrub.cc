@@ -17,14 +17,19 @@ int cmd_scrub(const std::string& mountpoint, double rate_mb) {
   auto reply = client.value()->call(req);
   if (!reply.is_ok()) return fail(reply.status().message());
   const auto& r = reply.value();
-  uint64_t bad = r["checksum_errors"].get<uint64_t>(),
-           read_errors = r["read_errors"].get<uint64_t>();
-  std::printf("scrubbed %llu extents, %.1f MiB: %llu checksum errors, %llu read errors\n",
-              static_cast<unsigned long long>(r["extents"].get<uint64_t>()),
-              static_cast<double>(r["bytes"].get<uint64_t>()) / (1 << 20),
-              static_cast<unsigned long long>(bad), static_cast<unsigned long long>(read_errors));
+  auto num = [&](const char* k) { return r.value(k, uint64_t{0}); };
+  const uint64_t bad = num("checksum_errors"), read_errors = num("read_errors"),
+                 repaired = num("repaired"), unrepaired = num("unrepaired");
+  std::printf(
+      "scrubbed %llu extents, %.1f MiB: %llu checksum errors (%llu repaired from another copy, "
+      "%llu unrepaired), %llu read errors\n",
+      static_cast<unsigned long long>(num("extents")),
+      static_cast<double>(num("bytes")) / (1 << 20), static_cast<unsigned long long>(bad),
+      static_cast<unsigned long long>(repaired), static_cast<unsigned long long>(unrepaired),
+      static_cast<unsigned long long>(read_errors));
   for (const auto& p : r["problems"]) std::printf("  %s\n", p.get<std::string>().c_str());
-  if (bad + read_errors > 0) return fail("scrub found damaged data (see above and the daemon log)");
+  if (unrepaired + read_errors > 0)
+    return fail("scrub found damaged data it could not repair (see above and the daemon log)");
   return 0;
 }
 

@@ -13,6 +13,19 @@ using nlohmann::json;
 
 namespace {
 
+// disk_state metric: 1 online, 0 failed, 2 draining (being removed).
+double disk_state_value(DiskState st) {
+  switch (st) {
+    case DiskState::kOnline:
+      return 1.0;
+    case DiskState::kFailed:
+      return 0.0;
+    case DiskState::kDraining:
+      return 2.0;
+  }
+  return 0.0;
+}
+
 double ratio(uint64_t a, uint64_t b) {
   return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
 }
@@ -87,7 +100,7 @@ MetricSet DaemonStatus::collect() const {
     m.add("io_coalesced_writes_total", {{"disk", d(i)}}, static_cast<double>(io.coalesced_writes));
     m.add("io_workers", {{"disk", d(i)}}, static_cast<double>(vol.scheduler(i).worker_count()));
     m.add("io_worker_threads", {{"disk", d(i)}}, static_cast<double>(io.live_workers));
-    m.add("disk_state", {{"disk", d(i)}}, 1.0);  // failure detection comes with replicas
+    m.add("disk_state", {{"disk", d(i)}}, disk_state_value(vol.disk_state(i)));
     const auto& sp = s.disks[i];
     uint64_t used = sp.capacity - sp.free - sp.deferred;
     m.add("space_bytes", {{"disk", d(i)}, {"kind", "capacity"}}, static_cast<double>(sp.capacity));
@@ -189,7 +202,7 @@ json DaemonStatus::disks_json(const FsStats& s, const Sample* newest, const Samp
     disks.push_back({{"index", i},
                      {"path", vol.disk(i).path()},
                      {"uuid", uuid_to_string(vol.superblock(i).disk_uuid)},
-                     {"state", "online"},
+                     {"state", disk_state_name(vol.disk_state(i))},
                      {"capacity_bytes", sp.capacity},
                      {"free_bytes", sp.free + sp.deferred},
                      {"used_bytes", sp.capacity - sp.free - sp.deferred},
@@ -249,7 +262,7 @@ json DaemonStatus::summary() const {
               {"mountpoint", m_mountpoint},
               {"pid", ::getpid()},
               {"uptime_seconds", up},
-              {"health", s.checksum_errors > 0 ? "errors" : "ok"},
+              {"health", vol.degraded() ? "degraded" : s.unrepaired > 0 ? "errors" : "ok"},
               {"replicas", vol.config().replicas},
               {"inodes", s.inodes},
               {"disks", disks_json(s, &now, oldest ? &*oldest : nullptr)},

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   c_mkfs
       ->add_option("--replicas", mkfs.replicas,
-                   "Copies of each extent (only 1 is implemented so far)")
+                   "Copies of every extent, each on its own disk (1-3; default 1 with one "
+                   "disk, 2 with more)")
       ->check(CLI::Range(1, 3));
   c_mkfs->add_flag("--force", mkfs.force,
                    "Overwrite disks that hold a filesystem or another volume");

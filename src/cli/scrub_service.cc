@@ -6,7 +6,7 @@
 namespace dynamicfs {
 
 Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
-  auto scrubber = std::make_shared<Scrubber>(m_fs.volume());
+  auto scrubber = std::make_shared<Scrubber>(m_fs);
   scrubber->set_rate(rate_bytes_per_sec);  // before set_rate() can reach it
   {
     std::lock_guard lk(m_mutex);
@@ -26,12 +26,13 @@ Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
   m_last_bytes = scrubber->bytes_done();
   m_bytes_total += m_last_bytes;
   if (report.is_ok()) {
-    // Corruption a scrub finds counts like corruption a read finds.
-    m_fs.note_checksum_errors(report->checksum_errors);
     ++m_scrubs;
     m_last_report = report_json(report.value());
-    spdlog::info("scrub finished: {} extents, {} bytes, {} checksum errors, {} read errors",
-                 report->extents, report->bytes, report->checksum_errors, report->read_errors);
+    spdlog::info(
+        "scrub finished: {} extents, {} bytes, {} checksum errors ({} repaired, {} unrepaired), "
+        "{} read errors",
+        report->extents, report->bytes, report->checksum_errors, report->repaired,
+        report->unrepaired, report->read_errors);
   } else {
     spdlog::error("scrub failed: {}", report.status().to_string());
   }
@@ -66,6 +67,8 @@ nlohmann::json ScrubService::report_json(const ScrubReport& r) {
           {"bytes", r.bytes},
           {"checksum_errors", r.checksum_errors},
           {"read_errors", r.read_errors},
+          {"repaired", r.repaired},
+          {"unrepaired", r.unrepaired},
           {"problems", r.problems}};
 }
 

@@ -6,17 +6,25 @@
 namespace dynamicfs {
 
 Allocator::Allocator(const std::vector<std::pair<uint64_t, uint64_t>>& areas) {
-  for (const auto& area : areas) {
-    auto d = std::make_unique<DiskFree>();
-    d->start = area.first;
-    d->end = area.second & ~(kBlock - 1);
-    d->cursor = d->start;
-    if (d->end > d->start) {
-      d->free[d->start] = d->end - d->start;
-      d->free_bytes = d->end - d->start;
-    }
-    m_disks.push_back(std::move(d));
+  for (const auto& area : areas) (void)add_disk(area.first, area.second);
+}
+
+Result<uint32_t> Allocator::add_disk(uint64_t start, uint64_t end) {
+  std::lock_guard lk(m_add_mutex);
+  size_t n = m_count.load();
+  if (n >= kMaxDisks)
+    return Status::error(ENOSPC, "a pool holds at most " + std::to_string(kMaxDisks) + " disks");
+  auto d = std::make_unique<DiskFree>();
+  d->start = start;
+  d->end = end & ~(kBlock - 1);
+  d->cursor = d->start;
+  if (d->end > d->start) {
+    d->free[d->start] = d->end - d->start;
+    d->free_bytes = d->end - d->start;
   }
+  m_disks[n] = std::move(d);
+  m_count.store(n + 1, std::memory_order_release);
+  return static_cast<uint32_t>(n);
 }
 
 void Allocator::insert_free_locked(DiskFree& d, uint64_t off, uint64_t len) {
@@ -69,11 +77,18 @@ uint64_t Allocator::allocate_on_locked(DiskFree& d, uint32_t index, uint64_t nee
   return got;
 }
 
-Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length) {
+namespace {
+bool allowed_disk(DiskMask m, uint32_t i) {
+  return i < 64 && ((m >> i) & 1) != 0;
+}
+}  // namespace
+
+Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length, DiskMask allowed) {
   length = (length + kBlock - 1) & ~(kBlock - 1);
   // Placement: the disk with the most free space first; spill to the others.
-  std::vector<uint32_t> order(m_disks.size());
-  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<uint32_t> order;
+  for (uint32_t i = 0; i < disk_count(); ++i)
+    if (allowed_disk(allowed, i)) order.push_back(i);
   std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
     return m_disks[a]->free_bytes > m_disks[b]->free_bytes;
   });
@@ -88,9 +103,38 @@ Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length) {
   return Status::error(ENOSPC, "pool is full");
 }
 
+Result<std::vector<std::vector<DiskRange>>> Allocator::allocate_copies(uint64_t length,
+                                                                       size_t copies,
+                                                                       DiskMask allowed) {
+  length = (length + kBlock - 1) & ~(kBlock - 1);
+  std::vector<uint32_t> order;
+  for (uint32_t i = 0; i < disk_count(); ++i)
+    if (allowed_disk(allowed, i)) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return m_disks[a]->free_bytes > m_disks[b]->free_bytes;
+  });
+  std::vector<std::vector<DiskRange>> out;
+  for (uint32_t i : order) {
+    if (out.size() == copies) break;
+    std::vector<DiskRange> pieces;
+    std::lock_guard lk(m_disks[i]->mutex);
+    if (m_disks[i]->free_bytes < length) continue;
+    uint64_t got = allocate_on_locked(*m_disks[i], i, length, &pieces);
+    if (got < length) {
+      for (const auto& r : pieces) insert_free_locked(*m_disks[i], r.offset, r.length);
+      continue;
+    }
+    out.push_back(std::move(pieces));
+  }
+  if (out.size() == copies) return out;
+  for (const auto& c : out) free_now(c);
+  return Status::error(ENOSPC, "pool cannot hold " + std::to_string(copies) +
+                                   " copies: too few disks with free space");
+}
+
 void Allocator::free_now(const std::vector<DiskRange>& ranges) {
   for (const auto& r : ranges) {
-    if (r.disk >= m_disks.size()) continue;
+    if (r.disk >= disk_count()) continue;
     std::lock_guard lk(m_disks[r.disk]->mutex);
     insert_free_locked(*m_disks[r.disk], r.offset, r.length);
   }
@@ -99,7 +143,7 @@ void Allocator::free_now(const std::vector<DiskRange>& ranges) {
 void Allocator::defer_free(const std::vector<DiskRange>& ranges, uint64_t tag) {
   std::lock_guard lk(m_deferred_mutex);
   for (const auto& r : ranges) {
-    if (r.disk >= m_disks.size() || r.length == 0) continue;
+    if (r.disk >= disk_count() || r.length == 0) continue;
     m_pending.push_back(DeferredFree{r, tag});
     m_disks[r.disk]->deferred_bytes += r.length;
   }
@@ -142,7 +186,7 @@ uint64_t Allocator::reclaim(uint64_t oldest_active_reader) {
 }
 
 Status Allocator::mark_used(const DiskRange& r) {
-  if (r.disk >= m_disks.size())
+  if (r.disk >= disk_count())
     return Status::error(EUCLEAN, "extent on unknown disk " + std::to_string(r.disk));
   auto& d = *m_disks[r.disk];
   std::lock_guard lk(d.mutex);
@@ -161,7 +205,8 @@ Status Allocator::mark_used(const DiskRange& r) {
 
 void Allocator::load_free(uint32_t disk,
                           const std::vector<std::pair<uint64_t, uint64_t>>& free_ranges) {
-  auto& d = *m_disks.at(disk);
+  if (disk >= disk_count()) return;
+  auto& d = *m_disks[disk];
   std::lock_guard lk(d.mutex);
   d.free.clear();
   d.free_bytes = 0;
@@ -169,13 +214,15 @@ void Allocator::load_free(uint32_t disk,
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> Allocator::free_ranges(uint32_t disk) const {
-  const auto& d = *m_disks.at(disk);
+  if (disk >= disk_count()) return {};
+  const auto& d = *m_disks[disk];
   std::lock_guard lk(d.mutex);
   return {d.free.begin(), d.free.end()};
 }
 
 DiskSpace Allocator::space(uint32_t disk) const {
-  const auto& d = *m_disks.at(disk);
+  if (disk >= disk_count()) return {};
+  const auto& d = *m_disks[disk];
   return DiskSpace{d.end - d.start, d.free_bytes.load(), d.deferred_bytes.load()};
 }
 

@@ -6,6 +6,7 @@
 // its own lock, so allocations on different disks never contend.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -36,16 +37,28 @@ struct DeferredFree {
   uint64_t tag = 0;
 };
 
+// A set of disks: bit i is disk i.
+using DiskMask = uint64_t;
+constexpr DiskMask kAllDisks = ~DiskMask{0};
+
 class Allocator {
  public:
   static constexpr uint64_t kBlock = 4096;
+  static constexpr size_t kMaxDisks = 64;
 
   // One entry per disk: its data area [start, end). Everything starts free.
   explicit Allocator(const std::vector<std::pair<uint64_t, uint64_t>>& areas);
 
-  // Allocates `length` bytes (block multiple), possibly in several pieces;
-  // ENOSPC when the pool cannot hold it (nothing is taken then).
-  Result<std::vector<DiskRange>> allocate(uint64_t length);
+  // Allocates `length` bytes (block multiple) on the allowed disks, possibly
+  // in several pieces; ENOSPC when they cannot hold it (nothing is taken).
+  Result<std::vector<DiskRange>> allocate(uint64_t length, DiskMask allowed = kAllDisks);
+  // One copy of `length` bytes on each of `copies` distinct allowed disks
+  // (the ones with the most free space); out[c] is copy c's pieces, all on
+  // one disk. ENOSPC when fewer than `copies` disks can hold it.
+  Result<std::vector<std::vector<DiskRange>>> allocate_copies(uint64_t length, size_t copies,
+                                                              DiskMask allowed);
+  // A disk added to the pool while in use; returns its index.
+  Result<uint32_t> add_disk(uint64_t start, uint64_t end);
   // Returns never-referenced space immediately (a write that was abandoned).
   void free_now(const std::vector<DiskRange>& ranges);
 
@@ -67,7 +80,7 @@ class Allocator {
   std::vector<std::pair<uint64_t, uint64_t>> free_ranges(uint32_t disk) const;
 
   DiskSpace space(uint32_t disk) const;
-  size_t disk_count() const { return m_disks.size(); }
+  size_t disk_count() const { return m_count.load(std::memory_order_acquire); }
 
  private:
   struct DiskFree {
@@ -84,7 +97,10 @@ class Allocator {
   uint64_t allocate_on_locked(DiskFree& d, uint32_t index, uint64_t need,
                               std::vector<DiskRange>* out);
 
-  std::vector<std::unique_ptr<DiskFree>> m_disks;
+  // Slots fill once and never move, so readers index them without a lock.
+  std::array<std::unique_ptr<DiskFree>, kMaxDisks> m_disks;
+  std::atomic<size_t> m_count{0};
+  std::mutex m_add_mutex;
   std::mutex m_deferred_mutex;
   std::vector<DeferredFree> m_pending;  // not yet covered by a durable commit
   std::vector<DeferredFree> m_durable;  // durable, maybe still read by old readers

@@ -20,7 +20,7 @@ void ReaderTracker::Pin::release() {
   auto& shard = m_tracker->m_shards[m_ticket % kShards];
   {
     std::lock_guard lk(shard.mutex);
-    shard.tickets.erase(m_ticket);
+    shard.tickets.erase(shard.tickets.find(m_ticket));
   }
   m_tracker = nullptr;
 }
@@ -33,6 +33,17 @@ ReaderTracker::Pin ReaderTracker::enter() {
   std::lock_guard lk(shard.mutex);
   shard.tickets.insert(pin.m_ticket);
   return pin;
+}
+
+ReaderTracker::Pin ReaderTracker::duplicate(const Pin& pin) {
+  Pin copy;
+  if (pin.m_tracker == nullptr) return copy;
+  copy.m_tracker = this;
+  copy.m_ticket = pin.m_ticket;
+  auto& shard = m_shards[copy.m_ticket % kShards];
+  std::lock_guard lk(shard.mutex);
+  shard.tickets.insert(copy.m_ticket);
+  return copy;
 }
 
 uint64_t ReaderTracker::oldest_active() const {

@@ -13,7 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
-#include <set>
+#include <set>  // std::multiset
 
 namespace dynamicfs {
 
@@ -40,6 +40,10 @@ class ReaderTracker {
 
   // Registers a reader; hold the pin until the reader's last disk read ends.
   Pin enter();
+  // A second pin with the same ticket: work handed off by a reader (a
+  // background repair of what it read) keeps the reader's protection after
+  // the reader itself is done.
+  Pin duplicate(const Pin& pin);
   // A tag for space whose last reference was just removed.
   uint64_t tag_free() { return m_clock.fetch_add(1, std::memory_order_acq_rel) + 1; }
   // Oldest ticket still pinned, or UINT64_MAX when no reader is active.
@@ -49,7 +53,7 @@ class ReaderTracker {
  private:
   struct alignas(64) Shard {
     mutable std::mutex mutex;
-    std::set<uint64_t> tickets;
+    std::multiset<uint64_t> tickets;
   };
   std::atomic<uint64_t> m_clock{0};
   std::array<Shard, kShards> m_shards;

@@ -138,7 +138,7 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
     ExtentRecord part =
         e.slice(static_cast<uint32_t>(cut0 - foff), static_cast<uint32_t>(cut1 - cut0));
     b.Put(cf, KeyCodec::extent_key(dst, dst_off + (cut0 - src_off)), part.encode());
-    shared.push_back(DiskRange{part.disk, part.disk_offset, part.length});
+    for (const auto& c : part.copies) shared.push_back(DiskRange{c.disk, c.offset, part.length});
     delta += static_cast<int64_t>(part.length);
   }
   d.size = std::max(d.size, dst_off + length);

@@ -19,7 +19,6 @@
 #include <memory>
 
 #include "metadata/key_codec.h"
-#include "src/common/crc32c.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -35,15 +34,13 @@ class FreshExtents {
  public:
   explicit FreshExtents(Allocator& alloc) : m_alloc(alloc) {}
   ~FreshExtents() {
-    if (m_committed) return;
-    std::vector<DiskRange> ranges;
-    for (auto& f : items) ranges.push_back(f.first);
-    m_alloc.free_now(ranges);
+    if (!m_committed) m_alloc.free_now(space);
   }
   FreshExtents(const FreshExtents&) = delete;
   FreshExtents& operator=(const FreshExtents&) = delete;
   void committed() { m_committed = true; }
-  std::vector<std::pair<DiskRange, ExtentRecord>> items;
+  std::vector<ExtentRecord> items;
+  std::vector<DiskRange> space;  // every copy of every item
 
  private:
   Allocator& m_alloc;
@@ -67,30 +64,13 @@ struct AlignedBuf {
   char* ptr;
 };
 
-// Checks `count` blocks at `data`, which hold blocks first.. of extent `e`
-// (file offset `file_off` for the first); EIO naming the bad block if one
-// fails its crc32c.
-Status verify_blocks(const char* data, const ExtentRecord& e, uint64_t first, uint64_t count,
-                     uint64_t ino, uint64_t file_off) {
-  for (uint64_t blk = 0; blk < count; ++blk) {
-    if (crc32c(data + blk * FileSystem::kBlock, FileSystem::kBlock) != e.crcs[first + blk]) {
-      return Status::error(EIO, "checksum mismatch in inode " + std::to_string(ino) +
-                                    " at offset " +
-                                    std::to_string(file_off + blk * FileSystem::kBlock) +
-                                    " on disk " + std::to_string(e.disk));
-    }
-  }
-  return Status::ok();
-}
-
 }  // namespace
 
 bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
   if (hole != o.hole) return false;
   if (hole) return true;
-  return ext_file_off == o.ext_file_off && ext.disk == o.ext.disk &&
-         ext.disk_offset == o.ext.disk_offset && ext.length == o.ext.length &&
-         ext.generation == o.ext.generation;
+  return ext_file_off == o.ext_file_off && ext.copies == o.ext.copies &&
+         ext.length == o.ext.length && ext.generation == o.ext.generation;
 }
 
 Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino,
@@ -129,17 +109,15 @@ Result<FileSystem::BlockRef> FileSystem::block_ref(uint64_t ino, uint64_t block_
   return ref;
 }
 
-Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino) {
+Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
+                              const ReaderTracker::Pin& pin) {
   if (ref.hole) {
     std::memset(out, 0, kBlock);
     return Status::ok();
   }
   uint64_t skip = block_off - ref.ext_file_off;
-  DFS_RETURN_IF_ERROR(m_volume->scheduler(ref.ext.disk)
-                          .read(out, kBlock, ref.ext.disk_offset + skip, IoClass::kHighRead));
-  Status st = verify_blocks(out, ref.ext, skip / kBlock, 1, ino, block_off);
-  if (!st.is_ok()) m_checksum_errors.fetch_add(1);
-  return st;
+  return m_replicas->read(ref.ext, skip / kBlock, 1, out, IoClass::kHighRead, pin,
+                          ReadSite{ino, block_off});
 }
 
 Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
@@ -165,12 +143,10 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     uint64_t end = std::min<uint64_t>(offset + size, file_size);
     std::memset(buf, 0, end - offset);
     Status failure;
-    bool checksum_failed = false;
     for (const auto& [foff, e] : pieces) {
       uint64_t b0 = std::max(foff, align_down(offset));
       uint64_t b1 = std::min<uint64_t>(foff + e.length, align_up(end));
       if (b0 >= b1) continue;
-      uint64_t disk_off = e.disk_offset + (b0 - foff);
       size_t n = b1 - b0;
       bool direct = b0 >= offset && b1 <= offset + size;
       std::unique_ptr<AlignedBuf> tmp;
@@ -179,16 +155,9 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
         tmp = std::make_unique<AlignedBuf>(n);
         dst = tmp->ptr;
       }
-      Status st = m_volume->scheduler(e.disk).read(dst, n, disk_off, IoClass::kNormalRead);
-      if (!st.is_ok()) {
-        failure = st;
-        break;
-      }
-      failure = verify_blocks(dst, e, (b0 - foff) / kBlock, n / kBlock, ino, b0);
-      if (!failure.is_ok()) {
-        checksum_failed = true;
-        break;
-      }
+      failure = m_replicas->read(e, (b0 - foff) / kBlock, n / kBlock, dst, IoClass::kNormalRead,
+                                 pin, ReadSite{ino, b0});
+      if (!failure.is_ok()) break;
       if (!direct) {
         uint64_t c0 = std::max(b0, offset), c1 = std::min(b1, end);
         std::memcpy(buf + (c0 - offset), dst + (c0 - b0), c1 - c0);
@@ -206,7 +175,6 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     }
     if (touch_atime) update_atime(ino);
     if (!failure.is_ok()) {
-      if (checksum_failed) m_checksum_errors.fetch_add(1);
       spdlog::error("read failed: {}", failure.to_string());
       return failure;
     }
@@ -235,40 +203,30 @@ void FileSystem::update_atime(uint64_t ino) {
 }
 
 Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,
-                                     std::vector<std::pair<DiskRange, ExtentRecord>>* out) {
-  auto space = allocate_space(length);
-  if (!space.is_ok()) return space.status();
-  uint64_t pos = 0;
-  for (const DiskRange& r : space.value()) {
-    // Extents are capped so one record's checksum list stays small.
-    for (uint64_t done = 0; done < r.length;) {
-      uint64_t len = std::min<uint64_t>(r.length - done, 4ull << 20);
-      ExtentRecord e;
-      e.disk = r.disk;
-      e.disk_offset = r.offset + done;
-      e.length = static_cast<uint32_t>(len);
-      e.generation = generation;
-      e.crcs.resize(len / kBlock);
-      for (uint64_t b = 0; b < len / kBlock; ++b)
-        e.crcs[b] = crc32c(data + pos + b * kBlock, kBlock);
-      out->emplace_back(DiskRange{r.disk, e.disk_offset, len}, std::move(e));
-      done += len;
-      pos += len;
+                                     std::vector<ExtentRecord>* out,
+                                     std::vector<DiskRange>* space) {
+  for (size_t attempt = 0;; ++attempt) {
+    auto copies = allocate_space(length);
+    if (!copies.is_ok()) return copies.status();
+    std::vector<ExtentRecord> records;
+    uint32_t failed = 0;
+    Status st = m_replicas->write(data, copies.value(), generation, &records, &failed);
+    std::vector<DiskRange> all;
+    for (const auto& c : copies.value()) all.insert(all.end(), c.begin(), c.end());
+    if (st.is_ok()) {
+      out->insert(out->end(), records.begin(), records.end());
+      space->insert(space->end(), all.begin(), all.end());
+      return Status::ok();
     }
-    iovec iov{const_cast<char*>(data + (pos - r.length)), r.length};
-    Status st = m_volume->scheduler(r.disk).writev(&iov, 1, r.offset, IoClass::kWrite);
-    m_disk_writes[r.disk]->fetch_add(1);
-    if (!st.is_ok()) {
-      m_alloc->free_now(space.value());
-      out->clear();
+    m_alloc->free_now(all);
+    // A disk that just failed is out of the placement now: try the others.
+    if (m_volume->disk_state(failed) != DiskState::kFailed || attempt >= Volume::kMaxDisks)
       return st;
-    }
   }
-  return Status::ok();
 }
 
 Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
-                         const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh,
+                         const std::vector<ExtentRecord>& fresh,
                          uint64_t fresh_file_off, std::vector<DiskRange>* freed,
                          int64_t* alloc_delta) {
   auto* cf = m_volume->meta().handle(Cf::kExtents);
@@ -286,11 +244,12 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
           e.slice(static_cast<uint32_t>(end - foff), static_cast<uint32_t>(foff + e.length - end))
               .encode());
     }
-    freed->push_back(DiskRange{e.disk, e.disk_offset + (cut0 - foff), cut1 - cut0});
+    for (const auto& c : e.copies)
+      freed->push_back(DiskRange{c.disk, c.offset + (cut0 - foff), cut1 - cut0});
     *alloc_delta -= static_cast<int64_t>(cut1 - cut0);
   }
   uint64_t pos = fresh_file_off;
-  for (const auto& [range, e] : fresh) {
+  for (const auto& e : fresh) {
     b->Put(cf, KeyCodec::extent_key(ino, pos), e.encode());
     pos += e.length;
     *alloc_delta += e.length;
@@ -325,14 +284,14 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
       }
     }
     if (head) {
-      Status st = read_block(head_ref, a0, buf.ptr, ino);
+      Status st = read_block(head_ref, a0, buf.ptr, ino, pin);
       if (!st.is_ok()) {
         if (attempt < 3) continue;
         return st;
       }
     }
     if (tail) {
-      Status st = read_block(tail_ref, a1 - kBlock, buf.ptr + (a1 - a0 - kBlock), ino);
+      Status st = read_block(tail_ref, a1 - kBlock, buf.ptr + (a1 - a0 - kBlock), ino, pin);
       if (!st.is_ok()) {
         if (attempt < 3) continue;
         return st;
@@ -342,7 +301,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     std::memcpy(buf.ptr + (offset - a0), data, size);
     FreshExtents fresh(*m_alloc);
     DFS_RETURN_IF_ERROR(
-        write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items));
+        write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items, &fresh.space));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto rec_r = load_inode(ino);
@@ -417,7 +376,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     FreshExtents fresh(*m_alloc);
     if (cow) {
       // Rewrite the boundary block with zeros past the new end of data.
-      Status st = read_block(edge, edge_off, block.ptr, ino);
+      Status st = read_block(edge, edge_off, block.ptr, ino, pin);
       if (!st.is_ok()) {
         if (attempt < 3) continue;
         return st;
@@ -426,7 +385,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
       std::memset(block.ptr + keep, 0, kBlock - keep);
       pin.release();
       DFS_RETURN_IF_ERROR(
-          write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh.items));
+          write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh.items, &fresh.space));
     }
     auto guard = m_locks.lock_whole_file(ino);
     auto rec_r = load_inode(ino);

@@ -37,10 +37,9 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
   for (size_t i = 0; i < m_volume->disk_count(); ++i) {
     const auto& sb = m_volume->superblock(i);
     areas.emplace_back(sb.data_start, sb.disk_size);
-    m_disk_writes.push_back(std::make_unique<std::atomic<uint64_t>>(0));
-    m_disk_synced.push_back(std::make_unique<std::atomic<uint64_t>>(0));
   }
   m_alloc = std::make_unique<Allocator>(areas);
+  m_replicas = std::make_unique<ReplicaIo>(*m_volume, m_readers);
   m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), opts.commit);
   if (opts.io_workers != 0) set_io_workers(opts.io_workers);
 }
@@ -113,7 +112,7 @@ Status FileSystem::rebuild_free_space() {
               std::to_string(KeyCodec::extent_key_ino({it->key().data(), it->key().size()})) +
               ": " + ext.status().message());
     }
-    refs.push_back(DiskRange{ext->disk, ext->disk_offset, ext->length});
+    for (const auto& c : ext->copies) refs.push_back(DiskRange{c.disk, c.offset, ext->length});
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
   const size_t extents = refs.size();
@@ -189,6 +188,7 @@ Status FileSystem::shutdown() {
   }
   m_bg_cv.notify_all();
   if (m_bg_thread.joinable()) m_bg_thread.join();
+  m_replicas->drain_repairs();  // repaired copies are synced with the rest
   DFS_RETURN_IF_ERROR(sync_all());
   // Write the clean-unmount checkpoint: free space and the inode count.
   auto& meta = m_volume->meta();
@@ -235,11 +235,12 @@ void FileSystem::background_sync_loop() {
 
 Status FileSystem::sync_data_disks() {
   // fdatasync every disk written since its last sync, all disks at once.
+  // Failed disks are left out: no copy the volume relies on is there.
   std::vector<size_t> dirty;
   std::vector<uint64_t> written;
   for (size_t d = 0; d < m_volume->disk_count(); ++d) {
-    uint64_t w = m_disk_writes[d]->load();
-    if (m_disk_synced[d]->load() < w) {
+    uint64_t w = m_replicas->writes(d);
+    if (m_disk_synced[d].load() < w && m_volume->disk_state(d) != DiskState::kFailed) {
       dirty.push_back(d);
       written.push_back(w);
     }
@@ -253,8 +254,15 @@ Status FileSystem::sync_data_disks() {
   if (!dirty.empty()) sync_one(0);
   for (auto& t : helpers) t.join();
   for (size_t i = 0; i < dirty.size(); ++i) {
-    DFS_RETURN_IF_ERROR(results[i]);
-    auto& synced = *m_disk_synced[dirty[i]];
+    if (!results[i].is_ok()) {
+      // With another writable disk, every extent written since the last
+      // sync also has a copy there: the failed disk drops out and the
+      // round goes on. Otherwise the data is not durable: say so.
+      if (m_volume->replicas() <= 1 || m_volume->writable_count() <= 1) return results[i];
+      m_volume->mark_failed(dirty[i], "sync failed: " + results[i].to_string());
+      continue;
+    }
+    auto& synced = m_disk_synced[dirty[i]];
     uint64_t prev = synced.load();
     while (prev < written[i] && !synced.compare_exchange_weak(prev, written[i])) {
     }
@@ -331,12 +339,37 @@ void FileSystem::release_space(const std::vector<DiskRange>& freed) {
   m_alloc->defer_free(unowned, m_readers.tag_free());
 }
 
-Result<std::vector<DiskRange>> FileSystem::allocate_space(uint64_t length) {
-  auto r = m_alloc->allocate(length);
+Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t length) {
+  const DiskMask writable = m_volume->writable_mask();
+  const size_t copies = std::min<size_t>(m_volume->replicas(), m_volume->writable_count());
+  if (copies == 0) return Status::error(EIO, "no disk of the volume can take new data");
+  auto attempt = [&]() -> Result<std::vector<std::vector<DiskRange>>> {
+    if (copies > 1) return m_alloc->allocate_copies(length, copies, writable);
+    auto one = m_alloc->allocate(length, writable);  // one copy may spill over disks
+    if (!one.is_ok()) return one.status();
+    return std::vector<std::vector<DiskRange>>{std::move(one).value()};
+  };
+  auto r = attempt();
   if (r.is_ok() || r.err() != ENOSPC) return r;
   // Space freed by recent overwrites becomes usable after a durable commit.
   DFS_RETURN_IF_ERROR(sync_all());
-  return m_alloc->allocate(length);
+  return attempt();
+}
+
+Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_view value,
+                                           IoClass cls, bool* live) {
+  *live = false;
+  // Pinned before the liveness check: once the record is seen live, its
+  // space cannot be reused until the pin goes, so repairs write safely.
+  ReaderTracker::Pin pin = m_readers.enter();
+  auto cur = m_volume->meta().get(Cf::kExtents, std::string(key));
+  if (!cur.is_ok()) return cur.status();
+  if (!cur->has_value() || **cur != value) return CopyCheck{};
+  auto e = ExtentRecord::decode(value);
+  if (!e.is_ok()) return e.status();
+  *live = true;
+  return m_replicas->check_all(e.value(), cls,
+                               ReadSite{KeyCodec::extent_key_ino(key), KeyCodec::extent_key_offset(key)});
 }
 
 Result<InodeRecord> FileSystem::load_inode(uint64_t ino) const {
@@ -422,6 +455,11 @@ struct statvfs FileSystem::statfs() const {
     cap += sp.capacity;
     free += sp.free + sp.deferred;
   }
+  // Every byte written takes `replicas` bytes of the pool: report what a
+  // user can store.
+  const uint64_t copies = std::max<uint32_t>(1, m_volume->replicas());
+  cap /= copies;
+  free /= copies;
   s.f_bsize = kBlock;
   s.f_frsize = kBlock;
   s.f_blocks = cap / kBlock;
@@ -446,7 +484,9 @@ FsStats FileSystem::stats() const {
   }
   s.commit = m_commit->stats();
   s.locks = m_locks.stats();
-  s.checksum_errors = m_checksum_errors.load();
+  s.checksum_errors = m_replicas->checksum_errors();
+  s.repairs = m_replicas->repairs();
+  s.unrepaired = m_replicas->unrepaired();
   s.fsync_requests = m_fsync_requests.load();
   s.sync_rounds = m_sync_round.syncs() + m_solo_sync_rounds.load();
   return s;

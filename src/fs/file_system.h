@@ -31,6 +31,7 @@
 #include "src/extent/reader_tracker.h"
 #include "src/extent/shared_extents.h"
 #include "src/fs/posix_acl.h"
+#include "src/fs/replica_io.h"
 #include "src/fs/volume.h"
 
 namespace dynamicfs {
@@ -74,7 +75,8 @@ struct FsStats {
   GroupCommitStats commit;
   LockStats locks;
   uint64_t checksum_errors = 0;
-  uint64_t repairs = 0;         // bad copies rewritten from a replica (with replicas > 1)
+  uint64_t repairs = 0;         // bad blocks rewritten from another copy (replicas > 1)
+  uint64_t unrepaired = 0;      // bad blocks with no good copy left
   uint64_t fsync_requests = 0;  // fsync, fdatasync, O_SYNC writes, directory fsync
   uint64_t sync_rounds = 0;     // data + WAL sync rounds that served them
   uint64_t bytes_read = 0, bytes_written = 0;
@@ -172,8 +174,15 @@ class FileSystem {
 
   struct statvfs statfs() const;
   FsStats stats() const;
-  // Counts corruption found outside read() (a scrub) in checksum_errors.
-  void note_checksum_errors(uint64_t n) { m_checksum_errors.fetch_add(n); }
+  // Counts corruption found outside read() in checksum_errors.
+  void note_checksum_errors(uint64_t n) { m_replicas->note_checksum_errors(n); }
+  // Scrub of one extent: if `value` is still the live record under `key`,
+  // reads and verifies every copy and repairs bad ones from a good one.
+  // `live` is false when the record has changed since (nothing was read).
+  Result<CopyCheck> scrub_extent(std::string_view key, std::string_view value, IoClass cls,
+                                 bool* live);
+  // Waits for repairs queued by reads to be written (tests, shutdown).
+  void drain_repairs() { m_replicas->drain_repairs(); }
   Volume& volume() { return *m_volume; }
 
  private:
@@ -221,16 +230,22 @@ class FileSystem {
   Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extents_in(uint64_t ino, uint64_t start,
                                                                     uint64_t end) const;
   Result<BlockRef> block_ref(uint64_t ino, uint64_t block_off) const;
-  Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino);
+  Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
+                    const ReaderTracker::Pin& pin);
+  // Writes `data` as fresh extents (every copy); `space` gets all the disk
+  // space they took. A disk that fails meanwhile is left out and the write
+  // placed again on the others.
   Status write_new_extents(const char* data, uint64_t length, uint64_t generation,
-                           std::vector<std::pair<DiskRange, ExtentRecord>>* out);
+                           std::vector<ExtentRecord>* out, std::vector<DiskRange>* space);
   // Replaces [start, end) of the extent map by `fresh` (empty = punch).
   Status remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
-               const std::vector<std::pair<DiskRange, ExtentRecord>>& fresh,
+               const std::vector<ExtentRecord>& fresh,
                uint64_t fresh_file_off, std::vector<DiskRange>* freed, int64_t* alloc_delta);
   // Sets the size: copy-on-write of the boundary block, then one commit.
   Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
-  Result<std::vector<DiskRange>> allocate_space(uint64_t length);
+  // Space for min(replicas, writable disks) copies of `length` bytes on
+  // distinct writable disks (see Allocator::allocate_copies).
+  Result<std::vector<std::vector<DiskRange>>> allocate_space(uint64_t length);
   static bool atime_is_stale(const InodeRecord& rec);
   void update_atime(uint64_t ino);
   // Loads each inode of INOS once into OUT (keys already there are kept).
@@ -260,6 +275,7 @@ class FileSystem {
   std::unique_ptr<GroupCommitCoordinator> m_commit;
   ExtentLockManager m_locks;
   ReaderTracker m_readers;
+  std::unique_ptr<ReplicaIo> m_replicas;  // after m_readers: its repairs hold pins
   SharedExtents m_shared;
 
   // Inode numbers come from an atomic counter; only crossing the persisted
@@ -280,13 +296,11 @@ class FileSystem {
     return const_cast<OpenShard&>(m_open[ino % kOpenShards]);
   }
 
-  std::vector<std::unique_ptr<std::atomic<uint64_t>>> m_disk_writes;  // per disk, bumped per write
-  std::vector<std::unique_ptr<std::atomic<uint64_t>>>
-      m_disk_synced;  // per disk, value at last sync
+  // Per disk: ReplicaIo::writes() at its last sync.
+  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_disk_synced{};
   CoalescedSync m_sync_round;
   std::atomic<uint64_t> m_solo_sync_rounds{0};  // rounds run with group commit off
   std::atomic<uint64_t> m_fsync_requests{0};  // one data+metadata sync round for concurrent fsyncs
-  std::atomic<uint64_t> m_checksum_errors{0};
 
   std::mutex m_bg_mutex;
   std::condition_variable m_bg_cv;

@@ -291,10 +291,13 @@ Status Checker::check_extents() {
       drop(where + ": no such regular file", false);
       continue;
     }
-    const bool bad_disk = e->disk >= m_vol.disk_count();
-    if (bad_disk || e->length == 0 || e->length % kBlock != 0 ||
-        e->disk_offset < m_vol.superblock(e->disk).data_start ||
-        e->disk_offset + e->length > m_vol.superblock(e->disk).disk_size) {
+    bool outside = e->length == 0 || e->length % kBlock != 0;
+    for (const auto& c : e->copies) {
+      outside = outside || c.disk >= m_vol.disk_count() ||
+                c.offset < m_vol.superblock(c.disk).data_start ||
+                c.offset + e->length > m_vol.superblock(c.disk).disk_size;
+    }
+    if (outside) {
       drop(where + " lies outside its disk's data area", true);
       continue;
     }
@@ -309,7 +312,7 @@ Status Checker::check_extents() {
     last_ino = ino;
     last_end = off + e->length;
     alloc[ino] += e->length;
-    m_refs.push_back(DiskRange{e->disk, e->disk_offset, e->length});
+    for (const auto& c : e->copies) m_refs.push_back(DiskRange{c.disk, c.offset, e->length});
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
   for (auto& [ino, rec] : m_inodes) {

@@ -157,7 +157,7 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
     if (!e.is_ok()) return e.status();
-    freed->push_back(DiskRange{e->disk, e->disk_offset, e->length});
+    for (const auto& c : e->copies) freed->push_back(DiskRange{c.disk, c.offset, e->length});
     b->Delete(meta.handle(Cf::kExtents), it->key());
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));

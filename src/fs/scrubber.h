@@ -1,7 +1,7 @@
-// Scrubber: reads every extent of the volume at Background I/O priority and
-// verifies its per-4 KiB checksums, so silent corruption is found before a
-// user reads it. This is the verify-only first version: repair from replicas
-// and periodic scheduling come with replication of extents.
+// Scrubber: reads every copy of every extent of the volume at Background I/O
+// priority and verifies its per-4 KiB checksums, so silent corruption is
+// found before a user reads it; a bad block with a good copy elsewhere is
+// rewritten from it on the spot (FileSystem::scrub_extent).
 #pragma once
 
 #include <atomic>
@@ -11,21 +11,24 @@
 
 #include "metadata/meta_store.h"
 #include "src/common/result.h"
-#include "src/fs/volume.h"
+#include "src/fs/file_system.h"
 
 namespace dynamicfs {
 
 struct ScrubReport {
   uint64_t extents = 0;
   uint64_t bytes = 0;
-  uint64_t checksum_errors = 0;
-  uint64_t read_errors = 0;
+  uint64_t checksum_errors = 0;  // bad blocks found, over all copies
+  uint64_t read_errors = 0;      // copies that could not be read
+  uint64_t repaired = 0;         // bad blocks rewritten from a good copy
+  uint64_t unrepaired = 0;       // blocks with no good copy left
+  bool damaged() const { return unrepaired > 0 || read_errors > 0; }
   std::vector<std::string> problems;  // first few, with inode, offset and disk
 };
 
 class Scrubber {
  public:
-  explicit Scrubber(Volume& volume) : m_volume(volume) {}
+  explicit Scrubber(FileSystem& fs) : m_fs(fs) {}
 
   // Scans everything once, at the rate last given to set_rate (0, the
   // default, means unthrottled).
@@ -42,7 +45,7 @@ class Scrubber {
   void cancel() { m_cancel = true; }
 
  private:
-  Volume& m_volume;
+  FileSystem& m_fs;
   std::atomic<uint64_t> m_bytes_done{0};
   std::atomic<bool> m_cancel{false};
   std::atomic<uint64_t> m_rate{0};

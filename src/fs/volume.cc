@@ -1,6 +1,8 @@
 // Volume: mkfs and the mount-time checks of disks and metadata.
 #include "src/fs/volume.h"
 
+#include <spdlog/spdlog.h>
+
 #include <blkid/blkid.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,6 +135,7 @@ Status Volume::format(const FormatOptions& opts) {
     dc.index = static_cast<uint32_t>(i);
     dc.uuid = uuid_generate_random();
     dc.path = path;
+    dc.size = disk.value()->size() & ~uint64_t{Superblock::kBlockSize - 1};
     cfg.disks.push_back(dc);
     disks.push_back(std::move(disk).value());
   }
@@ -160,8 +163,25 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
   auto cfg = VolumeConfig::load(vol->m_dir);
   if (!cfg.is_ok()) return cfg.status();
   vol->m_config = std::move(cfg).value();
+  size_t missing = 0;
   for (const auto& dc : vol->m_config.disks) {
     auto disk = Disk::open(dc.path);
+    // With more copies than missing disks every extent still has a copy:
+    // mount degraded, the missing disk marked failed.
+    if (!disk.is_ok() && vol->m_config.replicas > missing + 1 && dc.size != 0) {
+      ++missing;
+      spdlog::error("disk {} ({}) at {} is unavailable ({}); mounting degraded from the other copies",
+                    dc.index, uuid_to_string(dc.uuid), dc.path, std::strerror(disk.err()));
+      Superblock sb;
+      sb.volume_uuid = vol->m_config.volume_uuid;
+      sb.disk_uuid = dc.uuid;
+      sb.disk_index = dc.index;
+      sb.disk_count = static_cast<uint32_t>(vol->m_config.disks.size());
+      sb.disk_size = dc.size;
+      vol->add_slot(Disk::missing(dc.path, dc.size), sb);
+      vol->m_slots[dc.index]->state = DiskState::kFailed;
+      continue;
+    }
     if (!disk.is_ok()) {
       return Status::error(disk.err(), "disk " + std::to_string(dc.index) + " (" +
                                            uuid_to_string(dc.uuid) + ") at " + dc.path +
@@ -191,8 +211,7 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
       return Status::error(EBUSY, "volume " + vol->m_dir + " is in use: " + held.message() +
                                       " (mounted, or being checked)");
     }
-    vol->m_superblocks.push_back(sb.value());
-    vol->m_disks.push_back(std::move(disk).value());
+    vol->add_slot(std::move(disk).value(), sb.value());
   }
   auto meta = MetaStore::open(meta_dir(vol->m_dir), /*create=*/false);
   if (!meta.is_ok()) {
@@ -208,8 +227,62 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
     return Status::error(EXDEV, "refusing to mount: metadata store does not belong to volume " +
                                     uuid_to_string(vol->m_config.volume_uuid));
   }
-  for (auto& d : vol->m_disks) vol->m_schedulers.push_back(std::make_unique<IoScheduler>(*d));
   return vol;
+}
+
+const char* disk_state_name(DiskState s) {
+  switch (s) {
+    case DiskState::kOnline:
+      return "online";
+    case DiskState::kFailed:
+      return "failed";
+    case DiskState::kDraining:
+      return "draining";
+  }
+  return "unknown";
+}
+
+void Volume::add_slot(std::unique_ptr<Disk> disk, const Superblock& sb) {
+  auto slot = std::make_unique<Slot>();
+  slot->disk = std::move(disk);
+  slot->superblock = sb;
+  slot->scheduler = std::make_unique<IoScheduler>(*slot->disk);
+  size_t n = m_count.load();
+  m_slots[n] = std::move(slot);
+  m_count.store(n + 1, std::memory_order_release);
+}
+
+void Volume::mark_failed(size_t i, const std::string& why) {
+  if (m_config.replicas <= 1 || i >= disk_count()) return;
+  DiskState was = m_slots[i]->state.exchange(DiskState::kFailed);
+  if (was != DiskState::kFailed) {
+    spdlog::error("disk {} ({}) marked failed: {}; serving from the other copies (degraded)", i,
+                  m_slots[i]->disk->path(), why);
+  }
+}
+
+void Volume::set_draining(size_t i, bool draining) {
+  if (i >= disk_count()) return;
+  DiskState want = draining ? DiskState::kOnline : DiskState::kDraining;
+  m_slots[i]->state.compare_exchange_strong(want,
+                                            draining ? DiskState::kDraining : DiskState::kOnline);
+}
+
+uint64_t Volume::writable_mask() const {
+  uint64_t m = 0;
+  for (size_t i = 0; i < disk_count(); ++i)
+    if (disk_state(i) == DiskState::kOnline) m |= uint64_t{1} << i;
+  return m;
+}
+
+size_t Volume::writable_count() const {
+  return static_cast<size_t>(__builtin_popcountll(writable_mask()));
+}
+
+bool Volume::degraded() const {
+  for (size_t i = 0; i < disk_count(); ++i)
+    if (disk_state(i) == DiskState::kFailed) return true;
+  return false;
 }
 
 }  // namespace dynamicfs

@@ -4,6 +4,8 @@
 // refuse a mount is checked here, before anything is written.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,9 +27,16 @@ struct FormatOptions {
   bool force = false;
 };
 
+// What a disk is doing. Failed: it returned an I/O error while the volume
+// had other copies to serve from; it gets no new data and is read only as a
+// last resort. Draining: `disk remove` is moving its data away.
+enum class DiskState : uint8_t { kOnline = 0, kFailed = 1, kDraining = 2 };
+const char* disk_state_name(DiskState s);
+
 class Volume {
  public:
   static constexpr uint64_t kMinDiskSize = 64ull << 20;
+  static constexpr size_t kMaxDisks = 64;
 
   // mkfs: writes superblocks, the metadata store with the root directory,
   // and volume.toml. Refuses foreign or already-used disks unless forced.
@@ -37,12 +46,24 @@ class Volume {
 
   const std::string& dir() const { return m_dir; }
   const VolumeConfig& config() const { return m_config; }
-  size_t disk_count() const { return m_disks.size(); }
-  const Disk& disk(size_t i) const { return *m_disks[i]; }
-  Disk& disk(size_t i) { return *m_disks[i]; }
-  const Superblock& superblock(size_t i) const { return m_superblocks[i]; }
-  IoScheduler& scheduler(size_t i) const { return *m_schedulers[i]; }
+  size_t disk_count() const { return m_count.load(std::memory_order_acquire); }
+  const Disk& disk(size_t i) const { return *m_slots[i]->disk; }
+  Disk& disk(size_t i) { return *m_slots[i]->disk; }
+  const Superblock& superblock(size_t i) const { return m_slots[i]->superblock; }
+  IoScheduler& scheduler(size_t i) const { return *m_slots[i]->scheduler; }
   MetaStore& meta() { return *m_meta; }
+  uint32_t replicas() const { return m_config.replicas; }
+
+  DiskState disk_state(size_t i) const { return m_slots[i]->state.load(); }
+  // Online -> failed, logged once with the reason. Only with replicas > 1:
+  // a single-copy volume has nowhere else to serve from, so its errors go
+  // back to the caller and the disk stays in use.
+  void mark_failed(size_t i, const std::string& why);
+  void set_draining(size_t i, bool draining);
+  // Disks that may receive new data.
+  uint64_t writable_mask() const;
+  size_t writable_count() const;
+  bool degraded() const;
 
   static std::string meta_dir(const std::string& volume_dir) { return volume_dir + "/meta"; }
   static std::string log_dir(const std::string& volume_dir) { return volume_dir + "/log"; }
@@ -51,9 +72,17 @@ class Volume {
   Volume() = default;
   std::string m_dir;
   VolumeConfig m_config;
-  std::vector<std::unique_ptr<Disk>> m_disks;
-  std::vector<Superblock> m_superblocks;
-  std::vector<std::unique_ptr<IoScheduler>> m_schedulers;
+  struct Slot {
+    std::unique_ptr<Disk> disk;
+    Superblock superblock;
+    std::unique_ptr<IoScheduler> scheduler;
+    std::atomic<DiskState> state{DiskState::kOnline};
+  };
+  // Appends a disk; slots never move, so readers index them without a lock.
+  void add_slot(std::unique_ptr<Disk> disk, const Superblock& sb);
+
+  std::array<std::unique_ptr<Slot>, kMaxDisks> m_slots;
+  std::atomic<size_t> m_count{0};
   std::unique_ptr<MetaStore> m_meta;
 };
 

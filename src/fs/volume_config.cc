@@ -30,6 +30,7 @@ Result<VolumeConfig> VolumeConfig::load(const std::string& volume_dir) {
       if (!du.is_ok()) return Status::error(EINVAL, path + ": " + du.status().message());
       dc.uuid = du.value();
       dc.path = toml::find<std::string>(d, "path");
+      dc.size = toml::find_or<uint64_t>(d, "size", 0);
       cfg.disks.push_back(dc);
     }
     if (data.contains("settings")) {
@@ -74,6 +75,7 @@ Status VolumeConfig::save(const std::string& volume_dir) const {
   for (const auto& d : disks) {
     out << "\n[[disks]]\nindex = " << d.index << "\nuuid = \"" << uuid_to_string(d.uuid)
         << "\"\npath = " << toml::value(d.path) << "\n";
+    if (d.size != 0) out << "size = " << d.size << "\n";
   }
   if (!settings.empty()) {
     out << "\n# Daemon settings (see `dynamicfs config list`); mount -o overrides them.\n"

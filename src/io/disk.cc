@@ -51,11 +51,16 @@ Result<std::unique_ptr<Disk>> Disk::open(const std::string& path, uint64_t creat
 }
 
 Status Disk::hold_exclusive() const {
+  if (m_fd < 0) return Status::ok();
   if (::flock(m_fd, LOCK_EX | LOCK_NB) == 0) return Status::ok();
   if (errno == EWOULDBLOCK) {
     return Status::error(EBUSY, "disk " + m_path + " is in use by another process");
   }
   return Status::from_errno("cannot lock disk " + m_path);
+}
+
+std::unique_ptr<Disk> Disk::missing(const std::string& path, uint64_t size) {
+  return std::unique_ptr<Disk>(new Disk(path, -1, size, false, false));
 }
 
 Result<std::unique_ptr<Disk>> Disk::open_read_only(const std::string& path) {
@@ -99,6 +104,7 @@ Result<std::unique_ptr<Disk>> Disk::open_with(const std::string& path, int flags
 }
 
 Status Disk::read_at(void* buf, size_t len, uint64_t offset) const {
+  if (m_fd < 0) return Status::error(ENODEV, "disk " + m_path + " is missing");
   if (m_faults && m_faults->read_errno() != 0)
     return Status::error(m_faults->read_errno(), "read of " + m_path + " (injected fault)");
   auto* p = static_cast<char*>(buf);
@@ -122,6 +128,7 @@ Status Disk::write_at(const void* buf, size_t len, uint64_t offset) const {
 }
 
 Status Disk::writev_at(const struct iovec* iov_in, int iovcnt, uint64_t offset) const {
+  if (m_fd < 0) return Status::error(ENODEV, "disk " + m_path + " is missing");
   // Copy so partial writes can advance the vector.
   std::vector<iovec> iov(iov_in, iov_in + iovcnt);
   std::unique_lock<std::mutex> powered;
@@ -167,6 +174,7 @@ Status Disk::writev_at(const struct iovec* iov_in, int iovcnt, uint64_t offset) 
 }
 
 Status Disk::sync() const {
+  if (m_fd < 0) return Status::error(ENODEV, "disk " + m_path + " is missing");
   const size_t mark = m_faults ? m_faults->sync_begins() : 0;
   if (m_faults && m_faults->write_errno() != 0)
     return Status::error(m_faults->write_errno(), "fdatasync of " + m_path + " (injected fault)");

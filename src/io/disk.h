@@ -26,6 +26,10 @@ class Disk {
   // Opens PATH read-only (for tools that inspect a disk without changing it,
   // possibly while it is in use); writes then fail with EBADF.
   static Result<std::unique_ptr<Disk>> open_read_only(const std::string& path);
+  // A disk of the volume that could not be opened: every I/O fails with
+  // ENODEV, so the volume serves from the other copies.
+  static std::unique_ptr<Disk> missing(const std::string& path, uint64_t size);
+  bool is_missing() const { return m_fd < 0; }
 
   Status read_at(void* buf, size_t len, uint64_t offset) const;
   Status write_at(const void* buf, size_t len, uint64_t offset) const;

@@ -68,32 +68,71 @@ unsigned IoScheduler::worker_count() const {
 }
 
 Status IoScheduler::run(IoJob& job) {
+  struct LoadCount {
+    std::atomic<size_t>& n;
+    explicit LoadCount(std::atomic<size_t>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
+    ~LoadCount() { n.fetch_sub(1, std::memory_order_relaxed); }
+  } counted(m_load);
   Pending pending{&job, 0};
-  std::unique_lock lk(m_mutex);
-  if (m_queued == 0 && m_inflight < m_target_workers && !m_stopping) {
-    // Fast path: nothing is waiting, so there is nothing to prioritise or
-    // merge; run in the caller's thread and skip two thread hand-offs. The
-    // job still occupies one of the disk's worker slots.
-    ++m_inflight;
-    ++m_stats.inline_jobs;
-    lk.unlock();
-    execute(job);
-    lk.lock();
-    --m_inflight;
-    ++m_stats.ops[static_cast<size_t>(job.cls)];
-    if (m_queued > 0) m_work_cv.notify_one();
-    return job.result;
+  {
+    std::unique_lock lk(m_mutex);
+    if (m_queued == 0 && m_inflight < m_target_workers && !m_stopping) {
+      // Fast path: nothing is waiting, so there is nothing to prioritise or
+      // merge; run in the caller's thread and skip two thread hand-offs. The
+      // job still occupies one of the disk's worker slots.
+      ++m_inflight;
+      ++m_stats.inline_jobs;
+      lk.unlock();
+      execute(job);
+      lk.lock();
+      --m_inflight;
+      ++m_stats.ops[static_cast<size_t>(job.cls)];
+      if (m_queued > 0) m_work_cv.notify_one();
+      return job.result;
+    }
   }
-  m_space_cv.wait(lk, [&] { return m_queued < m_capacity || m_stopping; });
-  if (m_stopping)
-    return Status::error(ESHUTDOWN, "I/O scheduler of " + m_disk.path() + " is stopping");
-  pending.seq = m_seq++;
-  m_queues[static_cast<size_t>(job.cls)].push_back(&pending);
-  ++m_queued;
-  ++m_stats.queued[static_cast<size_t>(job.cls)];
-  m_work_cv.notify_one();
-  m_done_cv.wait(lk, [&] { return pending.done; });
+  if (!enqueue(pending)) return job.result;
+  wait_done(pending);
   return job.result;
+}
+
+bool IoScheduler::enqueue(Pending& pending) {
+  std::unique_lock lk(m_mutex);
+  m_space_cv.wait(lk, [&] { return m_queued < m_capacity || m_stopping; });
+  if (m_stopping) {
+    pending.job->result =
+        Status::error(ESHUTDOWN, "I/O scheduler of " + m_disk.path() + " is stopping");
+    pending.done = true;
+    return false;
+  }
+  pending.seq = m_seq++;
+  m_queues[static_cast<size_t>(pending.job->cls)].push_back(&pending);
+  ++m_queued;
+  ++m_stats.queued[static_cast<size_t>(pending.job->cls)];
+  m_work_cv.notify_one();
+  return true;
+}
+
+void IoScheduler::wait_done(Pending& pending) {
+  std::unique_lock lk(m_mutex);
+  m_done_cv.wait(lk, [&] { return pending.done; });
+}
+
+void IoScheduler::run_parallel(const std::vector<std::pair<IoScheduler*, IoJob*>>& jobs) {
+  if (jobs.empty()) return;
+  // All but the last go to their disks' workers; the caller runs the last
+  // one itself, then waits for the others.
+  std::vector<Pending> pending(jobs.size() - 1);
+  for (size_t i = 0; i + 1 < jobs.size(); ++i) {
+    jobs[i].first->m_load.fetch_add(1, std::memory_order_relaxed);
+    pending[i].job = jobs[i].second;
+    jobs[i].first->enqueue(pending[i]);
+  }
+  jobs.back().first->run(*jobs.back().second);
+  for (size_t i = 0; i + 1 < jobs.size(); ++i) {
+    jobs[i].first->wait_done(pending[i]);
+    jobs[i].first->m_load.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 IoScheduler::Pending* IoScheduler::pick_locked() {

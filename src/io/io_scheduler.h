@@ -64,6 +64,14 @@ class IoScheduler {
   // Queues the job and blocks until it has run; returns its result.
   Status run(IoJob& job);
 
+  // Runs one job on each of several schedulers at the same time and waits
+  // for all of them (the copies of a replicated write); each job's result
+  // is in its `result`.
+  static void run_parallel(const std::vector<std::pair<IoScheduler*, IoJob*>>& jobs);
+
+  // Jobs queued or running now: how busy the disk is (replica choice).
+  size_t load() const { return m_load.load(std::memory_order_relaxed); }
+
   Status read(void* buf, size_t len, uint64_t offset, IoClass cls);
   Status writev(const struct iovec* iov, int iovcnt, uint64_t offset,
                 IoClass cls = IoClass::kWrite);
@@ -89,6 +97,9 @@ class IoScheduler {
     uint64_t seq;
     bool done = false;
   };
+  // Queues `p` (waiting for space if the queue is full); false if stopping.
+  bool enqueue(Pending& p);
+  void wait_done(Pending& p);
   void worker_loop();
   Pending* pick_locked();
   // Removes queued writes adjacent to `first` from its class queue.
@@ -115,6 +126,7 @@ class IoScheduler {
   // Counted after every I/O without taking m_mutex.
   std::atomic<uint64_t> m_bytes_read{0};
   std::atomic<uint64_t> m_bytes_written{0};
+  std::atomic<size_t> m_load{0};
   std::vector<std::thread> m_threads;
 };
 

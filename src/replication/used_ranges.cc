@@ -197,15 +197,15 @@ Result<std::vector<ByteRange>> UsedRanges::dynamicfs_used(const std::string& dis
                                         std::to_string(KeyCodec::extent_key_ino(key)) + " in " +
                                         volume_dir + ": " + rec.status().message());
     }
-    if (rec->disk != sb.disk_index) continue;
-    if (rec->disk_offset < sb.data_start ||
-        saturating_add(rec->disk_offset, rec->length) > sb.disk_size) {
+    const ExtentCopy* copy = rec->copy_on(sb.disk_index);
+    if (copy == nullptr) continue;
+    if (copy->offset < sb.data_start || saturating_add(copy->offset, rec->length) > sb.disk_size) {
       return Status::error(
           EUCLEAN, "extent of inode " + std::to_string(KeyCodec::extent_key_ino(key)) +
                        " at file offset " + std::to_string(KeyCodec::extent_key_offset(key)) +
                        " lies outside the data area of disk " + disk_path);
     }
-    ranges.push_back({rec->disk_offset, rec->length});
+    ranges.push_back({copy->offset, rec->length});
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "reading the extents of " + volume_dir));
   return normalize(std::move(ranges), 1, sb.disk_size);

@@ -112,9 +112,12 @@ damage() {
   printf "$bytes" | dd of="$file" bs=1 seek="$offset" conv=notrunc status=none
 }
 
-mkvol() {  # mkvol NAME: volume NAME with disks NAME0.img NAME1.img
+# mkvol NAME: volume NAME with disks NAME0.img NAME1.img and one copy of each
+# extent, so a missing disk cannot be served around (replicas.sh covers the
+# degraded mount of a volume with two copies).
+mkvol() {
   "$BIN" mkfs --volume "$TMP/$1" --disk "$TMP/${1}0.img" \
-    --disk "$TMP/${1}1.img" --size "$DISK_SIZE" >"$TMP/out" 2>"$TMP/err" ||
+    --disk "$TMP/${1}1.img" --size "$DISK_SIZE" --replicas 1 >"$TMP/out" 2>"$TMP/err" ||
     die "mkfs of volume $1 failed: $(cat "$TMP/err")"
 }
 

@@ -61,6 +61,15 @@ poll_until() {
   done
 }
 
+# Evicts FILE's pages from the kernel's page cache, so the next read goes to
+# the daemon (and so to the disks).
+dfs_drop_cache() {
+  python3 -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+os.close(fd)' "$1"
+}
+
 # dfs_unmount_under DIR: unmounts every mount below DIR, deepest first
 # (dynamicfs umount, else lazy umount); returns 1 if anything stays mounted.
 dfs_unmount_under() {

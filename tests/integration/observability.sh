@@ -611,34 +611,62 @@ take_snapshot
 jcheck "clean scrub: counted, no checksum errors, health ok" \
   "doc['scrub']['scrubs_total'] == 1 and doc['scrub']['last_report']['checksum_errors'] == 0
    and value('checksum_errors_total') == 0 and doc['health'] == 'ok'" "doc['scrub']"
-# One block with a marker, then one byte of it flipped on its disk behind the
-# daemon's back: the scrub must find it and every view must say so.
+# One block with a marker, then one byte of it flipped on its disks behind
+# the daemon's back (the volume keeps 2 copies): with one copy damaged the
+# scrub repairs it from the other; with both damaged it must report it, and
+# every view must say so.
 MARKER="scrub-victim-$$-$RANDOM-"
 python3 -c "import sys; sys.stdout.write(('$MARKER' * 4096)[:4096])" >"$MNT/victim"
 sync "$MNT/victim"
-VICTIM_DISK="" VICTIM_OFF=""
+VICTIM_DISKS=() VICTIM_OFFS=()
 for img in "$TMP/d0.img" "$TMP/d1.img"; do
   off=$(grep -obaF -m1 "$MARKER" "$img" | head -1 | cut -d: -f1 || true)
   if [[ -n "$off" ]]; then
-    VICTIM_DISK=$img VICTIM_OFF=$off
-    break
+    VICTIM_DISKS+=("$img") VICTIM_OFFS+=("$off")
   fi
 done
-if [[ -z "$VICTIM_DISK" ]]; then
-  fail "the victim block was not found on either disk image"
+byte_at() { dd if="$1" bs=1 skip="$2" count=1 status=none; }
+if [[ ${#VICTIM_DISKS[@]} -ne 2 ]]; then
+  fail "the victim block has ${#VICTIM_DISKS[@]} copies on the disk images (expected 2)"
 else
-  printf '#' | dd of="$VICTIM_DISK" bs=1 seek=$((VICTIM_OFF + 100)) conv=notrunc status=none
-  expect_refusal "scrub of the corrupted volume" "$BIN" scrub "$MNT"
+  want=$(byte_at "${VICTIM_DISKS[0]}" $((VICTIM_OFFS[0] + 100)))
+  printf '#' | dd of="${VICTIM_DISKS[0]}" bs=1 seek=$((VICTIM_OFFS[0] + 100)) conv=notrunc status=none
+  expect_success "scrub of a volume with one damaged copy (repaired from the other)" \
+    "$BIN" scrub "$MNT"
   take_snapshot
-  jcheck "the scrub's corruption is in checksum_errors_total and health" \
+  jcheck "the scrub found the bad block and repaired it; health stays ok" \
     "doc['scrub']['last_report']['checksum_errors'] == 1
-     and value('checksum_errors_total') == 1 and doc['health'] != 'ok'" \
+     and doc['scrub']['last_report']['repaired'] == 1
+     and value('checksum_errors_total') == 1 and value('repairs_total') == 1
+     and doc['health'] == 'ok'" \
+    "(doc['health'], doc['scrub']['last_report'], value('repairs_total'))"
+  got=$(byte_at "${VICTIM_DISKS[0]}" $((VICTIM_OFFS[0] + 100)))
+  [[ "$got" == "$want" ]] && pass "the damaged copy holds the right byte again" ||
+    fail "the damaged copy still holds '$got' (expected '$want')"
+  for i in 0 1; do
+    printf '#' | dd of="${VICTIM_DISKS[$i]}" bs=1 seek=$((VICTIM_OFFS[i] + 100)) conv=notrunc \
+      status=none
+  done
+  expect_refusal "scrub of a volume with every copy of a block damaged" "$BIN" scrub "$MNT"
+  take_snapshot
+  jcheck "unrepairable corruption is in checksum_errors_total and health" \
+    "doc['scrub']['last_report']['checksum_errors'] == 2
+     and doc['scrub']['last_report']['unrepaired'] == 1
+     and value('checksum_errors_total') == 3 and doc['health'] == 'errors'" \
     "(doc['health'], value('checksum_errors_total'))"
   "$BIN" status --prometheus "$MNT" >"$TMP/prom-victim.txt" || true
-  if grep -Eq '^dynamicfs_checksum_errors_total 1$' "$TMP/prom-victim.txt"; then
-    pass "prometheus shows the checksum error"
+  if grep -Eq '^dynamicfs_checksum_errors_total 3$' "$TMP/prom-victim.txt" &&
+    grep -Eq '^dynamicfs_repairs_total 1$' "$TMP/prom-victim.txt"; then
+    pass "prometheus shows the checksum errors and the repair"
   else
-    fail "status --prometheus does not show dynamicfs_checksum_errors_total 1"
+    fail "status --prometheus does not show dynamicfs_checksum_errors_total 3 and repairs_total 1"
+  fi
+  dfs_drop_cache "$MNT/victim"
+  if cat "$MNT/victim" >/dev/null 2>"$TMP/victim.err"; then
+    fail "reading a block with no good copy succeeded"
+  else
+    grep -q "Input/output error" "$TMP/victim.err" && pass "a block with no good copy reads as EIO" ||
+      fail "reading a block with no good copy: $(cat "$TMP/victim.err")"
   fi
   rm -f "$MNT/victim"
 fi

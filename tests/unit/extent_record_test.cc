@@ -1,30 +1,58 @@
-// ExtentRecord: encoding and slicing keep checksums aligned with blocks.
+// ExtentRecord: encoding and slicing keep checksums aligned with blocks and
+// every copy in step.
 #include "metadata/extent_record.h"
 
 #include <gtest/gtest.h>
 
 using namespace dynamicfs;
 
-TEST(ExtentRecord, RoundTrip) {
-  ExtentRecord e{1, 1 << 20, 3 * 4096, 77, {11, 22, 33}};
-  auto d = ExtentRecord::decode(e.encode());
+TEST(ExtentRecord, RoundTripOneCopyIsVersion1) {
+  ExtentRecord e{{{1, 1 << 20}}, 3 * 4096, 77, {11, 22, 33}};
+  std::string enc = e.encode();
+  EXPECT_EQ(enc[0], 1);
+  EXPECT_EQ(enc.size(), 1u + 4 + 8 + 4 + 8 + 3 * 4);
+  auto d = ExtentRecord::decode(enc);
   ASSERT_TRUE(d.is_ok());
   EXPECT_EQ(d.value(), e);
 }
 
-TEST(ExtentRecord, SliceKeepsMatchingChecksums) {
-  ExtentRecord e{0, 8192, 4 * 4096, 5, {1, 2, 3, 4}};
+TEST(ExtentRecord, RoundTripThreeCopies) {
+  ExtentRecord e{{{0, 1 << 20}, {2, 5 << 20}, {1, 9 << 20}}, 2 * 4096, 8, {7, 9}};
+  std::string enc = e.encode();
+  EXPECT_EQ(enc[0], 2);
+  auto d = ExtentRecord::decode(enc);
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ(d.value(), e);
+  ASSERT_NE(d->copy_on(2), nullptr);
+  EXPECT_EQ(d->copy_on(2)->offset, 5u << 20);
+  EXPECT_EQ(d->copy_on(3), nullptr);
+}
+
+TEST(ExtentRecord, SliceMovesEveryCopy) {
+  ExtentRecord e{{{0, 8192}, {1, 65536}}, 4 * 4096, 5, {1, 2, 3, 4}};
   ExtentRecord s = e.slice(4096, 2 * 4096);
-  EXPECT_EQ(s.disk_offset, 8192u + 4096u);
+  ASSERT_EQ(s.copies.size(), 2u);
+  EXPECT_EQ(s.copies[0].offset, 8192u + 4096u);
+  EXPECT_EQ(s.copies[1].offset, 65536u + 4096u);
   EXPECT_EQ(s.length, 2u * 4096);
   EXPECT_EQ(s.crcs, (std::vector<uint32_t>{2, 3}));
 }
 
 TEST(ExtentRecord, RejectsMalformed) {
-  ExtentRecord e{0, 0, 2 * 4096, 1, {1, 2}};
+  ExtentRecord e{{{0, 0}}, 2 * 4096, 1, {1, 2}};
   std::string enc = e.encode();
   EXPECT_FALSE(ExtentRecord::decode(enc.substr(0, enc.size() - 4)).is_ok());  // missing crc
   std::string bad_version = enc;
   bad_version[0] = 9;
   EXPECT_FALSE(ExtentRecord::decode(bad_version).is_ok());
+  EXPECT_FALSE(ExtentRecord::decode("").is_ok());
+
+  ExtentRecord two{{{0, 0}, {0, 4096}}, 4096, 1, {1}};  // both copies on disk 0
+  EXPECT_FALSE(ExtentRecord::decode(two.encode()).is_ok());
+  ExtentRecord ok2{{{0, 0}, {1, 4096}}, 4096, 1, {1}};
+  std::string zero = ok2.encode();
+  zero[1] = 0;  // copy count 0
+  EXPECT_FALSE(ExtentRecord::decode(zero).is_ok());
+  zero[1] = 9;  // more than kMaxCopies
+  EXPECT_FALSE(ExtentRecord::decode(zero).is_ok());
 }

@@ -451,7 +451,7 @@ TEST_F(FsTest, ScrubFindsCorruptionAndIgnoresRewrittenData) {
   uint64_t f = mkfile("s");
   write(f, 0, std::string(3 * 4096, 's'));
   ASSERT_TRUE(m_fs->sync_all().is_ok());
-  Scrubber clean(m_fs->volume());
+  Scrubber clean(*m_fs);
   auto r = clean.run();
   ASSERT_TRUE(r.is_ok());
   EXPECT_EQ(r->extents, 1u);
@@ -466,7 +466,7 @@ TEST_F(FsTest, ScrubFindsCorruptionAndIgnoresRewrittenData) {
       ASSERT_TRUE(disk.value()->write_at(block.data(), 4096, (1 << 20) + 4096).is_ok());
     }
   }
-  Scrubber dirty(m_fs->volume());
+  Scrubber dirty(*m_fs);
   dirty.set_rate(/*rate_bytes_per_sec=*/1 << 30);
   r = dirty.run();
   ASSERT_TRUE(r.is_ok());

@@ -462,10 +462,12 @@ TEST_F(DynamicfsTest, CoversMetadataAreaAndEveryExtent) {
   ASSERT_FALSE(extents.empty());
   uint64_t extent_bytes = 0;
   for (const auto& e : extents) {
-    ASSERT_LT(e.disk, ranges.size());
-    EXPECT_TRUE(covered(ranges[e.disk], e.disk_offset, e.length))
-        << "disk " << e.disk << " offset " << e.disk_offset << " length " << e.length;
-    extent_bytes += e.length;
+    for (const auto& c : e.copies) {
+      ASSERT_LT(c.disk, ranges.size());
+      EXPECT_TRUE(covered(ranges[c.disk], c.offset, e.length))
+          << "disk " << c.disk << " offset " << c.offset << " length " << e.length;
+      extent_bytes += e.length;
+    }
   }
   // Nothing but the metadata area and the extents (which never overlap).
   EXPECT_EQ(used_total, extent_bytes);

@@ -1,0 +1,118 @@
+// ReplicaIo: the copies of extents on disk. With replicas > 1 every extent
+// has a copy on each of several disks; this is where that is made true and
+// used. A write sends every copy to its disk at the same time; a read goes to
+// the least busy healthy copy and falls back to the others block by block on
+// an I/O error or a checksum mismatch, so it returns good data while any copy
+// holds it and EIO (never wrong bytes) when none does. Bad copies found by a
+// read are rewritten from the good data in the background; a disk that
+// returns I/O errors is marked failed (Volume::mark_failed).
+//
+// Rewriting a copy in place is safe because extents are immutable: the bytes
+// written are the ones the checksums promise. The space cannot have been
+// reused meanwhile, because each repair holds a duplicate of the reader pin
+// under which the extent was seen live.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "metadata/extent_record.h"
+#include "src/extent/allocator.h"
+#include "src/extent/reader_tracker.h"
+#include "src/fs/volume.h"
+
+namespace dynamicfs {
+
+// Where the bytes being read belong, for log lines.
+struct ReadSite {
+  uint64_t ino = 0;
+  uint64_t file_off = 0;  // of the first block read
+};
+
+struct CopyCheck {
+  uint64_t bad_blocks = 0;   // blocks failing their checksum, over all copies
+  uint64_t read_errors = 0;  // copies that could not be read
+  uint64_t repaired = 0;     // blocks rewritten from a good copy
+  uint64_t lost = 0;         // blocks with no good copy left
+  std::string detail;        // first problem, for reports
+};
+
+class ReplicaIo {
+ public:
+  static constexpr uint64_t kBlock = ExtentRecord::kBlock;
+  static constexpr uint32_t kMaxExtent = 4u << 20;  // bytes per record
+  static constexpr size_t kMaxQueuedRepairs = 256;
+
+  ReplicaIo(Volume& volume, ReaderTracker& readers);
+  ~ReplicaIo();
+  ReplicaIo(const ReplicaIo&) = delete;
+  ReplicaIo& operator=(const ReplicaIo&) = delete;
+
+  // Records for `data` laid out as `copies` (each one list of pieces on one
+  // disk, as Allocator::allocate_copies returns; one copy may spill over
+  // several disks), then writes every copy. On an error `failed_disk` names
+  // the disk that failed; nothing is written to the extent map here.
+  Status write(const char* data, const std::vector<std::vector<DiskRange>>& copies,
+               uint64_t generation, std::vector<ExtentRecord>* out, uint32_t* failed_disk);
+
+  // Reads blocks [first, first + count) of `e` into `dst` (4 KiB aligned),
+  // verified. The caller holds `pin`, taken before it read `e` from the
+  // extent map.
+  Status read(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst, IoClass cls,
+              const ReaderTracker::Pin& pin, const ReadSite& site);
+
+  // Scrub: reads and verifies every copy of `e` and rewrites bad blocks of
+  // any copy from a good one before returning. The caller holds a pin.
+  CopyCheck check_all(const ExtentRecord& e, IoClass cls, const ReadSite& site);
+
+  // One more write to `disk` (sync bookkeeping: FileSystem syncs the disks
+  // whose count moved).
+  void note_write(uint32_t disk) { m_writes[disk].fetch_add(1, std::memory_order_relaxed); }
+  uint64_t writes(size_t disk) const { return m_writes[disk].load(std::memory_order_relaxed); }
+  uint64_t checksum_errors() const { return m_checksum_errors.load(); }
+  void note_checksum_errors(uint64_t n) { m_checksum_errors.fetch_add(n); }
+  uint64_t repairs() const { return m_repairs.load(); }
+  // Blocks found bad with no good copy to serve or repair from.
+  uint64_t unrepaired() const { return m_unrepaired.load(); }
+  // Waits until every queued repair has been written (shutdown, tests).
+  void drain_repairs();
+
+ private:
+  struct RepairJob {
+    uint32_t disk = 0;
+    uint64_t offset = 0;
+    std::string data;
+    ReaderTracker::Pin pin;
+    std::string where;
+  };
+  // Copies in the order to try: healthy ones, least busy first, then failed.
+  std::vector<const ExtentCopy*> read_order(const ExtentRecord& e) const;
+  void note_io_error(uint32_t disk, const Status& st);
+  Status write_repair(const RepairJob& job);
+  void queue_repair(RepairJob job);
+  void repair_loop();
+
+  Volume& m_volume;
+  ReaderTracker& m_readers;
+  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_writes{};
+  std::atomic<uint64_t> m_checksum_errors{0};
+  std::atomic<uint64_t> m_repairs{0};
+  std::atomic<uint64_t> m_unrepaired{0};
+  mutable std::atomic<uint64_t> m_turn{0};
+
+  std::mutex m_mutex;
+  std::condition_variable m_cv;
+  std::deque<RepairJob> m_queue;
+  size_t m_busy = 0;  // repairs being written
+  bool m_stop = false;
+  std::thread m_thread;
+};
+
+}  // namespace dynamicfs
