@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
+  clang libclang-rt-14-dev
   libfuse3-dev fuse3
   librocksdb-dev
   libtorrent-rasterbar-dev libboost-dev libboost-system-dev

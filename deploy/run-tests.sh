@@ -21,6 +21,16 @@ cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_
 cmake --build "$build"
 (cd "$build" && ctest --output-on-failure --timeout 1500 -j2)
 
+# libFuzzer (clang) over the superblock, key and record decoders, briefly,
+# from the checked-in seed corpus.
+fbuild="$build-fuzz"
+echo "=== fuzz build: decoders (${DYNAMICFS_FUZZ_SECONDS:-60} s)"
+cmake -S "$repo" -B "$fbuild" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
+  -DDYNAMICFS_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DDFS_FUZZ_SECONDS="${DYNAMICFS_FUZZ_SECONDS:-60}"
+cmake --build "$fbuild" --target fuzz_decode
+(cd "$fbuild" && ctest --output-on-failure -L fuzz)
+
 if [ "${DYNAMICFS_SKIP_SANITIZERS:-0}" != "1" ]; then
   for san in address thread; do
     sbuild="$build-$san"
