@@ -118,6 +118,7 @@ json handle_request(DaemonContext& d, const json& req) {
     if (!st.is_ok()) return error_reply(st);
     // A running scrub follows a new rate at once.
     if (key == "scrub_rate_mb") d.scrub.set_rate(scrub_rate_setting(d.settings));
+    if (key == "scrub_interval") d.scrub.wake_periodic();
     return {{"key", key}, {"value", d.settings.get(key).value()}, {"previous", old}};
   }
   if (op == "power_loss") return power_loss(d, req.value("seed", uint64_t{0}));
@@ -206,6 +207,11 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
     return 1;
   }
   status.start_sampling(control.context());
+  scrub.start_periodic(
+      [&settings] {
+        return std::strtoull(settings.get("scrub_interval").value().c_str(), nullptr, 10);
+      },
+      [&settings] { return scrub_rate_setting(settings); });
   std::string pid_file = volume_dir + "/daemon.pid";
   std::ofstream(pid_file) << ::getpid() << "\n";
   spdlog::info("mounted; serving requests");

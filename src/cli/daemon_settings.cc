@@ -28,6 +28,9 @@ const std::vector<SettingDef> kDefs = {
      "Background sync interval that makes freed space reusable (milliseconds)"},
     {"scrub_rate_mb", K::kNumber, 0, 1000000, "0", true,
      "Default scrub rate limit in MB/s when `scrub --rate` is not given; 0 = unlimited"},
+    {"scrub_interval", K::kNumber, 0, 366u * 24 * 3600, "0", true,
+     "Seconds from the end of one scrub to the start of the next automatic one (e.g. 604800: "
+     "weekly); 0 = only on request"},
     {"metadata_cache_mb", K::kNumber, 1, 1u << 20, "64", true,
      "Size of the metadata (RocksDB) block cache in MiB"},
     {"entry_timeout", K::kSeconds, 0, 3600, "10", true,

@@ -256,7 +256,8 @@ json DaemonStatus::summary() const {
   ScrubProgress sp = m_scrub.progress();
   json scrub = {{"running", sp.running},           {"progress", sp.fraction()},
                 {"bytes_done", sp.bytes_done},     {"bytes_expected", sp.bytes_expected},
-                {"scrubs_total", sp.scrubs_total}, {"last_report", sp.last_report}};
+                {"scrubs_total", sp.scrubs_total}, {"last_report", sp.last_report},
+                {"interval_seconds", sp.periodic_interval}};
   return json{{"volume", vol.dir()},
               {"volume_uuid", uuid_to_string(vol.config().volume_uuid)},
               {"mountpoint", m_mountpoint},

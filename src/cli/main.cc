@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
                    "settings (see `dynamicfs config list`): group_commit=on|off,\n"
                    "commit_max_batch_ops=N, commit_max_delay_us=N, io_workers=N (per disk;\n"
                    "0 = from the device type), sync_interval_ms=N, scrub_rate_mb=N,\n"
-                   "metadata_cache_mb=N, entry_timeout=S and attr_timeout=S (kernel cache,\n"
+                   "scrub_interval=S (automatic scrubs; 0 = off), metadata_cache_mb=N, entry_timeout=S and attr_timeout=S (kernel cache,\n"
                    "default 10 s), writeback_cache=on|off, log_level=LEVEL,\n"
                    "metrics_listen=[HOST:]PORT (Prometheus\n"
                    "/metrics over HTTP; loopback unless HOST is given)")
@@ -113,9 +113,9 @@ int main(int argc, char** argv) {
                          "next mount uses it");
   c_config->footer(
       "Settings: io_workers, group_commit, commit_max_batch_ops, commit_max_delay_us,\n"
-      "sync_interval_ms, scrub_rate_mb, metadata_cache_mb, entry_timeout, attr_timeout,\n"
-      "log_level (live) and metrics_listen (at mount). The same names work as mount -o\n"
-      "KEY=VALUE and in the [settings] table of volume.toml.");
+      "sync_interval_ms, scrub_rate_mb, scrub_interval, metadata_cache_mb, entry_timeout,\n"
+      "attr_timeout, log_level (live) and metrics_listen (at mount). The same names work\n"
+      "as mount -o KEY=VALUE and in the [settings] table of volume.toml.");
 
   std::string log_level, log_level_mp;
   auto* c_log = app.add_subcommand("log-level", "Change the daemon's log level at run time");

@@ -23,6 +23,7 @@ Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
   auto report = scrubber->run();
   std::lock_guard lk(m_mutex);
   m_active.reset();
+  m_last_end = std::chrono::steady_clock::now();
   m_last_bytes = scrubber->bytes_done();
   m_bytes_total += m_last_bytes;
   if (report.is_ok()) {
@@ -45,9 +46,48 @@ void ScrubService::set_rate(uint64_t rate_bytes_per_sec) {
 }
 
 void ScrubService::cancel() {
+  {
+    std::lock_guard lk(m_mutex);
+    m_cancelled = true;
+    if (m_active) m_active->cancel();
+  }
+  m_wake.notify_all();
+  if (m_periodic.joinable()) m_periodic.join();
+}
+
+ScrubService::~ScrubService() {
+  cancel();
+}
+
+void ScrubService::start_periodic(std::function<uint64_t()> interval_seconds,
+                                  std::function<uint64_t()> rate) {
   std::lock_guard lk(m_mutex);
-  m_cancelled = true;
-  if (m_active) m_active->cancel();
+  m_interval = std::move(interval_seconds);
+  m_rate = std::move(rate);
+  m_periodic = std::thread([this] { periodic_loop(); });
+}
+
+void ScrubService::wake_periodic() {
+  m_wake.notify_all();
+}
+
+void ScrubService::periodic_loop() {
+  std::unique_lock lk(m_mutex);
+  while (!m_cancelled) {
+    m_wake.wait_for(lk, std::chrono::seconds(1));
+    if (m_cancelled) break;
+    const uint64_t interval = m_interval();
+    if (interval == 0 || m_active) continue;
+    if (std::chrono::steady_clock::now() - m_last_end < std::chrono::seconds(interval)) continue;
+    const uint64_t rate = m_rate();
+    lk.unlock();
+    spdlog::info("periodic scrub (every {} s) starting", interval);
+    auto r = run(rate);
+    if (!r.is_ok() && r.err() != EBUSY && r.err() != ESHUTDOWN)
+      spdlog::error("periodic scrub failed: {}", r.status().to_string());
+    lk.lock();
+    m_last_end = std::chrono::steady_clock::now();
+  }
 }
 
 ScrubProgress ScrubService::progress() const {
@@ -57,6 +97,7 @@ ScrubProgress ScrubService::progress() const {
   p.bytes_done = m_active ? m_active->bytes_done() : m_last_bytes;
   p.bytes_expected = m_expected;
   p.scrubs_total = m_scrubs;
+  p.periodic_interval = m_interval ? m_interval() : 0;
   p.bytes_total = m_bytes_total + (m_active ? m_active->bytes_done() : 0);
   p.last_report = m_last_report;
   return p;

@@ -81,7 +81,9 @@ Status Volume::format(const FormatOptions& opts) {
   namespace fs = std::filesystem;
   if (opts.disks.empty()) return Status::error(EINVAL, "mkfs needs at least one --disk");
   if (opts.replicas < 1 || opts.replicas > opts.disks.size()) {
-    return Status::error(EINVAL, "--replicas must be between 1 and the number of disks");
+    return Status::error(EINVAL, "--replicas " + std::to_string(opts.replicas) +
+                                     " needs at least that many disks (" +
+                                     std::to_string(opts.disks.size()) + " given)");
   }
   std::error_code ec;
   fs::create_directories(opts.volume_dir, ec);

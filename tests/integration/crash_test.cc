@@ -156,7 +156,9 @@ class CrashTest : public ::testing::Test {
     cycles_ = env_u64("CRASH_CYCLES", 5);
     std::cout << "[crash] CRASH_SEED=" << seed_ << " CRASH_CYCLES=" << cycles_ << std::endl;
     rng_.seed(seed_);
-    vol_ = std::make_unique<TestVolume>();
+    // Two disks with two copies of every extent (the mkfs default): the
+    // crashes also hit replicated writes; 512 MiB each holds the workload.
+    vol_ = std::make_unique<TestVolume>("512M");
     dir_ = vol_->mountpoint() + "/crash";
     check(mkdir(dir_.c_str(), 0755) == 0, "mkdir " + dir_);
     fsync_path(dir_);
