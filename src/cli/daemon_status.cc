@@ -13,7 +13,8 @@ using nlohmann::json;
 
 namespace {
 
-// disk_state metric: 1 online, 0 failed, 2 draining (being removed).
+// disk_state metric: 1 online, 0 failed, 2 draining (being removed),
+// 3 removed.
 double disk_state_value(DiskState st) {
   switch (st) {
     case DiskState::kOnline:
@@ -22,6 +23,8 @@ double disk_state_value(DiskState st) {
       return 0.0;
     case DiskState::kDraining:
       return 2.0;
+    case DiskState::kRemoved:
+      return 3.0;
   }
   return 0.0;
 }

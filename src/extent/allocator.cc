@@ -27,8 +27,18 @@ Result<uint32_t> Allocator::add_disk(uint64_t start, uint64_t end) {
   return static_cast<uint32_t>(n);
 }
 
+void Allocator::retire(uint32_t disk) {
+  if (disk >= disk_count()) return;
+  auto& d = *m_disks[disk];
+  std::lock_guard lk(d.mutex);
+  d.retired = true;
+  d.free.clear();
+  d.free_bytes = 0;
+  d.end = d.start;
+}
+
 void Allocator::insert_free_locked(DiskFree& d, uint64_t off, uint64_t len) {
-  if (len == 0) return;
+  if (len == 0 || d.retired) return;
   d.free_bytes += len;
   auto next = d.free.lower_bound(off);
   if (next != d.free.begin()) {

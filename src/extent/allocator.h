@@ -59,6 +59,9 @@ class Allocator {
                                                               DiskMask allowed);
   // A disk added to the pool while in use; returns its index.
   Result<uint32_t> add_disk(uint64_t start, uint64_t end);
+  // A disk taken out of the pool (nothing references it): no capacity, no
+  // free space, and frees of its space are dropped from now on.
+  void retire(uint32_t disk);
   // Returns never-referenced space immediately (a write that was abandoned).
   void free_now(const std::vector<DiskRange>& ranges);
 
@@ -90,6 +93,7 @@ class Allocator {
     std::atomic<uint64_t> free_bytes{0};
     std::atomic<uint64_t> deferred_bytes{0};
     uint64_t cursor = 0;
+    bool retired = false;
   };
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);
   void take_locked(DiskFree& d, uint64_t off, uint64_t len,

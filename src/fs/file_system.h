@@ -82,6 +82,16 @@ struct FsStats {
   uint64_t bytes_read = 0, bytes_written = 0;
 };
 
+// A running (or the last) rebalance: disk add re-replicating, disk remove
+// draining.
+struct RebalanceStatus {
+  bool running = false;
+  std::string task;  // e.g. "removing disk 2"
+  uint64_t bytes_total = 0, bytes_done = 0;
+  uint64_t extents_moved = 0;
+  std::string result;  // of the last one: "ok" or the error
+};
+
 struct FsOptions {
   GroupCommitSettings commit;        // group commit of metadata (and disk syncs)
   unsigned io_workers = 0;           // per-disk I/O workers; 0 = from the device type
@@ -172,6 +182,17 @@ class FileSystem {
   // expected to end the process, as a power cut would).
   void power_cut(uint64_t seed, const std::function<void(size_t undone, const Status&)>& die);
 
+  // Disk administration (disk_admin.cc), one operation at a time (EBUSY).
+  // add_disk grows the pool, then restores the copy count of extents that
+  // lost copies to failed disks. remove_disk refuses when the other disks
+  // cannot hold the copies, else moves every copy off the disk at
+  // Background priority and takes it out of the volume.
+  Result<uint32_t> add_disk(const std::string& path, uint64_t create_size, bool force);
+  Status remove_disk(uint32_t disk);
+  RebalanceStatus rebalance_status() const;
+  // Makes a running add/remove stop at its next extent (shutdown).
+  void cancel_rebalance() { m_rebalance_cancel = true; }
+
   struct statvfs statfs() const;
   FsStats stats() const;
   // Counts corruption found outside read() in checksum_errors.
@@ -261,6 +282,12 @@ class FileSystem {
   // Space whose reference an applied commit removed: what no other extent
   // shares goes back to the allocator once no reader can still see it.
   void release_space(const std::vector<DiskRange>& freed);
+  // Rebalance helpers (disk_admin.cc).
+  bool extent_needs_work(const ExtentRecord& e) const;
+  // Passes over the extent map until no extent needs work (or `limit`).
+  Status rebalance_all(int limit);
+  Status relocate_extent(std::string_view key, std::string_view value, const ExtentRecord& e);
+  Result<uint64_t> extents_on(uint32_t disk) const;
   Status sync_metadata();
   Status sync_data_disks();
   void background_sync_loop();
@@ -301,6 +328,12 @@ class FileSystem {
   CoalescedSync m_sync_round;
   std::atomic<uint64_t> m_solo_sync_rounds{0};  // rounds run with group commit off
   std::atomic<uint64_t> m_fsync_requests{0};  // one data+metadata sync round for concurrent fsyncs
+
+  std::mutex m_admin_mutex;  // one disk add/remove at a time
+  std::atomic<bool> m_rebalance_cancel{false};
+  mutable std::mutex m_rebalance_mutex;
+  RebalanceStatus m_rebalance;
+  std::atomic<uint64_t> m_rebalance_done{0};
 
   std::mutex m_bg_mutex;
   std::condition_variable m_bg_cv;

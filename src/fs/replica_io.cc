@@ -53,7 +53,7 @@ ReplicaIo::~ReplicaIo() {
 
 Status ReplicaIo::write(const char* data, const std::vector<std::vector<DiskRange>>& copies,
                         uint64_t generation, std::vector<ExtentRecord>* out,
-                        uint32_t* failed_disk) {
+                        uint32_t* failed_disk, IoClass cls) {
   out->clear();
   if (copies.empty()) return Status::error(EINVAL, "write with no copies");
   uint64_t total = 0;
@@ -98,7 +98,7 @@ Status ReplicaIo::write(const char* data, const std::vector<std::vector<DiskRang
       iovs.push_back(iovec{const_cast<char*>(data + pos), r.length});
       IoJob job;
       job.op = IoJob::Op::kWrite;
-      job.cls = IoClass::kWrite;
+      job.cls = cls;
       job.iov = &iovs.back();
       job.iovcnt = 1;
       job.offset = r.offset;

@@ -60,7 +60,8 @@ class ReplicaIo {
   // several disks), then writes every copy. On an error `failed_disk` names
   // the disk that failed; nothing is written to the extent map here.
   Status write(const char* data, const std::vector<std::vector<DiskRange>>& copies,
-               uint64_t generation, std::vector<ExtentRecord>* out, uint32_t* failed_disk);
+               uint64_t generation, std::vector<ExtentRecord>* out, uint32_t* failed_disk,
+               IoClass cls = IoClass::kWrite);
 
   // Reads blocks [first, first + count) of `e` into `dst` (4 KiB aligned),
   // verified. The caller holds `pin`, taken before it read `e` from the

@@ -77,6 +77,30 @@ Status write_root(MetaStore& meta, const Uuid& volume_uuid,
 
 }  // namespace
 
+Status Volume::check_new_disk(const std::string& path, const Disk& disk, bool existed,
+                              bool force) {
+  if (disk.size() < kMinDiskSize) {
+    return Status::error(ENOSPC, "disk " + path + " is too small (" +
+                                     std::to_string(disk.size() >> 20) + " MiB; at least " +
+                                     std::to_string(kMinDiskSize >> 20) + " MiB needed)");
+  }
+  if (!existed || force) return Status::ok();
+  std::string block(Superblock::kSize, '\0');
+  DFS_RETURN_IF_ERROR(disk.read_at(block.data(), block.size(), 0));
+  if (Superblock::has_magic(block)) {
+    auto sb = Superblock::decode(block);
+    std::string owner = sb.is_ok() ? " of volume " + uuid_to_string(sb->volume_uuid) : "";
+    return Status::error(EEXIST, "disk " + path + " already belongs to a dynamicfs volume" + owner +
+                                     " (use --force to overwrite)");
+  }
+  std::string sig = foreign_signature(path);
+  if (!sig.empty()) {
+    return Status::error(EEXIST,
+                         "disk " + path + " holds a " + sig + " signature (use --force to overwrite)");
+  }
+  return Status::ok();
+}
+
 Status Volume::format(const FormatOptions& opts) {
   namespace fs = std::filesystem;
   if (opts.disks.empty()) return Status::error(EINVAL, "mkfs needs at least one --disk");
@@ -113,26 +137,7 @@ Status Volume::format(const FormatOptions& opts) {
     ::stat(path.c_str(), &st);
     if (!seen.insert({st.st_dev, st.st_ino}).second)
       return Status::error(EINVAL, "disk " + path + " is listed twice");
-    if (disk.value()->size() < kMinDiskSize) {
-      return Status::error(
-          ENOSPC, "disk " + path + " is too small (" + std::to_string(disk.value()->size() >> 20) +
-                      " MiB; at least " + std::to_string(kMinDiskSize >> 20) + " MiB needed)");
-    }
-    if (existed && !opts.force) {
-      std::string block(Superblock::kSize, '\0');
-      DFS_RETURN_IF_ERROR(disk.value()->read_at(block.data(), block.size(), 0));
-      if (Superblock::has_magic(block)) {
-        auto sb = Superblock::decode(block);
-        std::string owner = sb.is_ok() ? " of volume " + uuid_to_string(sb->volume_uuid) : "";
-        return Status::error(EEXIST, "disk " + path + " already belongs to a dynamicfs volume" +
-                                         owner + " (use --force to overwrite)");
-      }
-      std::string sig = foreign_signature(path);
-      if (!sig.empty()) {
-        return Status::error(
-            EEXIST, "disk " + path + " holds a " + sig + " signature (use --force to overwrite)");
-      }
-    }
+    DFS_RETURN_IF_ERROR(check_new_disk(path, *disk.value(), existed, opts.force));
     DiskConfig dc;
     dc.index = static_cast<uint32_t>(i);
     dc.uuid = uuid_generate_random();
@@ -167,6 +172,14 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
   vol->m_config = std::move(cfg).value();
   size_t missing = 0;
   for (const auto& dc : vol->m_config.disks) {
+    if (dc.removed) {
+      Superblock sb;
+      sb.disk_index = dc.index;
+      sb.disk_size = sb.data_start;  // an empty data area
+      vol->add_slot(Disk::missing(dc.path, 0), sb);
+      vol->m_slots[dc.index]->state = DiskState::kRemoved;
+      continue;
+    }
     auto disk = Disk::open(dc.path);
     // With more copies than missing disks every extent still has a copy:
     // mount degraded, the missing disk marked failed.
@@ -202,7 +215,9 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
                                       uuid_to_string(dc.uuid) + " at index " +
                                       std::to_string(dc.index));
     }
-    if (sb->disk_count != vol->m_config.disks.size()) {
+    // disk_count is the pool size when the disk joined: later `disk add`s
+    // grow the pool without rewriting older superblocks.
+    if (sb->disk_count > vol->m_config.disks.size()) {
       return Status::error(EXDEV, "refusing to mount: disk " + dc.path +
                                       " was formatted for a volume of " +
                                       std::to_string(sb->disk_count) + " disks");
@@ -240,6 +255,8 @@ const char* disk_state_name(DiskState s) {
       return "failed";
     case DiskState::kDraining:
       return "draining";
+    case DiskState::kRemoved:
+      return "removed";
   }
   return "unknown";
 }
@@ -256,8 +273,11 @@ void Volume::add_slot(std::unique_ptr<Disk> disk, const Superblock& sb) {
 
 void Volume::mark_failed(size_t i, const std::string& why) {
   if (m_config.replicas <= 1 || i >= disk_count()) return;
-  DiskState was = m_slots[i]->state.exchange(DiskState::kFailed);
-  if (was != DiskState::kFailed) {
+  DiskState was = m_slots[i]->state.load();
+  do {
+    if (was == DiskState::kFailed || was == DiskState::kRemoved) return;
+  } while (!m_slots[i]->state.compare_exchange_weak(was, DiskState::kFailed));
+  {
     spdlog::error("disk {} ({}) marked failed: {}; serving from the other copies (degraded)", i,
                   m_slots[i]->disk->path(), why);
   }
@@ -279,6 +299,76 @@ uint64_t Volume::writable_mask() const {
 
 size_t Volume::writable_count() const {
   return static_cast<size_t>(__builtin_popcountll(writable_mask()));
+}
+
+Result<uint32_t> Volume::add_disk(const std::string& path_in, uint64_t create_size, bool force) {
+  namespace fs = std::filesystem;
+  if (disk_count() >= kMaxDisks)
+    return Status::error(ENOSPC, "a volume holds at most " + std::to_string(kMaxDisks) + " disks");
+  const std::string path = fs::absolute(path_in).lexically_normal().string();
+  const bool existed = fs::exists(path);
+  auto disk = Disk::open(path, existed ? 0 : create_size);
+  if (!disk.is_ok()) return disk.status();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return Status::from_errno("cannot stat " + path);
+  for (size_t i = 0; i < disk_count(); ++i) {
+    struct stat other {};
+    if (disk_state(i) != DiskState::kRemoved && ::stat(this->disk(i).path().c_str(), &other) == 0 &&
+        other.st_dev == st.st_dev && other.st_ino == st.st_ino) {
+      return Status::error(EEXIST, "disk " + path + " is already disk " + std::to_string(i) +
+                                       " of this volume");
+    }
+  }
+  DFS_RETURN_IF_ERROR(check_new_disk(path, *disk.value(), existed, force));
+  if (Status held = disk.value()->hold_exclusive(); !held.is_ok()) return held;
+  // The volume.toml on disk may carry settings saved since the mount.
+  auto cfg = VolumeConfig::load(m_dir);
+  if (!cfg.is_ok()) return cfg.status();
+  const uint32_t index = static_cast<uint32_t>(disk_count());
+  if (cfg->disks.size() != index)
+    return Status::error(EUCLEAN, VolumeConfig::file_path(m_dir) + " lists " +
+                                      std::to_string(cfg->disks.size()) + " disks, the volume " +
+                                      std::to_string(index));
+  Superblock sb;
+  sb.volume_uuid = m_config.volume_uuid;
+  sb.disk_uuid = uuid_generate_random();
+  sb.disk_index = index;
+  sb.disk_count = index + 1;
+  sb.disk_size = disk.value()->size() & ~uint64_t{Superblock::kBlockSize - 1};
+  // Superblock first, durable, then the config that names the disk: a
+  // crash in between leaves a disk no volume lists.
+  DFS_RETURN_IF_ERROR(sb.write_to(*disk.value()));
+  DFS_RETURN_IF_ERROR(disk.value()->sync());
+  DiskConfig dc;
+  dc.index = index;
+  dc.uuid = sb.disk_uuid;
+  dc.path = path;
+  dc.size = sb.disk_size;
+  cfg->disks.push_back(dc);
+  DFS_RETURN_IF_ERROR(cfg->save(m_dir));
+  m_config.disks.push_back(dc);
+  add_slot(std::move(disk).value(), sb);
+  spdlog::info("disk {} added: {} ({} MiB)", index, path, sb.disk_size >> 20);
+  return index;
+}
+
+Status Volume::finish_remove(size_t i) {
+  auto cfg = VolumeConfig::load(m_dir);
+  if (!cfg.is_ok()) return cfg.status();
+  if (i >= cfg->disks.size()) return Status::error(EINVAL, "no disk " + std::to_string(i));
+  cfg->disks[i].removed = true;
+  DFS_RETURN_IF_ERROR(cfg->save(m_dir));
+  m_config.disks[i].removed = true;
+  m_slots[i]->state = DiskState::kRemoved;
+  // Nothing of the volume is left on it: without its superblock the disk
+  // can be put to use elsewhere without --force.
+  std::string zeros(Superblock::kSize, '\0');
+  Status wiped = m_slots[i]->disk->write_at(zeros.data(), zeros.size(), 0);
+  if (wiped.is_ok()) wiped = m_slots[i]->disk->sync();
+  if (!wiped.is_ok())
+    spdlog::warn("disk {} removed, but its superblock could not be wiped: {}", i, wiped.to_string());
+  spdlog::info("disk {} ({}) removed from the volume", i, m_slots[i]->disk->path());
+  return Status::ok();
 }
 
 bool Volume::degraded() const {

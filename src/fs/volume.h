@@ -29,8 +29,9 @@ struct FormatOptions {
 
 // What a disk is doing. Failed: it returned an I/O error while the volume
 // had other copies to serve from; it gets no new data and is read only as a
-// last resort. Draining: `disk remove` is moving its data away.
-enum class DiskState : uint8_t { kOnline = 0, kFailed = 1, kDraining = 2 };
+// last resort. Draining: `disk remove` is moving its data away. Removed: it
+// holds nothing of the volume any more (its index stays taken).
+enum class DiskState : uint8_t { kOnline = 0, kFailed = 1, kDraining = 2, kRemoved = 3 };
 const char* disk_state_name(DiskState s);
 
 class Volume {
@@ -60,10 +61,22 @@ class Volume {
   // back to the caller and the disk stays in use.
   void mark_failed(size_t i, const std::string& why);
   void set_draining(size_t i, bool draining);
+
+  // `disk add`: checks the disk like mkfs does (refusing one with data unless
+  // forced), writes its superblock, records it in volume.toml and opens it;
+  // returns its index. Callers serialise add and remove.
+  Result<uint32_t> add_disk(const std::string& path, uint64_t create_size, bool force);
+  // `disk remove`, once nothing references the disk: records it as removed
+  // in volume.toml and wipes its superblock, so it can be used elsewhere.
+  Status finish_remove(size_t i);
   // Disks that may receive new data.
   uint64_t writable_mask() const;
   size_t writable_count() const;
   bool degraded() const;
+
+  // Why a disk cannot join a volume (too small, holds data), or ok.
+  static Status check_new_disk(const std::string& path, const Disk& disk, bool existed,
+                               bool force);
 
   static std::string meta_dir(const std::string& volume_dir) { return volume_dir + "/meta"; }
   static std::string log_dir(const std::string& volume_dir) { return volume_dir + "/log"; }

@@ -31,6 +31,7 @@ Result<VolumeConfig> VolumeConfig::load(const std::string& volume_dir) {
       dc.uuid = du.value();
       dc.path = toml::find<std::string>(d, "path");
       dc.size = toml::find_or<uint64_t>(d, "size", 0);
+      dc.removed = toml::find_or<bool>(d, "removed", false);
       cfg.disks.push_back(dc);
     }
     if (data.contains("settings")) {
@@ -76,6 +77,7 @@ Status VolumeConfig::save(const std::string& volume_dir) const {
     out << "\n[[disks]]\nindex = " << d.index << "\nuuid = \"" << uuid_to_string(d.uuid)
         << "\"\npath = " << toml::value(d.path) << "\n";
     if (d.size != 0) out << "size = " << d.size << "\n";
+    if (d.removed) out << "removed = true\n";
   }
   if (!settings.empty()) {
     out << "\n# Daemon settings (see `dynamicfs config list`); mount -o overrides them.\n"

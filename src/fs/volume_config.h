@@ -18,6 +18,7 @@ struct DiskConfig {
   Uuid uuid{};
   std::string path;
   uint64_t size = 0;  // bytes the superblock records (0: not recorded, older volumes)
+  bool removed = false;  // taken out by `disk remove`; its index is not reused
 };
 
 struct VolumeConfig {
