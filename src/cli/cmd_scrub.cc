@@ -4,17 +4,26 @@
 #include <iostream>
 
 #include "src/cli/commands.h"
+#include "src/cli/watched_call.h"
 #include "src/control/control_client.h"
+#include "src/control/metric_format.h"
 
 namespace dynamicfs {
 
 int cmd_scrub(const std::string& mountpoint, double rate_mb) {
-  auto client = ControlClient::connect_mount(mountpoint);
-  if (!client.is_ok()) return fail(client.status().message());
   nlohmann::json req = {{"op", "scrub"}};
   // Without --rate the daemon's scrub_rate_mb setting applies.
   if (rate_mb >= 0) req["rate_bytes_per_sec"] = static_cast<uint64_t>(rate_mb * 1000.0 * 1000.0);
-  auto reply = client.value()->call(req);
+  auto reply = watched_call(mountpoint, req, [](const nlohmann::json& st) {
+    const nlohmann::json sc = st.value("scrub", nlohmann::json::object());
+    std::optional<std::pair<double, std::string>> p;
+    if (sc.value("running", false)) {
+      p = std::make_pair(sc.value("progress", 0.0),
+                         "scrub: " + MetricFormat::bytes(sc.value("bytes_done", 0.0)) + " of " +
+                             MetricFormat::bytes(sc.value("bytes_expected", 0.0)));
+    }
+    return p;
+  });
   if (!reply.is_ok()) return fail(reply.status().message());
   const auto& r = reply.value();
   auto num = [&](const char* k) { return r.value(k, uint64_t{0}); };

@@ -41,6 +41,14 @@ struct ConfigOptions {
   bool persist = false;
 };
 
+struct DiskOptions {
+  std::string action;  // list, add or remove
+  std::string mountpoint;
+  std::string disk;  // add: path; remove: index or path
+  std::string size = "8G";
+  bool force = false;
+};
+
 struct ImageOptions {
   std::string disk;
   std::string output;
@@ -72,6 +80,7 @@ int cmd_fsck(const std::string& volume_dir, bool repair);
 // Tests only: a simulated power cut of a daemon with fault injection on.
 int cmd_power_loss(const std::string& mountpoint, uint64_t seed);
 int cmd_config(const ConfigOptions& o);
+int cmd_disk(const DiskOptions& o);
 int cmd_image_create(const ImageOptions& o);
 int cmd_replicate(const ReplicateOptions& o);
 int cmd_log_level(const std::string& level, const std::string& mountpoint);

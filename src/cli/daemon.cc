@@ -121,6 +121,17 @@ json handle_request(DaemonContext& d, const json& req) {
     if (key == "scrub_interval") d.scrub.wake_periodic();
     return {{"key", key}, {"value", d.settings.get(key).value()}, {"previous", old}};
   }
+  if (op == "disk_add") {
+    auto r = d.fs.add_disk(req.value("path", ""), req.value("size", uint64_t{8} << 30),
+                           req.value("force", false));
+    if (!r.is_ok()) return error_reply(r.status());
+    return {{"disk", r.value()}, {"moved_extents", d.fs.rebalance_status().extents_moved}};
+  }
+  if (op == "disk_remove") {
+    Status st = d.fs.remove_disk(req.value("disk", uint32_t{0}));
+    if (!st.is_ok()) return error_reply(st);
+    return {{"disk", req["disk"]}, {"moved_extents", d.fs.rebalance_status().extents_moved}};
+  }
   if (op == "power_loss") return power_loss(d, req.value("seed", uint64_t{0}));
   return error_reply(Status::error(EOPNOTSUPP, "unknown control request '" + op + "'"));
 }
@@ -233,6 +244,7 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   spdlog::info("unmounted; flushing");
   // No control request may still use the filesystem while it shuts down.
   scrub.cancel();
+  fs.value()->cancel_rebalance();
   status.stop_sampling();
   control.stop_serving();
   http.stop();

@@ -261,6 +261,16 @@ json DaemonStatus::summary() const {
                 {"bytes_done", sp.bytes_done},     {"bytes_expected", sp.bytes_expected},
                 {"scrubs_total", sp.scrubs_total}, {"last_report", sp.last_report},
                 {"interval_seconds", sp.periodic_interval}};
+  RebalanceStatus rb = m_fs.rebalance_status();
+  json rebalance = {{"running", rb.running},
+                    {"task", rb.task},
+                    {"bytes_total", rb.bytes_total},
+                    {"bytes_done", rb.bytes_done},
+                    {"progress", rb.bytes_total == 0 ? (rb.running ? 0.0 : 1.0)
+                                                     : std::min(1.0, static_cast<double>(rb.bytes_done) /
+                                                                         static_cast<double>(rb.bytes_total))},
+                    {"extents_moved", rb.extents_moved},
+                    {"result", rb.result}};
   return json{{"volume", vol.dir()},
               {"volume_uuid", uuid_to_string(vol.config().volume_uuid)},
               {"mountpoint", m_mountpoint},
@@ -297,6 +307,7 @@ json DaemonStatus::summary() const {
                 {"lock_wait_seconds_sum", static_cast<double>(s.locks.wait_ns) / 1e9},
                 {"lock_contention_ratio", ratio(s.locks.contended, s.locks.acquisitions)}}},
               {"scrub", scrub},
+              {"rebalance", rebalance},
               {"replication", {{"active", false}, {"peers", 0}, {"progress", 0}}},
               {"metrics_endpoint", m_metrics_endpoint},
               {"settings", m_settings.all()}};

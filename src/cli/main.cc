@@ -135,6 +135,31 @@ int main(int argc, char** argv) {
   c_scrub->footer(
       "Exit status: 0 when every block verified, 1 when corruption or read errors were found.");
 
+  DiskOptions disk;
+  auto* c_disk = app.add_subcommand("disk", "List, add or remove the disks of a mounted volume");
+  c_disk->require_subcommand(1);
+  auto* c_disk_list = c_disk->add_subcommand("list", "List the disks with their state and use");
+  auto* c_disk_add = c_disk->add_subcommand(
+      "add", "Add a disk to the pool and give extents that lost copies their copies back");
+  auto* c_disk_remove = c_disk->add_subcommand(
+      "remove", "Move every copy off a disk (Background priority), then take it out");
+  for (auto* c : {c_disk_list, c_disk_add, c_disk_remove})
+    c->add_option("mountpoint", disk.mountpoint, "Mounted dynamicfs directory")->required();
+  c_disk_add
+      ->add_option("disk", disk.disk,
+                   "Block device, or a file (created sparse at --size if absent)")
+      ->required();
+  c_disk_add->add_option("--size", disk.size, "Size of a disk file that does not exist yet")
+      ->capture_default_str();
+  c_disk_add->add_flag("--force", disk.force,
+                       "Use a disk that holds a filesystem or another volume");
+  c_disk_remove->add_option("disk", disk.disk, "Disk index or path (see `disk list`)")->required();
+  c_disk->footer(
+      "remove refuses, changing nothing, when the other online disks are fewer than the\n"
+      "volume's copy count or lack the space; a failed disk can be removed once every\n"
+      "extent has copies elsewhere (add its replacement first). Progress is drawn on a\n"
+      "terminal and shown by `dynamicfs status`. Exit status 0 on success, 1 otherwise.");
+
   // Hidden: fault injection for the crash tests.
   std::string debug_mp;
   uint64_t debug_seed = 0;
@@ -256,6 +281,10 @@ int main(int argc, char** argv) {
     return cmd_config(config);
   }
   if (*c_log) return cmd_log_level(log_level, log_level_mp);
+  if (*c_disk) {
+    disk.action = *c_disk_list ? "list" : *c_disk_add ? "add" : "remove";
+    return cmd_disk(disk);
+  }
   if (*c_image) return cmd_image_create(image);
   if (*c_repl) {
     repl.seed = c_seed->parsed();

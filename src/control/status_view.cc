@@ -137,6 +137,20 @@ std::string StatusView::render(const json& s) {
   } else {
     line(&out, "scrub       idle; never run since mount");
   }
+  const json rb = s.value("rebalance", json::object());
+  if (get<bool>(rb, "running")) {
+    line(&out, "rebalance   %s: %.1f%% (%s of %s), %llu extents moved",
+         get<std::string>(rb, "task", "").c_str(), 100.0 * get<double>(rb, "progress"),
+         MetricFormat::bytes(get<double>(rb, "bytes_done")).c_str(),
+         MetricFormat::bytes(get<double>(rb, "bytes_total")).c_str(),
+         static_cast<unsigned long long>(get<uint64_t>(rb, "extents_moved")));
+  } else if (!get<std::string>(rb, "task", "").empty()) {
+    line(&out, "rebalance   idle; last: %s (%s, %llu extents moved)",
+         get<std::string>(rb, "task", "").c_str(), get<std::string>(rb, "result", "").c_str(),
+         static_cast<unsigned long long>(get<uint64_t>(rb, "extents_moved")));
+  } else {
+    line(&out, "rebalance   idle");
+  }
   const json rep = s.value("replication", json::object());
   if (get<bool>(rep, "active")) {
     line(&out, "replication %.1f%% with %u peers", 100.0 * get<double>(rep, "progress"),
