@@ -2,6 +2,8 @@
 // WAL syncs.
 #include "metadata/group_commit_coordinator.h"
 
+#include "src/common/crash_point.h"
+
 #include <chrono>
 #include <vector>
 
@@ -54,6 +56,7 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
     auto start = std::chrono::steady_clock::now();
     Status st;
     std::shared_lock gate(m_gate);  // not while a sync round flushes the WAL
+    crash_point("group_commit.before_write");
     if (group.size() == 1) {
       st = m_store->write(group[0]->batch, /*sync=*/false);
     } else {
@@ -65,6 +68,7 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
       if (st.is_ok()) st = m_store->write(&merged, /*sync=*/false);
     }
     gate.unlock();
+    if (st.is_ok()) crash_point("group_commit.after_write");
     m_write_latency.observe_ns(elapsed_ns(start));
     m_batches.fetch_add(group.size());
     m_ops.fetch_add(ops);

@@ -51,4 +51,12 @@ int cmd_power_loss(const std::string& mountpoint, uint64_t seed) {
   return 0;
 }
 
+int cmd_crash_point(const std::string& mountpoint, const std::string& name) {
+  auto client = ControlClient::connect_mount(mountpoint);
+  if (!client.is_ok()) return fail(client.status().message());
+  auto reply = client.value()->call({{"op", "crash_point"}, {"name", name}});
+  if (!reply.is_ok()) return fail(reply.status().message());
+  return 0;
+}
+
 }  // namespace dynamicfs

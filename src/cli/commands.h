@@ -79,6 +79,8 @@ int cmd_scrub(const std::string& mountpoint, double rate_mb);
 int cmd_fsck(const std::string& volume_dir, bool repair);
 // Tests only: a simulated power cut of a daemon with fault injection on.
 int cmd_power_loss(const std::string& mountpoint, uint64_t seed);
+// Tests only: arms a crash point (src/common/crash_point.h).
+int cmd_crash_point(const std::string& mountpoint, const std::string& name);
 int cmd_config(const ConfigOptions& o);
 int cmd_disk(const DiskOptions& o);
 int cmd_image_create(const ImageOptions& o);

@@ -1,6 +1,8 @@
 // The mount daemon: start-up order, the control request handler, shutdown.
 #include "src/cli/daemon.h"
 
+#include "src/common/crash_point.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -133,6 +135,17 @@ json handle_request(DaemonContext& d, const json& req) {
     return {{"disk", req["disk"]}, {"moved_extents", d.fs.rebalance_status().extents_moved}};
   }
   if (op == "power_loss") return power_loss(d, req.value("seed", uint64_t{0}));
+  if (op == "crash_point") {
+    if (!fault_injection_enabled()) {
+      return error_reply(Status::error(
+          EPERM, "fault injection is off (start the daemon with DYNAMICFS_FAULT_INJECTION=1)"));
+    }
+    std::string name = req.value("name", "");
+    if (!is_crash_point(name)) return error_reply(Status::error(EINVAL, "no crash point " + name));
+    spdlog::warn("crash point {} armed", name);
+    arm_crash_point(name);
+    return {{"armed", name}};
+  }
   return error_reply(Status::error(EOPNOTSUPP, "unknown control request '" + op + "'"));
 }
 

@@ -170,6 +170,13 @@ int main(int argc, char** argv) {
       "started with DYNAMICFS_FAULT_INJECTION=1)");
   c_power->add_option("mountpoint", debug_mp, "Mounted dynamicfs directory")->required();
   c_power->add_option("--seed", debug_seed, "Which unsynced writes are lost");
+  std::string crash_name;
+  auto* c_crash = c_debug->add_subcommand(
+      "crash-point",
+      "Arm a named crash point: the daemon kills itself the next time it passes there\n"
+      "(needs DYNAMICFS_FAULT_INJECTION=1)");
+  c_crash->add_option("mountpoint", debug_mp, "Mounted dynamicfs directory")->required();
+  c_crash->add_option("name", crash_name, "e.g. rename.before_commit")->required();
 
   std::string fsck_volume;
   bool fsck_repair = false;
@@ -293,5 +300,6 @@ int main(int argc, char** argv) {
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
   if (*c_fsck) return cmd_fsck(fsck_volume, fsck_repair);
   if (*c_power) return cmd_power_loss(debug_mp, debug_seed);
+  if (*c_crash) return cmd_crash_point(debug_mp, crash_name);
   return 2;
 }

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "metadata/key_codec.h"
+#include "src/common/crash_point.h"
 #include "src/common/clock.h"
 #include "src/fs/file_system.h"
 
@@ -150,6 +151,7 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
   // while the source's writers are still locked out: no release can free
   // these blocks in between.
   for (const DiskRange& r : shared) m_shared.share(r);
+  crash_point("copy_range.before_commit");
   Status st = m_commit->apply(&b);
   if (!st.is_ok()) {
     std::vector<DiskRange> none;  // the source still owns every block

@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "metadata/key_codec.h"
+#include "src/common/crash_point.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -65,6 +66,10 @@ struct AlignedBuf {
 };
 
 }  // namespace
+
+uint64_t FileSystem::next_write_seq() {
+  return g_write_seq.fetch_add(1);
+}
 
 bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
   if (hole != o.hole) return false;
@@ -408,6 +413,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     Status st;
     // One remap per batch: a second one would read the extent map without
     // the first one's (unapplied) changes.
+    crash_point("truncate.before_commit");
     if (cow) {
       uint64_t end = new_size < old_size ? UINT64_MAX : edge_off + kBlock;
       st = remap(&b, ino, edge_off, end, fresh.items, edge_off, &freed, &delta);
@@ -491,107 +497,6 @@ Status FileSystem::release_file(uint64_t ino) {
   guard.release();
   --m_inode_count;
   release_space(freed);
-  return Status::ok();
-}
-
-Result<uint64_t> FileSystem::seek_data_or_hole(uint64_t ino, uint64_t offset, int whence) {
-  if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::error(EINVAL);
-  auto guard = m_locks.lock_shared(ino);
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
-  if (rec->is_dir()) return Status::error(EISDIR);
-  const uint64_t size = rec->size;
-  if (offset >= size) return Status::error(ENXIO);
-  auto ext = extents_in(ino, offset, size);
-  if (!ext.is_ok()) return ext.status();
-  if (whence == SEEK_DATA) {
-    // The first extent that reaches past OFFSET; holes have no extent.
-    for (const auto& [off, e] : ext.value()) {
-      if (off + e.length > offset) return std::min(std::max(off, offset), size);
-    }
-    return Status::error(ENXIO);  // only a hole up to the end of the file
-  }
-  // SEEK_HOLE: follow contiguous extents from OFFSET; the end of the file
-  // counts as a hole.
-  uint64_t pos = offset;
-  for (const auto& [off, e] : ext.value()) {
-    if (off > pos) break;
-    pos = std::max(pos, off + e.length);
-  }
-  return std::min(pos, size);
-}
-
-Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
-  uint64_t size = 0;
-  {
-    auto guard = m_locks.lock_shared(ino);
-    auto rec = load_inode(ino);
-    if (!rec.is_ok()) return rec.status();
-    if (rec->is_dir()) return Status::error(EISDIR);
-    if (!rec->is_reg()) return Status::error(ENODEV);
-    size = rec->size;
-  }
-  // Past the end of the file there is nothing to punch (the size stays).
-  const uint64_t end = std::min(offset + length, size);
-  if (offset >= end) return Status::ok();
-  const uint64_t a0 = align_up(offset), a1 = align_down(end);
-  // Partial blocks at the edges are rewritten with zeros (copy-on-write).
-  const std::string zeros(kBlock, '\0');
-  if (offset < std::min(a0, end)) {
-    auto w = write(ino, offset, zeros.data(), std::min(a0, end) - offset);
-    if (!w.is_ok()) return w.status();
-  }
-  if (a1 >= a0 && end > a1 && a1 >= offset) {
-    auto w = write(ino, a1, zeros.data(), end - a1);
-    if (!w.is_ok()) return w.status();
-  }
-  if (a1 <= a0) return Status::ok();
-  // Whole blocks: their extents go, and the space is freed.
-  auto guard = m_locks.lock_whole_file(ino);
-  auto rec_r = load_inode(ino);
-  if (!rec_r.is_ok()) return rec_r.status();
-  InodeRecord rec = rec_r.value();
-  rocksdb::WriteBatch b;
-  std::vector<DiskRange> freed;
-  int64_t delta = 0;
-  DFS_RETURN_IF_ERROR(remap(&b, ino, a0, a1, {}, 0, &freed, &delta));
-  rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
-  rec.mtime = rec.ctime = now_timestamp();
-  ++rec.generation;
-  put_inode(&b, rec);
-  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-  guard.release();
-  release_space(freed);
-  return Status::ok();
-}
-
-Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
-  if (length == 0) return Status::error(EINVAL);
-  if (offset + length > kMaxFileSize || offset + length < offset) return Status::error(EFBIG);
-  const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
-  const int other = mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
-  if (other != 0) return Status::error(EOPNOTSUPP);  // collapse, insert, unshare
-  if (mode & FALLOC_FL_PUNCH_HOLE) {
-    if (!keep_size || (mode & FALLOC_FL_ZERO_RANGE)) return Status::error(EOPNOTSUPP);
-    return punch_hole(ino, offset, length);
-  }
-  auto rec = getattr(ino);
-  if (!rec.is_ok()) return rec.status();
-  if (rec->is_dir()) return Status::error(EISDIR);
-  if (!rec->is_reg()) return Status::error(ENODEV);
-  if (mode & FALLOC_FL_ZERO_RANGE) {
-    // Zeros are holes here: the range's blocks are freed, edges zeroed.
-    DFS_RETURN_IF_ERROR(punch_hole(ino, offset, length));
-  } else {
-    // Copy-on-write extents cannot be reserved ahead of the write; refuse
-    // what the pool could not hold now.
-    struct statvfs st = statfs();
-    if (length > static_cast<uint64_t>(st.f_bavail) * kBlock) return Status::error(ENOSPC);
-  }
-  if (!keep_size && offset + length > rec->size) {
-    InodeRecord out;
-    return truncate(ino, offset + length, &out);
-  }
   return Status::ok();
 }
 

@@ -268,6 +268,8 @@ class FileSystem {
   // distinct writable disks (see Allocator::allocate_copies).
   Result<std::vector<std::vector<DiskRange>>> allocate_space(uint64_t length);
   static bool atime_is_stale(const InodeRecord& rec);
+  // Generation tag of fresh extents (unique per write).
+  static uint64_t next_write_seq();
   void update_atime(uint64_t ino);
   // Loads each inode of INOS once into OUT (keys already there are kept).
   Status load_inodes(const std::vector<uint64_t>& inos, std::map<uint64_t, InodeRecord>* out);

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "metadata/key_codec.h"
+#include "src/common/crash_point.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -333,6 +334,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
       if (ino == dst && dst != 0) continue;  // drop_link wrote or deleted it
       put_inode(&b, rec);
     }
+    crash_point("rename.before_commit");
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     guard.release();
     release_space(freed);

@@ -1,0 +1,203 @@
+// FileSystem holes: lseek SEEK_DATA/SEEK_HOLE, hole punching and
+// fallocate, all from the extent map (a hole is a range with no extent).
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+#include "metadata/key_codec.h"
+#include "src/common/crash_point.h"
+#include "src/fs/file_system.h"
+
+namespace dynamicfs {
+
+namespace {
+
+constexpr int kPunchRetries = 1000;
+
+struct PunchBuf {
+  PunchBuf() : ptr(static_cast<char*>(std::aligned_alloc(FileSystem::kBlock, FileSystem::kBlock))) {}
+  ~PunchBuf() { std::free(ptr); }
+  PunchBuf(const PunchBuf&) = delete;
+  PunchBuf& operator=(const PunchBuf&) = delete;
+  char* ptr;
+};
+
+// Zeroed edge blocks of a punch: freed again unless the punch commits.
+class FreshPieces {
+ public:
+  explicit FreshPieces(Allocator& alloc) : m_alloc(alloc) {}
+  ~FreshPieces() {
+    if (!m_committed) m_alloc.free_now(space);
+  }
+  FreshPieces(const FreshPieces&) = delete;
+  FreshPieces& operator=(const FreshPieces&) = delete;
+  void committed() { m_committed = true; }
+  std::vector<std::pair<uint64_t, ExtentRecord>> placed;
+  std::vector<DiskRange> space;
+
+ private:
+  Allocator& m_alloc;
+  bool m_committed = false;
+};
+
+}  // namespace
+
+Result<uint64_t> FileSystem::seek_data_or_hole(uint64_t ino, uint64_t offset, int whence) {
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::error(EINVAL);
+  auto guard = m_locks.lock_shared(ino);
+  auto rec = load_inode(ino);
+  if (!rec.is_ok()) return rec.status();
+  if (rec->is_dir()) return Status::error(EISDIR);
+  const uint64_t size = rec->size;
+  if (offset >= size) return Status::error(ENXIO);
+  auto ext = extents_in(ino, offset, size);
+  if (!ext.is_ok()) return ext.status();
+  if (whence == SEEK_DATA) {
+    // The first extent that reaches past OFFSET; holes have no extent.
+    for (const auto& [off, e] : ext.value()) {
+      if (off + e.length > offset) return std::min(std::max(off, offset), size);
+    }
+    return Status::error(ENXIO);  // only a hole up to the end of the file
+  }
+  // SEEK_HOLE: follow contiguous extents from OFFSET; the end of the file
+  // counts as a hole.
+  uint64_t pos = offset;
+  for (const auto& [off, e] : ext.value()) {
+    if (off > pos) break;
+    pos = std::max(pos, off + e.length);
+  }
+  return std::min(pos, size);
+}
+
+Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
+  // One commit: the partial edge blocks, rewritten with zeros (copy-on-
+  // write), and the whole blocks between them, dropped. A crash leaves the
+  // file as it was before the punch or as it is after it.
+  for (int attempt = 0; attempt < kPunchRetries; ++attempt) {
+    ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
+    uint64_t size = 0;
+    BlockRef head_ref, tail_ref;
+    uint64_t end = 0, h0 = 0, t1 = 0;
+    bool head = false, tail = false;
+    {
+      auto guard = m_locks.lock_shared(ino);
+      auto rec = load_inode(ino);
+      if (!rec.is_ok()) return rec.status();
+      if (rec->is_dir()) return Status::error(EISDIR);
+      if (!rec->is_reg()) return Status::error(ENODEV);
+      size = rec->size;
+      // Past the end of the file there is nothing to punch (the size stays).
+      end = std::min(offset + length, size);
+      if (offset >= end) return Status::ok();
+      h0 = offset & ~(kBlock - 1);
+      t1 = (end + kBlock - 1) & ~(kBlock - 1);
+      head = offset != h0;
+      tail = end != t1 && !(head && t1 - kBlock == h0);
+      if (head) {
+        auto r = block_ref(ino, h0);
+        if (!r.is_ok()) return r.status();
+        head_ref = std::move(r).value();
+      }
+      if (tail) {
+        auto r = block_ref(ino, t1 - kBlock);
+        if (!r.is_ok()) return r.status();
+        tail_ref = std::move(r).value();
+      }
+    }
+    // Edge blocks that hold data get a zeroed copy; holes stay holes.
+    FreshPieces fresh(*m_alloc);
+    auto zero_edge = [&](const BlockRef& ref, uint64_t block_off) -> Status {
+      if (ref.hole) return Status::ok();
+      PunchBuf block;
+      DFS_RETURN_IF_ERROR(read_block(ref, block_off, block.ptr, ino, pin));
+      uint64_t z0 = std::max(offset, block_off), z1 = std::min(end, block_off + kBlock);
+      std::memset(block.ptr + (z0 - block_off), 0, z1 - z0);
+      std::vector<ExtentRecord> recs;
+      DFS_RETURN_IF_ERROR(
+          write_new_extents(block.ptr, kBlock, next_write_seq(), &recs, &fresh.space));
+      for (auto& r : recs) fresh.placed.emplace_back(block_off, std::move(r));
+      return Status::ok();
+    };
+    Status st = head ? zero_edge(head_ref, h0) : Status::ok();
+    if (st.is_ok() && tail) st = zero_edge(tail_ref, t1 - kBlock);
+    if (!st.is_ok()) {
+      if (attempt < 3) continue;
+      return st;
+    }
+    pin.release();
+
+    auto guard = m_locks.lock_whole_file(ino);
+    auto rec_r = load_inode(ino);
+    if (!rec_r.is_ok()) return rec_r.status();
+    InodeRecord rec = rec_r.value();
+    bool changed = rec.size != size;
+    if (!changed && head) {
+      auto r = block_ref(ino, h0);
+      changed = !r.is_ok() || !r->same_as(head_ref);
+    }
+    if (!changed && tail) {
+      auto r = block_ref(ino, t1 - kBlock);
+      changed = !r.is_ok() || !r->same_as(tail_ref);
+    }
+    if (changed) continue;
+    rocksdb::WriteBatch b;
+    std::vector<DiskRange> freed;
+    int64_t delta = 0;
+    DFS_RETURN_IF_ERROR(remap(&b, ino, h0, t1, {}, 0, &freed, &delta));
+    // After the remap in the batch, so these win over its deletes.
+    auto* cf = m_volume->meta().handle(Cf::kExtents);
+    for (const auto& [off, e] : fresh.placed) {
+      b.Put(cf, KeyCodec::extent_key(ino, off), e.encode());
+      delta += e.length;
+    }
+    rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
+    rec.mtime = rec.ctime = now_timestamp();
+    ++rec.generation;
+    put_inode(&b, rec);
+    crash_point("punch.before_commit");
+    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+    fresh.committed();
+    guard.release();
+    release_space(freed);
+    return Status::ok();
+  }
+  return Status::error(EAGAIN, "punch of inode " + std::to_string(ino) +
+                                   " kept racing with writers");
+}
+
+Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+  if (length == 0) return Status::error(EINVAL);
+  if (offset + length > kMaxFileSize || offset + length < offset) return Status::error(EFBIG);
+  const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;
+  const int other = mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE);
+  if (other != 0) return Status::error(EOPNOTSUPP);  // collapse, insert, unshare
+  if (mode & FALLOC_FL_PUNCH_HOLE) {
+    if (!keep_size || (mode & FALLOC_FL_ZERO_RANGE)) return Status::error(EOPNOTSUPP);
+    return punch_hole(ino, offset, length);
+  }
+  auto rec = getattr(ino);
+  if (!rec.is_ok()) return rec.status();
+  if (rec->is_dir()) return Status::error(EISDIR);
+  if (!rec->is_reg()) return Status::error(ENODEV);
+  if (mode & FALLOC_FL_ZERO_RANGE) {
+    // Zeros are holes here: the range's blocks are freed, edges zeroed.
+    DFS_RETURN_IF_ERROR(punch_hole(ino, offset, length));
+  } else {
+    // Copy-on-write extents cannot be reserved ahead of the write; refuse
+    // what the pool could not hold now.
+    struct statvfs st = statfs();
+    if (length > static_cast<uint64_t>(st.f_bavail) * kBlock) return Status::error(ENOSPC);
+  }
+  if (!keep_size && offset + length > rec->size) {
+    InodeRecord out;
+    return truncate(ino, offset + length, &out);
+  }
+  return Status::ok();
+}
+
+}  // namespace dynamicfs
