@@ -24,10 +24,10 @@ cmake --build "$build"
 # libFuzzer (clang) over the superblock, key and record decoders, briefly,
 # from the checked-in seed corpus.
 fbuild="$build-fuzz"
-echo "=== fuzz build: decoders (${DYNAMICFS_FUZZ_SECONDS:-60} s)"
+echo "=== fuzz build: decoders (${DYNAMICFS_FUZZ_SECONDS:-30} s)"
 cmake -S "$repo" -B "$fbuild" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
   -DDYNAMICFS_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-  -DDFS_FUZZ_SECONDS="${DYNAMICFS_FUZZ_SECONDS:-60}"
+  -DDFS_FUZZ_SECONDS="${DYNAMICFS_FUZZ_SECONDS:-30}"
 cmake --build "$fbuild" --target fuzz_decode
 (cd "$fbuild" && ctest --output-on-failure -L fuzz)
 
@@ -36,7 +36,7 @@ if [ "${DYNAMICFS_SKIP_SANITIZERS:-0}" != "1" ]; then
     sbuild="$build-$san"
     echo "=== $san sanitizer build: unit and stress tests"
     cmake -S "$repo" -B "$sbuild" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON \
-      -DDYNAMICFS_SANITIZE="$san"
+      -DDYNAMICFS_SANITIZE="$san" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
     cmake --build "$sbuild" --target sanitizer_tests
     (cd "$sbuild" && STRESS_OPS=600 ctest --output-on-failure --timeout 1500 -L "unit|stress")
   done

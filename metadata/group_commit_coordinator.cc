@@ -2,10 +2,10 @@
 // WAL syncs.
 #include "metadata/group_commit_coordinator.h"
 
-#include "src/common/crash_point.h"
-
 #include <chrono>
 #include <vector>
+
+#include "src/common/crash_point.h"
 
 namespace dynamicfs {
 

@@ -17,12 +17,11 @@ using nlohmann::json;
 std::optional<std::pair<double, std::string>> rebalance_progress(const json& st) {
   const json rb = st.value("rebalance", json::object());
   if (!rb.value("running", false)) return std::nullopt;
-  return std::make_pair(
-      rb.value("progress", 0.0),
-      rb.value("task", std::string()) + ": " +
-          MetricFormat::bytes(rb.value("bytes_done", 0.0)) + " of " +
-          MetricFormat::bytes(rb.value("bytes_total", 0.0)) + ", " +
-          std::to_string(rb.value("extents_moved", uint64_t{0})) + " extents");
+  return std::make_pair(rb.value("progress", 0.0),
+                        rb.value("task", std::string()) + ": " +
+                            MetricFormat::bytes(rb.value("bytes_done", 0.0)) + " of " +
+                            MetricFormat::bytes(rb.value("bytes_total", 0.0)) + ", " +
+                            std::to_string(rb.value("extents_moved", uint64_t{0})) + " extents");
 }
 
 int list(const std::string& mountpoint) {

@@ -1,8 +1,6 @@
 // The mount daemon: start-up order, the control request handler, shutdown.
 #include "src/cli/daemon.h"
 
-#include "src/common/crash_point.h"
-
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -17,6 +15,7 @@
 #include "src/cli/daemon_settings.h"
 #include "src/cli/daemon_status.h"
 #include "src/cli/scrub_service.h"
+#include "src/common/crash_point.h"
 #include "src/control/control_client.h"
 #include "src/control/control_server.h"
 #include "src/control/metric_format.h"

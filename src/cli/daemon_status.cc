@@ -257,26 +257,32 @@ json DaemonStatus::summary() const {
   auto up = std::chrono::duration_cast<std::chrono::seconds>(now.at - m_start).count();
   const auto& c = s.commit;
   ScrubProgress sp = m_scrub.progress();
-  json scrub = {{"running", sp.running},           {"progress", sp.fraction()},
-                {"bytes_done", sp.bytes_done},     {"bytes_expected", sp.bytes_expected},
-                {"scrubs_total", sp.scrubs_total}, {"last_report", sp.last_report},
+  json scrub = {{"running", sp.running},
+                {"progress", sp.fraction()},
+                {"bytes_done", sp.bytes_done},
+                {"bytes_expected", sp.bytes_expected},
+                {"scrubs_total", sp.scrubs_total},
+                {"last_report", sp.last_report},
                 {"interval_seconds", sp.periodic_interval}};
   RebalanceStatus rb = m_fs.rebalance_status();
-  json rebalance = {{"running", rb.running},
-                    {"task", rb.task},
-                    {"bytes_total", rb.bytes_total},
-                    {"bytes_done", rb.bytes_done},
-                    {"progress", rb.bytes_total == 0 ? (rb.running ? 0.0 : 1.0)
-                                                     : std::min(1.0, static_cast<double>(rb.bytes_done) /
-                                                                         static_cast<double>(rb.bytes_total))},
-                    {"extents_moved", rb.extents_moved},
-                    {"result", rb.result}};
+  json rebalance = {
+      {"running", rb.running},
+      {"task", rb.task},
+      {"bytes_total", rb.bytes_total},
+      {"bytes_done", rb.bytes_done},
+      {"progress", rb.bytes_total == 0 ? (rb.running ? 0.0 : 1.0)
+                                       : std::min(1.0, static_cast<double>(rb.bytes_done) /
+                                                           static_cast<double>(rb.bytes_total))},
+      {"extents_moved", rb.extents_moved},
+      {"result", rb.result}};
   return json{{"volume", vol.dir()},
               {"volume_uuid", uuid_to_string(vol.config().volume_uuid)},
               {"mountpoint", m_mountpoint},
               {"pid", ::getpid()},
               {"uptime_seconds", up},
-              {"health", vol.degraded() ? "degraded" : s.unrepaired > 0 ? "errors" : "ok"},
+              {"health", vol.degraded()     ? "degraded"
+                         : s.unrepaired > 0 ? "errors"
+                                            : "ok"},
               {"replicas", vol.config().replicas},
               {"inodes", s.inodes},
               {"disks", disks_json(s, &now, oldest ? &*oldest : nullptr)},

@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
                    "settings (see `dynamicfs config list`): group_commit=on|off,\n"
                    "commit_max_batch_ops=N, commit_max_delay_us=N, io_workers=N (per disk;\n"
                    "0 = from the device type), sync_interval_ms=N, scrub_rate_mb=N,\n"
-                   "scrub_interval=S (automatic scrubs; 0 = off), metadata_cache_mb=N, entry_timeout=S and attr_timeout=S (kernel cache,\n"
+                   "scrub_interval=S (automatic scrubs; 0 = off), metadata_cache_mb=N, "
+                   "entry_timeout=S and attr_timeout=S (kernel cache,\n"
                    "default 10 s), writeback_cache=on|off, log_level=LEVEL,\n"
                    "metrics_listen=[HOST:]PORT (Prometheus\n"
                    "/metrics over HTTP; loopback unless HOST is given)")
@@ -133,7 +134,9 @@ int main(int argc, char** argv) {
                    "Limit in MB/s (0 = unlimited; default: the scrub_rate_mb setting)")
       ->check(CLI::NonNegativeNumber);
   c_scrub->footer(
-      "Exit status: 0 when every block verified, 1 when corruption or read errors were found.");
+      "Bad blocks with a good copy elsewhere are rewritten from it. Exit status: 0 when\n"
+      "every block verified or was repaired, 1 when damage is left (no good copy, or\n"
+      "unreadable copies).");
 
   DiskOptions disk;
   auto* c_disk = app.add_subcommand("disk", "List, add or remove the disks of a mounted volume");

@@ -61,7 +61,8 @@ const std::vector<MetricDef> kMetrics = {
     {"io_worker_threads", T::kGauge, "io", "disk",
      "I/O worker threads running for a disk now; follows io_workers at once."},
     // disks
-    {"disk_state", T::kGauge, "disks", "disk", "Disk state: 1 online, 0 failed."},
+    {"disk_state", T::kGauge, "disks", "disk",
+     "Disk state: 1 online, 0 failed, 2 draining, 3 removed."},
     {"space_bytes", T::kGauge, "disks", "disk,kind",
      "Disk space by kind: capacity, used, free, deferred (freed, awaiting commit)."},
     // health

@@ -9,8 +9,8 @@
 #include <memory>
 
 #include "metadata/key_codec.h"
-#include "src/common/crash_point.h"
 #include "src/common/clock.h"
+#include "src/common/crash_point.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {

@@ -99,12 +99,12 @@ Status FileSystem::relocate_extent(std::string_view key, std::string_view value,
       copies = m_alloc->allocate_copies(e.length, add, allowed);
     }
     if (!copies.is_ok()) {
-      return Status::error(copies.err(), "no room for another copy of inode " +
-                                             std::to_string(ino) + " at offset " +
-                                             std::to_string(off) + ": " +
-                                             copies.status().message());
+      return Status::error(
+          copies.err(), "no room for another copy of inode " + std::to_string(ino) + " at offset " +
+                            std::to_string(off) + ": " + copies.status().message());
     }
-    for (const auto& c : copies.value()) space.ranges.insert(space.ranges.end(), c.begin(), c.end());
+    for (const auto& c : copies.value())
+      space.ranges.insert(space.ranges.end(), c.begin(), c.end());
     std::unique_ptr<char, FreeBuf> buf(static_cast<char*>(std::aligned_alloc(kBlock, e.length)));
     DFS_RETURN_IF_ERROR(m_replicas->read(e, 0, e.blocks(), buf.get(), IoClass::kBackground, pin,
                                          ReadSite{ino, off}));
@@ -212,8 +212,8 @@ Result<uint64_t> FileSystem::extents_on(uint32_t disk) const {
 namespace {
 // Runs `body` as the volume's one rebalance, recording it for status.
 template <typename Body>
-auto run_task(std::mutex& admin, std::mutex& mu, RebalanceStatus& state,
-              const std::string& task, Body body) -> decltype(body()) {
+auto run_task(std::mutex& admin, std::mutex& mu, RebalanceStatus& state, const std::string& task,
+              Body body) -> decltype(body()) {
   std::unique_lock admin_lock(admin, std::try_to_lock);
   if (!admin_lock.owns_lock())
     return Status::error(EBUSY, "another disk add or remove is running on this volume");
@@ -232,34 +232,32 @@ auto run_task(std::mutex& admin, std::mutex& mu, RebalanceStatus& state,
 }  // namespace
 
 Result<uint32_t> FileSystem::add_disk(const std::string& path, uint64_t create_size, bool force) {
-  return run_task(m_admin_mutex, m_rebalance_mutex, m_rebalance, "adding " + path,
-                  [&]() -> Result<uint32_t> {
-                    auto index = m_volume->add_disk(path, create_size, force);
-                    if (!index.is_ok()) return index.status();
-                    const Superblock& sb = m_volume->superblock(index.value());
-                    auto a = m_alloc->add_disk(sb.data_start, sb.disk_size);
-                    if (!a.is_ok()) return a.status();
-                    if (a.value() != index.value())
-                      return Status::error(EUCLEAN, "allocator and volume disagree on disk count");
-                    m_volume->scheduler(index.value()).set_workers(m_io_workers.load());
-                    {
-                      std::lock_guard lk(m_rebalance_mutex);
-                      m_rebalance.task = "restoring copies after adding disk " +
-                                         std::to_string(index.value());
-                    }
-                    // Extents written while a disk was failed get their copies back.
-                    DFS_RETURN_IF_ERROR(rebalance_all(3));
-                    DFS_RETURN_IF_ERROR(sync_all());
-                    return index.value();
-                  });
+  return run_task(
+      m_admin_mutex, m_rebalance_mutex, m_rebalance, "adding " + path, [&]() -> Result<uint32_t> {
+        auto index = m_volume->add_disk(path, create_size, force);
+        if (!index.is_ok()) return index.status();
+        const Superblock& sb = m_volume->superblock(index.value());
+        auto a = m_alloc->add_disk(sb.data_start, sb.disk_size);
+        if (!a.is_ok()) return a.status();
+        if (a.value() != index.value())
+          return Status::error(EUCLEAN, "allocator and volume disagree on disk count");
+        m_volume->scheduler(index.value()).set_workers(m_io_workers.load());
+        {
+          std::lock_guard lk(m_rebalance_mutex);
+          m_rebalance.task = "restoring copies after adding disk " + std::to_string(index.value());
+        }
+        // Extents written while a disk was failed get their copies back.
+        DFS_RETURN_IF_ERROR(rebalance_all(3));
+        DFS_RETURN_IF_ERROR(sync_all());
+        return index.value();
+      });
 }
 
 Status FileSystem::remove_disk(uint32_t disk) {
   auto r = run_task(
       m_admin_mutex, m_rebalance_mutex, m_rebalance, "removing disk " + std::to_string(disk),
       [&]() -> Result<bool> {
-        if (disk >= m_volume->disk_count() ||
-            m_volume->disk_state(disk) == DiskState::kRemoved)
+        if (disk >= m_volume->disk_count() || m_volume->disk_state(disk) == DiskState::kRemoved)
           return Status::error(ENOENT, "the volume has no disk " + std::to_string(disk));
         size_t others = 0;
         uint64_t room = 0;
@@ -270,18 +268,18 @@ Status FileSystem::remove_disk(uint32_t disk) {
           room += sp.free + sp.deferred;
         }
         if (others < m_volume->replicas()) {
-          return Status::error(EINVAL, "cannot remove disk " + std::to_string(disk) + ": the " +
-                                           std::to_string(others) +
-                                           " other online disk(s) cannot hold the " +
-                                           std::to_string(m_volume->replicas()) +
-                                           " copies every extent needs");
+          return Status::error(
+              EINVAL, "cannot remove disk " + std::to_string(disk) + ": the " +
+                          std::to_string(others) + " other online disk(s) cannot hold the " +
+                          std::to_string(m_volume->replicas()) + " copies every extent needs");
         }
         auto sp = m_alloc->space(disk);
         const uint64_t used = sp.capacity - sp.free - sp.deferred;
         if (used > room) {
-          return Status::error(ENOSPC, "cannot remove disk " + std::to_string(disk) + ": it holds " +
-                                           std::to_string(used >> 20) + " MiB, the other disks " +
-                                           "have " + std::to_string(room >> 20) + " MiB free");
+          return Status::error(ENOSPC, "cannot remove disk " + std::to_string(disk) +
+                                           ": it holds " + std::to_string(used >> 20) +
+                                           " MiB, the other disks " + "have " +
+                                           std::to_string(room >> 20) + " MiB free");
         }
         const bool was_online = m_volume->disk_state(disk) == DiskState::kOnline;
         m_volume->set_draining(disk, true);

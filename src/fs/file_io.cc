@@ -231,9 +231,8 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
 }
 
 Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
-                         const std::vector<ExtentRecord>& fresh,
-                         uint64_t fresh_file_off, std::vector<DiskRange>* freed,
-                         int64_t* alloc_delta) {
+                         const std::vector<ExtentRecord>& fresh, uint64_t fresh_file_off,
+                         std::vector<DiskRange>* freed, int64_t* alloc_delta) {
   auto* cf = m_volume->meta().handle(Cf::kExtents);
   auto old = extents_in(ino, start, end);
   if (!old.is_ok()) return old.status();
@@ -389,8 +388,8 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
       uint64_t keep = std::min(old_size, new_size) - edge_off;
       std::memset(block.ptr + keep, 0, kBlock - keep);
       pin.release();
-      DFS_RETURN_IF_ERROR(
-          write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1), &fresh.items, &fresh.space));
+      DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1),
+                                            &fresh.items, &fresh.space));
     }
     auto guard = m_locks.lock_whole_file(ino);
     auto rec_r = load_inode(ino);

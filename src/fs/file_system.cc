@@ -368,8 +368,8 @@ Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_vie
   auto e = ExtentRecord::decode(value);
   if (!e.is_ok()) return e.status();
   *live = true;
-  return m_replicas->check_all(e.value(), cls,
-                               ReadSite{KeyCodec::extent_key_ino(key), KeyCodec::extent_key_offset(key)});
+  return m_replicas->check_all(
+      e.value(), cls, ReadSite{KeyCodec::extent_key_ino(key), KeyCodec::extent_key_offset(key)});
 }
 
 Result<InodeRecord> FileSystem::load_inode(uint64_t ino) const {

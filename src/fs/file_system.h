@@ -260,8 +260,8 @@ class FileSystem {
                            std::vector<ExtentRecord>* out, std::vector<DiskRange>* space);
   // Replaces [start, end) of the extent map by `fresh` (empty = punch).
   Status remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
-               const std::vector<ExtentRecord>& fresh,
-               uint64_t fresh_file_off, std::vector<DiskRange>* freed, int64_t* alloc_delta);
+               const std::vector<ExtentRecord>& fresh, uint64_t fresh_file_off,
+               std::vector<DiskRange>* freed, int64_t* alloc_delta);
   // Sets the size: copy-on-write of the boundary block, then one commit.
   Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
   // Space for min(replicas, writable disks) copies of `length` bytes on

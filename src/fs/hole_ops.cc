@@ -20,7 +20,8 @@ namespace {
 constexpr int kPunchRetries = 1000;
 
 struct PunchBuf {
-  PunchBuf() : ptr(static_cast<char*>(std::aligned_alloc(FileSystem::kBlock, FileSystem::kBlock))) {}
+  PunchBuf()
+      : ptr(static_cast<char*>(std::aligned_alloc(FileSystem::kBlock, FileSystem::kBlock))) {}
   ~PunchBuf() { std::free(ptr); }
   PunchBuf(const PunchBuf&) = delete;
   PunchBuf& operator=(const PunchBuf&) = delete;
@@ -166,8 +167,8 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
     release_space(freed);
     return Status::ok();
   }
-  return Status::error(EAGAIN, "punch of inode " + std::to_string(ino) +
-                                   " kept racing with writers");
+  return Status::error(EAGAIN,
+                       "punch of inode " + std::to_string(ino) + " kept racing with writers");
 }
 
 Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {

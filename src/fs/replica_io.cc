@@ -52,8 +52,8 @@ ReplicaIo::~ReplicaIo() {
 }
 
 Status ReplicaIo::write(const char* data, const std::vector<std::vector<DiskRange>>& copies,
-                        uint64_t generation, std::vector<ExtentRecord>* out,
-                        uint32_t* failed_disk, IoClass cls) {
+                        uint64_t generation, std::vector<ExtentRecord>* out, uint32_t* failed_disk,
+                        IoClass cls) {
   out->clear();
   if (copies.empty()) return Status::error(EINVAL, "write with no copies");
   uint64_t total = 0;
@@ -133,8 +133,8 @@ std::vector<const ExtentCopy*> ReplicaIo::read_order(const ExtentRecord& e) cons
   if (order.size() > 1) {
     // Equally busy copies take turns, so reads spread over the disks.
     std::rotate(order.begin(),
-                order.begin() + static_cast<std::ptrdiff_t>(m_turn.fetch_add(1, std::memory_order_relaxed) %
-                                                            order.size()),
+                order.begin() + static_cast<std::ptrdiff_t>(
+                                    m_turn.fetch_add(1, std::memory_order_relaxed) % order.size()),
                 order.end());
     std::stable_sort(order.begin(), order.end(),
                      [&](const ExtentCopy* a, const ExtentCopy* b) { return rank(a) < rank(b); });
@@ -190,8 +190,9 @@ Status ReplicaIo::read(const ExtentRecord& e, uint64_t first, uint64_t count, ch
     }
     if (!wrong.empty()) {
       m_checksum_errors.fetch_add(wrong.size());
-      spdlog::error("checksum mismatch in {} ({} block(s)){}", site_text(site, wrong.front(), c.disk),
-                    wrong.size(), i + 1 < order.size() ? "; trying another copy" : "");
+      spdlog::error("checksum mismatch in {} ({} block(s)){}",
+                    site_text(site, wrong.front(), c.disk), wrong.size(),
+                    i + 1 < order.size() ? "; trying another copy" : "");
       bad.emplace_back(&c, std::move(wrong));
     }
   }
@@ -225,8 +226,8 @@ Status ReplicaIo::read(const ExtentRecord& e, uint64_t first, uint64_t count, ch
                                   ": no good copy left");
   }
   return Status::error(EIO, "cannot read inode " + std::to_string(site.ino) + " at offset " +
-                                std::to_string(site.file_off + b * kBlock) + " from any copy: " +
-                                io_error.message());
+                                std::to_string(site.file_off + b * kBlock) +
+                                " from any copy: " + io_error.message());
 }
 
 CopyCheck ReplicaIo::check_all(const ExtentRecord& e, IoClass cls, const ReadSite& site) {
@@ -288,8 +289,7 @@ Status ReplicaIo::write_repair(const RepairJob& job) {
     return st;
   }
   m_repairs.fetch_add(job.data.size() / kBlock);
-  spdlog::warn("repaired {} ({} block(s)) from another copy", job.where,
-               job.data.size() / kBlock);
+  spdlog::warn("repaired {} ({} block(s)) from another copy", job.where, job.data.size() / kBlock);
   return Status::ok();
 }
 

@@ -30,8 +30,9 @@ Result<ScrubReport> Scrubber::run() {
     std::string_view value(it->value().data(), it->value().size());
     auto ext = ExtentRecord::decode(value);
     if (!ext.is_ok() || key.size() != 16) {
-      report.problems.push_back("malformed extent record of inode " +
-                                std::to_string(key.size() >= 8 ? KeyCodec::extent_key_ino(key) : 0));
+      report.problems.push_back(
+          "malformed extent record of inode " +
+          std::to_string(key.size() >= 8 ? KeyCodec::extent_key_ino(key) : 0));
       continue;
     }
     // Extents rewritten since the snapshot are skipped: their old space

@@ -1,9 +1,8 @@
 // Volume: mkfs and the mount-time checks of disks and metadata.
 #include "src/fs/volume.h"
 
-#include <spdlog/spdlog.h>
-
 #include <blkid/blkid.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -77,8 +76,7 @@ Status write_root(MetaStore& meta, const Uuid& volume_uuid,
 
 }  // namespace
 
-Status Volume::check_new_disk(const std::string& path, const Disk& disk, bool existed,
-                              bool force) {
+Status Volume::check_new_disk(const std::string& path, const Disk& disk, bool existed, bool force) {
   if (disk.size() < kMinDiskSize) {
     return Status::error(ENOSPC, "disk " + path + " is too small (" +
                                      std::to_string(disk.size() >> 20) + " MiB; at least " +
@@ -95,8 +93,8 @@ Status Volume::check_new_disk(const std::string& path, const Disk& disk, bool ex
   }
   std::string sig = foreign_signature(path);
   if (!sig.empty()) {
-    return Status::error(EEXIST,
-                         "disk " + path + " holds a " + sig + " signature (use --force to overwrite)");
+    return Status::error(
+        EEXIST, "disk " + path + " holds a " + sig + " signature (use --force to overwrite)");
   }
   return Status::ok();
 }
@@ -185,8 +183,9 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
     // mount degraded, the missing disk marked failed.
     if (!disk.is_ok() && vol->m_config.replicas > missing + 1 && dc.size != 0) {
       ++missing;
-      spdlog::error("disk {} ({}) at {} is unavailable ({}); mounting degraded from the other copies",
-                    dc.index, uuid_to_string(dc.uuid), dc.path, std::strerror(disk.err()));
+      spdlog::error(
+          "disk {} ({}) at {} is unavailable ({}); mounting degraded from the other copies",
+          dc.index, uuid_to_string(dc.uuid), dc.path, std::strerror(disk.err()));
       Superblock sb;
       sb.volume_uuid = vol->m_config.volume_uuid;
       sb.disk_uuid = dc.uuid;
@@ -315,8 +314,8 @@ Result<uint32_t> Volume::add_disk(const std::string& path_in, uint64_t create_si
     struct stat other {};
     if (disk_state(i) != DiskState::kRemoved && ::stat(this->disk(i).path().c_str(), &other) == 0 &&
         other.st_dev == st.st_dev && other.st_ino == st.st_ino) {
-      return Status::error(EEXIST, "disk " + path + " is already disk " + std::to_string(i) +
-                                       " of this volume");
+      return Status::error(
+          EEXIST, "disk " + path + " is already disk " + std::to_string(i) + " of this volume");
     }
   }
   DFS_RETURN_IF_ERROR(check_new_disk(path, *disk.value(), existed, force));
@@ -366,7 +365,8 @@ Status Volume::finish_remove(size_t i) {
   Status wiped = m_slots[i]->disk->write_at(zeros.data(), zeros.size(), 0);
   if (wiped.is_ok()) wiped = m_slots[i]->disk->sync();
   if (!wiped.is_ok())
-    spdlog::warn("disk {} removed, but its superblock could not be wiped: {}", i, wiped.to_string());
+    spdlog::warn("disk {} removed, but its superblock could not be wiped: {}", i,
+                 wiped.to_string());
   spdlog::info("disk {} ({}) removed from the volume", i, m_slots[i]->disk->path());
   return Status::ok();
 }

@@ -75,8 +75,7 @@ class Volume {
   bool degraded() const;
 
   // Why a disk cannot join a volume (too small, holds data), or ok.
-  static Status check_new_disk(const std::string& path, const Disk& disk, bool existed,
-                               bool force);
+  static Status check_new_disk(const std::string& path, const Disk& disk, bool existed, bool force);
 
   static std::string meta_dir(const std::string& volume_dir) { return volume_dir + "/meta"; }
   static std::string log_dir(const std::string& volume_dir) { return volume_dir + "/log"; }

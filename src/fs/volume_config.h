@@ -17,7 +17,7 @@ struct DiskConfig {
   uint32_t index = 0;
   Uuid uuid{};
   std::string path;
-  uint64_t size = 0;  // bytes the superblock records (0: not recorded, older volumes)
+  uint64_t size = 0;     // bytes the superblock records (0: not recorded, older volumes)
   bool removed = false;  // taken out by `disk remove`; its index is not reused
 };
 

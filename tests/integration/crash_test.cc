@@ -13,7 +13,7 @@
 // SIGKILL (while a background thread is still appending + fsyncing a log),
 // detaches the dead mount, requires `dynamicfs fsck` to find the volume
 // clean, remounts and verifies everything. A second test does the same with
-// simulated power cuts (unsynced disk writes undone). CI runs 200 cycles of
+// simulated power cuts (unsynced disk writes undone). CI runs 100 cycles of
 // each.
 //
 // Environment: CRASH_SEED (default: time), CRASH_CYCLES (default 5),
