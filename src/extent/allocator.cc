@@ -93,18 +93,22 @@ bool allowed_disk(DiskMask m, uint32_t i) {
 }
 }  // namespace
 
-Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length, DiskMask allowed) {
-  length = (length + kBlock - 1) & ~(kBlock - 1);
-  // Placement: the disk with the most free space first; spill to the others.
+std::vector<uint32_t> Allocator::by_free_space(DiskMask allowed) const {
   std::vector<uint32_t> order;
   for (uint32_t i = 0; i < disk_count(); ++i)
     if (allowed_disk(allowed, i)) order.push_back(i);
   std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
     return m_disks[a]->free_bytes > m_disks[b]->free_bytes;
   });
+  return order;
+}
+
+Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length, DiskMask allowed) {
+  length = (length + kBlock - 1) & ~(kBlock - 1);
+  // Placement: the disk with the most free space first; spill to the others.
   std::vector<DiskRange> out;
   uint64_t got = 0;
-  for (uint32_t i : order) {
+  for (uint32_t i : by_free_space(allowed)) {
     std::lock_guard lk(m_disks[i]->mutex);
     got += allocate_on_locked(*m_disks[i], i, length - got, &out);
     if (got == length) return out;
@@ -117,14 +121,8 @@ Result<std::vector<std::vector<DiskRange>>> Allocator::allocate_copies(uint64_t 
                                                                        size_t copies,
                                                                        DiskMask allowed) {
   length = (length + kBlock - 1) & ~(kBlock - 1);
-  std::vector<uint32_t> order;
-  for (uint32_t i = 0; i < disk_count(); ++i)
-    if (allowed_disk(allowed, i)) order.push_back(i);
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-    return m_disks[a]->free_bytes > m_disks[b]->free_bytes;
-  });
   std::vector<std::vector<DiskRange>> out;
-  for (uint32_t i : order) {
+  for (uint32_t i : by_free_space(allowed)) {
     if (out.size() == copies) break;
     std::vector<DiskRange> pieces;
     std::lock_guard lk(m_disks[i]->mutex);

@@ -95,6 +95,8 @@ class Allocator {
     uint64_t cursor = 0;
     bool retired = false;
   };
+  // Allowed disks, the one with the most free space first.
+  std::vector<uint32_t> by_free_space(DiskMask allowed) const;
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);
   void take_locked(DiskFree& d, uint64_t off, uint64_t len,
                    std::map<uint64_t, uint64_t>::iterator it);

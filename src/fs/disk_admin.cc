@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "metadata/key_codec.h"
+#include "src/extent/pending_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -24,23 +25,6 @@ namespace {
 
 struct FreeBuf {
   void operator()(char* p) const { std::free(p); }
-};
-
-// New space of a move that may be abandoned: freed unless committed.
-class MoveSpace {
- public:
-  explicit MoveSpace(Allocator& alloc) : m_alloc(alloc) {}
-  ~MoveSpace() {
-    if (!m_committed) m_alloc.free_now(ranges);
-  }
-  MoveSpace(const MoveSpace&) = delete;
-  MoveSpace& operator=(const MoveSpace&) = delete;
-  void committed() { m_committed = true; }
-  std::vector<DiskRange> ranges;
-
- private:
-  Allocator& m_alloc;
-  bool m_committed = false;
 };
 
 }  // namespace
@@ -85,7 +69,7 @@ Status FileSystem::relocate_extent(std::string_view key, std::string_view value,
   if (keep.empty() && add == 0)
     return Status::error(EIO, "no disk can take a copy of inode " + std::to_string(ino));
 
-  MoveSpace space(*m_alloc);
+  PendingSpace space(*m_alloc);
   std::vector<ExtentRecord> pieces;  // replaces `e`, in file order
   ReaderTracker::Pin pin = m_readers.enter();
   auto live = m_volume->meta().get(Cf::kExtents, std::string(key));

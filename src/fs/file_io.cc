@@ -20,6 +20,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
+#include "src/extent/pending_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -28,24 +29,13 @@ namespace {
 
 constexpr int kMaxRetries = 1000;
 
-// Space written for a change that may still be abandoned (an error, or a
-// race that forces a retry): handed back to the allocator on scope exit
-// unless the change committed.
-class FreshExtents {
- public:
-  explicit FreshExtents(Allocator& alloc) : m_alloc(alloc) {}
-  ~FreshExtents() {
-    if (!m_committed) m_alloc.free_now(space);
-  }
-  FreshExtents(const FreshExtents&) = delete;
-  FreshExtents& operator=(const FreshExtents&) = delete;
-  void committed() { m_committed = true; }
+// Fresh extents of a change and the space they took (freed again unless the
+// change commits).
+struct FreshExtents {
+  explicit FreshExtents(Allocator& alloc) : space(alloc) {}
+  void committed() { space.committed(); }
   std::vector<ExtentRecord> items;
-  std::vector<DiskRange> space;  // every copy of every item
-
- private:
-  Allocator& m_alloc;
-  bool m_committed = false;
+  PendingSpace space;
 };
 std::atomic<uint64_t> g_write_seq{1};
 
@@ -305,7 +295,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     std::memcpy(buf.ptr + (offset - a0), data, size);
     FreshExtents fresh(*m_alloc);
     DFS_RETURN_IF_ERROR(
-        write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items, &fresh.space));
+        write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items, &fresh.space.ranges));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto rec_r = load_inode(ino);
@@ -389,7 +379,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
       std::memset(block.ptr + keep, 0, kBlock - keep);
       pin.release();
       DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1),
-                                            &fresh.items, &fresh.space));
+                                            &fresh.items, &fresh.space.ranges));
     }
     auto guard = m_locks.lock_whole_file(ino);
     auto rec_r = load_inode(ino);

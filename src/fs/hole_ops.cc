@@ -11,6 +11,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
+#include "src/extent/pending_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -28,22 +29,12 @@ struct PunchBuf {
   char* ptr;
 };
 
-// Zeroed edge blocks of a punch: freed again unless the punch commits.
-class FreshPieces {
- public:
-  explicit FreshPieces(Allocator& alloc) : m_alloc(alloc) {}
-  ~FreshPieces() {
-    if (!m_committed) m_alloc.free_now(space);
-  }
-  FreshPieces(const FreshPieces&) = delete;
-  FreshPieces& operator=(const FreshPieces&) = delete;
-  void committed() { m_committed = true; }
+// Zeroed edge blocks of a punch, at their file offsets, and their space.
+struct FreshPieces {
+  explicit FreshPieces(Allocator& alloc) : space(alloc) {}
+  void committed() { space.committed(); }
   std::vector<std::pair<uint64_t, ExtentRecord>> placed;
-  std::vector<DiskRange> space;
-
- private:
-  Allocator& m_alloc;
-  bool m_committed = false;
+  PendingSpace space;
 };
 
 }  // namespace
@@ -120,7 +111,7 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
       std::memset(block.ptr + (z0 - block_off), 0, z1 - z0);
       std::vector<ExtentRecord> recs;
       DFS_RETURN_IF_ERROR(
-          write_new_extents(block.ptr, kBlock, next_write_seq(), &recs, &fresh.space));
+          write_new_extents(block.ptr, kBlock, next_write_seq(), &recs, &fresh.space.ranges));
       for (auto& r : recs) fresh.placed.emplace_back(block_off, std::move(r));
       return Status::ok();
     };

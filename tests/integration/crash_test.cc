@@ -157,8 +157,10 @@ class CrashTest : public ::testing::Test {
     std::cout << "[crash] CRASH_SEED=" << seed_ << " CRASH_CYCLES=" << cycles_ << std::endl;
     rng_.seed(seed_);
     // Two disks with two copies of every extent (the mkfs default): the
-    // crashes also hit replicated writes; 512 MiB each holds the workload.
-    vol_ = std::make_unique<TestVolume>("512M");
+    // crashes also hit replicated writes. The workload keeps what it made
+    // (about 1.4 MiB of disk per cycle), so the disks grow with the cycles.
+    const uint64_t disk_mib = std::max<uint64_t>(512, cycles_ * 2);
+    vol_ = std::make_unique<TestVolume>(std::to_string(disk_mib) + "M");
     dir_ = vol_->mountpoint() + "/crash";
     check(mkdir(dir_.c_str(), 0755) == 0, "mkdir " + dir_);
     fsync_path(dir_);

@@ -25,17 +25,9 @@ VOL=$TMP/vol
 WRITER_PID=""
 dfs_extra_cleanup() { [[ -n "$WRITER_PID" ]] && kill "$WRITER_PID" 2>/dev/null; }
 
-json() {
-  "$BIN" status --json "$MNT" | python3 -c "import json, sys; doc = json.load(sys.stdin); print($1)"
-}
+json() { dfs_status_json "$1"; }
 online_disks() { "$BIN" disk list "$MNT" | awk 'NR > 1 && $2 == "online" {print $1}' | xargs; }
-same_files() {
-  local f
-  for f in "$TMP"/ref/*; do
-    dfs_drop_cache "$MNT/$(basename "$f")"
-    cmp -s "$f" "$MNT/$(basename "$f")" || return 1
-  done
-}
+same_files() { dfs_same_files "$TMP/ref"; }
 has_magic() { head -c 8 "$1" | grep -q DYNFSDSK; }
 
 "$BIN" mkfs --volume "$VOL" --disk "$TMP/d0.img" --disk "$TMP/d1.img" --disk "$TMP/d2.img" \

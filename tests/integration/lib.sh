@@ -70,6 +70,22 @@ os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 os.close(fd)' "$1"
 }
 
+# dfs_status_json EXPR: prints EXPR (Python) evaluated over
+# `dynamicfs status --json $MNT` as `doc`.
+dfs_status_json() {
+  "$BIN" status --json "$MNT" | python3 -c "import json, sys; doc = json.load(sys.stdin); print($1)"
+}
+
+# dfs_same_files REFDIR: every file in REFDIR reads back identical from $MNT
+# (uncached reads).
+dfs_same_files() {
+  local f
+  for f in "$1"/*; do
+    dfs_drop_cache "$MNT/$(basename "$f")"
+    cmp -s "$f" "$MNT/$(basename "$f")" || return 1
+  done
+}
+
 # dfs_unmount_under DIR: unmounts every mount below DIR, deepest first
 # (dynamicfs umount, else lazy umount); returns 1 if anything stays mounted.
 dfs_unmount_under() {

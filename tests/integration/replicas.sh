@@ -28,19 +28,11 @@ dfs_make_tmp
 VOL=$TMP/vol
 DISKS=("$TMP/d0.img" "$TMP/d1.img" "$TMP/d2.img")
 
-json() {  # json EXPR: evaluates EXPR over `status --json` as `doc`
-  "$BIN" status --json "$MNT" | python3 -c "import json, sys; doc = json.load(sys.stdin); print($1)"
-}
+json() { dfs_status_json "$1"; }
 metric() {  # metric NAME_WITH_LABELS: its value in --prometheus output
   "$BIN" status --prometheus "$MNT" | awk -v m="dynamicfs_$1" '$1 == m {print $2}'
 }
-same_files() {  # every reference file reads back identical through the mount
-  local f
-  for f in "$TMP"/ref/*; do
-    dfs_drop_cache "$MNT/$(basename "$f")"
-    cmp -s "$f" "$MNT/$(basename "$f")" || return 1
-  done
-}
+same_files() { dfs_same_files "$TMP/ref"; }
 
 # ------------------------------------------------------------------ mkfs
 if "$BIN" mkfs --volume "$TMP/bad" --disk "$TMP/x0.img" --disk "$TMP/x1.img" --size 64M \

@@ -35,13 +35,8 @@ class DiskAdminTest : public ::testing::Test {
   void mount() {
     m_fs.reset();
     m_plans.clear();
-    auto vol = Volume::open(m_dir + "/vol");
-    ASSERT_TRUE(vol.is_ok()) << vol.status().to_string();
-    for (size_t i = 0; i < vol.value()->disk_count(); ++i)
-      vol.value()->disk(i).set_fault_plan(m_plans.emplace_back(std::make_shared<FaultPlan>()));
-    auto fs = FileSystem::open(std::move(vol).value());
-    ASSERT_TRUE(fs.is_ok()) << fs.status().to_string();
-    m_fs = std::move(fs).value();
+    m_fs = test_volume::open_with_faults(m_dir, &m_plans);
+    ASSERT_TRUE(m_fs);
   }
   void add_file(const std::string& name, size_t n, char seed) {
     std::string data(n, '\0');

@@ -38,30 +38,13 @@ class ReplicaTest : public ::testing::Test {
   void mount() {
     m_fs.reset();
     m_plans.clear();
-    auto vol = Volume::open(m_dir + "/vol");
-    ASSERT_TRUE(vol.is_ok()) << vol.status().to_string();
-    for (size_t i = 0; i < vol.value()->disk_count(); ++i)
-      vol.value()->disk(i).set_fault_plan(m_plans.emplace_back(std::make_shared<FaultPlan>()));
-    auto fs = FileSystem::open(std::move(vol).value());
-    ASSERT_TRUE(fs.is_ok()) << fs.status().to_string();
-    m_fs = std::move(fs).value();
+    m_fs = test_volume::open_with_faults(m_dir, &m_plans);
+    ASSERT_TRUE(m_fs);
   }
   uint64_t file_with(const std::string& name, const std::string& data) {
-    auto f = m_fs->mknod(FileSystem::kRootIno, name, S_IFREG | 0644, 0, Caller{});
-    EXPECT_TRUE(f.is_ok()) << f.status().to_string();
-    auto w = m_fs->write(f->ino, 0, data.data(), data.size());
-    EXPECT_TRUE(w.is_ok()) << w.status().to_string();
-    return f->ino;
+    return test_volume::file_with(*m_fs, name, data);
   }
-  Result<std::string> read_all(uint64_t ino) {
-    auto attr = m_fs->getattr(ino);
-    if (!attr.is_ok()) return attr.status();
-    std::string buf(attr->size, '\0');
-    auto r = m_fs->read(ino, 0, buf.size(), buf.data());
-    if (!r.is_ok()) return r.status();
-    buf.resize(r.value());
-    return buf;
-  }
+  Result<std::string> read_all(uint64_t ino) { return test_volume::read_all(*m_fs, ino); }
   std::vector<ExtentRecord> extents_of(uint64_t ino) {
     std::vector<ExtentRecord> out;
     auto it = m_fs->volume().meta().iterator(Cf::kExtents);
