@@ -231,7 +231,12 @@ std::vector<std::pair<uint64_t, uint64_t>> Allocator::free_ranges(uint32_t disk)
 DiskSpace Allocator::space(uint32_t disk) const {
   if (disk >= disk_count()) return {};
   const auto& d = *m_disks[disk];
-  return DiskSpace{d.end - d.start, d.free_bytes.load(), d.deferred_bytes.load()};
+  uint64_t capacity = 0;
+  {
+    std::lock_guard lk(d.mutex);  // retire() changes the area
+    capacity = d.end - d.start;
+  }
+  return DiskSpace{capacity, d.free_bytes.load(), d.deferred_bytes.load()};
 }
 
 }  // namespace dynamicfs

@@ -9,6 +9,7 @@
 #     the inode, offset and disk;
 #   - with scrub_interval set, a periodic scrub repairs a damaged copy that
 #     nobody reads;
+#   - scrub draws a progress bar on a terminal;
 #   - a disk missing at mount: the volume mounts degraded (status says so,
 #     disk_state 0), every byte reads, new writes work; with the disk back
 #     the volume is healthy and still holds everything;
@@ -131,6 +132,19 @@ if [[ ${#HITS[@]} -eq 2 ]]; then
   (($(json "doc['scrub']['scrubs_total']") >= 1)) && pass "the periodic scrub is counted" ||
     fail "scrubs_total is $(json "doc['scrub']['scrubs_total']")"
   "$BIN" config set scrub_interval 0 "$MNT" >/dev/null || fail "config set scrub_interval 0 failed"
+fi
+
+# ------------------------------------------- scrub progress on a terminal
+# At 4 MB/s the scrub of about 14 MB (both copies) lasts seconds: long enough
+# for the bar, which is drawn twice a second.
+if script -qfec "$(printf '%q ' "$BIN" scrub --rate 4 "$MNT")" /dev/null >"$TMP/scrub-tty.out" 2>&1; then
+  if grep -aqE '\[#* *\] +[0-9.]+%  scrub: ' "$TMP/scrub-tty.out"; then
+    pass "scrub on a terminal draws a progress bar"
+  else
+    fail "scrub on a terminal drew no progress bar: $(tr -d '\r' <"$TMP/scrub-tty.out" | head -c 300)"
+  fi
+else
+  fail "scrub under script(1) failed: $(head -c 300 "$TMP/scrub-tty.out")"
 fi
 "$BIN" umount "$MNT" || fail "umount failed"
 
