@@ -195,8 +195,6 @@ class FileSystem {
 
   struct statvfs statfs() const;
   FsStats stats() const;
-  // Counts corruption found outside read() in checksum_errors.
-  void note_checksum_errors(uint64_t n) { m_replicas->note_checksum_errors(n); }
   // Scrub of one extent: if `value` is still the live record under `key`,
   // reads and verifies every copy and repairs bad ones from a good one.
   // `live` is false when the record has changed since (nothing was read).

@@ -78,7 +78,6 @@ class ReplicaIo {
   void note_write(uint32_t disk) { m_writes[disk].fetch_add(1, std::memory_order_relaxed); }
   uint64_t writes(size_t disk) const { return m_writes[disk].load(std::memory_order_relaxed); }
   uint64_t checksum_errors() const { return m_checksum_errors.load(); }
-  void note_checksum_errors(uint64_t n) { m_checksum_errors.fetch_add(n); }
   uint64_t repairs() const { return m_repairs.load(); }
   // Blocks found bad with no good copy to serve or repair from.
   uint64_t unrepaired() const { return m_unrepaired.load(); }

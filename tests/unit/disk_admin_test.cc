@@ -41,10 +41,9 @@ class DiskAdminTest : public ::testing::Test {
   void add_file(const std::string& name, size_t n, char seed) {
     std::string data(n, '\0');
     for (size_t i = 0; i < n; ++i) data[i] = static_cast<char>(seed + i * 13 + i / 4096);
-    auto f = m_fs->mknod(FileSystem::kRootIno, name, S_IFREG | 0644, 0, Caller{});
-    ASSERT_TRUE(f.is_ok());
-    ASSERT_TRUE(m_fs->write(f->ino, 0, data.data(), data.size()).is_ok());
-    m_files[name] = {f->ino, data};
+    uint64_t ino = test_volume::file_with(*m_fs, name, data);
+    ASSERT_NE(ino, 0u);
+    m_files[name] = {ino, data};
   }
   void expect_files() {
     for (const auto& [name, f] : m_files) {
