@@ -5,6 +5,7 @@
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <sys/stat.h>
 
 #include <mutex>
@@ -208,6 +209,17 @@ Status MetaStore::flush() {
   rocksdb::FlushOptions fo;
   fo.wait = true;
   return status_from_rocksdb(m_db->Flush(fo, m_handles), "metadata flush");
+}
+
+Status MetaStore::checkpoint(const std::string& dir) {
+  rocksdb::Checkpoint* raw = nullptr;
+  DFS_RETURN_IF_ERROR(
+      status_from_rocksdb(rocksdb::Checkpoint::Create(m_db.get(), &raw), "metadata checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  // log_size_for_flush 0: always flush, so the WAL (flushed by hand here)
+  // is never needed to read the copy.
+  return status_from_rocksdb(cp->CreateCheckpoint(dir, /*log_size_for_flush=*/0),
+                             "metadata checkpoint in " + dir);
 }
 
 void MetaStore::set_block_cache_capacity(uint64_t bytes) {

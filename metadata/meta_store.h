@@ -52,6 +52,10 @@ class MetaStore {
   // Copies every mutation of `src` onto the end of `dst`.
   Status append(rocksdb::WriteBatch* dst, const rocksdb::WriteBatch& src) const;
   Status flush();
+  // A consistent copy of the whole store in DIR (which must not exist):
+  // memtables are flushed first, then the table files are hard-linked, so
+  // it costs no copy of the data. Callers hold commits back meanwhile.
+  Status checkpoint(const std::string& dir);
 
   rocksdb::DB* db() { return m_db.get(); }
   rocksdb::ColumnFamilyHandle* handle(Cf cf) const { return m_handles[static_cast<size_t>(cf)]; }

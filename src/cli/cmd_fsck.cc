@@ -9,8 +9,13 @@
 
 namespace dynamicfs {
 
-int cmd_fsck(const std::string& volume_dir, bool repair) {
-  auto vol = Volume::open(volume_dir);
+int cmd_fsck(const std::string& volume_dir, bool repair, const std::string& snapshot) {
+  if (repair && !snapshot.empty()) {
+    std::fprintf(stderr, "dynamicfs: a snapshot is read-only; --repair works on the volume\n");
+    return 8;
+  }
+  auto vol =
+      snapshot.empty() ? Volume::open(volume_dir) : Volume::open_snapshot(volume_dir, snapshot);
   if (!vol.is_ok()) {
     std::fprintf(stderr, "dynamicfs: cannot check %s: %s\n", volume_dir.c_str(),
                  vol.status().message().c_str());

@@ -23,6 +23,16 @@ struct MountOptions {
   bool foreground = false;
   std::vector<std::string> fuse_options;
   unsigned threads = 16;
+  std::string snapshot;  // mount this snapshot read-only instead of the live volume
+};
+
+struct SnapshotOptions {
+  std::string action;  // create, list, delete or diff
+  std::string mountpoint;
+  std::string name;
+  std::string newer;  // diff: the second snapshot
+  bool json = false;
+  bool wait = false;  // delete: until the space is back
 };
 
 struct StatusOptions {
@@ -76,7 +86,8 @@ int cmd_umount(const std::string& mountpoint);
 int cmd_status(const StatusOptions& o);
 int cmd_scrub(const std::string& mountpoint, double rate_mb);
 // Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 error.
-int cmd_fsck(const std::string& volume_dir, bool repair);
+int cmd_fsck(const std::string& volume_dir, bool repair, const std::string& snapshot);
+int cmd_snapshot(const SnapshotOptions& o);
 // Tests only: a simulated power cut of a daemon with fault injection on.
 int cmd_power_loss(const std::string& mountpoint, uint64_t seed);
 // Tests only: arms a crash point (src/common/crash_point.h).

@@ -114,6 +114,8 @@ json handle_request(DaemonContext& d, const json& req) {
   if (op == "config_set" || op == "log_level") {
     std::string key = op == "log_level" ? "log_level" : req.value("key", "");
     std::string value = req.value("value", "");
+    if (d.fs.read_only() && req.value("persist", false))
+      return error_reply(Status::error(EROFS, "a snapshot mount cannot persist settings"));
     std::string old = d.settings.get(key).is_ok() ? d.settings.get(key).value() : "";
     Status st = d.settings.set(key, value, req.value("persist", false), d.volume_dir);
     if (!st.is_ok()) return error_reply(st);
@@ -132,6 +134,30 @@ json handle_request(DaemonContext& d, const json& req) {
     Status st = d.fs.remove_disk(req.value("disk", uint32_t{0}));
     if (!st.is_ok()) return error_reply(st);
     return {{"disk", req["disk"]}, {"moved_extents", d.fs.rebalance_status().extents_moved}};
+  }
+  if (op == "snapshot_create") {
+    auto r = d.fs.create_snapshot(req.value("name", ""));
+    if (!r.is_ok()) return error_reply(r.status());
+    return {{"name", r->name}, {"id", r->id}, {"created_ns", r->created_ns}};
+  }
+  if (op == "snapshot_delete") {
+    Status st = d.fs.delete_snapshot(req.value("name", ""));
+    if (!st.is_ok()) return error_reply(st);
+    if (req.value("wait", false)) d.fs.drain_snapshot_deletes();
+    return {{"deleted", req["name"]}};
+  }
+  if (op == "snapshot_list") {
+    auto r = d.fs.list_snapshots();
+    if (!r.is_ok()) return error_reply(r.status());
+    json list = json::array();
+    for (const auto& u : r.value()) {
+      list.push_back({{"name", u.info.name},
+                      {"id", u.info.id},
+                      {"created_ns", u.info.created_ns},
+                      {"referenced_bytes", u.referenced_bytes},
+                      {"unique_bytes", u.unique_bytes}});
+    }
+    return {{"snapshots", list}, {"deletes_pending", d.fs.snapshot_deletes_pending()}};
   }
   if (op == "power_loss") return power_loss(d, req.value("seed", uint64_t{0}));
   if (op == "crash_point") {
@@ -161,12 +187,17 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
     ::close(notify);
     notify = -1;
   };
-  auto vol = Volume::open(o.volume);
+  auto vol =
+      o.snapshot.empty() ? Volume::open(o.volume) : Volume::open_snapshot(o.volume, o.snapshot);
   if (!vol.is_ok()) {
     report(vol.status().message());
     return 1;
   }
-  std::string volume_dir = vol.value()->dir();
+  // A snapshot mount keeps its log, control socket and pid file in the
+  // snapshot's directory, and is named by it in the mount table.
+  std::string volume_dir = o.snapshot.empty()
+                               ? vol.value()->dir()
+                               : SnapshotCatalog::dir(vol.value()->dir(), o.snapshot);
   DaemonLogging::setup(volume_dir, o.foreground);
   spdlog::info("mounting volume {} at {}", volume_dir, mountpoint);
   DaemonSettings settings;
@@ -180,7 +211,8 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
     return 1;
   }
   settings.fill(&fs_opts, &fc);
-  if (fault_injection_enabled()) {
+  if (!o.snapshot.empty()) fuse_opts.push_back("ro");
+  if (fault_injection_enabled() && o.snapshot.empty()) {
     spdlog::warn("fault injection enabled: disks journal unsynced writes (tests only)");
     for (size_t i = 0; i < vol.value()->disk_count(); ++i) {
       auto plan = std::make_shared<FaultPlan>();

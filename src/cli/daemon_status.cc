@@ -275,6 +275,10 @@ json DaemonStatus::summary() const {
                                                            static_cast<double>(rb.bytes_total))},
       {"extents_moved", rb.extents_moved},
       {"result", rb.result}};
+  auto snaps = SnapshotCatalog::list(vol.dir());
+  json snapshots = {{"count", snaps.is_ok() ? snaps->size() : 0},
+                    {"deletes_pending", m_fs.snapshot_deletes_pending()},
+                    {"read_only_snapshot", vol.snapshot()}};
   return json{{"volume", vol.dir()},
               {"volume_uuid", uuid_to_string(vol.config().volume_uuid)},
               {"mountpoint", m_mountpoint},
@@ -314,6 +318,7 @@ json DaemonStatus::summary() const {
                 {"lock_contention_ratio", ratio(s.locks.contended, s.locks.acquisitions)}}},
               {"scrub", scrub},
               {"rebalance", rebalance},
+              {"snapshots", snapshots},
               {"replication", {{"active", false}, {"peers", 0}, {"progress", 0}}},
               {"metrics_endpoint", m_metrics_endpoint},
               {"settings", m_settings.all()}};

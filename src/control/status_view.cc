@@ -151,6 +151,15 @@ std::string StatusView::render(const json& s) {
   } else {
     line(&out, "rebalance   idle");
   }
+  const json sn = s.value("snapshots", json::object());
+  if (!get<std::string>(sn, "read_only_snapshot", "").empty()) {
+    line(&out, "snapshot    %s, mounted read-only",
+         get<std::string>(sn, "read_only_snapshot", "").c_str());
+  } else {
+    line(&out, "snapshots   %llu (%llu being deleted)",
+         static_cast<unsigned long long>(get<uint64_t>(sn, "count")),
+         static_cast<unsigned long long>(get<uint64_t>(sn, "deletes_pending")));
+  }
   const json rep = s.value("replication", json::object());
   if (get<bool>(rep, "active")) {
     line(&out, "replication %.1f%% with %u peers", 100.0 * get<double>(rep, "progress"),

@@ -161,7 +161,7 @@ std::vector<DiskRange> SharedExtents::count(std::vector<DiskRange> refs, SharedE
     } else {
       used.push_back(DiskRange{disk, at, next - at});
     }
-    if (depth > 1) {
+    if (depth > 1 && shared != nullptr) {
       std::lock_guard lk(shared->m_mutex);
       auto& e = shared->m_map[Key{disk, at}];
       e = Entry{next - at, static_cast<uint32_t>(depth - 1)};
@@ -170,6 +170,54 @@ std::vector<DiskRange> SharedExtents::count(std::vector<DiskRange> refs, SharedE
     }
   }
   return used;
+}
+
+std::vector<SharedExtents::Piece> SharedExtents::pieces_locked(const DiskRange& r) const {
+  std::vector<Piece> out;
+  const uint64_t end = r.offset + r.length;
+  uint64_t pos = r.offset;
+  auto it = m_map.upper_bound(Key{r.disk, r.offset});
+  if (it != m_map.begin()) {
+    auto prev = std::prev(it);
+    if (prev->first.first == r.disk && prev->first.second + prev->second.length > r.offset)
+      it = prev;
+  }
+  for (; pos < end && it != m_map.end() && it->first.first == r.disk && it->first.second < end;
+       ++it) {
+    const uint64_t s = std::max(pos, it->first.second);
+    const uint64_t e = std::min(end, it->first.second + it->second.length);
+    if (s > pos) out.push_back(Piece{pos, s, 0});
+    out.push_back(Piece{s, e, it->second.extra});
+    pos = e;
+  }
+  if (pos < end) out.push_back(Piece{pos, end, 0});
+  return out;
+}
+
+uint64_t SharedExtents::held_only_by(const std::vector<DiskRange>& refs) const {
+  SharedExtents own;
+  const std::vector<DiskRange> used = count(refs, &own);
+  uint64_t bytes = 0;
+  std::lock_guard lk(m_mutex);
+  for (const DiskRange& u : used) {
+    std::vector<Piece> mine;
+    {
+      std::lock_guard own_lk(own.m_mutex);
+      mine = own.pieces_locked(u);
+    }
+    const std::vector<Piece> all = pieces_locked(u);
+    // Both tile u: walk them side by side.
+    size_t i = 0, j = 0;
+    uint64_t pos = u.offset;
+    while (i < mine.size() && j < all.size()) {
+      const uint64_t e = std::min(mine[i].end, all[j].end);
+      if (mine[i].extra == all[j].extra) bytes += e - pos;
+      pos = e;
+      if (mine[i].end == e) ++i;
+      if (all[j].end == e) ++j;
+    }
+  }
+  return bytes;
 }
 
 }  // namespace dynamicfs

@@ -34,6 +34,10 @@ class SharedExtents {
   void load(const DiskRange& r, uint32_t extra);
   // Bytes of disk space that have more than one owner.
   uint64_t shared_bytes() const;
+  // Bytes of the space REFS cover whose every reference is one of REFS
+  // (REFS must be references this map counts): what would be freed if
+  // they all went, e.g. the space only a snapshot holds.
+  uint64_t held_only_by(const std::vector<DiskRange>& refs) const;
   bool empty() const;
 
   // From every extent reference on a volume: the space in use (a sorted,
@@ -54,6 +58,12 @@ class SharedExtents {
   void split_locked(uint32_t disk, uint64_t at);
   // Merges neighbours with equal counts around [start, end).
   void coalesce_locked(uint32_t disk, uint64_t start, uint64_t end);
+  // [start, end) pieces tiling `r`, each with its extra references.
+  struct Piece {
+    uint64_t start = 0, end = 0;
+    uint32_t extra = 0;
+  };
+  std::vector<Piece> pieces_locked(const DiskRange& r) const;
   void release_one_locked(const DiskRange& r, std::vector<DiskRange>* now_free);
   // Splits at both ends of `r`, then visits its entries (on_entry returns
   // the iterator after the visited one) and the gaps between them in order.

@@ -216,6 +216,7 @@ auto run_task(std::mutex& admin, std::mutex& mu, RebalanceStatus& state, const s
 }  // namespace
 
 Result<uint32_t> FileSystem::add_disk(const std::string& path, uint64_t create_size, bool force) {
+  DFS_RETURN_IF_ERROR(check_writable());
   return run_task(
       m_admin_mutex, m_rebalance_mutex, m_rebalance, "adding " + path, [&]() -> Result<uint32_t> {
         auto index = m_volume->add_disk(path, create_size, force);
@@ -238,11 +239,23 @@ Result<uint32_t> FileSystem::add_disk(const std::string& path, uint64_t create_s
 }
 
 Status FileSystem::remove_disk(uint32_t disk) {
+  DFS_RETURN_IF_ERROR(check_writable());
   auto r = run_task(
       m_admin_mutex, m_rebalance_mutex, m_rebalance, "removing disk " + std::to_string(disk),
       [&]() -> Result<bool> {
         if (disk >= m_volume->disk_count() || m_volume->disk_state(disk) == DiskState::kRemoved)
           return Status::error(ENOENT, "the volume has no disk " + std::to_string(disk));
+        // A snapshot's extents stay where they were written: moving them
+        // would mean rewriting its frozen metadata.
+        auto snaps = SnapshotCatalog::list(m_volume->dir());
+        if (!snaps.is_ok()) return snaps.status();
+        if (!snaps->empty()) {
+          return Status::error(EBUSY,
+                               "cannot remove disk " + std::to_string(disk) + ": the volume has " +
+                                   std::to_string(snaps->size()) +
+                                   " snapshot(s), whose data stays on the disks it was "
+                                   "written to; delete them first (dynamicfs snapshot delete)");
+        }
         size_t others = 0;
         uint64_t room = 0;
         for (size_t i = 0; i < m_volume->disk_count(); ++i) {

@@ -186,6 +186,7 @@ bool FileSystem::atime_is_stale(const InodeRecord& rec) {
 }
 
 void FileSystem::update_atime(uint64_t ino) {
+  if (m_read_only) return;
   auto guard = m_locks.lock_exclusive({ino});
   auto rec = load_inode(ino);
   if (!rec.is_ok() || !atime_is_stale(rec.value())) return;
@@ -252,6 +253,7 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
 }
 
 Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
+  DFS_RETURN_IF_ERROR(check_writable());
   if (size == 0) return size_t{0};
   if (offset + size > kMaxFileSize || offset + size < offset) return Status::error(EFBIG);
   const uint64_t a0 = align_down(offset), a1 = align_up(offset + size);
@@ -294,8 +296,8 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     pin.release();
     std::memcpy(buf.ptr + (offset - a0), data, size);
     FreshExtents fresh(*m_alloc);
-    DFS_RETURN_IF_ERROR(
-        write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items, &fresh.space.ranges));
+    DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items,
+                                          &fresh.space.ranges));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto rec_r = load_inode(ino);
@@ -430,6 +432,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
 }
 
 Status FileSystem::open_file(uint64_t ino, int flags) {
+  if (m_read_only && (flags & O_ACCMODE) != O_RDONLY) return Status::error(EROFS);
   auto rec = load_inode(ino);
   if (!rec.is_ok()) return rec.status();
   {

@@ -29,6 +29,7 @@ bool Caller::in_group(uint32_t g) const {
 
 FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
     : m_volume(std::move(volume)),
+      m_read_only(m_volume->read_only()),
       m_commit_enabled(opts.commit.enabled),
       m_commit_delay_us(opts.commit.max_delay_us),
       m_sync_interval_ms(opts.sync_interval_ms == 0 ? 1 : opts.sync_interval_ms),
@@ -72,7 +73,14 @@ FileSystem::~FileSystem() {
 Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> volume,
                                                      FsOptions opts) {
   std::unique_ptr<FileSystem> fs(new FileSystem(std::move(volume), opts));
+  if (fs->m_read_only) {
+    // A snapshot: nothing to recover and nothing ever written; the free
+    // space is only for statfs.
+    DFS_RETURN_IF_ERROR(fs->rebuild_free_space(/*with_snapshots=*/false));
+    return fs;
+  }
   DFS_RETURN_IF_ERROR(fs->recover());
+  fs->m_delete_thread = std::thread([raw = fs.get()] { raw->snapshot_delete_loop(); });
   // A memtable reaches disk only after the data it points at.
   fs->m_volume->meta().set_before_flush([raw = fs.get()] {
     Status st = raw->sync_data_disks();
@@ -99,9 +107,8 @@ Status FileSystem::load_checkpoint(bool* loaded) {
   return Status::ok();
 }
 
-Status FileSystem::rebuild_free_space() {
-  auto& meta = m_volume->meta();
-  auto it = meta.iterator(Cf::kExtents);
+Result<std::vector<DiskRange>> FileSystem::live_extent_refs() const {
+  auto it = m_volume->meta().iterator(Cf::kExtents);
   std::vector<DiskRange> refs;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     auto ext = ExtentRecord::decode({it->value().data(), it->value().size()});
@@ -115,8 +122,16 @@ Status FileSystem::rebuild_free_space() {
     for (const auto& c : ext->copies) refs.push_back(DiskRange{c.disk, c.offset, ext->length});
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
+  return refs;
+}
+
+Status FileSystem::rebuild_free_space(bool with_snapshots) {
+  auto& meta = m_volume->meta();
+  DFS_ASSIGN_OR_RETURN(std::vector<DiskRange> refs, live_extent_refs());
   const size_t extents = refs.size();
-  // Space several extents point at (instant copies) is used once and shared.
+  if (with_snapshots) DFS_RETURN_IF_ERROR(add_snapshot_refs(&refs));
+  // Space several extents point at (instant copies, snapshots) is used
+  // once and shared.
   for (const DiskRange& r : SharedExtents::count(std::move(refs), &m_shared))
     DFS_RETURN_IF_ERROR(m_alloc->mark_used(r));
   uint64_t inodes = 0;
@@ -129,11 +144,15 @@ Status FileSystem::rebuild_free_space() {
 
 Status FileSystem::recover() {
   auto& meta = m_volume->meta();
+  // A snapshot half made or half deleted by a crash goes first; the saved
+  // reference counts may then be off, so they are rebuilt.
+  bool partial = false;
+  DFS_RETURN_IF_ERROR(SnapshotCatalog::clean_partial(m_volume->dir(), &partial));
   bool loaded = false;
-  DFS_RETURN_IF_ERROR(load_checkpoint(&loaded));
+  if (!partial) DFS_RETURN_IF_ERROR(load_checkpoint(&loaded));
   if (!loaded) {
     spdlog::warn("volume was not unmounted cleanly; rebuilding free space from the extent map");
-    DFS_RETURN_IF_ERROR(rebuild_free_space());
+    DFS_RETURN_IF_ERROR(rebuild_free_space(/*with_snapshots=*/true));
   }
   // From now on the volume is dirty until the next clean unmount.
   rocksdb::WriteBatch dirty;
@@ -188,6 +207,13 @@ Status FileSystem::shutdown() {
   }
   m_bg_cv.notify_all();
   if (m_bg_thread.joinable()) m_bg_thread.join();
+  {
+    std::lock_guard lk(m_delete_mutex);
+    m_delete_stop = true;
+  }
+  m_delete_cv.notify_all();
+  if (m_delete_thread.joinable()) m_delete_thread.join();  // after the queue is empty
+  if (m_read_only) return Status::ok();
   m_replicas->drain_repairs();  // repaired copies are synced with the rest
   DFS_RETURN_IF_ERROR(sync_all());
   // Write the clean-unmount checkpoint: free space and the inode count.
@@ -287,6 +313,7 @@ Status FileSystem::sync_metadata() {
 }
 
 Status FileSystem::sync_all() {
+  if (m_read_only) return Status::ok();  // nothing is ever written
   // Data first, then the metadata that points at it. Concurrent callers
   // share one round (the group commit of fsyncs); with group commit off,
   // every caller does its own.
@@ -358,6 +385,7 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t 
 
 Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_view value,
                                            IoClass cls, bool* live) {
+  DFS_RETURN_IF_ERROR(check_writable());
   *live = false;
   // Pinned before the liveness check: once the record is seen live, its
   // space cannot be reused until the pin goes, so repairs write safely.

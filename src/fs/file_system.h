@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -90,6 +91,15 @@ struct RebalanceStatus {
   uint64_t bytes_total = 0, bytes_done = 0;
   uint64_t extents_moved = 0;
   std::string result;  // of the last one: "ok" or the error
+};
+
+// A snapshot with its space: referenced is every byte of disk space its
+// extents point at (all copies, shared space once); unique is what only it
+// holds, i.e. what deleting it alone gives back.
+struct SnapshotUsage {
+  SnapshotInfo info;
+  uint64_t referenced_bytes = 0;
+  uint64_t unique_bytes = 0;
 };
 
 struct FsOptions {
@@ -193,6 +203,20 @@ class FileSystem {
   // Makes a running add/remove stop at its next extent (shutdown).
   void cancel_rebalance() { m_rebalance_cancel = true; }
 
+  // Snapshots (snapshot_ops.cc). create_snapshot captures every file as of
+  // one point of the commit order: commits wait while the metadata is
+  // checkpointed (one memtable flush) and its extents gain a reference, so
+  // later writes never touch its space. delete_snapshot takes it out at
+  // once (EBUSY while mounted or seeded) and gives back what only it held
+  // in the background. EROFS on a read-only (snapshot) mount.
+  Result<SnapshotInfo> create_snapshot(const std::string& name);
+  Status delete_snapshot(const std::string& name);
+  Result<std::vector<SnapshotUsage>> list_snapshots() const;
+  // Waits until deleted snapshots' space has been released (tests, shutdown).
+  void drain_snapshot_deletes();
+  size_t snapshot_deletes_pending() const;
+  bool read_only() const { return m_read_only; }
+
   struct statvfs statfs() const;
   FsStats stats() const;
   // Scrub of one extent: if `value` is still the live record under `key`,
@@ -207,7 +231,15 @@ class FileSystem {
  private:
   explicit FileSystem(std::unique_ptr<Volume> volume, FsOptions opts);
   Status recover();
-  Status rebuild_free_space();
+  Status rebuild_free_space(bool with_snapshots);
+  // Disk space of every extent copy of the live volume.
+  Result<std::vector<DiskRange>> live_extent_refs() const;
+  // Appends the disk space every snapshot's extents reference.
+  Status add_snapshot_refs(std::vector<DiskRange>* refs) const;
+  Status check_writable() const {
+    return m_read_only ? Status::error(EROFS, "read-only snapshot mount") : Status::ok();
+  }
+  void snapshot_delete_loop();
   Status load_checkpoint(bool* loaded);
   Status remove_orphans();
 
@@ -293,6 +325,7 @@ class FileSystem {
   void background_sync_loop();
 
   std::unique_ptr<Volume> m_volume;
+  const bool m_read_only;
   // Copies of the live settings read on hot paths.
   std::atomic<bool> m_commit_enabled;
   std::atomic<uint32_t> m_commit_delay_us;
@@ -334,6 +367,14 @@ class FileSystem {
   mutable std::mutex m_rebalance_mutex;
   RebalanceStatus m_rebalance;
   std::atomic<uint64_t> m_rebalance_done{0};
+
+  std::mutex m_snapshot_mutex;  // one snapshot create or delete at a time
+  mutable std::mutex m_delete_mutex;
+  std::condition_variable m_delete_cv;
+  std::deque<std::string> m_delete_queue;  // .deleting-NAME dirs whose space is not yet back
+  bool m_delete_busy = false;
+  bool m_delete_stop = false;
+  std::thread m_delete_thread;
 
   std::mutex m_bg_mutex;
   std::condition_variable m_bg_cv;

@@ -66,6 +66,8 @@ class Checker {
   void check_link_counts();
   Status check_extents();
   Status check_space();
+  // The space snapshots hold counts as used (and shared with the volume).
+  Status add_snapshots();
 
   Volume& m_vol;
   MetaStore& m_meta;
@@ -326,6 +328,25 @@ Status Checker::check_extents() {
   return Status::ok();
 }
 
+Status Checker::add_snapshots() {
+  if (m_vol.read_only()) return Status::ok();  // checking a snapshot itself
+  DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(m_vol.dir()));
+  for (const auto& s : snaps) {
+    auto refs = SnapshotCatalog::extent_refs(
+        SnapshotCatalog::meta_dir(SnapshotCatalog::dir(m_vol.dir(), s.name)));
+    if (!refs.is_ok()) {
+      problem("snapshot " + s.name + ": " + refs.status().message(), false);
+      continue;
+    }
+    m_refs.insert(m_refs.end(), refs->begin(), refs->end());
+  }
+  if (!snaps.empty()) {
+    m_rep->notes.push_back(std::to_string(snaps.size()) +
+                           " snapshot(s); their extents count as used space");
+  }
+  return Status::ok();
+}
+
 Status Checker::check_space() {
   SharedExtents shared;
   std::vector<DiskRange> used = SharedExtents::count(m_refs, &shared);
@@ -334,6 +355,7 @@ Status Checker::check_space() {
   auto clean = m_meta.get(Cf::kVolume, KeyCodec::kCleanUnmount);
   if (!clean.is_ok()) return clean.status();
   if (!clean->has_value()) {
+    if (m_vol.read_only()) return Status::ok();  // a snapshot has no space checkpoint
     m_rep->notes.push_back("not unmounted cleanly: free space is rebuilt at the next mount");
     return Status::ok();
   }
@@ -396,6 +418,7 @@ Status Checker::run(FsckReport* rep) {
   reconnect_lost();
   check_link_counts();
   DFS_RETURN_IF_ERROR(check_extents());
+  DFS_RETURN_IF_ERROR(add_snapshots());
   DFS_RETURN_IF_ERROR(check_space());
   const bool fixable = !rep->problems.empty();
   if (!m_repair || !fixable) return Status::ok();

@@ -36,6 +36,7 @@ Result<InodeRecord> FileSystem::getattr(uint64_t ino) {
 Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view name, uint32_t mode,
                                             uint64_t rdev, std::string_view symlink_target,
                                             const Caller& c) {
+  DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(name));
   auto guard = m_locks.lock_exclusive({parent});
   auto dir_r = load_inode(parent);
@@ -118,6 +119,7 @@ Result<std::string> FileSystem::readlink(uint64_t ino) {
 }
 
 Result<InodeRecord> FileSystem::link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+  DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(new_name));
   auto guard = m_locks.lock_exclusive({new_parent, ino});
   auto dir_r = load_inode(new_parent);
@@ -192,6 +194,7 @@ Status FileSystem::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim,
 }
 
 Status FileSystem::remove_entry(uint64_t parent, std::string_view name, bool want_dir) {
+  DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(name));
   for (;;) {
     auto d = get_dentry(parent, name);
@@ -258,6 +261,7 @@ Status FileSystem::is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* resu
 
 Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                           std::string_view new_name, unsigned flags) {
+  DFS_RETURN_IF_ERROR(check_writable());
   constexpr unsigned kSupported = RENAME_NOREPLACE | RENAME_EXCHANGE;
   if ((flags & ~kSupported) != 0 || (flags & kSupported) == kSupported)
     return Status::error(EINVAL);
@@ -443,6 +447,7 @@ Status FileSystem::access(uint64_t ino, int mask, const Caller& caller) {
 }
 
 Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const Caller& caller) {
+  DFS_RETURN_IF_ERROR(check_writable());
   if (attr.valid & SetAttr::kSize) {
     InodeRecord after;
     DFS_RETURN_IF_ERROR(truncate(ino, attr.size, &after));

@@ -294,6 +294,12 @@ Status ReplicaIo::write_repair(const RepairJob& job) {
 }
 
 void ReplicaIo::queue_repair(RepairJob job) {
+  if (m_volume.read_only()) {
+    // A snapshot mount: the live volume's daemon or scrub repairs the copy.
+    spdlog::warn("{} read from another copy; not repaired from a read-only snapshot mount",
+                 job.where);
+    return;
+  }
   {
     std::lock_guard lk(m_mutex);
     if (m_stop || m_queue.size() >= kMaxQueuedRepairs) {

@@ -163,10 +163,27 @@ Status Volume::format(const FormatOptions& opts) {
 }
 
 Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
+  return open_impl(volume_dir, "");
+}
+
+Result<std::unique_ptr<Volume>> Volume::open_snapshot(const std::string& volume_dir,
+                                                      const std::string& name) {
+  DFS_RETURN_IF_ERROR(SnapshotCatalog::check_name(name));
+  return open_impl(volume_dir, name);
+}
+
+Result<std::unique_ptr<Volume>> Volume::open_impl(const std::string& volume_dir,
+                                                  const std::string& snapshot) {
   std::unique_ptr<Volume> vol(new Volume());
   vol->m_dir = std::filesystem::absolute(volume_dir).lexically_normal().string();
+  vol->m_snapshot = snapshot;
   auto cfg = VolumeConfig::load(vol->m_dir);
   if (!cfg.is_ok()) return cfg.status();
+  if (!snapshot.empty()) {
+    auto hold = SnapshotCatalog::hold(vol->m_dir, snapshot);
+    if (!hold.is_ok()) return hold.status();
+    vol->m_snapshot_hold = std::move(hold).value();
+  }
   vol->m_config = std::move(cfg).value();
   size_t missing = 0;
   for (const auto& dc : vol->m_config.disks) {
@@ -178,7 +195,7 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
       vol->m_slots[dc.index]->state = DiskState::kRemoved;
       continue;
     }
-    auto disk = Disk::open(dc.path);
+    auto disk = snapshot.empty() ? Disk::open(dc.path) : Disk::open_read_only(dc.path);
     // With more copies than missing disks every extent still has a copy:
     // mount degraded, the missing disk marked failed.
     if (!disk.is_ok() && vol->m_config.replicas > missing + 1 && dc.size != 0) {
@@ -222,14 +239,18 @@ Result<std::unique_ptr<Volume>> Volume::open(const std::string& volume_dir) {
                                       std::to_string(sb->disk_count) + " disks");
     }
     // Held while the volume is open: a second mount, or a replicate fetch
-    // in any mount namespace, sees the disk is in use.
-    if (Status held = disk.value()->hold_exclusive(); !held.is_ok()) {
+    // in any mount namespace, sees the disk is in use. (A snapshot only
+    // reads space the live volume keeps for it.)
+    Status held = snapshot.empty() ? disk.value()->hold_exclusive() : Status::ok();
+    if (!held.is_ok()) {
       return Status::error(EBUSY, "volume " + vol->m_dir + " is in use: " + held.message() +
                                       " (mounted, or being checked)");
     }
     vol->add_slot(std::move(disk).value(), sb.value());
   }
-  auto meta = MetaStore::open(meta_dir(vol->m_dir), /*create=*/false);
+  auto meta = snapshot.empty() ? MetaStore::open(meta_dir(vol->m_dir), /*create=*/false)
+                               : MetaStore::open_read_only(SnapshotCatalog::meta_dir(
+                                     SnapshotCatalog::dir(vol->m_dir, snapshot)));
   if (!meta.is_ok()) {
     if (meta.err() == EBUSY)
       return Status::error(

@@ -12,6 +12,7 @@
 
 #include "metadata/meta_store.h"
 #include "src/common/result.h"
+#include "src/fs/snapshot_catalog.h"
 #include "src/fs/volume_config.h"
 #include "src/io/disk.h"
 #include "src/io/io_scheduler.h"
@@ -44,6 +45,14 @@ class Volume {
   static Status format(const FormatOptions& opts);
 
   static Result<std::unique_ptr<Volume>> open(const std::string& volume_dir);
+  // The snapshot NAME of the volume, read-only: its metadata checkpoint and
+  // the disks opened read-only and unlocked (the live volume may be mounted
+  // meanwhile); the snapshot is held against deletion while this is open.
+  static Result<std::unique_ptr<Volume>> open_snapshot(const std::string& volume_dir,
+                                                       const std::string& name);
+  bool read_only() const { return !m_snapshot.empty(); }
+  // The snapshot this is (open_snapshot), or "".
+  const std::string& snapshot() const { return m_snapshot; }
 
   const std::string& dir() const { return m_dir; }
   const VolumeConfig& config() const { return m_config; }
@@ -82,7 +91,11 @@ class Volume {
 
  private:
   Volume() = default;
+  static Result<std::unique_ptr<Volume>> open_impl(const std::string& volume_dir,
+                                                   const std::string& snapshot);
   std::string m_dir;
+  std::string m_snapshot;
+  std::unique_ptr<SnapshotHold> m_snapshot_hold;
   VolumeConfig m_config;
   struct Slot {
     std::unique_ptr<Disk> disk;

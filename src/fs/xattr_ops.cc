@@ -89,6 +89,7 @@ Status FileSystem::set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, std::string
 
 Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_view value,
                             int flags) {
+  DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   if (value.size() > kXattrValueMax) return Status::error(E2BIG);
   auto guard = m_locks.lock_exclusive({ino});
@@ -136,6 +137,7 @@ Result<std::vector<std::string>> FileSystem::listxattr(uint64_t ino) {
 }
 
 Status FileSystem::removexattr(uint64_t ino, std::string_view name) {
+  DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   auto guard = m_locks.lock_exclusive({ino});
   auto rec = load_inode(ino);
