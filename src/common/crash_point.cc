@@ -18,6 +18,7 @@ std::string g_name;
 constexpr const char* kPoints[] = {
     "group_commit.before_write", "group_commit.after_write", "rename.before_commit",
     "truncate.before_commit",    "punch.before_commit",      "copy_range.before_commit",
+    "snapshot.before_rename",    "snapshot_delete.before_release",
 };
 }  // namespace
 

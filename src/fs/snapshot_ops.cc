@@ -14,6 +14,7 @@
 #include <chrono>
 
 #include "metadata/key_codec.h"
+#include "src/common/crash_point.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -65,7 +66,10 @@ Result<SnapshotInfo> FileSystem::create_snapshot(const std::string& name) {
   const auto paused_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::steady_clock::now() - start)
                              .count();
-  if (st.is_ok()) st = SnapshotCatalog::finish_create(vol, tmp, info);
+  if (st.is_ok()) {
+    crash_point("snapshot.before_rename");  // checkpoint made, not yet in place
+    st = SnapshotCatalog::finish_create(vol, tmp, info);
+  }
   if (!st.is_ok()) {
     release_space(refs);  // the references taken above, if any
     (void)SnapshotCatalog::remove_tree(tmp);
@@ -97,6 +101,7 @@ void FileSystem::snapshot_delete_loop() {
     std::string dir = m_delete_queue.front();
     m_delete_busy = true;
     lk.unlock();
+    crash_point("snapshot_delete.before_release");  // renamed away, space still held
     auto refs = SnapshotCatalog::extent_refs(SnapshotCatalog::meta_dir(dir));
     if (refs.is_ok()) {
       release_space(refs.value());
