@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
@@ -17,11 +18,13 @@
 #include "src/cli/commands.h"
 #include "src/cli/progress_line.h"
 #include "src/cli/target_guard.h"
+#include "src/control/control_client.h"
 #include "src/control/metric_format.h"
 #include "src/io/disk.h"
 #include "src/replication/image_layout.h"
 #include "src/replication/image_torrent.h"
 #include "src/replication/replication_session.h"
+#include "src/replication/volume_image.h"
 
 namespace dynamicfs {
 
@@ -107,6 +110,42 @@ Status prepare_target(const std::string& target, uint64_t needed, uint64_t creat
   return Status::ok();
 }
 
+// The source or target of a volume snapshot image: regions of the live
+// volume's disks (seed) or of the volume directory being made (fetch).
+struct VolumeSide {
+  VolumeImageSpec spec;
+  std::unique_ptr<SnapshotHold> snapshot_hold;
+  std::vector<std::unique_ptr<Disk>> disk_holds;
+  std::map<uint32_t, std::string> regions;
+};
+
+Status prepare_volume(const ReplicateOptions& o, const std::string& volume_dir,
+                      const std::string& spec_text, VolumeSide* v, bool* fresh) {
+  DFS_ASSIGN_OR_RETURN(v->spec, VolumeImageSpec::from_json(spec_text));
+  if (o.seed) {
+    std::string volume = o.device;
+    auto mount = ControlClient::find_mount(o.device);
+    if (mount.is_ok()) volume = mount->volume_dir;
+    DFS_ASSIGN_OR_RETURN(v->regions,
+                         VolumeImage::source_regions(volume, v->spec, &v->snapshot_hold));
+    return Status::ok();
+  }
+  if (o.volume.empty()) {
+    return Status::error(EINVAL, o.torrent + " is the image of snapshot " + v->spec.snapshot +
+                                     " of a volume: fetch it with --volume DIR");
+  }
+  for (const auto& m : TargetGuard::mounted_volumes()) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(m.dir, volume_dir, ec)) {
+      return Status::error(EBUSY, "volume " + o.volume + " is mounted at " + m.mountpoint +
+                                      "; unmount it first. Nothing was written");
+    }
+  }
+  DFS_ASSIGN_OR_RETURN(v->regions,
+                       VolumeImage::prepare_target(volume_dir, v->spec, fresh, &v->disk_holds));
+  return Status::ok();
+}
+
 }  // namespace
 
 int cmd_replicate(const ReplicateOptions& o) {
@@ -114,9 +153,21 @@ int cmd_replicate(const ReplicateOptions& o) {
   if (!ti.is_ok()) return fail(ti.status().message());
   auto layout = ImageLayout::from_files(ti.value()->files());
   if (!layout.is_ok()) return fail(layout.status().message());
+  const std::string spec_text = ImageTorrent::recorded_volume_spec(o.torrent);
+  const bool is_volume = !spec_text.empty();
+  if (!is_volume && !o.seed && o.device.empty()) {
+    return fail(o.volume.empty() ? "give --target DEVICE (or --volume DIR for a volume snapshot)"
+                                 : o.torrent +
+                                       " is the image of one disk, not of a volume "
+                                       "snapshot: fetch it with --target DEVICE");
+  }
   ReplicationOptions ro;
   ro.torrent_file = o.torrent;
-  ro.device = o.device;
+  std::error_code abs_ec;
+  const std::string volume_dir =
+      o.volume.empty() ? ""
+                       : std::filesystem::absolute(o.volume, abs_ec).lexically_normal().string();
+  ro.device = is_volume && !o.seed ? volume_dir : o.device;
   ro.seed = o.seed;
   ro.listen = o.listen;
   ro.peers = o.peers;
@@ -128,7 +179,12 @@ int cmd_replicate(const ReplicateOptions& o) {
   if (!prepared.is_ok()) return fail(prepared.message());
   bool fresh_target = false;
   std::unique_ptr<Disk> target_hold;
-  if (o.seed) {
+  VolumeSide volume;
+  if (is_volume) {
+    Status st = prepare_volume(o, volume_dir, spec_text, &volume, &fresh_target);
+    if (!st.is_ok()) return fail(st.message());
+    session.set_regions(volume.regions);
+  } else if (o.seed) {
     auto disk = Disk::open_read_only(o.device);
     if (!disk.is_ok()) return fail(disk.status().message());
     if (disk.value()->size() < layout->end_offset()) {
@@ -204,8 +260,12 @@ int cmd_replicate(const ReplicateOptions& o) {
                 std::to_string(p.pieces_total) +
                 " pieces verified; run the same fetch again to resume");
   }
+  if (is_volume) {
+    Status done = VolumeImage::finish_target(volume_dir, volume.spec);
+    if (!done.is_ok()) return fail("fetched every piece, but " + done.message());
+  }
   if (!o.json) {
-    std::printf("fetched %s: %d pieces verified, %s transferred in %.1f s\n", o.device.c_str(),
+    std::printf("fetched %s: %d pieces verified, %s transferred in %.1f s\n", ro.device.c_str(),
                 p.pieces_total, MetricFormat::bytes(static_cast<double>(p.downloaded)).c_str(),
                 elapsed());
   }

@@ -66,12 +66,14 @@ struct ImageOptions {
   std::string volume;                // for a dynamicfs disk
   uint64_t piece_size = 1 << 20;
   std::string name;
+  std::vector<std::string> snapshot;  // MOUNTPOINT NAME: a volume snapshot image
 };
 
 struct ReplicateOptions {
   bool seed = false;
   std::string torrent;
   std::string device;  // --source or --target
+  std::string volume;  // fetch of a volume snapshot image: the volume directory to make
   std::string listen = "0.0.0.0:6881";
   std::vector<std::string> peers;
   bool json = false;

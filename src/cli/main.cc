@@ -240,8 +240,15 @@ int main(int argc, char** argv) {
   c_image->require_subcommand(1);
   auto* c_image_create = c_image->add_subcommand(
       "create", "Hash a raw disk or disk file into a v1+v2 torrent of its used ranges");
-  c_image_create->add_option("--disk", image.disk, "Block device or disk file to image")
-      ->required();
+  auto* o_image_disk =
+      c_image_create->add_option("--disk", image.disk, "Block device or disk file to image");
+  auto* o_image_snap =
+      c_image_create
+          ->add_option("--snapshot", image.snapshot,
+                       "MOUNTPOINT NAME: a volume snapshot image (every disk's ranges the\n"
+                       "snapshot uses plus its metadata), for `replicate fetch --volume`")
+          ->expected(2);
+  o_image_disk->excludes(o_image_snap);
   c_image_create->add_option("-o,--output", image.output, "The .torrent file to write")->required();
   c_image_create
       ->add_option("--used-ranges", image.used_ranges,
@@ -260,7 +267,10 @@ int main(int argc, char** argv) {
   c_image_create->add_option("--name", image.name, "Torrent name (default: the disk's file name)");
   c_image_create->footer(
       "Files in the torrent are named by their byte offset on the disk in hex (EZIO's\n"
-      "convention), so EZIO-made torrents can be fetched too.");
+      "convention), so EZIO-made torrents can be fetched too. A snapshot image names\n"
+      "offsets in one space where disk N starts at N << 48 and the metadata at 64 << 48;\n"
+      "its ranges are cut at piece boundaries, so a newer snapshot's image fetched onto\n"
+      "a volume made from an older one sends only the pieces that changed.");
 
   ReplicateOptions repl;
   auto* c_repl = app.add_subcommand(
@@ -281,12 +291,18 @@ int main(int argc, char** argv) {
     c->add_flag("--no-lsd", repl.no_lsd,
                 "Do not announce or look for peers with local service discovery (multicast)");
   }
-  c_seed->add_option("--source", repl.device, "Block device or disk file holding the image")
+  c_seed
+      ->add_option("--source", repl.device,
+                   "Block device or disk file holding the image; for a volume snapshot\n"
+                   "image, the volume's mountpoint or directory")
       ->required();
-  c_fetch
-      ->add_option("--target", repl.device,
-                   "Block device or disk file to write (a missing file is created)")
-      ->required();
+  auto* o_fetch_target = c_fetch->add_option(
+      "--target", repl.device, "Block device or disk file to write (a missing file is created)");
+  auto* o_fetch_volume = c_fetch->add_option(
+      "--volume", repl.volume,
+      "For a volume snapshot image: the volume directory to make (or to update from an\n"
+      "older snapshot of the same volume; it must not be mounted)");
+  o_fetch_target->excludes(o_fetch_volume);
   c_fetch->add_option("--seed-for", repl.seed_for,
                       "Keep serving other peers this many seconds after completing");
   const char* repl_footer =

@@ -16,6 +16,7 @@
 
 #include "src/io/disk.h"
 #include "src/replication/image_layout.h"
+#include "src/replication/image_target.h"
 #include "src/replication/raw_disk_io.h"
 
 namespace dynamicfs {
@@ -44,16 +45,17 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
                                               const std::string& out_path) {
   if (o.piece_size < 16384 || (o.piece_size & (o.piece_size - 1)) != 0)
     return Status::error(EINVAL, "piece size must be a power of two of at least 16 KiB");
-  DFS_ASSIGN_OR_RETURN(auto disk, Disk::open_read_only(o.disk));
+  DFS_ASSIGN_OR_RETURN(auto disk, o.regions.empty() ? ImageTarget::open_disk(o.disk, false)
+                                                    : ImageTarget::open_regions(o.regions, false));
   std::string name = o.name.empty() ? std::filesystem::path(o.disk).filename().string() : o.name;
   if (name.empty()) name = "disk";
   lt::file_storage fs;
   ImageTorrentInfo info;
   for (const auto& r : o.ranges) {
     if (r.length == 0) continue;
-    if (r.offset + r.length > disk->size()) {
+    if (!disk->contains(r.offset, r.length)) {
       return Status::error(EINVAL, "range at " + ImageLayout::file_name(r.offset) +
-                                       " reaches past the end of " + o.disk);
+                                       " reaches past the end of " + disk->describe(r.offset));
     }
     fs.add_file(name + "/" + ImageLayout::file_name(r.offset), static_cast<std::int64_t>(r.length));
     info.data_bytes += r.length;
@@ -61,7 +63,11 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   }
   if (info.files == 0)
     return Status::error(EINVAL, o.disk + ": nothing to include (no used ranges)");
-  uint64_t disk_size = disk->size();
+  uint64_t disk_size = 0;
+  if (o.regions.empty()) {
+    auto d = Disk::open_read_only(o.disk);
+    if (d.is_ok()) disk_size = d.value()->size();
+  }
   disk.reset();
 
   lt::create_torrent t(fs, o.piece_size);  // v1+v2 hybrid by default
@@ -74,6 +80,7 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   int done = 0;
   lt::error_code ec;
   RawDiskOptions ro;
+  if (!o.regions.empty()) ro.open_target = ImageTarget::regions_opener(o.regions);
   lt::set_piece_hashes(
       t, o.disk, sp, RawDiskIo::constructor(ro),
       [&](lt::piece_index_t) {
@@ -86,7 +93,8 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   std::vector<char> buf;
   try {
     lt::entry e = t.generate();
-    e[kDiskSizeKey] = static_cast<std::int64_t>(disk_size);
+    if (disk_size > 0) e[kDiskSizeKey] = static_cast<std::int64_t>(disk_size);
+    if (!o.volume_spec.empty()) e[kVolumeKey] = o.volume_spec;
     lt::bencode(std::back_inserter(buf), e);
   } catch (const std::exception& e) {
     return Status::error(EINVAL, std::string("cannot generate the torrent: ") + e.what());
@@ -99,14 +107,28 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   return info;
 }
 
+namespace {
+std::vector<char> read_whole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
 uint64_t ImageTorrent::recorded_disk_size(const std::string& torrent_path) {
-  std::ifstream in(torrent_path, std::ios::binary);
-  std::vector<char> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<char> buf = read_whole(torrent_path);
   lt::error_code ec;
   lt::bdecode_node root = lt::bdecode(buf, ec);
   if (ec || root.type() != lt::bdecode_node::dict_t) return 0;
   std::int64_t v = root.dict_find_int_value(kDiskSizeKey, 0);
   return v > 0 ? static_cast<uint64_t>(v) : 0;
+}
+
+std::string ImageTorrent::recorded_volume_spec(const std::string& torrent_path) {
+  std::vector<char> buf = read_whole(torrent_path);
+  lt::error_code ec;
+  lt::bdecode_node root = lt::bdecode(buf, ec);
+  if (ec || root.type() != lt::bdecode_node::dict_t) return "";
+  return std::string(root.dict_find_string_value(kVolumeKey));
 }
 
 }  // namespace dynamicfs

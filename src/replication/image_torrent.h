@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct ImageTorrentOptions {
   std::string name;               // torrent name; default: the disk's file name
   std::string comment;
   std::function<void(int done, int total)> progress;  // pieces hashed
+  // A volume snapshot image: the regions the ranges lie in (`disk` is then
+  // only a label), and the description stored under kVolumeKey.
+  std::map<uint32_t, std::string> regions;
+  std::string volume_spec;
 };
 
 struct ImageTorrentInfo {
@@ -35,6 +40,11 @@ class ImageTorrent {
   // imaged disk, so a fetch creates a target file of the full size (a
   // filesystem's geometry reaches past its last used block).
   static constexpr const char* kDiskSizeKey = "x-dynamicfs-disk-size";
+  // Top-level key of a volume snapshot image: its VolumeImage description
+  // (JSON text).
+  static constexpr const char* kVolumeKey = "x-dynamicfs-volume";
+  // The volume description recorded in the torrent file, or "".
+  static std::string recorded_volume_spec(const std::string& torrent_path);
   // The disk size recorded in the torrent file, or 0 (e.g. EZIO torrents).
   static uint64_t recorded_disk_size(const std::string& torrent_path);
 

@@ -76,18 +76,19 @@ struct RawDiskIo::Storage {
   std::shared_ptr<void> torrent;  // keeps the torrent alive while jobs run
 
   std::mutex mutex;
-  std::shared_ptr<Disk> disk;  // opened on first use, closed by release
+  ImageTarget::Opener opener;
+  std::shared_ptr<ImageTarget> disk;  // opened on first use, closed by release
   int pending_writes = 0;
   std::vector<Task> on_drained;
 
   // The open device, opening it if needed.
-  Result<std::shared_ptr<Disk>> open(bool writable) {
+  Result<std::shared_ptr<ImageTarget>> open(bool writable) {
     std::lock_guard lk(mutex);
     if (!layout_status.is_ok()) return layout_status;
     if (!disk) {
-      auto d = writable ? Disk::open(path) : Disk::open_read_only(path);
+      auto d = opener ? opener(path, writable) : ImageTarget::open_disk(path, writable);
       if (!d.is_ok()) return d.status();
-      disk = std::shared_ptr<Disk>(std::move(d).value());
+      disk = std::move(d).value();
     }
     return disk;
   }
@@ -143,6 +144,7 @@ lt::storage_holder RawDiskIo::new_torrent(const lt::storage_params& p,
   auto st = std::make_shared<Storage>();
   st->files = &p.files;
   st->path = p.path;
+  st->opener = m_opts.open_target;
   st->torrent = torrent;
   auto layout = ImageLayout::from_files(p.files);
   if (layout.is_ok()) {
@@ -295,6 +297,11 @@ bool RawDiskIo::async_write(lt::storage_index_t storage_idx, const lt::peer_requ
   job.r = r;
   job.buf = m_pool.allocate();
   std::memcpy(job.buf, buf, static_cast<size_t>(r.length));
+  // A short block ends a file before a pad file (or ends the last piece):
+  // hashing the piece through the store buffer reads the rest as zeros,
+  // what the pad holds, never a recycled buffer's old bytes.
+  if (r.length < kBlock)
+    std::memset(job.buf + r.length, 0, static_cast<size_t>(kBlock - r.length));
   job.key = StoreBuffer::key(st->index, r.piece, r.start);
   job.segs = st->layout.map(r.piece, r.start, r.length);
   job.handler = std::move(handler);
@@ -536,10 +543,19 @@ void RawDiskIo::async_check_files(
       post([handler, e] { handler(lt::status_t::fatal_disk_error, e); });
       return;
     }
-    if (disk.value()->size() < st->layout.end_offset()) {
-      lt::storage_error e(lt::errors::file_too_short, lt::operation_t::check_resume);
-      post([handler, e] { handler(lt::status_t::fatal_disk_error, e); });
-      return;
+    // Every range must lie inside the target (a region file of a volume
+    // image, or the disk).
+    const lt::file_storage& files = st->layout.files();
+    for (lt::file_index_t i : files.file_range()) {
+      if (files.pad_file_at(i)) continue;
+      const auto name = files.file_name(i);
+      auto off = ImageLayout::parse_file_name(std::string_view(name.data(), name.size()));
+      if (!off.is_ok() ||
+          !disk.value()->contains(off.value(), static_cast<uint64_t>(files.file_size(i)))) {
+        lt::storage_error e(lt::errors::file_too_short, i, lt::operation_t::check_resume);
+        post([handler, e] { handler(lt::status_t::fatal_disk_error, e); });
+        return;
+      }
     }
     // A seed (read-only) serves its source as is; a fresh (zeroed) target
     // has nothing; any
@@ -559,7 +575,7 @@ void RawDiskIo::async_stop_torrent(lt::storage_index_t storage_idx, std::functio
     return;
   }
   when_drained(st, [this, st, handler] {
-    std::shared_ptr<Disk> disk;
+    std::shared_ptr<ImageTarget> disk;
     {
       std::lock_guard lk(st->mutex);
       disk.swap(st->disk);

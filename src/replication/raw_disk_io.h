@@ -27,9 +27,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "src/io/disk.h"
 #include "src/replication/buffer_pool.h"
 #include "src/replication/image_layout.h"
+#include "src/replication/image_target.h"
 
 namespace dynamicfs {
 
@@ -39,6 +39,9 @@ struct RawDiskOptions {
   // Counts failed writes; outlives the disk subsystem, so the fetch can tell
   // after the session is gone whether every verified piece reached the disk.
   std::shared_ptr<std::atomic<uint64_t>> write_errors;
+  // Opens the target a torrent's save path names; default: the disk or
+  // disk file at that path (ImageTarget::open_disk).
+  ImageTarget::Opener open_target;
 };
 
 struct RawDiskStats {

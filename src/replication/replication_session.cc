@@ -107,6 +107,7 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
   ro.writable = !m_opts.seed;
   ro.fresh_target = fresh_target;
   ro.write_errors = m_write_errors;
+  if (!m_opts.regions.empty()) ro.open_target = ImageTarget::regions_opener(m_opts.regions);
   params.disk_io_constructor = RawDiskIo::constructor(ro, m_disk_io);
   try {
     m_session = std::make_unique<lt::session>(std::move(params));
@@ -229,7 +230,8 @@ Status ReplicationSession::finish() {
     return Status::error(EIO, std::to_string(n) + " write(s) to " + m_opts.device +
                                   " failed (see above); the target is incomplete, fetch again");
   }
-  auto disk = Disk::open(m_opts.device);
+  auto disk = m_opts.regions.empty() ? ImageTarget::open_disk(m_opts.device, true)
+                                     : ImageTarget::open_regions(m_opts.regions, true);
   Status synced = disk.is_ok() ? disk.value()->sync() : disk.status();
   if (!synced.is_ok())
     return Status::error(synced.err(),

@@ -9,6 +9,7 @@
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
 #include <libtorrent/torrent_info.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,9 @@ struct ReplicationOptions {
   int rate_limit = 0;  // bytes/s: upload for a seed, download for a fetch; 0 = none
   int io_threads = 2;  // more only contend on the device's inode lock
   int hash_threads = 2;
+  // For a volume snapshot image: the files its regions map to (see
+  // ImageTarget); empty: `device` is the one disk.
+  std::map<uint32_t, std::string> regions;
 };
 
 struct ReplicationProgress {
@@ -54,6 +58,8 @@ class ReplicationSession {
 
   // Checks the options (peers, listen address) before anything is touched.
   Status prepare();
+  // A volume snapshot image: the files its regions map to (before start).
+  void set_regions(std::map<uint32_t, std::string> regions) { m_opts.regions = std::move(regions); }
   // Starts seeding or fetching; `fresh_target`: the target was just created
   // (all zeros), so there is nothing on it to check.
   Status start(std::shared_ptr<const lt::torrent_info> ti, bool fresh_target);
