@@ -33,13 +33,16 @@ const Disk* ImageTarget::locate(uint64_t offset, uint64_t len, uint64_t* local) 
   auto it = m_regions.find(static_cast<uint32_t>(offset >> kRegionShift));
   if (it == m_regions.end()) return nullptr;
   *local = offset & kRegionMask;
-  if (*local + len > it->second->size()) return nullptr;
+  // Past the file's end is left to the disk: a short read or write is EIO,
+  // as on a plain disk.
+  if (*local + len > kRegionMask + 1) return nullptr;
   return it->second.get();
 }
 
 bool ImageTarget::contains(uint64_t offset, uint64_t len) const {
   uint64_t local = 0;
-  return locate(offset, len, &local) != nullptr;
+  const Disk* d = locate(offset, len, &local);
+  return d != nullptr && local + len <= d->size();
 }
 
 std::string ImageTarget::describe(uint64_t offset) const {
