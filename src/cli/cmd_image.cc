@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "src/cli/commands.h"
 #include "src/cli/progress_line.h"
@@ -32,6 +33,8 @@ int create_snapshot_image(const ImageOptions& o) {
   } else {
     return fail(mount.status().message());
   }
+  std::error_code ec;
+  volume = std::filesystem::absolute(volume, ec).lexically_normal().string();
   if (::access(VolumeConfig::file_path(volume).c_str(), R_OK) != 0)
     return fail(o.snapshot[0] + " is a snapshot mount; give the live volume's mountpoint");
   ProgressLine bar;

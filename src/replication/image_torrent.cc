@@ -70,7 +70,12 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   }
   disk.reset();
 
-  lt::create_torrent t(fs, o.piece_size);  // v1+v2 hybrid by default
+  // v1+v2 hybrid by default; a volume image is v1 with files piece-aligned
+  // (pad files), as a hybrid torrent lays them out.
+  lt::create_torrent t(fs, o.piece_size,
+                       o.regions.empty() ? lt::create_flags_t{}
+                                         : lt::create_torrent::v1_only |
+                                               lt::create_torrent::canonical_files);
   t.set_creator("dynamicfs");
   if (!o.comment.empty()) t.set_comment(o.comment.c_str());
   lt::settings_pack sp;
