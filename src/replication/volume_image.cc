@@ -158,8 +158,8 @@ Status VolumeImage::pack(const std::string& from_dir, const std::string& out_fil
     uint64_t total = head.size();
     for (const auto& [name, size] : files) {
       std::ifstream in(from_dir + "/" + name, std::ios::binary);
-      out << in.rdbuf();
       if (!in) return Status::error(EIO, "cannot read " + from_dir + "/" + name);
+      if (size > 0) out << in.rdbuf();  // (an empty one would set failbit)
       total += size;
     }
     // Zeros up to a whole number of 16 KiB blocks: torrent ranges end on
