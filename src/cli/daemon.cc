@@ -262,11 +262,14 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
     return 1;
   }
   status.start_sampling(control.context());
-  scrub.start_periodic(
-      [&settings] {
-        return std::strtoull(settings.get("scrub_interval").value().c_str(), nullptr, 10);
-      },
-      [&settings] { return scrub_rate_setting(settings); });
+  // A snapshot mount reads only; scrubbing (and repairing) is the live
+  // volume's work.
+  if (o.snapshot.empty())
+    scrub.start_periodic(
+        [&settings] {
+          return std::strtoull(settings.get("scrub_interval").value().c_str(), nullptr, 10);
+        },
+        [&settings] { return scrub_rate_setting(settings); });
   std::string pid_file = volume_dir + "/daemon.pid";
   std::ofstream(pid_file) << ::getpid() << "\n";
   spdlog::info("mounted; serving requests");
