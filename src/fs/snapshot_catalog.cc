@@ -16,6 +16,7 @@
 #include "metadata/extent_record.h"
 #include "metadata/key_codec.h"
 #include "metadata/meta_store.h"
+#include "src/common/file_sync.h"
 
 namespace dynamicfs {
 
@@ -26,16 +27,6 @@ namespace fs = std::filesystem;
 constexpr const char* kInfoFile = "snapshot.json";
 constexpr const char* kTmpPrefix = ".tmp-";
 constexpr const char* kDeletingPrefix = ".deleting-";
-
-Status sync_path(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return Status::from_errno("cannot open " + path);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) return Status::error(err, "cannot sync " + path);
-  return Status::ok();
-}
 
 Result<SnapshotInfo> read_info(const std::string& dir, const std::string& name) {
   std::ifstream in(dir + "/" + kInfoFile);

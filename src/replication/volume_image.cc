@@ -16,6 +16,7 @@
 #include "metadata/key_codec.h"
 #include "metadata/meta_store.h"
 #include "src/common/coding.h"
+#include "src/common/file_sync.h"
 #include "src/fs/volume.h"
 #include "src/fs/volume_config.h"
 #include "src/replication/image_target.h"
@@ -33,15 +34,6 @@ constexpr uint64_t kPackAlign = 16384;
 
 std::string incoming_dir(const std::string& dir) {
   return dir + "/.incoming";
-}
-
-Status sync_path(const std::string& path, bool directory) {
-  int fd = ::open(path.c_str(), (directory ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
-  if (fd < 0) return Status::from_errno("cannot open " + path);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 ? Status::ok() : Status::error(err, "cannot sync " + path);
 }
 
 // Creates PATH sparse at SIZE, or resizes an existing regular file to it.
