@@ -12,11 +12,12 @@ packages=(
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev libtoml11-dev
-  libisal-dev uuid-dev libblkid-dev libext2fs-dev
+  libisal-dev uuid-dev libblkid-dev libext2fs-dev libmount-dev
   attr acl tar diffutils e2fsprogs python3 procps psmisc util-linux rsync stress-ng
   fio mergerfs python3-matplotlib
   prometheus curl
   python3-libtorrent iproute2 openssl
+  dpkg-dev man-db groff-base systemd bash-completion
 )
 
 if [ "$(id -u)" -ne 0 ]; then

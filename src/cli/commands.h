@@ -90,6 +90,13 @@ int cmd_scrub(const std::string& mountpoint, double rate_mb);
 // Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 error.
 int cmd_fsck(const std::string& volume_dir, bool repair, const std::string& snapshot);
 int cmd_snapshot(const SnapshotOptions& o);
+// mount(8)/umount(8) helpers (argv[0] mount.dynamicfs etc.); mount(8)'s exit
+// statuses: 0, 1 usage, 32 failure.
+int mount_helper(int argc, char** argv);
+int umount_helper(int argc, char** argv);
+// Runs the volume NAME of /etc/dynamicfs/NAME.toml in the foreground
+// (dynamicfs@NAME.service).
+int cmd_service(const std::string& name);
 // Tests only: a simulated power cut of a daemon with fault injection on.
 int cmd_power_loss(const std::string& mountpoint, uint64_t seed);
 // Tests only: arms a crash point (src/common/crash_point.h).

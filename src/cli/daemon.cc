@@ -14,7 +14,9 @@
 #include "src/cli/daemon_logging.h"
 #include "src/cli/daemon_settings.h"
 #include "src/cli/daemon_status.h"
+#include "src/cli/host_config.h"
 #include "src/cli/scrub_service.h"
+#include "src/cli/sd_notify.h"
 #include "src/common/crash_point.h"
 #include "src/control/control_client.h"
 #include "src/control/control_server.h"
@@ -204,8 +206,21 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   FsOptions fs_opts;
   FuseConfig fc;
   std::vector<std::string> fuse_opts;
-  Status parsed = settings.load_persisted(vol.value()->config().settings);
-  if (parsed.is_ok()) parsed = settings.apply_mount_options(o.fuse_options, &fuse_opts);
+  // Settings: the volume's own [settings], then /etc/dynamicfs/NAME.toml,
+  // then -o (the file's `options` first, the command line's last).
+  Status parsed = settings.load_persisted(vol.value()->config().settings, "volume.toml [settings]");
+  auto host = HostConfig::load(HostConfig::name_of(vol.value()->dir()));
+  if (!host.is_ok()) parsed = host.status();
+  std::vector<std::string> mount_options;
+  if (host.is_ok()) {
+    if (parsed.is_ok() && !host->path.empty()) {
+      spdlog::info("settings from {}", host->path);
+      parsed = settings.load_persisted(host->settings, host->path);
+    }
+    mount_options = host->options;
+  }
+  mount_options.insert(mount_options.end(), o.fuse_options.begin(), o.fuse_options.end());
+  if (parsed.is_ok()) parsed = settings.apply_mount_options(mount_options, &fuse_opts);
   if (!parsed.is_ok()) {
     report(parsed.message());
     return 1;
@@ -274,6 +289,7 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   std::ofstream(pid_file) << ::getpid() << "\n";
   spdlog::info("mounted; serving requests");
   report("OK");
+  sd_notify_state("READY=1\nSTATUS=serving " + volume_dir + " at " + mountpoint);
   if (!o.foreground) {
     // Under systemd stderr is the journal's stream and carries the log, so
     // it stays open; otherwise the detached daemon lets go of the terminal.
@@ -288,6 +304,7 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   st = server.run();
   if (!st.is_ok()) spdlog::error("{}", st.to_string());
   server.unmount();
+  sd_notify_state("STOPPING=1\nSTATUS=unmounted; flushing");
   spdlog::info("unmounted; flushing");
   // No control request may still use the filesystem while it shuts down.
   scrub.cancel();
@@ -304,8 +321,10 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   // calls into the filesystem any more (FUSE, control, scrub and sampling
   // have stopped).
   fs.value().reset();
-  control.finish(code);
+  // Logged before umount is told, so its caller finds the line.
   spdlog::info("daemon exiting with status {}", code);
+  spdlog::default_logger()->flush();
+  control.finish(code);
   spdlog::shutdown();
   return code;
 }

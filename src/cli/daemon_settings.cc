@@ -116,11 +116,12 @@ Status DaemonSettings::store(const std::string& name, const std::string& value) 
   return Status::ok();
 }
 
-Status DaemonSettings::load_persisted(const std::map<std::string, std::string>& persisted) {
+Status DaemonSettings::load_persisted(const std::map<std::string, std::string>& persisted,
+                                      const std::string& source) {
   std::lock_guard lk(m_mutex);
   for (const auto& [k, v] : persisted) {
     Status st = store(k, v);
-    if (!st.is_ok()) return Status::error(st.err(), "volume.toml [settings]: " + st.message());
+    if (!st.is_ok()) return Status::error(st.err(), source + ": " + st.message());
   }
   return Status::ok();
 }

@@ -39,7 +39,9 @@ class DaemonSettings {
 
   // Before the filesystem exists: persisted values, then -o options. Every
   // option that is not a setting goes to `fuse_options`.
-  Status load_persisted(const std::map<std::string, std::string>& persisted);
+  // SOURCE names where they come from in errors (a file, a table).
+  Status load_persisted(const std::map<std::string, std::string>& persisted,
+                        const std::string& source);
   Status apply_mount_options(const std::vector<std::string>& options,
                              std::vector<std::string>* fuse_options);
   void fill(FsOptions* fs, FuseConfig* fuse) const;

@@ -1,6 +1,7 @@
 // Entry point of the `dynamicfs` binary: argument parsing and dispatch.
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "src/cli/commands.h"
@@ -8,6 +9,11 @@
 using namespace dynamicfs;
 
 int main(int argc, char** argv) {
+  // mount(8) and umount(8) run helpers by name: /sbin/mount.TYPE.
+  const std::string self = std::filesystem::path(argv[0]).filename().string();
+  if (self == "mount.dynamicfs" || self == "mount.fuse.dynamicfs") return mount_helper(argc, argv);
+  if (self == "umount.dynamicfs" || self == "umount.fuse.dynamicfs")
+    return umount_helper(argc, argv);
   CLI::App app{"dynamicfs - pool local disks into one POSIX filesystem (FUSE)", "dynamicfs"};
   app.require_subcommand(1);
   app.failure_message(CLI::FailureMessage::help);
@@ -214,6 +220,18 @@ int main(int argc, char** argv) {
       "snapshot that is mounted or being seeded. diff --json lists, per disk, the byte\n"
       "ranges NEW references that OLD does not. Exit status 0 on success, 1 otherwise.");
 
+  std::string service_name;
+  auto* c_service = app.add_subcommand(
+      "service", "Run the volume NAME of /etc/dynamicfs/NAME.toml in the foreground (for systemd)");
+  c_service->add_option("name", service_name, "Volume name: the file /etc/dynamicfs/NAME.toml")
+      ->required();
+  c_service->footer(
+      "NAME.toml gives mountpoint (required), volume (default /var/lib/dynamicfs/NAME),\n"
+      "options (a list of mount -o options) and a [settings] table. The mountpoint is\n"
+      "created if missing, and a stale mount whose daemon died is detached first. The\n"
+      "daemon tells systemd when it is mounted (sd_notify READY=1) and unmounts, flushes\n"
+      "and exits 0 on SIGTERM. DYNAMICFS_CONFIG_DIR replaces /etc/dynamicfs.");
+
   std::string fsck_volume;
   std::string fsck_snapshot;
   bool fsck_repair = false;
@@ -354,6 +372,7 @@ int main(int argc, char** argv) {
     return cmd_replicate(repl);
   }
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
+  if (*c_service) return cmd_service(service_name);
   if (*c_fsck) return cmd_fsck(fsck_volume, fsck_repair, fsck_snapshot);
   if (*c_snap) {
     snap.action = *c_snap_create   ? "create"

@@ -10,6 +10,31 @@
 
 namespace dynamicfs {
 
+Result<std::map<std::string, std::string>> read_settings_table(const std::string& path) {
+  std::map<std::string, std::string> out;
+  try {
+    const auto data = toml::parse(path);
+    if (!data.contains("settings")) return out;
+    for (const auto& [key, value] : toml::find<toml::table>(data, "settings")) {
+      if (value.is_string()) {
+        out[key] = value.as_string().str;
+      } else if (value.is_integer()) {
+        out[key] = std::to_string(value.as_integer());
+      } else if (value.is_floating()) {
+        out[key] = std::to_string(value.as_floating());
+      } else if (value.is_boolean()) {
+        out[key] = value.as_boolean() ? "on" : "off";
+      } else {
+        return Status::error(EINVAL, path + ": setting " + key + " must be a string or number");
+      }
+    }
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    return Status::error(EINVAL, "cannot parse " + path + ": " + msg.substr(0, msg.find('\n')));
+  }
+  return out;
+}
+
 Result<VolumeConfig> VolumeConfig::load(const std::string& volume_dir) {
   std::string path = file_path(volume_dir);
   if (::access(path.c_str(), R_OK) != 0) {
@@ -34,26 +59,14 @@ Result<VolumeConfig> VolumeConfig::load(const std::string& volume_dir) {
       dc.removed = toml::find_or<bool>(d, "removed", false);
       cfg.disks.push_back(dc);
     }
-    if (data.contains("settings")) {
-      for (const auto& [key, value] : toml::find<toml::table>(data, "settings")) {
-        if (value.is_string()) {
-          cfg.settings[key] = value.as_string().str;
-        } else if (value.is_integer()) {
-          cfg.settings[key] = std::to_string(value.as_integer());
-        } else if (value.is_floating()) {
-          cfg.settings[key] = std::to_string(value.as_floating());
-        } else if (value.is_boolean()) {
-          cfg.settings[key] = value.as_boolean() ? "on" : "off";
-        } else {
-          return Status::error(EINVAL, path + ": setting " + key + " must be a string or number");
-        }
-      }
-    }
   } catch (const std::exception& e) {
     std::string msg = e.what();
     auto nl = msg.find('\n');
     return Status::error(EINVAL, "cannot parse " + path + ": " + msg.substr(0, nl));
   }
+  auto settings = read_settings_table(path);
+  if (!settings.is_ok()) return settings.status();
+  cfg.settings = std::move(settings).value();
   if (cfg.format_version != Superblock::kFormatVersion) {
     return Status::error(EPROTONOSUPPORT, path + ": unsupported format_version " +
                                               std::to_string(cfg.format_version));

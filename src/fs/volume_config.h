@@ -21,6 +21,10 @@ struct DiskConfig {
   bool removed = false;  // taken out by `disk remove`; its index is not reused
 };
 
+// The [settings] table of the TOML file PATH, values as text (booleans as
+// on/off); EINVAL naming the file for one that does not parse.
+Result<std::map<std::string, std::string>> read_settings_table(const std::string& path);
+
 struct VolumeConfig {
   uint32_t format_version = Superblock::kFormatVersion;
   Uuid volume_uuid{};
