@@ -26,10 +26,13 @@ namespace {
 constexpr int kUsage = 1;
 constexpr int kMountFailure = 32;
 
-// Options mount(8) and fstab use that are not for the filesystem.
+// Options mount(8) and fstab use that are not for the filesystem, and VFS
+// time options FUSE does not take (dynamicfs keeps atime as relatime).
 bool userspace_only(const std::string& opt) {
-  static const char* const kDrop[] = {"defaults", "_netdev", "auto",  "noauto", "user", "nouser",
-                                      "users",    "owner",   "group", "nofail", "rw"};
+  static const char* const kDrop[] = {
+      "defaults", "_netdev",    "auto",     "noauto",     "user",     "nouser",     "users",
+      "owner",    "group",      "nofail",   "rw",         "relatime", "norelatime", "strictatime",
+      "lazytime", "nolazytime", "diratime", "nodiratime", "iversion", "noiversion"};
   for (const char* d : kDrop)
     if (opt == d) return true;
   return opt.starts_with("x-") || opt.starts_with("comment=");

@@ -71,6 +71,7 @@ std::string VolumeImageSpec::to_json() const {
   return nlohmann::json{{"volume_uuid", uuid_json(volume_uuid)},
                         {"snapshot", snapshot},
                         {"snapshot_id", snapshot_id},
+                        {"snapshot_created_ns", snapshot_created_ns},
                         {"replicas", replicas},
                         {"disks", disks_j},
                         {"pack_size", pack_size},
@@ -91,6 +92,7 @@ Result<VolumeImageSpec> VolumeImageSpec::from_json(const std::string& text) {
     s.volume_uuid = vu.value();
     s.snapshot = j.at("snapshot").get<std::string>();
     s.snapshot_id = j.at("snapshot_id").get<uint64_t>();
+    s.snapshot_created_ns = j.value("snapshot_created_ns", int64_t{0});
     s.replicas = j.at("replicas").get<uint32_t>();
     s.pack_size = j.at("pack_size").get<uint64_t>();
     s.settings = j.value("settings", std::map<std::string, std::string>{});
@@ -222,6 +224,7 @@ Result<ImageTorrentInfo> VolumeImage::create(const std::string& volume_dir, cons
   spec.volume_uuid = cfg.volume_uuid;
   spec.snapshot = name;
   spec.snapshot_id = info.id;
+  spec.snapshot_created_ns = info.created_ns;
   spec.replicas = cfg.replicas;
   spec.settings = cfg.settings;
 
@@ -291,7 +294,8 @@ Result<std::map<uint32_t, std::string>> VolumeImage::source_regions(
   }
   DFS_ASSIGN_OR_RETURN(*hold, SnapshotCatalog::hold(volume_dir, spec.snapshot));
   DFS_ASSIGN_OR_RETURN(SnapshotInfo info, SnapshotCatalog::find(volume_dir, spec.snapshot));
-  if (info.id != spec.snapshot_id) {
+  if (info.id != spec.snapshot_id ||
+      (spec.snapshot_created_ns != 0 && info.created_ns != spec.snapshot_created_ns)) {
     return Status::error(ESTALE, "snapshot " + spec.snapshot + " of " + volume_dir +
                                      " is not the one the torrent was made from (deleted and "
                                      "created again); make a new torrent");

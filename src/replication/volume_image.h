@@ -39,6 +39,7 @@ struct VolumeImageSpec {
   Uuid volume_uuid{};
   std::string snapshot;
   uint64_t snapshot_id = 0;
+  int64_t snapshot_created_ns = 0;  // with the id, tells a re-made snapshot of the same name
   uint32_t replicas = 1;
   std::vector<DiskEntry> disks;
   uint64_t pack_size = 0;

@@ -91,6 +91,7 @@ TEST(VolumeImage, DescriptionRoundTripsAndRefusesMalformedInput) {
   s.volume_uuid[0] = 7;
   s.snapshot = "nightly";
   s.snapshot_id = 3;
+  s.snapshot_created_ns = 1764547200123456789;
   s.replicas = 2;
   s.pack_size = 16384;
   s.settings["io_workers"] = "4";
@@ -107,6 +108,7 @@ TEST(VolumeImage, DescriptionRoundTripsAndRefusesMalformedInput) {
   EXPECT_EQ(back->volume_uuid, s.volume_uuid);
   EXPECT_EQ(back->snapshot, "nightly");
   EXPECT_EQ(back->snapshot_id, 3u);
+  EXPECT_EQ(back->snapshot_created_ns, s.snapshot_created_ns);
   EXPECT_EQ(back->replicas, 2u);
   EXPECT_EQ(back->settings, s.settings);
   ASSERT_EQ(back->disks.size(), 3u);
