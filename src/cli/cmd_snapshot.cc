@@ -72,11 +72,9 @@ int diff(const SnapshotOptions& o) {
   if (!hold_old.is_ok()) return fail(hold_old.status().message());
   auto hold_new = SnapshotCatalog::hold(vol, o.newer);
   if (!hold_new.is_ok()) return fail(hold_new.status().message());
-  auto older =
-      MetaStore::open_read_only(SnapshotCatalog::meta_dir(SnapshotCatalog::dir(vol, o.name)));
+  auto older = MetaStore::open_read_only(SnapshotCatalog::meta_dir(vol, o.name));
   if (!older.is_ok()) return fail("snapshot " + o.name + ": " + older.status().message());
-  auto newer =
-      MetaStore::open_read_only(SnapshotCatalog::meta_dir(SnapshotCatalog::dir(vol, o.newer)));
+  auto newer = MetaStore::open_read_only(SnapshotCatalog::meta_dir(vol, o.newer));
   if (!newer.is_ok()) return fail("snapshot " + o.newer + ": " + newer.status().message());
   auto d = SnapshotDiff::compare(*older.value(), *newer.value());
   if (!d.is_ok()) return fail(d.status().message());

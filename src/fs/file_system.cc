@@ -107,27 +107,9 @@ Status FileSystem::load_checkpoint(bool* loaded) {
   return Status::ok();
 }
 
-Result<std::vector<DiskRange>> FileSystem::live_extent_refs() const {
-  auto it = m_volume->meta().iterator(Cf::kExtents);
-  std::vector<DiskRange> refs;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto ext = ExtentRecord::decode({it->value().data(), it->value().size()});
-    if (!ext.is_ok()) {
-      return Status::error(
-          ext.err(),
-          "extent of inode " +
-              std::to_string(KeyCodec::extent_key_ino({it->key().data(), it->key().size()})) +
-              ": " + ext.status().message());
-    }
-    for (const auto& c : ext->copies) refs.push_back(DiskRange{c.disk, c.offset, ext->length});
-  }
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
-  return refs;
-}
-
 Status FileSystem::rebuild_free_space(bool with_snapshots) {
   auto& meta = m_volume->meta();
-  DFS_ASSIGN_OR_RETURN(std::vector<DiskRange> refs, live_extent_refs());
+  DFS_ASSIGN_OR_RETURN(std::vector<DiskRange> refs, extent_space(meta));
   const size_t extents = refs.size();
   if (with_snapshots) DFS_RETURN_IF_ERROR(add_snapshot_refs(&refs));
   // Space several extents point at (instant copies, snapshots) is used

@@ -232,8 +232,6 @@ class FileSystem {
   explicit FileSystem(std::unique_ptr<Volume> volume, FsOptions opts);
   Status recover();
   Status rebuild_free_space(bool with_snapshots);
-  // Disk space of every extent copy of the live volume.
-  Result<std::vector<DiskRange>> live_extent_refs() const;
   // Appends the disk space every snapshot's extents reference.
   Status add_snapshot_refs(std::vector<DiskRange>* refs) const;
   Status check_writable() const {
@@ -371,8 +369,9 @@ class FileSystem {
   std::mutex m_snapshot_mutex;  // one snapshot create or delete at a time
   mutable std::mutex m_delete_mutex;
   std::condition_variable m_delete_cv;
-  std::deque<std::string> m_delete_queue;  // .deleting-NAME dirs whose space is not yet back
-  bool m_delete_busy = false;
+  // .deleting-NAME dirs whose space is not yet back; the front one leaves
+  // the queue once released.
+  std::deque<std::string> m_delete_queue;
   bool m_delete_stop = false;
   std::thread m_delete_thread;
 

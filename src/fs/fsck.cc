@@ -332,8 +332,7 @@ Status Checker::add_snapshots() {
   if (m_vol.read_only()) return Status::ok();  // checking a snapshot itself
   DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(m_vol.dir()));
   for (const auto& s : snaps) {
-    auto refs = SnapshotCatalog::extent_refs(
-        SnapshotCatalog::meta_dir(SnapshotCatalog::dir(m_vol.dir(), s.name)));
+    auto refs = SnapshotCatalog::extent_refs(m_vol.dir(), s.name);
     if (!refs.is_ok()) {
       problem("snapshot " + s.name + ": " + refs.status().message(), false);
       continue;

@@ -13,10 +13,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "metadata/extent_record.h"
-#include "metadata/key_codec.h"
 #include "metadata/meta_store.h"
 #include "src/common/file_sync.h"
+#include "src/fs/space_checkpoint.h"
 
 namespace dynamicfs {
 
@@ -193,22 +192,16 @@ Result<std::unique_ptr<SnapshotHold>> SnapshotCatalog::hold(const std::string& v
   return std::make_unique<SnapshotHold>(fd);
 }
 
-Result<std::vector<DiskRange>> SnapshotCatalog::extent_refs(const std::string& meta) {
+Result<std::vector<DiskRange>> SnapshotCatalog::extent_refs(const std::string& volume_dir,
+                                                            const std::string& name) {
+  return extent_refs_in(meta_dir(volume_dir, name));
+}
+
+Result<std::vector<DiskRange>> SnapshotCatalog::extent_refs_in(const std::string& meta) {
   DFS_ASSIGN_OR_RETURN(auto store, MetaStore::open_read_only(meta));
-  std::vector<DiskRange> refs;
-  auto it = store->iterator(Cf::kExtents);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto ext = ExtentRecord::decode({it->value().data(), it->value().size()});
-    if (!ext.is_ok()) {
-      return Status::error(
-          EUCLEAN,
-          "snapshot metadata " + meta + ": extent of inode " +
-              std::to_string(KeyCodec::extent_key_ino({it->key().data(), it->key().size()})) +
-              ": " + ext.status().message());
-    }
-    for (const auto& c : ext->copies) refs.push_back(DiskRange{c.disk, c.offset, ext->length});
-  }
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning snapshot extents"));
+  auto refs = extent_space(*store);
+  if (!refs.is_ok())
+    return Status::error(EUCLEAN, "snapshot metadata " + meta + ": " + refs.status().message());
   return refs;
 }
 

@@ -44,6 +44,9 @@ class SnapshotCatalog {
     return root(volume_dir) + "/" + name;
   }
   static std::string meta_dir(const std::string& snapshot_dir) { return snapshot_dir + "/meta"; }
+  static std::string meta_dir(const std::string& volume_dir, const std::string& name) {
+    return meta_dir(dir(volume_dir, name));
+  }
 
   // 1 to 64 of [A-Za-z0-9._-], not starting with '.'; EINVAL otherwise.
   static Status check_name(const std::string& name);
@@ -69,9 +72,11 @@ class SnapshotCatalog {
 
   static Result<std::unique_ptr<SnapshotHold>> hold(const std::string& volume_dir,
                                                     const std::string& name);
-  // The disk space every extent (every copy) of the snapshot's metadata in
-  // META_DIR references.
-  static Result<std::vector<DiskRange>> extent_refs(const std::string& meta_dir);
+  // The disk space every extent (every copy) of snapshot NAME references;
+  // extent_refs_in: of the checkpoint in META_DIR (a snapshot being deleted).
+  static Result<std::vector<DiskRange>> extent_refs(const std::string& volume_dir,
+                                                    const std::string& name);
+  static Result<std::vector<DiskRange>> extent_refs_in(const std::string& meta_dir);
   // The next unused snapshot id.
   static Result<uint64_t> next_id(const std::string& volume_dir);
 };

@@ -11,6 +11,7 @@
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
 #include "src/extent/shared_extents.h"
+#include "src/fs/space_checkpoint.h"
 
 namespace dynamicfs {
 
@@ -104,17 +105,6 @@ std::vector<std::pair<uint64_t, uint64_t>> changed_ranges(const std::vector<Mapp
   return out;
 }
 
-Result<std::vector<DiskRange>> all_refs(const MetaStore& meta) {
-  std::vector<DiskRange> refs;
-  auto it = meta.iterator(Cf::kExtents);
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode({it->value().data(), it->value().size()}));
-    for (const auto& c : e.copies) refs.push_back(DiskRange{c.disk, c.offset, e.length});
-  }
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
-  return refs;
-}
-
 // Sorted, merged ranges of `from` minus those of `minus` (both sorted and
 // merged, as SharedExtents::count returns them).
 std::vector<DiskRange> subtract(const std::vector<DiskRange>& from,
@@ -177,8 +167,8 @@ Result<SnapshotDelta> SnapshotDiff::compare(const MetaStore& older, const MetaSt
     }
     if (c.data || c.attributes) d.changed.push_back(std::move(c));
   }
-  DFS_ASSIGN_OR_RETURN(auto old_refs, all_refs(older));
-  DFS_ASSIGN_OR_RETURN(auto new_refs, all_refs(newer));
+  DFS_ASSIGN_OR_RETURN(auto old_refs, extent_space(older));
+  DFS_ASSIGN_OR_RETURN(auto new_refs, extent_space(newer));
   d.new_space = subtract(SharedExtents::count(std::move(new_refs), nullptr),
                          SharedExtents::count(std::move(old_refs), nullptr));
   return d;

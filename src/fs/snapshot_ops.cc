@@ -16,14 +16,14 @@
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
 #include "src/fs/file_system.h"
+#include "src/fs/space_checkpoint.h"
 
 namespace dynamicfs {
 
 Status FileSystem::add_snapshot_refs(std::vector<DiskRange>* refs) const {
   DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(m_volume->dir()));
   for (const auto& s : snaps) {
-    auto r = SnapshotCatalog::extent_refs(
-        SnapshotCatalog::meta_dir(SnapshotCatalog::dir(m_volume->dir(), s.name)));
+    auto r = SnapshotCatalog::extent_refs(m_volume->dir(), s.name);
     if (!r.is_ok()) return r.status();
     refs->insert(refs->end(), r->begin(), r->end());
   }
@@ -53,7 +53,7 @@ Result<SnapshotInfo> FileSystem::create_snapshot(const std::string& name) {
     st = sync_data_disks();
     if (st.is_ok()) st = m_volume->meta().checkpoint(SnapshotCatalog::meta_dir(tmp));
     if (st.is_ok()) {
-      auto live = live_extent_refs();
+      auto live = extent_space(m_volume->meta());
       if (live.is_ok()) {
         refs = std::move(live).value();
       } else {
@@ -97,12 +97,11 @@ void FileSystem::snapshot_delete_loop() {
   std::unique_lock lk(m_delete_mutex);
   while (true) {
     m_delete_cv.wait(lk, [&] { return m_delete_stop || !m_delete_queue.empty(); });
-    if (m_delete_queue.empty()) return;  // stopping, nothing left
-    std::string dir = m_delete_queue.front();
-    m_delete_busy = true;
+    if (m_delete_queue.empty()) return;        // stopping, nothing left
+    std::string dir = m_delete_queue.front();  // stays queued until released
     lk.unlock();
     crash_point("snapshot_delete.before_release");  // renamed away, space still held
-    auto refs = SnapshotCatalog::extent_refs(SnapshotCatalog::meta_dir(dir));
+    auto refs = SnapshotCatalog::extent_refs_in(SnapshotCatalog::meta_dir(dir));
     if (refs.is_ok()) {
       release_space(refs.value());
       Status st = SnapshotCatalog::remove_tree(dir);
@@ -116,14 +115,13 @@ void FileSystem::snapshot_delete_loop() {
     }
     lk.lock();
     m_delete_queue.pop_front();
-    m_delete_busy = false;
     m_delete_cv.notify_all();
   }
 }
 
 void FileSystem::drain_snapshot_deletes() {
   std::unique_lock lk(m_delete_mutex);
-  m_delete_cv.wait(lk, [&] { return m_delete_queue.empty() && !m_delete_busy; });
+  m_delete_cv.wait(lk, [&] { return m_delete_queue.empty(); });
 }
 
 size_t FileSystem::snapshot_deletes_pending() const {
@@ -136,8 +134,7 @@ Result<std::vector<SnapshotUsage>> FileSystem::list_snapshots() const {
   std::vector<SnapshotUsage> out;
   for (auto& s : snaps) {
     SnapshotUsage u;
-    auto refs = SnapshotCatalog::extent_refs(
-        SnapshotCatalog::meta_dir(SnapshotCatalog::dir(m_volume->dir(), s.name)));
+    auto refs = SnapshotCatalog::extent_refs(m_volume->dir(), s.name);
     if (!refs.is_ok()) return refs.status();
     for (const DiskRange& r : SharedExtents::count(refs.value(), nullptr))
       u.referenced_bytes += r.length;

@@ -1,6 +1,7 @@
 // read_space_checkpoint: decodes the free-range and shared-space records.
 #include "src/fs/space_checkpoint.h"
 
+#include "metadata/extent_record.h"
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
 
@@ -30,6 +31,24 @@ Result<SpaceCheckpoint> read_space_checkpoint(const MetaStore& meta, size_t disk
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "reading the space checkpoint"));
   return cp;
+}
+
+Result<std::vector<DiskRange>> extent_space(const MetaStore& meta) {
+  auto it = meta.iterator(Cf::kExtents);
+  std::vector<DiskRange> refs;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    auto ext = ExtentRecord::decode({it->value().data(), it->value().size()});
+    if (!ext.is_ok()) {
+      return Status::error(
+          ext.err(),
+          "extent of inode " +
+              std::to_string(KeyCodec::extent_key_ino({it->key().data(), it->key().size()})) +
+              ": " + ext.status().message());
+    }
+    for (const auto& c : ext->copies) refs.push_back(DiskRange{c.disk, c.offset, ext->length});
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
+  return refs;
 }
 
 }  // namespace dynamicfs

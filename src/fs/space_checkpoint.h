@@ -20,4 +20,9 @@ struct SpaceCheckpoint {
 // EUCLEAN for a malformed record or one naming a disk the volume lacks.
 Result<SpaceCheckpoint> read_space_checkpoint(const MetaStore& meta, size_t disk_count);
 
+// The disk space every copy of every extent in META references (of the live
+// volume or of a snapshot's checkpoint), one range per copy; the error of a
+// malformed record names its inode.
+Result<std::vector<DiskRange>> extent_space(const MetaStore& meta);
+
 }  // namespace dynamicfs

@@ -248,9 +248,9 @@ Result<std::unique_ptr<Volume>> Volume::open_impl(const std::string& volume_dir,
     }
     vol->add_slot(std::move(disk).value(), sb.value());
   }
-  auto meta = snapshot.empty() ? MetaStore::open(meta_dir(vol->m_dir), /*create=*/false)
-                               : MetaStore::open_read_only(SnapshotCatalog::meta_dir(
-                                     SnapshotCatalog::dir(vol->m_dir, snapshot)));
+  auto meta = snapshot.empty()
+                  ? MetaStore::open(meta_dir(vol->m_dir), /*create=*/false)
+                  : MetaStore::open_read_only(SnapshotCatalog::meta_dir(vol->m_dir, snapshot));
   if (!meta.is_ok()) {
     if (meta.err() == EBUSY)
       return Status::error(

@@ -37,6 +37,10 @@ class ImageLayout {
 
   // The disk segments of [offset, offset + length) of PIECE, in order.
   std::vector<Segment> map(lt::piece_index_t piece, int offset, int length) const;
+  // Where file INDEX (not a pad file) starts on the disk.
+  uint64_t disk_offset(lt::file_index_t index) const {
+    return m_disk_offset[static_cast<size_t>(static_cast<int>(index))];
+  }
   // One past the last byte any file touches: the smallest usable target.
   uint64_t end_offset() const { return m_end; }
   // Bytes of real (non-pad) data.

@@ -39,6 +39,11 @@ const Disk* ImageTarget::locate(uint64_t offset, uint64_t len, uint64_t* local) 
   return it->second.get();
 }
 
+uint64_t ImageTarget::region_size(uint32_t region) const {
+  auto it = m_regions.find(region);
+  return it == m_regions.end() ? 0 : it->second->size();
+}
+
 bool ImageTarget::contains(uint64_t offset, uint64_t len) const {
   uint64_t local = 0;
   const Disk* d = locate(offset, len, &local);

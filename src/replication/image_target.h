@@ -41,6 +41,8 @@ class ImageTarget {
   Status write_at(const void* buf, size_t len, uint64_t offset) const;
   Status writev_at(const struct iovec* iov, int iovcnt, uint64_t offset) const;
   Status sync() const;
+  // The size of region REGION's file (0 if there is none).
+  uint64_t region_size(uint32_t region) const;
   // Whether [offset, offset + len) lies inside one region's file.
   bool contains(uint64_t offset, uint64_t len) const;
   std::string describe(uint64_t offset) const;  // "FILE at byte N", for errors

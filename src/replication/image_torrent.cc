@@ -14,7 +14,6 @@
 #include <libtorrent/settings_pack.hpp>
 #include <libtorrent/torrent_info.hpp>
 
-#include "src/io/disk.h"
 #include "src/replication/image_layout.h"
 #include "src/replication/image_target.h"
 #include "src/replication/raw_disk_io.h"
@@ -63,19 +62,16 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   }
   if (info.files == 0)
     return Status::error(EINVAL, o.disk + ": nothing to include (no used ranges)");
-  uint64_t disk_size = 0;
-  if (o.regions.empty()) {
-    auto d = Disk::open_read_only(o.disk);
-    if (d.is_ok()) disk_size = d.value()->size();
-  }
+  // The size of the one disk; a volume image records its disks elsewhere.
+  const uint64_t disk_size = o.regions.empty() ? disk->region_size(0) : 0;
   disk.reset();
 
   // v1+v2 hybrid by default; a volume image is v1 with files piece-aligned
   // (pad files), as a hybrid torrent lays them out.
   lt::create_torrent t(fs, o.piece_size,
-                       o.regions.empty() ? lt::create_flags_t{}
-                                         : lt::create_torrent::v1_only |
-                                               lt::create_torrent::canonical_files);
+                       o.regions.empty()
+                           ? lt::create_flags_t{}
+                           : lt::create_torrent::v1_only | lt::create_torrent::canonical_files);
   t.set_creator("dynamicfs");
   if (!o.comment.empty()) t.set_comment(o.comment.c_str());
   lt::settings_pack sp;

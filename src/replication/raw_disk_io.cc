@@ -300,8 +300,7 @@ bool RawDiskIo::async_write(lt::storage_index_t storage_idx, const lt::peer_requ
   // A short block ends a file before a pad file (or ends the last piece):
   // hashing the piece through the store buffer reads the rest as zeros,
   // what the pad holds, never a recycled buffer's old bytes.
-  if (r.length < kBlock)
-    std::memset(job.buf + r.length, 0, static_cast<size_t>(kBlock - r.length));
+  if (r.length < kBlock) std::memset(job.buf + r.length, 0, static_cast<size_t>(kBlock - r.length));
   job.key = StoreBuffer::key(st->index, r.piece, r.start);
   job.segs = st->layout.map(r.piece, r.start, r.length);
   job.handler = std::move(handler);
@@ -548,10 +547,8 @@ void RawDiskIo::async_check_files(
     const lt::file_storage& files = st->layout.files();
     for (lt::file_index_t i : files.file_range()) {
       if (files.pad_file_at(i)) continue;
-      const auto name = files.file_name(i);
-      auto off = ImageLayout::parse_file_name(std::string_view(name.data(), name.size()));
-      if (!off.is_ok() ||
-          !disk.value()->contains(off.value(), static_cast<uint64_t>(files.file_size(i)))) {
+      if (!disk.value()->contains(st->layout.disk_offset(i),
+                                  static_cast<uint64_t>(files.file_size(i)))) {
         lt::storage_error e(lt::errors::file_too_short, i, lt::operation_t::check_resume);
         post([handler, e] { handler(lt::status_t::fatal_disk_error, e); });
         return;

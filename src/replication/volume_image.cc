@@ -230,8 +230,7 @@ Result<ImageTorrentInfo> VolumeImage::create(const std::string& volume_dir, cons
 
   // Per disk: the superblock area plus every extent copy of the snapshot.
   std::vector<std::vector<ByteRange>> used(cfg.disks.size());
-  DFS_ASSIGN_OR_RETURN(auto refs,
-                       SnapshotCatalog::extent_refs(SnapshotCatalog::meta_dir(snap_dir)));
+  DFS_ASSIGN_OR_RETURN(auto refs, SnapshotCatalog::extent_refs(volume_dir, name));
   for (const auto& r : refs) {
     if (r.disk >= used.size() || cfg.disks[r.disk].removed) {
       return Status::error(EUCLEAN, "snapshot " + name + " has data on disk " +
