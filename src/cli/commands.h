@@ -87,6 +87,7 @@ int cmd_mount(const MountOptions& o);
 int cmd_umount(const std::string& mountpoint);
 int cmd_status(const StatusOptions& o);
 int cmd_scrub(const std::string& mountpoint, double rate_mb);
+int cmd_trim(const std::string& mountpoint, uint64_t minimum);
 // Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 error.
 int cmd_fsck(const std::string& volume_dir, bool repair, const std::string& snapshot);
 int cmd_snapshot(const SnapshotOptions& o);

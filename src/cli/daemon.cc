@@ -91,6 +91,11 @@ json handle_request(DaemonContext& d, const json& req) {
     if (!r.is_ok()) return error_reply(r.status());
     return ScrubService::report_json(r.value());
   }
+  if (op == "trim") {
+    auto r = d.fs.trim(req.value("minimum", uint64_t{4096}));
+    if (!r.is_ok()) return error_reply(r.status());
+    return {{"bytes", r->bytes}, {"disks", r->disks}};
+  }
   if (op == "sync") {
     Status st = d.fs.sync_all();
     return st.is_ok() ? json{{"ok", true}} : error_reply(st);

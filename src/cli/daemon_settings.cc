@@ -31,6 +31,9 @@ const std::vector<SettingDef> kDefs = {
     {"scrub_interval", K::kNumber, 0, 366u * 24 * 3600, "0", true,
      "Seconds from the end of one scrub to the start of the next automatic one (e.g. 604800: "
      "weekly); 0 = only on request"},
+    {"discard", K::kOnOff, 0, 0, "on", true,
+     "Discard freed space on the disks in batches (BLKDISCARD, or holes in disk files); "
+     "`dynamicfs trim` works either way"},
     {"metadata_cache_mb", K::kNumber, 1, 1u << 20, "64", true,
      "Size of the metadata (RocksDB) block cache in MiB"},
     {"entry_timeout", K::kSeconds, 0, 3600, "10", true,
@@ -156,6 +159,7 @@ void DaemonSettings::fill(FsOptions* fs, FuseConfig* fuse) const {
   fs->commit.max_delay_us = static_cast<uint32_t>(number("commit_max_delay_us"));
   fs->io_workers = static_cast<unsigned>(number("io_workers"));
   fs->sync_interval_ms = static_cast<unsigned>(number("sync_interval_ms"));
+  fs->discard = m_values.at("discard") == "on";
   fuse->entry_timeout = std::strtod(m_values.at("entry_timeout").c_str(), nullptr);
   fuse->attr_timeout = std::strtod(m_values.at("attr_timeout").c_str(), nullptr);
   fuse->writeback_cache = m_values.at("writeback_cache") == "on";
@@ -186,6 +190,8 @@ void DaemonSettings::apply_live(const std::string& name) {
     m_fs->set_commit_settings(gc);
   } else if (name == "sync_interval_ms") {
     m_fs->set_sync_interval_ms(static_cast<unsigned>(number(name)));
+  } else if (name == "discard") {
+    m_fs->set_discard(m_values.at(name) == "on");
   } else if (name == "metadata_cache_mb") {
     m_fs->volume().meta().set_block_cache_capacity(number(name) << 20);
   } else if (m_fuse != nullptr && name == "entry_timeout") {

@@ -112,6 +112,10 @@ MetricSet DaemonStatus::collect() const {
     m.add("space_bytes", {{"disk", d(i)}, {"kind", "deferred"}}, static_cast<double>(sp.deferred));
   }
 
+  m.add("discard_bytes_total", {}, static_cast<double>(s.discard.bytes));
+  m.add("discard_ops_total", {}, static_cast<double>(s.discard.ops));
+  m.add("discard_errors_total", {}, static_cast<double>(s.discard.errors));
+  m.add("discard_pending_bytes", {}, static_cast<double>(s.discard.pending));
   m.add("checksum_errors_total", {}, static_cast<double>(s.checksum_errors));
   m.add("repairs_total", {}, static_cast<double>(s.repairs));
   ScrubProgress sp = m_scrub.progress();
@@ -319,6 +323,12 @@ json DaemonStatus::summary() const {
               {"scrub", scrub},
               {"rebalance", rebalance},
               {"snapshots", snapshots},
+              {"discard",
+               {{"enabled", s.discard.enabled},
+                {"bytes_total", s.discard.bytes},
+                {"pending_bytes", s.discard.pending},
+                {"errors_total", s.discard.errors},
+                {"unsupported_disks", s.discard.unsupported}}},
               {"replication", {{"active", false}, {"peers", 0}, {"progress", 0}}},
               {"metrics_endpoint", m_metrics_endpoint},
               {"settings", m_settings.all()}};

@@ -147,6 +147,21 @@ int main(int argc, char** argv) {
       "every block verified or was repaired, 1 when damage is left (no good copy, or\n"
       "unreadable copies).");
 
+  std::string trim_mp;
+  uint64_t trim_min = 4096;
+  auto* c_trim = app.add_subcommand(
+      "trim", "Discard all free space of a mounted volume's disks now (like fstrim)");
+  c_trim->add_option("mountpoint", trim_mp, "Mounted dynamicfs directory")->required();
+  c_trim
+      ->add_option("-m,--minimum", trim_min,
+                   "Skip free ranges shorter than this many bytes (rounded up to 4096)")
+      ->capture_default_str();
+  c_trim->footer(
+      "Block devices get BLKDISCARD, disk files get holes punched (their blocks go back to\n"
+      "the file system under them). Space freed while mounted is discarded anyway, in\n"
+      "batches, unless the discard setting is off. Exit status 0 on success, 1 when no disk\n"
+      "supports discard or the daemon is unreachable.");
+
   DiskOptions disk;
   auto* c_disk = app.add_subcommand("disk", "List, add or remove the disks of a mounted volume");
   c_disk->require_subcommand(1);
@@ -372,6 +387,7 @@ int main(int argc, char** argv) {
     return cmd_replicate(repl);
   }
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
+  if (*c_trim) return cmd_trim(trim_mp, trim_min);
   if (*c_service) return cmd_service(service_name);
   if (*c_fsck) return cmd_fsck(fsck_volume, fsck_repair, fsck_snapshot);
   if (*c_snap) {

@@ -65,6 +65,13 @@ const std::vector<MetricDef> kMetrics = {
      "Disk state: 1 online, 0 failed, 2 draining, 3 removed."},
     {"space_bytes", T::kGauge, "disks", "disk,kind",
      "Disk space by kind: capacity, used, free, deferred (freed, awaiting commit)."},
+    {"discard_bytes_total", T::kCounter, "disks", "",
+     "Freed bytes discarded on the devices (automatic batches and `dynamicfs trim`)."},
+    {"discard_ops_total", T::kCounter, "disks", "", "Device discard calls (BLKDISCARD or hole punches)."},
+    {"discard_errors_total", T::kCounter, "disks", "",
+     "Discard calls that failed for a reason other than lack of support."},
+    {"discard_pending_bytes", T::kGauge, "disks", "",
+     "Freed bytes not yet discarded (an upper bound: some may be in use again)."},
     // health
     {"checksum_errors_total", T::kCounter, "health", "",
      "Blocks whose crc32c did not match when read or scrubbed."},

@@ -80,6 +80,14 @@ std::string StatusView::render(const json& s) {
        MetricFormat::bytes(cap).c_str(),
        cap ? 100.0 * static_cast<double>(used) / static_cast<double>(cap) : 0.0,
        static_cast<unsigned long long>(get<uint64_t>(s, "inodes")));
+  if (s.contains("discard")) {
+    const json& dc = s["discard"];
+    line(&out, "discard     %s  %s discarded, %s waiting%s",
+         get<bool>(dc, "enabled") ? "on" : "off",
+         MetricFormat::bytes(get<double>(dc, "bytes_total")).c_str(),
+         MetricFormat::bytes(get<double>(dc, "pending_bytes")).c_str(),
+         get<unsigned>(dc, "unsupported_disks") > 0 ? "  (some disks do not support it)" : "");
+  }
   out += "\n";
   line(&out, "disk  state    size       used       queue  read/s        write/s       path");
   for (const auto& d : disks) {

@@ -34,6 +34,8 @@ void Allocator::retire(uint32_t disk) {
   d.retired = true;
   d.free.clear();
   d.free_bytes = 0;
+  d.untrimmed.clear();
+  d.untrimmed_bytes = 0;
   d.end = d.start;
 }
 
@@ -143,9 +145,125 @@ Result<std::vector<std::vector<DiskRange>>> Allocator::allocate_copies(uint64_t 
 void Allocator::free_now(const std::vector<DiskRange>& ranges) {
   for (const auto& r : ranges) {
     if (r.disk >= disk_count()) continue;
+    auto& d = *m_disks[r.disk];
+    std::lock_guard lk(d.mutex);
+    insert_free_locked(d, r.offset, r.length);
+    if (!d.retired) insert_untrimmed_locked(d, r.offset, r.length);
+  }
+}
+
+void Allocator::insert_untrimmed_locked(DiskFree& d, uint64_t off, uint64_t len) {
+  // Coalesces with neighbours; an overlap with an older entry (space freed,
+  // reused and freed again before a discard) is merged, counted once.
+  uint64_t end = off + len;
+  auto it = d.untrimmed.upper_bound(off);
+  if (it != d.untrimmed.begin()) {
+    auto prev = std::prev(it);
+    if (prev->first + prev->second >= off) it = prev;
+  }
+  while (it != d.untrimmed.end() && it->first <= end) {
+    off = std::min(off, it->first);
+    end = std::max(end, it->first + it->second);
+    d.untrimmed_bytes -= it->second;
+    it = d.untrimmed.erase(it);
+  }
+  d.untrimmed[off] = end - off;
+  d.untrimmed_bytes += end - off;
+}
+
+void Allocator::claim_range_locked(DiskFree& d, uint32_t index, uint64_t off, uint64_t len,
+                                   uint64_t min_len, std::vector<DiskRange>* out) {
+  uint64_t end = off + len;
+  auto it = d.free.upper_bound(off);
+  if (it != d.free.begin() && std::prev(it)->first + std::prev(it)->second > off) --it;
+  while (it != d.free.end() && it->first < end) {
+    uint64_t lo = std::max(off, it->first);
+    uint64_t hi = std::min(end, it->first + it->second);
+    auto next = std::next(it);
+    if (hi - lo >= min_len) {
+      take_locked(d, lo, hi - lo, it);
+      out->push_back(DiskRange{index, lo, hi - lo});
+    }
+    it = next;
+  }
+}
+
+std::vector<DiskRange> Allocator::claim_untrimmed(uint32_t disk, uint64_t max_bytes,
+                                                  uint64_t min_len) {
+  std::vector<DiskRange> out;
+  if (disk >= disk_count()) return out;
+  auto& d = *m_disks[disk];
+  std::lock_guard lk(d.mutex);
+  uint64_t got = 0;
+  while (!d.untrimmed.empty() && got < max_bytes) {
+    auto [off, len] = *d.untrimmed.begin();
+    uint64_t take = std::min(len, max_bytes - got);
+    d.untrimmed.erase(d.untrimmed.begin());
+    if (take < len) d.untrimmed[off + take] = len - take;
+    d.untrimmed_bytes -= take;
+    size_t before = out.size();
+    claim_range_locked(d, disk, off, take, min_len, &out);
+    for (size_t i = before; i < out.size(); ++i) got += out[i].length;
+  }
+  return out;
+}
+
+std::vector<DiskRange> Allocator::claim_free(uint32_t disk, uint64_t* from, uint64_t max_bytes,
+                                             uint64_t min_len) {
+  std::vector<DiskRange> out;
+  if (disk >= disk_count()) return out;
+  auto& d = *m_disks[disk];
+  std::lock_guard lk(d.mutex);
+  uint64_t got = 0;
+  auto it = d.free.lower_bound(*from);
+  if (it != d.free.begin() && std::prev(it)->first + std::prev(it)->second > *from) --it;
+  while (it != d.free.end() && got < max_bytes) {
+    uint64_t lo = std::max(*from, it->first);
+    uint64_t hi = std::min(it->first + it->second, lo + (max_bytes - got));
+    auto next = std::next(it);
+    *from = hi;
+    if (hi - lo >= min_len) {
+      take_locked(d, lo, hi - lo, it);
+      out.push_back(DiskRange{disk, lo, hi - lo});
+      got += hi - lo;
+    }
+    it = next;
+  }
+  // Whatever this claim covers is trimmed now.
+  for (const auto& r : out) {
+    auto u = d.untrimmed.upper_bound(r.offset);
+    if (u != d.untrimmed.begin() && std::prev(u)->first + std::prev(u)->second > r.offset) --u;
+    while (u != d.untrimmed.end() && u->first < r.offset + r.length) {
+      auto [uo, ul] = *u;
+      d.untrimmed_bytes -= ul;
+      u = d.untrimmed.erase(u);
+      if (uo < r.offset) {
+        d.untrimmed[uo] = r.offset - uo;
+        d.untrimmed_bytes += r.offset - uo;
+      }
+      if (uo + ul > r.offset + r.length) {
+        d.untrimmed[r.offset + r.length] = uo + ul - (r.offset + r.length);
+        d.untrimmed_bytes += uo + ul - (r.offset + r.length);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+void Allocator::end_discard(const std::vector<DiskRange>& ranges) {
+  for (const auto& r : ranges) {
+    if (r.disk >= disk_count()) continue;
     std::lock_guard lk(m_disks[r.disk]->mutex);
     insert_free_locked(*m_disks[r.disk], r.offset, r.length);
   }
+}
+
+uint64_t Allocator::untrimmed_bytes(uint32_t disk) const {
+  if (disk >= disk_count()) return 0;
+  const auto& d = *m_disks[disk];
+  std::lock_guard lk(d.mutex);
+  return d.untrimmed_bytes;
 }
 
 void Allocator::defer_free(const std::vector<DiskRange>& ranges, uint64_t tag) {

@@ -82,6 +82,19 @@ class Allocator {
   void load_free(uint32_t disk, const std::vector<std::pair<uint64_t, uint64_t>>& free_ranges);
   std::vector<std::pair<uint64_t, uint64_t>> free_ranges(uint32_t disk) const;
 
+  // Discard (see Discarder). Space that became free since it was last
+  // discarded is "untrimmed". A claim takes free space out of the free map
+  // so nothing can allocate it while the device discards it; end_discard
+  // gives it back as free and trimmed. claim_untrimmed takes up to
+  // `max_bytes` of still-free untrimmed space in pieces of at least
+  // `min_len` (smaller ones are forgotten); claim_free takes any free space
+  // at or after `*from` and advances it (a full trim, as fstrim does).
+  std::vector<DiskRange> claim_untrimmed(uint32_t disk, uint64_t max_bytes, uint64_t min_len);
+  std::vector<DiskRange> claim_free(uint32_t disk, uint64_t* from, uint64_t max_bytes,
+                                    uint64_t min_len);
+  void end_discard(const std::vector<DiskRange>& ranges);
+  uint64_t untrimmed_bytes(uint32_t disk) const;
+
   DiskSpace space(uint32_t disk) const;
   size_t disk_count() const { return m_count.load(std::memory_order_acquire); }
 
@@ -92,12 +105,18 @@ class Allocator {
     std::map<uint64_t, uint64_t> free;  // offset -> length, coalesced
     std::atomic<uint64_t> free_bytes{0};
     std::atomic<uint64_t> deferred_bytes{0};
+    std::map<uint64_t, uint64_t> untrimmed;  // freed since discarded; may overlap used space
+    uint64_t untrimmed_bytes = 0;
     uint64_t cursor = 0;
     bool retired = false;
   };
   // Allowed disks, the one with the most free space first.
   std::vector<uint32_t> by_free_space(DiskMask allowed) const;
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);
+  static void insert_untrimmed_locked(DiskFree& d, uint64_t off, uint64_t len);
+  // Moves the free parts of [off, off + len) of at least min_len to `out`.
+  void claim_range_locked(DiskFree& d, uint32_t index, uint64_t off, uint64_t len,
+                          uint64_t min_len, std::vector<DiskRange>* out);
   void take_locked(DiskFree& d, uint64_t off, uint64_t len,
                    std::map<uint64_t, uint64_t>::iterator it);
   uint64_t allocate_on_locked(DiskFree& d, uint32_t index, uint64_t need,

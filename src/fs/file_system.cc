@@ -57,6 +57,17 @@ void FileSystem::set_sync_interval_ms(unsigned ms) {
   m_bg_cv.notify_all();  // the loop re-reads the interval
 }
 
+void FileSystem::set_discard(bool on) {
+  if (m_discarder) m_discarder->set_enabled(on);
+}
+
+Result<TrimResult> FileSystem::trim(uint64_t min_len) {
+  DFS_RETURN_IF_ERROR(check_writable());
+  // Space freed by recent commits joins the free map first.
+  DFS_RETURN_IF_ERROR(sync_all());
+  return m_discarder->trim(min_len);
+}
+
 void FileSystem::set_io_workers(unsigned workers) {
   m_io_workers.store(workers);
   for (size_t i = 0; i < m_volume->disk_count(); ++i) m_volume->scheduler(i).set_workers(workers);
@@ -80,6 +91,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> vol
     return fs;
   }
   DFS_RETURN_IF_ERROR(fs->recover());
+  fs->m_discarder = std::make_unique<Discarder>(*fs->m_volume, *fs->m_alloc, opts.discard);
   fs->m_delete_thread = std::thread([raw = fs.get()] { raw->snapshot_delete_loop(); });
   // A memtable reaches disk only after the data it points at.
   fs->m_volume->meta().set_before_flush([raw = fs.get()] {
@@ -196,6 +208,7 @@ Status FileSystem::shutdown() {
   m_delete_cv.notify_all();
   if (m_delete_thread.joinable()) m_delete_thread.join();  // after the queue is empty
   if (m_read_only) return Status::ok();
+  m_discarder->stop();          // claimed space is back in the free map
   m_replicas->drain_repairs();  // repaired copies are synced with the rest
   DFS_RETURN_IF_ERROR(sync_all());
   // Write the clean-unmount checkpoint: free space and the inode count.
@@ -290,7 +303,7 @@ Status FileSystem::sync_metadata() {
   }
   // Durable frees become allocatable once no reader that started before
   // them is still running.
-  m_alloc->reclaim(m_readers.oldest_active());
+  if (m_alloc->reclaim(m_readers.oldest_active()) > 0 && m_discarder) m_discarder->notify();
   return st;
 }
 
@@ -499,6 +512,7 @@ FsStats FileSystem::stats() const {
   s.unrepaired = m_replicas->unrepaired();
   s.fsync_requests = m_fsync_requests.load();
   s.sync_rounds = m_sync_round.syncs() + m_solo_sync_rounds.load();
+  if (m_discarder) s.discard = m_discarder->stats();
   return s;
 }
 

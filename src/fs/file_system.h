@@ -31,6 +31,7 @@
 #include "src/extent/extent_lock_manager.h"
 #include "src/extent/reader_tracker.h"
 #include "src/extent/shared_extents.h"
+#include "src/fs/discarder.h"
 #include "src/fs/posix_acl.h"
 #include "src/fs/replica_io.h"
 #include "src/fs/volume.h"
@@ -81,6 +82,7 @@ struct FsStats {
   uint64_t fsync_requests = 0;  // fsync, fdatasync, O_SYNC writes, directory fsync
   uint64_t sync_rounds = 0;     // data + WAL sync rounds that served them
   uint64_t bytes_read = 0, bytes_written = 0;
+  DiscardStats discard;
 };
 
 // A running (or the last) rebalance: disk add re-replicating, disk remove
@@ -106,6 +108,7 @@ struct FsOptions {
   GroupCommitSettings commit;        // group commit of metadata (and disk syncs)
   unsigned io_workers = 0;           // per-disk I/O workers; 0 = from the device type
   unsigned sync_interval_ms = 1000;  // background sync that recycles freed space
+  bool discard = true;               // discard freed space on the devices
 };
 
 class FileSystem {
@@ -129,6 +132,11 @@ class FileSystem {
   void set_io_workers(unsigned workers);
   unsigned io_workers() const { return m_io_workers.load(); }
   const GroupCommitCoordinator& commit() const { return *m_commit; }
+  // Automatic discard of freed space (live).
+  void set_discard(bool on);
+  bool discard_enabled() const { return m_discarder && m_discarder->enabled(); }
+  // fstrim(8): discards all free space of at least min_len bytes now.
+  Result<TrimResult> trim(uint64_t min_len);
   ~FileSystem();
   // Makes everything durable and writes the clean-unmount checkpoint.
   Status shutdown();
@@ -335,6 +343,7 @@ class FileSystem {
   ReaderTracker m_readers;
   std::unique_ptr<ReplicaIo> m_replicas;  // after m_readers: its repairs hold pins
   SharedExtents m_shared;
+  std::unique_ptr<Discarder> m_discarder;  // none on a read-only mount
 
   // Inode numbers come from an atomic counter; only crossing the persisted
   // reservation bound (every 4096 numbers) takes m_ino_mutex.

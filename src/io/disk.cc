@@ -185,6 +185,30 @@ Status Disk::sync() const {
   return Status::ok();
 }
 
+Status Disk::discard(uint64_t offset, uint64_t len) const {
+  if (m_fd < 0) return Status::error(ENODEV, "disk " + m_path + " is missing");
+  if (len == 0) return Status::ok();
+  std::unique_lock<std::mutex> powered;
+  if (m_faults) {
+    powered = m_faults->write_lock();
+    if (m_faults->powered_off())
+      return Status::error(EIO, "discard on " + m_path + " after a power loss");
+  }
+  int rc = 0;
+  if (m_block_device) {
+    uint64_t range[2] = {offset, len};
+    rc = ::ioctl(m_fd, BLKDISCARD, range);
+  } else {
+    rc = ::fallocate(m_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset),
+                     static_cast<off_t>(len));
+  }
+  if (rc == 0) return Status::ok();
+  // Devices without discard answer EOPNOTSUPP, ENOTTY or EINVAL.
+  if (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP)
+    return Status::error(EOPNOTSUPP, "disk " + m_path + " does not support discard");
+  return Status::from_errno("discard on " + m_path);
+}
+
 Result<size_t> Disk::power_loss(bool random_subset, uint64_t seed) const {
   if (!m_faults) return Status::error(EINVAL, "no fault plan on " + m_path);
   return m_faults->power_loss(m_fd, random_subset, seed);

@@ -35,6 +35,12 @@ class Disk {
   Status write_at(const void* buf, size_t len, uint64_t offset) const;
   Status writev_at(const struct iovec* iov, int iovcnt, uint64_t offset) const;
   Status sync() const;
+  // Tells the device that [offset, offset + len) holds nothing worth keeping
+  // (BLKDISCARD on a block device, a punched hole in a file), so an SSD or
+  // thin pool can reuse it and a disk file gives the blocks back. The bytes
+  // read there afterwards are unspecified. EOPNOTSUPP when the device or
+  // file system cannot.
+  Status discard(uint64_t offset, uint64_t len) const;
   // Takes an exclusive flock on the disk, held until it is closed, so other
   // processes (a second mount, replicate fetch) can see it is in use. EBUSY
   // if another open file already holds one.

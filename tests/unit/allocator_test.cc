@@ -122,3 +122,58 @@ TEST(Allocator, RandomizedNeverHandsOutOverlappingSpace) {
     }
   }
 }
+
+TEST(Allocator, DiscardClaimsOnlyFreeUntrimmedSpaceAndHidesItFromAllocation) {
+  Allocator a({{kMiB, 65 * kMiB}});
+  auto r = a.allocate(8 * kMiB);
+  auto rest = a.allocate(56 * kMiB);
+  ASSERT_TRUE(r.is_ok() && rest.is_ok());
+  EXPECT_EQ(a.untrimmed_bytes(0), 0u);  // never-freed space is not untrimmed
+  a.free_now(*r);
+  EXPECT_EQ(a.untrimmed_bytes(0), 8 * kMiB);
+  // Half of it is reused before the discard runs: only the rest is claimed.
+  auto reused = a.allocate(4 * kMiB);
+  ASSERT_TRUE(reused.is_ok());
+  ASSERT_EQ(reused->front().offset, kMiB);
+  auto claimed = a.claim_untrimmed(0, 64 * kMiB, 4096);
+  ASSERT_EQ(claimed.size(), 1u);
+  EXPECT_EQ(claimed[0], (DiskRange{0, 5 * kMiB, 4 * kMiB}));
+  EXPECT_EQ(a.untrimmed_bytes(0), 0u);
+  // While claimed, nothing can allocate it.
+  EXPECT_EQ(a.space(0).free, 0u);
+  EXPECT_FALSE(a.allocate(4096).is_ok());
+  a.end_discard(claimed);
+  EXPECT_EQ(a.space(0).free, 4 * kMiB);
+  EXPECT_EQ(a.untrimmed_bytes(0), 0u);  // discarded space is trimmed
+  auto again = a.allocate(4 * kMiB);
+  ASSERT_TRUE(again.is_ok());
+  EXPECT_EQ(again->front(), (DiskRange{0, 5 * kMiB, 4 * kMiB}));
+}
+
+TEST(Allocator, FullTrimWalksAllFreeSpaceInBatches) {
+  Allocator a({{kMiB, 65 * kMiB}, {kMiB, 9 * kMiB}});
+  auto used = a.allocate(kMiB, DiskMask{2});
+  ASSERT_TRUE(used.is_ok());
+  a.free_now(*used);
+  uint64_t from = 0, got = 0;
+  size_t batches = 0;
+  while (true) {
+    auto c = a.claim_free(0, &from, 16 * kMiB, 4096);
+    if (c.empty()) break;
+    got += total(c);
+    ++batches;
+    EXPECT_LE(total(c), 16 * kMiB);
+    a.end_discard(c);
+  }
+  EXPECT_EQ(got, 64 * kMiB);
+  EXPECT_EQ(batches, 4u);
+  EXPECT_EQ(a.space(0).free, 64 * kMiB);
+  // A full trim of disk 1 clears what was untrimmed there.
+  EXPECT_EQ(a.untrimmed_bytes(1), kMiB);
+  from = 0;
+  auto c = a.claim_free(1, &from, 64 * kMiB, 4096);
+  EXPECT_EQ(total(c), 8 * kMiB);
+  EXPECT_EQ(a.untrimmed_bytes(1), 0u);
+  a.end_discard(c);
+  EXPECT_EQ(a.space(1).free, 8 * kMiB);
+}

@@ -1,0 +1,140 @@
+// Discarder: the batching worker and the on-demand trim.
+#include "src/fs/discarder.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace dynamicfs {
+
+Discarder::Discarder(Volume& volume, Allocator& alloc, bool enabled)
+    : m_volume(volume), m_alloc(alloc), m_enabled(enabled) {
+  m_thread = std::thread([this] { loop(); });
+}
+
+Discarder::~Discarder() { stop(); }
+
+void Discarder::stop() {
+  {
+    std::lock_guard lk(m_mutex);
+    m_stop = true;
+  }
+  m_cv.notify_all();
+  if (m_thread.joinable()) m_thread.join();
+}
+
+void Discarder::notify() {
+  if (!m_enabled.load(std::memory_order_relaxed)) return;
+  {
+    std::lock_guard lk(m_mutex);
+    m_work = true;
+  }
+  m_cv.notify_all();
+}
+
+void Discarder::set_enabled(bool on) {
+  m_enabled.store(on);
+  if (on) notify();
+}
+
+bool Discarder::usable(uint32_t disk) const {
+  if (disk >= m_volume.disk_count() || m_unsupported[disk].load()) return false;
+  DiskState s = m_volume.disk_state(disk);
+  return (s == DiskState::kOnline || s == DiskState::kDraining) &&
+         !m_volume.disk(disk).is_missing();
+}
+
+Status Discarder::discard_claimed(uint32_t disk, const std::vector<DiskRange>& ranges,
+                                  uint64_t* bytes) {
+  IoJob job;
+  job.op = IoJob::Op::kCall;
+  job.cls = IoClass::kBackground;
+  uint64_t done = 0, ops = 0;
+  job.call = [&](const Disk& d) -> Status {
+    for (const DiskRange& r : ranges) {
+      DFS_RETURN_IF_ERROR(d.discard(r.offset, r.length));
+      done += r.length;
+      ++ops;
+    }
+    return Status::ok();
+  };
+  Status st = m_volume.scheduler(disk).run(job);
+  m_alloc.end_discard(ranges);  // free again whatever the device said
+  m_bytes.fetch_add(done);
+  m_ops.fetch_add(ops);
+  if (bytes != nullptr) *bytes += done;
+  if (st.err() == EOPNOTSUPP) {
+    if (!m_unsupported[disk].exchange(true))
+      spdlog::info("disk {} does not support discard; freed space stays allocated on it", disk);
+  } else if (!st.is_ok() && st.err() != ESHUTDOWN) {
+    m_errors.fetch_add(1);
+    spdlog::warn("discard on disk {} failed: {}", disk, st.to_string());
+  }
+  return st;
+}
+
+void Discarder::loop() {
+  std::unique_lock lk(m_mutex);
+  while (!m_stop) {
+    m_cv.wait(lk, [&] { return m_stop || m_work; });
+    if (m_stop) break;
+    // Let frees that come together go together.
+    m_cv.wait_for(lk, std::chrono::milliseconds(kDelayMs), [&] { return m_stop; });
+    if (m_stop) break;
+    m_work = false;
+    lk.unlock();
+    for (uint32_t d = 0; d < m_volume.disk_count() && m_enabled.load(); ++d) {
+      while (usable(d)) {
+        auto claimed = m_alloc.claim_untrimmed(d, kBatchBytes, kMinAutoBytes);
+        if (claimed.empty()) break;
+        if (!discard_claimed(d, claimed, nullptr).is_ok()) break;
+        std::lock_guard stop_lk(m_mutex);
+        if (m_stop) break;
+      }
+    }
+    lk.lock();
+  }
+}
+
+Result<TrimResult> Discarder::trim(uint64_t min_len) {
+  min_len = std::max<uint64_t>(Allocator::kBlock, (min_len + Allocator::kBlock - 1) &
+                                                      ~(Allocator::kBlock - 1));
+  TrimResult out;
+  bool any_supported = false;
+  for (uint32_t d = 0; d < m_volume.disk_count(); ++d) {
+    m_unsupported[d] = false;  // ask the device again
+    if (!usable(d)) continue;
+    uint64_t bytes = 0;
+    uint64_t from = 0;
+    Status st;
+    while (true) {
+      auto claimed = m_alloc.claim_free(d, &from, kBatchBytes, min_len);
+      if (claimed.empty()) break;
+      st = discard_claimed(d, claimed, &bytes);
+      if (!st.is_ok()) break;
+    }
+    if (st.err() == EOPNOTSUPP) continue;
+    if (!st.is_ok()) return st;
+    any_supported = true;
+    ++out.disks;
+    out.bytes += bytes;
+  }
+  if (!any_supported && m_volume.disk_count() > 0)
+    return Status::error(EOPNOTSUPP, "no disk of the volume supports discard");
+  return out;
+}
+
+DiscardStats Discarder::stats() const {
+  DiscardStats s;
+  s.enabled = m_enabled.load();
+  s.bytes = m_bytes.load();
+  s.ops = m_ops.load();
+  s.errors = m_errors.load();
+  for (uint32_t d = 0; d < m_volume.disk_count(); ++d) {
+    s.pending += m_alloc.untrimmed_bytes(d);
+    if (m_unsupported[d].load()) ++s.unsupported;
+  }
+  return s;
+}
+
+}  // namespace dynamicfs
