@@ -37,6 +37,12 @@ double per_second(uint64_t now, uint64_t then, double seconds) {
   return seconds <= 0 || now < then ? 0.0 : static_cast<double>(now - then) / seconds;
 }
 
+nlohmann::json extent_cache_json(const ExtentCacheStats& ec) {
+  return {{"capacity_bytes", ec.capacity_bytes}, {"bytes", ec.used_bytes},
+          {"hits_total", ec.hits},               {"misses_total", ec.misses},
+          {"hit_ratio", ec.hit_ratio()},         {"evictions_total", ec.evictions}};
+}
+
 }  // namespace
 
 DaemonStatus::DaemonStatus(FileSystem& fs, FuseServer& fuse, ScrubService& scrub,
@@ -116,6 +122,13 @@ MetricSet DaemonStatus::collect() const {
   m.add("discard_ops_total", {}, static_cast<double>(s.discard.ops));
   m.add("discard_errors_total", {}, static_cast<double>(s.discard.errors));
   m.add("discard_pending_bytes", {}, static_cast<double>(s.discard.pending));
+  const ExtentCacheStats ec = m_fs.extent_cache_stats();
+  m.add("extent_cache_hits_total", {}, static_cast<double>(ec.hits));
+  m.add("extent_cache_misses_total", {}, static_cast<double>(ec.misses));
+  m.add("extent_cache_hit_ratio", {}, ec.hit_ratio());
+  m.add("extent_cache_bytes", {}, static_cast<double>(ec.used_bytes));
+  m.add("extent_cache_capacity_bytes", {}, static_cast<double>(ec.capacity_bytes));
+  m.add("extent_cache_evictions_total", {}, static_cast<double>(ec.evictions));
   m.add("checksum_errors_total", {}, static_cast<double>(s.checksum_errors));
   m.add("repairs_total", {}, static_cast<double>(s.repairs));
   ScrubProgress sp = m_scrub.progress();
@@ -323,6 +336,7 @@ json DaemonStatus::summary() const {
               {"scrub", scrub},
               {"rebalance", rebalance},
               {"snapshots", snapshots},
+              {"extent_cache", extent_cache_json(m_fs.extent_cache_stats())},
               {"discard",
                {{"enabled", s.discard.enabled},
                 {"bytes_total", s.discard.bytes},

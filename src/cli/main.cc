@@ -56,11 +56,11 @@ int main(int argc, char** argv) {
                    "settings (see `dynamicfs config list`): group_commit=on|off,\n"
                    "commit_max_batch_ops=N, commit_max_delay_us=N, io_workers=N (per disk;\n"
                    "0 = from the device type), sync_interval_ms=N, scrub_rate_mb=N,\n"
-                   "scrub_interval=S (automatic scrubs; 0 = off), metadata_cache_mb=N, "
-                   "entry_timeout=S and attr_timeout=S (kernel cache,\n"
-                   "default 10 s), writeback_cache=on|off, log_level=LEVEL,\n"
-                   "metrics_listen=[HOST:]PORT (Prometheus\n"
-                   "/metrics over HTTP; loopback unless HOST is given)")
+                   "scrub_interval=S (automatic scrubs; 0 = off), discard=on|off,\n"
+                   "extent_cache_mb=N (file data cache; 0 = off), metadata_cache_mb=N,\n"
+                   "entry_timeout=S and attr_timeout=S (kernel cache, default 10 s),\n"
+                   "writeback_cache=on|off, log_level=LEVEL, metrics_listen=[HOST:]PORT\n"
+                   "(Prometheus /metrics over HTTP; loopback unless HOST is given)")
       ->delimiter(',');
   c_mount->add_option("--threads", mount.threads, "Maximum FUSE worker threads")
       ->capture_default_str()
@@ -123,8 +123,8 @@ int main(int argc, char** argv) {
                          "next mount uses it");
   c_config->footer(
       "Settings: io_workers, group_commit, commit_max_batch_ops, commit_max_delay_us,\n"
-      "sync_interval_ms, scrub_rate_mb, scrub_interval, metadata_cache_mb, entry_timeout,\n"
-      "attr_timeout, log_level (live) and metrics_listen (at mount). The same names work\n"
+      "sync_interval_ms, discard, scrub_rate_mb, scrub_interval, extent_cache_mb,\n"
+      "metadata_cache_mb, entry_timeout, attr_timeout, log_level (live) and metrics_listen (at mount). The same names work\n"
       "as mount -o KEY=VALUE and in the [settings] table of volume.toml.");
 
   std::string log_level, log_level_mp;

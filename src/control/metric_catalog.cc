@@ -72,6 +72,18 @@ const std::vector<MetricDef> kMetrics = {
      "Discard calls that failed for a reason other than lack of support."},
     {"discard_pending_bytes", T::kGauge, "disks", "",
      "Freed bytes not yet discarded (an upper bound: some may be in use again)."},
+    // cache
+    {"extent_cache_hits_total", T::kCounter, "cache", "",
+     "File reads served whole from the extent cache (no disk read, no checksum)."},
+    {"extent_cache_misses_total", T::kCounter, "cache", "",
+     "File reads the extent cache could not serve whole (read from the disks)."},
+    {"extent_cache_hit_ratio", T::kGauge, "cache", "",
+     "Bytes served from the extent cache over all bytes looked up there, since mount."},
+    {"extent_cache_bytes", T::kGauge, "cache", "", "Memory the extent cache holds now."},
+    {"extent_cache_capacity_bytes", T::kGauge, "cache", "",
+     "Capacity of the extent cache (setting extent_cache_mb)."},
+    {"extent_cache_evictions_total", T::kCounter, "cache", "",
+     "64 KiB cache chunks dropped, least recently used first, to stay under the capacity."},
     // health
     {"checksum_errors_total", T::kCounter, "health", "",
      "Blocks whose crc32c did not match when read or scrubbed."},
@@ -89,8 +101,8 @@ const std::vector<MetricDef> kMetrics = {
      "Fraction of the current replication completed."},
 };
 
-const std::vector<std::string_view> kGroups = {"volume", "fuse",  "locks",  "metadata",
-                                               "io",     "disks", "health", "replication"};
+const std::vector<std::string_view> kGroups = {"volume", "fuse",  "locks",  "metadata",   "io",
+                                               "disks",  "cache", "health", "replication"};
 
 }  // namespace
 

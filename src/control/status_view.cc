@@ -80,6 +80,19 @@ std::string StatusView::render(const json& s) {
        MetricFormat::bytes(cap).c_str(),
        cap ? 100.0 * static_cast<double>(used) / static_cast<double>(cap) : 0.0,
        static_cast<unsigned long long>(get<uint64_t>(s, "inodes")));
+  if (s.contains("extent_cache")) {
+    const json& ec = s["extent_cache"];
+    if (get<uint64_t>(ec, "capacity_bytes") == 0) {
+      line(&out, "cache       off");
+    } else {
+      line(&out, "cache       %s of %s  hit ratio %.1f%%  (%llu hits, %llu misses)",
+           MetricFormat::bytes(get<double>(ec, "bytes")).c_str(),
+           MetricFormat::bytes(get<double>(ec, "capacity_bytes")).c_str(),
+           100.0 * get<double>(ec, "hit_ratio"),
+           static_cast<unsigned long long>(get<uint64_t>(ec, "hits_total")),
+           static_cast<unsigned long long>(get<uint64_t>(ec, "misses_total")));
+    }
+  }
   if (s.contains("discard")) {
     const json& dc = s["discard"];
     line(&out, "discard     %s  %s discarded, %s waiting%s",

@@ -292,7 +292,9 @@ void Allocator::return_pending(std::vector<DeferredFree> frees) {
   m_pending.insert(m_pending.end(), frees.begin(), frees.end());
 }
 
-uint64_t Allocator::reclaim(uint64_t oldest_active_reader) {
+uint64_t Allocator::reclaim(
+    uint64_t oldest_active_reader,
+    const std::function<void(const std::vector<DiskRange>&)>& before_reuse) {
   std::vector<DiskRange> ready;
   {
     std::lock_guard lk(m_deferred_mutex);
@@ -307,6 +309,7 @@ uint64_t Allocator::reclaim(uint64_t oldest_active_reader) {
   }
   uint64_t bytes = 0;
   for (const auto& r : ready) bytes += r.length;
+  if (before_reuse && !ready.empty()) before_reuse(ready);
   free_now(ready);
   return bytes;
 }

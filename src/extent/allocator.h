@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -73,7 +74,10 @@ class Allocator {
   std::vector<DeferredFree> take_pending();
   void mark_durable(std::vector<DeferredFree> frees);
   void return_pending(std::vector<DeferredFree> frees);  // the durable commit failed
-  uint64_t reclaim(uint64_t oldest_active_reader);
+  // Returns the bytes handed back; `before_reuse` (if given) sees their
+  // ranges before anything can allocate them (cache invalidation).
+  uint64_t reclaim(uint64_t oldest_active_reader,
+                   const std::function<void(const std::vector<DiskRange>&)>& before_reuse = {});
 
   // Mount-time rebuild: marks a range used. EUCLEAN if any of it is not free
   // (doubly-owned space means damaged metadata).

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 
@@ -37,7 +38,12 @@ struct FreshExtents {
   std::vector<ExtentRecord> items;
   PendingSpace space;
 };
-std::atomic<uint64_t> g_write_seq{1};
+// Starts at the wall clock in ns, so tags stay unique across mounts too
+// (the extent cache relies on a rewritten space never repeating a tag).
+std::atomic<uint64_t> g_write_seq{static_cast<uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::system_clock::now().time_since_epoch())
+        .count())};
 
 uint64_t align_down(uint64_t v) {
   return v & ~(FileSystem::kBlock - 1);

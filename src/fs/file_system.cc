@@ -33,14 +33,15 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       m_commit_enabled(opts.commit.enabled),
       m_commit_delay_us(opts.commit.max_delay_us),
       m_sync_interval_ms(opts.sync_interval_ms == 0 ? 1 : opts.sync_interval_ms),
-      m_io_workers(opts.io_workers) {
+      m_io_workers(opts.io_workers),
+      m_cache(opts.extent_cache_bytes) {
   std::vector<std::pair<uint64_t, uint64_t>> areas;
   for (size_t i = 0; i < m_volume->disk_count(); ++i) {
     const auto& sb = m_volume->superblock(i);
     areas.emplace_back(sb.data_start, sb.disk_size);
   }
   m_alloc = std::make_unique<Allocator>(areas);
-  m_replicas = std::make_unique<ReplicaIo>(*m_volume, m_readers);
+  m_replicas = std::make_unique<ReplicaIo>(*m_volume, m_readers, &m_cache);
   m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), opts.commit);
   if (opts.io_workers != 0) set_io_workers(opts.io_workers);
 }
@@ -303,7 +304,10 @@ Status FileSystem::sync_metadata() {
   }
   // Durable frees become allocatable once no reader that started before
   // them is still running.
-  if (m_alloc->reclaim(m_readers.oldest_active()) > 0 && m_discarder) m_discarder->notify();
+  // The cache forgets the space before anything can be written there.
+  auto forget = [this](const std::vector<DiskRange>& r) { m_cache.invalidate(r); };
+  if (m_alloc->reclaim(m_readers.oldest_active(), forget) > 0 && m_discarder)
+    m_discarder->notify();
   return st;
 }
 

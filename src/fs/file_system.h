@@ -109,6 +109,7 @@ struct FsOptions {
   unsigned io_workers = 0;           // per-disk I/O workers; 0 = from the device type
   unsigned sync_interval_ms = 1000;  // background sync that recycles freed space
   bool discard = true;               // discard freed space on the devices
+  uint64_t extent_cache_bytes = 128ull << 20;  // hot extent data kept in memory; 0 = off
 };
 
 class FileSystem {
@@ -135,6 +136,9 @@ class FileSystem {
   // Automatic discard of freed space (live).
   void set_discard(bool on);
   bool discard_enabled() const { return m_discarder && m_discarder->enabled(); }
+  // Extent cache size in bytes (live; 0 turns it off).
+  void set_extent_cache_bytes(uint64_t bytes) { m_cache.set_capacity(bytes); }
+  ExtentCacheStats extent_cache_stats() const { return m_cache.stats(); }
   // fstrim(8): discards all free space of at least min_len bytes now.
   Result<TrimResult> trim(uint64_t min_len);
   ~FileSystem();
@@ -341,6 +345,7 @@ class FileSystem {
   std::unique_ptr<GroupCommitCoordinator> m_commit;
   ExtentLockManager m_locks;
   ReaderTracker m_readers;
+  ExtentCache m_cache;                    // before m_replicas, which reads through it
   std::unique_ptr<ReplicaIo> m_replicas;  // after m_readers: its repairs hold pins
   SharedExtents m_shared;
   std::unique_ptr<Discarder> m_discarder;  // none on a read-only mount

@@ -37,8 +37,8 @@ std::string site_text(const ReadSite& site, uint64_t block, uint32_t disk) {
 
 }  // namespace
 
-ReplicaIo::ReplicaIo(Volume& volume, ReaderTracker& readers)
-    : m_volume(volume), m_readers(readers) {
+ReplicaIo::ReplicaIo(Volume& volume, ReaderTracker& readers, ExtentCache* cache)
+    : m_volume(volume), m_readers(readers), m_cache(cache) {
   m_thread = std::thread([this] { repair_loop(); });
 }
 
@@ -150,6 +150,20 @@ void ReplicaIo::note_io_error(uint32_t disk, const Status& st) {
 
 Status ReplicaIo::read(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst,
                        IoClass cls, const ReaderTracker::Pin& pin, const ReadSite& site) {
+  const bool cached = m_cache != nullptr && !e.copies.empty() &&
+                      (cls == IoClass::kHighRead || cls == IoClass::kNormalRead);
+  // The cache knows the extent by its first copy; the bytes are the same
+  // in every copy.
+  const uint64_t cache_off = cached ? e.copies[0].offset + first * kBlock : 0;
+  if (cached && m_cache->get(e.copies[0].disk, cache_off, count * kBlock, e.generation, dst))
+    return Status::ok();
+  Status st = read_disks(e, first, count, dst, cls, pin, site);
+  if (cached && st.is_ok()) m_cache->put(e.copies[0].disk, cache_off, count * kBlock, e.generation, dst);
+  return st;
+}
+
+Status ReplicaIo::read_disks(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst,
+                             IoClass cls, const ReaderTracker::Pin& pin, const ReadSite& site) {
   auto order = read_order(e);
   std::vector<uint8_t> missing(count, 1);
   uint64_t left = count;

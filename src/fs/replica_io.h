@@ -25,6 +25,7 @@
 
 #include "metadata/extent_record.h"
 #include "src/extent/allocator.h"
+#include "src/extent/extent_cache.h"
 #include "src/extent/reader_tracker.h"
 #include "src/fs/volume.h"
 
@@ -50,7 +51,8 @@ class ReplicaIo {
   static constexpr uint32_t kMaxExtent = 4u << 20;  // bytes per record
   static constexpr size_t kMaxQueuedRepairs = 256;
 
-  ReplicaIo(Volume& volume, ReaderTracker& readers);
+  // `cache` (may be null) serves and keeps verified foreground reads.
+  ReplicaIo(Volume& volume, ReaderTracker& readers, ExtentCache* cache = nullptr);
   ~ReplicaIo();
   ReplicaIo(const ReplicaIo&) = delete;
   ReplicaIo& operator=(const ReplicaIo&) = delete;
@@ -65,7 +67,8 @@ class ReplicaIo {
 
   // Reads blocks [first, first + count) of `e` into `dst` (4 KiB aligned),
   // verified. The caller holds `pin`, taken before it read `e` from the
-  // extent map.
+  // extent map. Foreground reads (kHighRead, kNormalRead) go through the
+  // extent cache; others read the disks.
   Status read(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst, IoClass cls,
               const ReaderTracker::Pin& pin, const ReadSite& site);
 
@@ -95,12 +98,16 @@ class ReplicaIo {
   // Copies in the order to try: healthy ones, least busy first, then failed.
   std::vector<const ExtentCopy*> read_order(const ExtentRecord& e) const;
   void note_io_error(uint32_t disk, const Status& st);
+  // read() without the cache: every copy in read_order, block by block.
+  Status read_disks(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst, IoClass cls,
+                    const ReaderTracker::Pin& pin, const ReadSite& site);
   Status write_repair(const RepairJob& job);
   void queue_repair(RepairJob job);
   void repair_loop();
 
   Volume& m_volume;
   ReaderTracker& m_readers;
+  ExtentCache* m_cache;
   std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_writes{};
   std::atomic<uint64_t> m_checksum_errors{0};
   std::atomic<uint64_t> m_repairs{0};

@@ -90,6 +90,44 @@ dfs_drop_cache "$MNT/keep"
 cmp -s "$TMP/keep" "$MNT/keep" || fail "the kept file changed across a remount"
 "$BIN" umount "$MNT" || fail "umount failed"
 
+# ------------------------------------------------------------ extent cache
+mount_vol -o extent_cache_mb=64
+dd if=/dev/urandom of="$TMP/hot" bs=1M count=16 status=none
+cp "$TMP/hot" "$MNT/hot"
+fsync_file "$MNT/hot"
+read_hot() {
+  dfs_drop_cache "$MNT/hot"
+  cmp -s "$TMP/hot" "$MNT/hot" || fail "the hot file read back wrong"
+}
+read_hot  # the first read fills the cache
+disk_read=$(metric io_bytes_total dir=read)
+hits=$(metric extent_cache_hits_total)
+misses=$(metric extent_cache_misses_total)
+for _ in $(seq 20); do read_hot; done
+d_read=$(($(metric io_bytes_total dir=read) - disk_read))
+d_hits=$(($(metric extent_cache_hits_total) - hits))
+d_misses=$(($(metric extent_cache_misses_total) - misses))
+ratio=$(dfs_status_json "doc['extent_cache']['hit_ratio']")
+echo "20 reads of a 16 MiB file: $d_hits cache hits, $d_misses misses, $d_read bytes read from disk; hit ratio since mount $ratio"
+if [[ $d_read -eq 0 && $d_misses -eq 0 && $d_hits -gt 0 ]] &&
+  python3 -c "import sys; sys.exit(0 if float('$ratio') >= 0.9 else 1)"; then
+  pass "repeated reads of a hot file come from the extent cache (hit ratio $ratio, no disk reads)"
+else
+  fail "hot reads: $d_hits hits, $d_misses misses, $d_read disk bytes, ratio $ratio"
+fi
+dd if=/dev/urandom of="$TMP/hot" bs=1M count=4 seek=6 conv=notrunc status=none
+dd if="$TMP/hot" of="$MNT/hot" bs=1M count=4 skip=6 seek=6 conv=notrunc status=none
+read_hot
+pass "an overwrite of the hot file reads back at once"
+"$BIN" config set extent_cache_mb 0 "$MNT" >/dev/null || fail "config set extent_cache_mb 0 failed"
+disk_read=$(metric io_bytes_total dir=read)
+read_hot
+(($(metric io_bytes_total dir=read) - disk_read >= 16 << 20)) &&
+  [[ $(dfs_status_json "doc['extent_cache']['bytes']") -eq 0 ]] ||
+  fail "with extent_cache_mb=0 reads do not go to the disks, or memory is still held"
+"$BIN" umount "$MNT" || fail "umount failed"
+fsck_clean "at the end"
+
 if [[ $FAILURES -ne 0 ]]; then
   echo "FAIL: $FAILURES check(s) failed" >&2
   exit 1
