@@ -29,12 +29,13 @@ int list(const std::string& mountpoint) {
   if (!client.is_ok()) return fail(client.status().message());
   auto st = client.value()->call({{"op", "status"}});
   if (!st.is_ok()) return fail(st.status().message());
-  std::printf("%-4s  %-8s  %10s  %10s  %s\n", "DISK", "STATE", "SIZE", "USED", "PATH");
+  std::printf("%-4s  %-8s  %-5s  %10s  %10s  %s\n", "DISK", "STATE", "CLASS", "SIZE", "USED",
+              "PATH");
   for (const auto& d : st.value().value("disks", json::array())) {
     if (d.value("state", std::string()) == "removed") continue;
-    std::printf("%-4llu  %-8s  %10s  %10s  %s\n",
+    std::printf("%-4llu  %-8s  %-5s  %10s  %10s  %s\n",
                 static_cast<unsigned long long>(d.value("index", uint64_t{0})),
-                d.value("state", std::string()).c_str(),
+                d.value("state", std::string()).c_str(), d.value("class", std::string()).c_str(),
                 MetricFormat::bytes(d.value("capacity_bytes", 0.0)).c_str(),
                 MetricFormat::bytes(d.value("used_bytes", 0.0)).c_str(),
                 d.value("path", std::string()).c_str());
@@ -81,6 +82,16 @@ int cmd_disk(const DiskOptions& o) {
   }
   auto index = resolve(o.mountpoint, o.disk);
   if (!index.is_ok()) return fail(index.status().message());
+  if (o.action == "class") {
+    auto client = ControlClient::connect_mount(o.mountpoint);
+    if (!client.is_ok()) return fail(client.status().message());
+    auto c = client.value()->call(
+        {{"op", "disk_class"}, {"disk", index.value()}, {"class", o.disk_class}});
+    if (!c.is_ok()) return fail(c.status().message());
+    std::cout << "disk " << index.value() << " is class "
+              << c.value().value("class", std::string()) << std::endl;
+    return 0;
+  }
   auto r = watched_call(o.mountpoint, {{"op", "disk_remove"}, {"disk", index.value()}},
                         rebalance_progress);
   if (!r.is_ok()) return fail(r.status().message());

@@ -52,9 +52,10 @@ struct ConfigOptions {
 };
 
 struct DiskOptions {
-  std::string action;  // list, add or remove
+  std::string action;  // list, add, remove or class
   std::string mountpoint;
-  std::string disk;  // add: path; remove: index or path
+  std::string disk;  // add: path; remove, class: index or path
+  std::string disk_class;  // class: ssd, hdd or auto
   std::string size = "8G";
   bool force = false;
 };
@@ -88,6 +89,7 @@ int cmd_umount(const std::string& mountpoint);
 int cmd_status(const StatusOptions& o);
 int cmd_scrub(const std::string& mountpoint, double rate_mb);
 int cmd_trim(const std::string& mountpoint, uint64_t minimum);
+int cmd_locate(const std::vector<std::string>& paths, bool json);
 // Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 error.
 int cmd_fsck(const std::string& volume_dir, bool repair, const std::string& snapshot);
 int cmd_snapshot(const SnapshotOptions& o);

@@ -91,6 +91,27 @@ json handle_request(DaemonContext& d, const json& req) {
     if (!r.is_ok()) return error_reply(r.status());
     return ScrubService::report_json(r.value());
   }
+  if (op == "disk_class") {
+    const auto disk = req.value("disk", uint32_t{0});
+    Status st = d.fs.volume().set_disk_class(disk, req.value("class", ""));
+    if (!st.is_ok()) return error_reply(st);
+    return {{"disk", disk}, {"class", disk_class_name(d.fs.volume().disk_class(disk))}};
+  }
+  if (op == "locate") {
+    auto r = d.fs.extent_map(req.value("ino", uint64_t{0}));
+    if (!r.is_ok()) return error_reply(r.status());
+    json extents = json::array();
+    for (const auto& [off, e] : r.value()) {
+      json copies = json::array();
+      for (const auto& c : e.copies) {
+        copies.push_back({{"disk", c.disk},
+                          {"offset", c.offset},
+                          {"class", disk_class_name(d.fs.volume().disk_class(c.disk))}});
+      }
+      extents.push_back({{"file_offset", off}, {"length", e.length}, {"copies", copies}});
+    }
+    return {{"extents", extents}};
+  }
   if (op == "trim") {
     auto r = d.fs.trim(req.value("minimum", uint64_t{4096}));
     if (!r.is_ok()) return error_reply(r.status());

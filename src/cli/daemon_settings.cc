@@ -34,6 +34,17 @@ const std::vector<SettingDef> kDefs = {
     {"discard", K::kOnOff, 0, 0, "on", true,
      "Discard freed space on the disks in batches (BLKDISCARD, or holes in disk files); "
      "`dynamicfs trim` works either way"},
+    {"tiering", K::kOnOff, 0, 0, "on", true,
+     "Put new and hot data on ssd-class disks and move cold data to hdd-class disks (acts only "
+     "when both classes have disks; see `disk class`)"},
+    {"tier_high_water", K::kNumber, 1, 100, "80", true,
+     "Percent of the ssd class in use above which the coldest files move to the hdd class"},
+    {"tier_low_water", K::kNumber, 0, 99, "70", true,
+     "Percent the ssd class is emptied down to; below it recently read files move onto it"},
+    {"tier_hot_seconds", K::kNumber, 0, 30u * 24 * 3600, "300", true,
+     "A file read within this many seconds is hot (moved onto the ssd class when there is room)"},
+    {"tier_interval_ms", K::kNumber, 100, 3600000, "2000", true,
+     "How often the tiering migration looks at the classes (milliseconds)"},
     {"extent_cache_mb", K::kNumber, 0, 1u << 20, "128", true,
      "Memory in MiB for verified file data read recently (the extent cache); 0 = off"},
     {"metadata_cache_mb", K::kNumber, 1, 1u << 20, "64", true,
@@ -149,6 +160,16 @@ Status DaemonSettings::apply_mount_options(const std::vector<std::string>& optio
   return Status::ok();
 }
 
+TierSettings DaemonSettings::tier_settings() const {
+  TierSettings t;
+  t.enabled = m_values.at("tiering") == "on";
+  t.high_water = static_cast<unsigned>(number("tier_high_water"));
+  t.low_water = static_cast<unsigned>(number("tier_low_water"));
+  t.hot_seconds = static_cast<unsigned>(number("tier_hot_seconds"));
+  t.interval_ms = static_cast<unsigned>(number("tier_interval_ms"));
+  return t;
+}
+
 uint64_t DaemonSettings::number(const std::string& name) const {
   auto it = m_values.find(name);
   return it == m_values.end() ? 0 : std::strtoull(it->second.c_str(), nullptr, 10);
@@ -163,6 +184,7 @@ void DaemonSettings::fill(FsOptions* fs, FuseConfig* fuse) const {
   fs->sync_interval_ms = static_cast<unsigned>(number("sync_interval_ms"));
   fs->discard = m_values.at("discard") == "on";
   fs->extent_cache_bytes = number("extent_cache_mb") << 20;
+  fs->tiering = tier_settings();
   fuse->entry_timeout = std::strtod(m_values.at("entry_timeout").c_str(), nullptr);
   fuse->attr_timeout = std::strtod(m_values.at("attr_timeout").c_str(), nullptr);
   fuse->writeback_cache = m_values.at("writeback_cache") == "on";
@@ -193,6 +215,8 @@ void DaemonSettings::apply_live(const std::string& name) {
     m_fs->set_commit_settings(gc);
   } else if (name == "sync_interval_ms") {
     m_fs->set_sync_interval_ms(static_cast<unsigned>(number(name)));
+  } else if (name.rfind("tier", 0) == 0) {
+    m_fs->set_tier_settings(tier_settings());
   } else if (name == "extent_cache_mb") {
     m_fs->set_extent_cache_bytes(number(name) << 20);
   } else if (name == "discard") {

@@ -65,6 +65,7 @@ class DaemonSettings {
   Status store(const std::string& name, const std::string& value);  // m_mutex held
   void apply_live(const std::string& name);                         // m_mutex held
   uint64_t number(const std::string& name) const;                   // m_mutex held
+  TierSettings tier_settings() const;                               // m_mutex held
 
   mutable std::mutex m_mutex;
   std::map<std::string, std::string> m_values;

@@ -37,6 +37,31 @@ double per_second(uint64_t now, uint64_t then, double seconds) {
   return seconds <= 0 || now < then ? 0.0 : static_cast<double>(now - then) / seconds;
 }
 
+nlohmann::json class_json(const TierClassUse& u) {
+  return {{"disks", u.disks}, {"capacity_bytes", u.capacity}, {"used_bytes", u.used}};
+}
+
+}  // namespace
+
+nlohmann::json DaemonStatus::tiering_json(const TierStats& ts, const TierSettings& t,
+                                          const Sample& now, const Sample* oldest) {
+  const double window =
+      oldest ? std::chrono::duration<double>(now.at - oldest->at).count() : 0.0;
+  return {{"active", ts.active},
+          {"high_water_percent", t.high_water},
+          {"low_water_percent", t.low_water},
+          {"ssd", class_json(ts.ssd)},
+          {"hdd", class_json(ts.hdd)},
+          {"demoted_bytes_total", ts.demoted_bytes},
+          {"promoted_bytes_total", ts.promoted_bytes},
+          {"demoted_extents_total", ts.demoted_extents},
+          {"promoted_extents_total", ts.promoted_extents},
+          {"migration_bytes_per_second",
+           oldest ? per_second(now.tier_moved, oldest->tier_moved, window) : 0.0}};
+}
+
+namespace {
+
 nlohmann::json extent_cache_json(const ExtentCacheStats& ec) {
   return {{"capacity_bytes", ec.capacity_bytes}, {"bytes", ec.used_bytes},
           {"hits_total", ec.hits},               {"misses_total", ec.misses},
@@ -122,6 +147,14 @@ MetricSet DaemonStatus::collect() const {
   m.add("discard_ops_total", {}, static_cast<double>(s.discard.ops));
   m.add("discard_errors_total", {}, static_cast<double>(s.discard.errors));
   m.add("discard_pending_bytes", {}, static_cast<double>(s.discard.pending));
+  const TierStats ts = m_fs.tier_stats();
+  for (const auto& [name, use] : {std::pair{"ssd", ts.ssd}, std::pair{"hdd", ts.hdd}}) {
+    m.add("tier_space_bytes", {{"class", name}, {"kind", "capacity"}},
+          static_cast<double>(use.capacity));
+    m.add("tier_space_bytes", {{"class", name}, {"kind", "used"}}, static_cast<double>(use.used));
+  }
+  m.add("tier_migrated_bytes_total", {{"dir", "down"}}, static_cast<double>(ts.demoted_bytes));
+  m.add("tier_migrated_bytes_total", {{"dir", "up"}}, static_cast<double>(ts.promoted_bytes));
   const ExtentCacheStats ec = m_fs.extent_cache_stats();
   m.add("extent_cache_hits_total", {}, static_cast<double>(ec.hits));
   m.add("extent_cache_misses_total", {}, static_cast<double>(ec.misses));
@@ -160,6 +193,8 @@ DaemonStatus::Sample DaemonStatus::take_sample() const {
     s.op_calls.push_back(p.calls.load(std::memory_order_relaxed));
     s.op_latency.push_back(p.latency.snapshot());
   }
+  const TierStats ts = m_fs.tier_stats();
+  s.tier_moved = ts.demoted_bytes + ts.promoted_bytes;
   return s;
 }
 
@@ -228,6 +263,8 @@ json DaemonStatus::disks_json(const FsStats& s, const Sample* newest, const Samp
                      {"used_bytes", sp.capacity - sp.free - sp.deferred},
                      {"deferred_free_bytes", sp.deferred},
                      {"rotational", vol.disk(i).rotational()},
+                     {"class", disk_class_name(vol.disk_class(i))},
+                     {"class_detected", vol.disk_class_detected(i)},
                      {"io_workers", vol.scheduler(i).worker_count()},
                      {"queue_depth", depth},
                      {"io_queue_length", queue},
@@ -337,6 +374,8 @@ json DaemonStatus::summary() const {
               {"rebalance", rebalance},
               {"snapshots", snapshots},
               {"extent_cache", extent_cache_json(m_fs.extent_cache_stats())},
+              {"tiering", tiering_json(m_fs.tier_stats(), m_fs.tier_settings(), now,
+                                       oldest ? &*oldest : nullptr)},
               {"discard",
                {{"enabled", s.discard.enabled},
                 {"bytes_total", s.discard.bytes},

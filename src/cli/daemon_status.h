@@ -46,8 +46,11 @@ class DaemonStatus {
     std::vector<uint64_t> disk_read, disk_written;  // bytes, per disk
     std::vector<uint64_t> op_calls;                 // per FuseOp
     std::vector<HistogramSnapshot> op_latency;      // per FuseOp
+    uint64_t tier_moved = 0;                        // bytes moved by tiering, both ways
   };
   Sample take_sample() const;
+  static nlohmann::json tiering_json(const TierStats& ts, const TierSettings& t, const Sample& now,
+                                     const Sample* oldest);
   void schedule_next();
   nlohmann::json disks_json(const FsStats& s, const Sample* newest, const Sample* oldest) const;
 

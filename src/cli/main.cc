@@ -123,7 +123,8 @@ int main(int argc, char** argv) {
                          "next mount uses it");
   c_config->footer(
       "Settings: io_workers, group_commit, commit_max_batch_ops, commit_max_delay_us,\n"
-      "sync_interval_ms, discard, scrub_rate_mb, scrub_interval, extent_cache_mb,\n"
+      "sync_interval_ms, discard, scrub_rate_mb, scrub_interval, extent_cache_mb, tiering,\n"
+      "tier_high_water, tier_low_water, tier_hot_seconds, tier_interval_ms,\n"
       "metadata_cache_mb, entry_timeout, attr_timeout, log_level (live) and metrics_listen (at mount). The same names work\n"
       "as mount -o KEY=VALUE and in the [settings] table of volume.toml.");
 
@@ -146,6 +147,13 @@ int main(int argc, char** argv) {
       "Bad blocks with a good copy elsewhere are rewritten from it. Exit status: 0 when\n"
       "every block verified or was repaired, 1 when damage is left (no good copy, or\n"
       "unreadable copies).");
+
+  std::vector<std::string> locate_paths;
+  bool locate_json = false;
+  auto* c_locate =
+      app.add_subcommand("locate", "Show where a file's extents live: disk, offset and class");
+  c_locate->add_option("path", locate_paths, "Files on a dynamicfs mount")->required();
+  c_locate->add_flag("--json", locate_json, "One JSON array of {path, extents} on stdout");
 
   std::string trim_mp;
   uint64_t trim_min = 4096;
@@ -170,7 +178,9 @@ int main(int argc, char** argv) {
       "add", "Add a disk to the pool and give extents that lost copies their copies back");
   auto* c_disk_remove = c_disk->add_subcommand(
       "remove", "Move every copy off a disk (Background priority), then take it out");
-  for (auto* c : {c_disk_list, c_disk_add, c_disk_remove})
+  auto* c_disk_class = c_disk->add_subcommand(
+      "class", "Set a disk's tiering class: ssd (new and hot data), hdd, or auto");
+  for (auto* c : {c_disk_list, c_disk_add, c_disk_remove, c_disk_class})
     c->add_option("mountpoint", disk.mountpoint, "Mounted dynamicfs directory")->required();
   c_disk_add
       ->add_option("disk", disk.disk,
@@ -181,6 +191,13 @@ int main(int argc, char** argv) {
   c_disk_add->add_flag("--force", disk.force,
                        "Use a disk that holds a filesystem or another volume");
   c_disk_remove->add_option("disk", disk.disk, "Disk index or path (see `disk list`)")->required();
+  c_disk_class->add_option("disk", disk.disk, "Disk index or path (see `disk list`)")->required();
+  c_disk_class
+      ->add_option("class", disk.disk_class,
+                   "ssd, hdd, or auto (hdd for a rotational device, else ssd); recorded in\n"
+                   "volume.toml")
+      ->required()
+      ->check(CLI::IsMember({"ssd", "hdd", "auto"}));
   c_disk->footer(
       "remove refuses, changing nothing, when the other online disks are fewer than the\n"
       "volume's copy count or lack the space; a failed disk can be removed once every\n"
@@ -378,7 +395,10 @@ int main(int argc, char** argv) {
   }
   if (*c_log) return cmd_log_level(log_level, log_level_mp);
   if (*c_disk) {
-    disk.action = *c_disk_list ? "list" : *c_disk_add ? "add" : "remove";
+    disk.action = *c_disk_list  ? "list"
+                  : *c_disk_add ? "add"
+                  : *c_disk_class ? "class"
+                                  : "remove";
     return cmd_disk(disk);
   }
   if (*c_image) return cmd_image_create(image);
@@ -388,6 +408,7 @@ int main(int argc, char** argv) {
   }
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
   if (*c_trim) return cmd_trim(trim_mp, trim_min);
+  if (*c_locate) return cmd_locate(locate_paths, locate_json);
   if (*c_service) return cmd_service(service_name);
   if (*c_fsck) return cmd_fsck(fsck_volume, fsck_repair, fsck_snapshot);
   if (*c_snap) {

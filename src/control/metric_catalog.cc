@@ -72,6 +72,10 @@ const std::vector<MetricDef> kMetrics = {
      "Discard calls that failed for a reason other than lack of support."},
     {"discard_pending_bytes", T::kGauge, "disks", "",
      "Freed bytes not yet discarded (an upper bound: some may be in use again)."},
+    {"tier_space_bytes", T::kGauge, "disks", "class,kind",
+     "Space of the writable disks of each tiering class (ssd, hdd): capacity, used."},
+    {"tier_migrated_bytes_total", T::kCounter, "disks", "dir",
+     "Bytes of copies moved by tiering: down (ssd to hdd, cold) and up (hdd to ssd, hot)."},
     // cache
     {"extent_cache_hits_total", T::kCounter, "cache", "",
      "File reads served whole from the extent cache (no disk read, no checksum)."},

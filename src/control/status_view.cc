@@ -80,6 +80,23 @@ std::string StatusView::render(const json& s) {
        MetricFormat::bytes(cap).c_str(),
        cap ? 100.0 * static_cast<double>(used) / static_cast<double>(cap) : 0.0,
        static_cast<unsigned long long>(get<uint64_t>(s, "inodes")));
+  if (s.contains("tiering") && get<uint64_t>(s["tiering"]["ssd"], "disks") > 0 &&
+      get<uint64_t>(s["tiering"]["hdd"], "disks") > 0) {
+    const json& t = s["tiering"];
+    auto pct = [](const json& c) {
+      double cap = get<double>(c, "capacity_bytes");
+      return cap > 0 ? 100.0 * get<double>(c, "used_bytes") / cap : 0.0;
+    };
+    line(&out, "tiering     %s  ssd %.1f%% of %s (high %u%%, low %u%%), hdd %.1f%% of %s",
+         get<bool>(t, "active") ? "on" : "off", pct(t["ssd"]),
+         MetricFormat::bytes(get<double>(t["ssd"], "capacity_bytes")).c_str(),
+         get<unsigned>(t, "high_water_percent"), get<unsigned>(t, "low_water_percent"),
+         pct(t["hdd"]), MetricFormat::bytes(get<double>(t["hdd"], "capacity_bytes")).c_str());
+    line(&out, "            moved %s down, %s up since mount; now %s", 
+         MetricFormat::bytes(get<double>(t, "demoted_bytes_total")).c_str(),
+         MetricFormat::bytes(get<double>(t, "promoted_bytes_total")).c_str(),
+         rate(get<double>(t, "migration_bytes_per_second")).c_str());
+  }
   if (s.contains("extent_cache")) {
     const json& ec = s["extent_cache"];
     if (get<uint64_t>(ec, "capacity_bytes") == 0) {

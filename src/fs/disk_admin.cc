@@ -52,7 +52,7 @@ bool FileSystem::extent_needs_work(const ExtentRecord& e) const {
 
 Status FileSystem::relocate_extent(std::string_view key, std::string_view value,
                                    const ExtentRecord& e) {
-  const uint64_t ino = KeyCodec::extent_key_ino(key), off = KeyCodec::extent_key_offset(key);
+  const uint64_t ino = KeyCodec::extent_key_ino(key);
   const size_t target = std::min<size_t>(m_volume->replicas(), m_volume->writable_count());
   std::vector<ExtentCopy> keep;
   std::vector<DiskRange> dropped;
@@ -68,7 +68,14 @@ Status FileSystem::relocate_extent(std::string_view key, std::string_view value,
   const size_t add = target > keep.size() ? target - keep.size() : 0;
   if (keep.empty() && add == 0)
     return Status::error(EIO, "no disk can take a copy of inode " + std::to_string(ino));
+  return replace_copies(key, value, e, keep, dropped, add, m_volume->writable_mask() & ~taken);
+}
 
+Status FileSystem::replace_copies(std::string_view key, std::string_view value,
+                                  const ExtentRecord& e, const std::vector<ExtentCopy>& keep,
+                                  const std::vector<DiskRange>& dropped, size_t add,
+                                  DiskMask allowed) {
+  const uint64_t ino = KeyCodec::extent_key_ino(key), off = KeyCodec::extent_key_offset(key);
   PendingSpace space(*m_alloc);
   std::vector<ExtentRecord> pieces;  // replaces `e`, in file order
   ReaderTracker::Pin pin = m_readers.enter();
@@ -76,7 +83,6 @@ Status FileSystem::relocate_extent(std::string_view key, std::string_view value,
   if (!live.is_ok()) return live.status();
   if (!live->has_value() || **live != value) return Status::ok();  // changed: a later pass
   if (add > 0) {
-    const DiskMask allowed = m_volume->writable_mask() & ~taken;
     auto copies = m_alloc->allocate_copies(e.length, add, allowed);
     if (!copies.is_ok() && copies.err() == ENOSPC) {
       DFS_RETURN_IF_ERROR(sync_all());  // recycle deferred frees, then try again

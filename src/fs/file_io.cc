@@ -179,6 +179,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
       spdlog::error("read failed: {}", failure.to_string());
       return failure;
     }
+    if (!pieces.empty()) note_access(ino);  // hot for tiering
     return static_cast<size_t>(end - offset);
   }
   return Status::error(EAGAIN,

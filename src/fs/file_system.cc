@@ -35,6 +35,7 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       m_sync_interval_ms(opts.sync_interval_ms == 0 ? 1 : opts.sync_interval_ms),
       m_io_workers(opts.io_workers),
       m_cache(opts.extent_cache_bytes) {
+  set_tier_settings(opts.tiering);
   std::vector<std::pair<uint64_t, uint64_t>> areas;
   for (size_t i = 0; i < m_volume->disk_count(); ++i) {
     const auto& sb = m_volume->superblock(i);
@@ -93,6 +94,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> vol
   }
   DFS_RETURN_IF_ERROR(fs->recover());
   fs->m_discarder = std::make_unique<Discarder>(*fs->m_volume, *fs->m_alloc, opts.discard);
+  fs->m_tier_thread = std::thread([raw = fs.get()] { raw->tier_loop(); });
   fs->m_delete_thread = std::thread([raw = fs.get()] { raw->snapshot_delete_loop(); });
   // A memtable reaches disk only after the data it points at.
   fs->m_volume->meta().set_before_flush([raw = fs.get()] {
@@ -202,6 +204,12 @@ Status FileSystem::shutdown() {
   }
   m_bg_cv.notify_all();
   if (m_bg_thread.joinable()) m_bg_thread.join();
+  {
+    std::lock_guard lk(m_tier_mutex);
+    m_tier_stop = true;
+  }
+  m_tier_cv.notify_all();
+  if (m_tier_thread.joinable()) m_tier_thread.join();
   {
     std::lock_guard lk(m_delete_mutex);
     m_delete_stop = true;
@@ -370,6 +378,9 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t 
   const size_t copies = std::min<size_t>(m_volume->replicas(), m_volume->writable_count());
   if (copies == 0) return Status::error(EIO, "no disk of the volume can take new data");
   auto attempt = [&]() -> Result<std::vector<std::vector<DiskRange>>> {
+    // The ssd class first while it has room (tiering), else any disks.
+    auto tiered = allocate_tiered(length, copies);
+    if (tiered.is_ok()) return tiered;
     if (copies > 1) return m_alloc->allocate_copies(length, copies, writable);
     auto one = m_alloc->allocate(length, writable);  // one copy may spill over disks
     if (!one.is_ok()) return one.status();

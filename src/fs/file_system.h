@@ -104,12 +104,35 @@ struct SnapshotUsage {
   uint64_t unique_bytes = 0;
 };
 
+// Hot/cold tiering between the ssd and hdd disk classes (tiering.cc).
+struct TierSettings {
+  bool enabled = true;        // only acts when both classes have writable disks
+  unsigned high_water = 80;   // % of the ssd class used above which cold data moves off
+  unsigned low_water = 70;    // ... until this; below it, hot data moves on
+  unsigned hot_seconds = 300; // a file read within this long is hot
+  unsigned interval_ms = 2000;
+};
+
+struct TierClassUse {
+  uint32_t disks = 0;  // writable disks of the class
+  uint64_t capacity = 0, used = 0;
+};
+
+struct TierStats {
+  bool active = false;  // enabled, with writable disks in both classes
+  TierClassUse ssd, hdd;
+  uint64_t demoted_bytes = 0, promoted_bytes = 0;  // moved since mount
+  uint64_t demoted_extents = 0, promoted_extents = 0;
+  uint64_t passes = 0;
+};
+
 struct FsOptions {
   GroupCommitSettings commit;        // group commit of metadata (and disk syncs)
   unsigned io_workers = 0;           // per-disk I/O workers; 0 = from the device type
   unsigned sync_interval_ms = 1000;  // background sync that recycles freed space
   bool discard = true;               // discard freed space on the devices
   uint64_t extent_cache_bytes = 128ull << 20;  // hot extent data kept in memory; 0 = off
+  TierSettings tiering;
 };
 
 class FileSystem {
@@ -139,6 +162,14 @@ class FileSystem {
   // Extent cache size in bytes (live; 0 turns it off).
   void set_extent_cache_bytes(uint64_t bytes) { m_cache.set_capacity(bytes); }
   ExtentCacheStats extent_cache_stats() const { return m_cache.stats(); }
+  // Tiering (tiering.cc). Settings are live; run_tier_pass does one pass of
+  // the background migration now (tests).
+  void set_tier_settings(const TierSettings& t);
+  TierSettings tier_settings() const;
+  TierStats tier_stats() const;
+  Status run_tier_pass();
+  // The extents of a file in file order (`dynamicfs locate`).
+  Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extent_map(uint64_t ino) const;
   // fstrim(8): discards all free space of at least min_len bytes now.
   Result<TrimResult> trim(uint64_t min_len);
   ~FileSystem();
@@ -329,10 +360,30 @@ class FileSystem {
   // Passes over the extent map until no extent needs work (or `limit`).
   Status rebalance_all(int limit);
   Status relocate_extent(std::string_view key, std::string_view value, const ExtentRecord& e);
+  // Rewrites the live record `value` of `e` with copies `keep` plus `add`
+  // new ones on `allowed` disks (written at Background priority from a
+  // verified read), and releases `dropped`; nothing happens if the record
+  // changed meanwhile.
+  Status replace_copies(std::string_view key, std::string_view value, const ExtentRecord& e,
+                        const std::vector<ExtentCopy>& keep, const std::vector<DiskRange>& dropped,
+                        size_t add, DiskMask allowed);
   Result<uint64_t> extents_on(uint32_t disk) const;
   Status sync_metadata();
   Status sync_data_disks();
   void background_sync_loop();
+  // Tiering helpers (tiering.cc).
+  void note_access(uint64_t ino);
+  void forget_access(uint64_t ino);
+  uint64_t last_read(uint64_t ino);    // wall clock seconds of the last read since mount, or 0
+  uint64_t last_access(uint64_t ino);  // the last read or the mtime, whichever is later
+  TierClassUse class_use(DiskMask mask) const;
+  // Placement of new data on the ssd class when it has room; ENOSPC if not.
+  Result<std::vector<std::vector<DiskRange>>> allocate_tiered(uint64_t length, size_t copies);
+  // Moves up to `max_moves` copies of the extents of `ino` that are on
+  // `from` disks to `to` disks; adds the bytes moved.
+  Status migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
+                      uint64_t* moved_bytes, uint64_t* moved_extents);
+  void tier_loop();
 
   std::unique_ptr<Volume> m_volume;
   const bool m_read_only;
@@ -388,6 +439,22 @@ class FileSystem {
   std::deque<std::string> m_delete_queue;
   bool m_delete_stop = false;
   std::thread m_delete_thread;
+
+  // Tiering: last read per inode (wall clock seconds), sharded.
+  struct alignas(64) AccessShard {
+    std::mutex mutex;
+    std::unordered_map<uint64_t, uint64_t> last;
+  };
+  std::array<AccessShard, kOpenShards> m_access;
+  mutable std::mutex m_tier_mutex;  // guards m_tier and the loop's wait
+  TierSettings m_tier;
+  std::atomic<bool> m_tier_on{false};
+  std::atomic<uint64_t> m_demoted_bytes{0}, m_promoted_bytes{0};
+  std::atomic<uint64_t> m_demoted_extents{0}, m_promoted_extents{0}, m_tier_passes{0};
+  std::mutex m_tier_pass_mutex;  // one pass at a time
+  std::condition_variable m_tier_cv;
+  std::atomic<bool> m_tier_stop{false};
+  std::thread m_tier_thread;
 
   std::mutex m_bg_mutex;
   std::condition_variable m_bg_cv;

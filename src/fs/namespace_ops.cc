@@ -170,6 +170,7 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(xit->status(), "xattr scan"));
   b->Delete(meta.handle(Cf::kInodes), KeyCodec::inode_key(ino));
+  forget_access(ino);
   return Status::ok();
 }
 

@@ -281,10 +281,52 @@ const char* disk_state_name(DiskState s) {
   return "unknown";
 }
 
+DiskClass Volume::initial_class(const DiskConfig* dc, const Disk& disk, bool* detected) {
+  *detected = dc == nullptr || dc->disk_class.empty();
+  if (!*detected) return dc->disk_class == "hdd" ? DiskClass::kHdd : DiskClass::kSsd;
+  return disk.rotational() ? DiskClass::kHdd : DiskClass::kSsd;
+}
+
+const char* disk_class_name(DiskClass c) {
+  return c == DiskClass::kHdd ? "hdd" : "ssd";
+}
+
+uint64_t Volume::class_mask(DiskClass c) const {
+  uint64_t m = 0;
+  for (size_t i = 0; i < disk_count(); ++i)
+    if (disk_class(i) == c) m |= uint64_t{1} << i;
+  return m;
+}
+
+Status Volume::set_disk_class(size_t i, const std::string& cls) {
+  if (i >= disk_count()) return Status::error(EINVAL, "no disk " + std::to_string(i));
+  if (cls != "ssd" && cls != "hdd" && cls != "auto")
+    return Status::error(EINVAL, "disk class must be ssd, hdd or auto, not '" + cls + "'");
+  if (read_only()) return Status::error(EROFS, "a snapshot mount cannot change disk classes");
+  auto cfg = VolumeConfig::load(m_dir);
+  if (!cfg.is_ok()) return cfg.status();
+  if (i >= cfg->disks.size()) return Status::error(EINVAL, "no disk " + std::to_string(i));
+  cfg->disks[i].disk_class = cls == "auto" ? "" : cls;
+  DFS_RETURN_IF_ERROR(cfg->save(m_dir));
+  bool detected = false;
+  DiskClass c = initial_class(&cfg->disks[i], *m_slots[i]->disk, &detected);
+  m_slots[i]->disk_class = c;
+  m_slots[i]->class_detected = detected;
+  spdlog::info("disk {} is now class {}{}", i, disk_class_name(c), detected ? " (detected)" : "");
+  return Status::ok();
+}
+
 void Volume::add_slot(std::unique_ptr<Disk> disk, const Superblock& sb) {
   auto slot = std::make_unique<Slot>();
   slot->disk = std::move(disk);
   slot->superblock = sb;
+  {
+    const size_t idx = m_count.load();
+    const DiskConfig* dc = idx < m_config.disks.size() ? &m_config.disks[idx] : nullptr;
+    bool detected = false;
+    slot->disk_class = initial_class(dc, *slot->disk, &detected);
+    slot->class_detected = detected;
+  }
   slot->scheduler = std::make_unique<IoScheduler>(*slot->disk);
   size_t n = m_count.load();
   m_slots[n] = std::move(slot);

@@ -35,6 +35,10 @@ struct FormatOptions {
 enum class DiskState : uint8_t { kOnline = 0, kFailed = 1, kDraining = 2, kRemoved = 3 };
 const char* disk_state_name(DiskState s);
 
+// Storage class of a disk for tiering: new and hot data goes to kSsd.
+enum class DiskClass : uint8_t { kSsd = 0, kHdd = 1 };
+const char* disk_class_name(DiskClass c);
+
 class Volume {
  public:
   static constexpr uint64_t kMinDiskSize = 64ull << 20;
@@ -70,6 +74,14 @@ class Volume {
   // back to the caller and the disk stays in use.
   void mark_failed(size_t i, const std::string& why);
   void set_draining(size_t i, bool draining);
+  // The disk's class: as set by `disk class` (volume.toml), else hdd for a
+  // rotational device and ssd otherwise.
+  DiskClass disk_class(size_t i) const { return m_slots[i]->disk_class.load(); }
+  bool disk_class_detected(size_t i) const { return m_slots[i]->class_detected.load(); }
+  // Sets the class ("ssd", "hdd", or "auto" for detection) and records it.
+  Status set_disk_class(size_t i, const std::string& cls);
+  // Disks of class `c` (any state).
+  uint64_t class_mask(DiskClass c) const;
 
   // `disk add`: checks the disk like mkfs does (refusing one with data unless
   // forced), writes its superblock, records it in volume.toml and opens it;
@@ -102,7 +114,11 @@ class Volume {
     Superblock superblock;
     std::unique_ptr<IoScheduler> scheduler;
     std::atomic<DiskState> state{DiskState::kOnline};
+    std::atomic<DiskClass> disk_class{DiskClass::kSsd};
+    std::atomic<bool> class_detected{true};
   };
+  // The class from the config entry, else from the device.
+  static DiskClass initial_class(const DiskConfig* dc, const Disk& disk, bool* detected);
   // Appends a disk; slots never move, so readers index them without a lock.
   void add_slot(std::unique_ptr<Disk> disk, const Superblock& sb);
 

@@ -57,6 +57,10 @@ Result<VolumeConfig> VolumeConfig::load(const std::string& volume_dir) {
       dc.path = toml::find<std::string>(d, "path");
       dc.size = toml::find_or<uint64_t>(d, "size", 0);
       dc.removed = toml::find_or<bool>(d, "removed", false);
+      dc.disk_class = toml::find_or<std::string>(d, "class", "");
+      if (!dc.disk_class.empty() && dc.disk_class != "ssd" && dc.disk_class != "hdd")
+        return Status::error(EINVAL, path + ": disk class must be ssd or hdd, not '" +
+                                         dc.disk_class + "'");
       cfg.disks.push_back(dc);
     }
   } catch (const std::exception& e) {
@@ -91,6 +95,7 @@ Status VolumeConfig::save(const std::string& volume_dir) const {
         << "\"\npath = " << toml::value(d.path) << "\n";
     if (d.size != 0) out << "size = " << d.size << "\n";
     if (d.removed) out << "removed = true\n";
+    if (!d.disk_class.empty()) out << "class = \"" << d.disk_class << "\"\n";
   }
   if (!settings.empty()) {
     out << "\n# Daemon settings (see `dynamicfs config list`); mount -o overrides them.\n"

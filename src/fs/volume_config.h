@@ -19,6 +19,7 @@ struct DiskConfig {
   std::string path;
   uint64_t size = 0;     // bytes the superblock records (0: not recorded, older volumes)
   bool removed = false;  // taken out by `disk remove`; its index is not reused
+  std::string disk_class;  // "ssd" or "hdd" set by `disk class`; "" = from the device
 };
 
 // The [settings] table of the TOML file PATH, values as text (booleans as

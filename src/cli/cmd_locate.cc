@@ -1,0 +1,85 @@
+// `dynamicfs locate PATH...`: where a file's extents live (disk, offset and
+// class of every copy), like filefrag(8) for a dynamicfs mount.
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "src/cli/commands.h"
+#include "src/control/control_client.h"
+#include "src/control/metric_format.h"
+
+namespace dynamicfs {
+
+namespace {
+
+// The mountpoint holding PATH: the highest ancestor on the same device.
+std::string mount_root(const std::string& path, dev_t dev) {
+  std::filesystem::path p = std::filesystem::absolute(path).lexically_normal();
+  if (!std::filesystem::is_directory(p)) p = p.parent_path();
+  while (p.has_parent_path() && p != p.root_path()) {
+    struct stat st {};
+    if (::stat(p.parent_path().c_str(), &st) != 0 || st.st_dev != dev) break;
+    p = p.parent_path();
+  }
+  return p.string();
+}
+
+}  // namespace
+
+int cmd_locate(const std::vector<std::string>& paths, bool as_json) {
+  int rc = 0;
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& path : paths) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      rc = fail("cannot stat " + path + ": " + std::strerror(errno));
+      continue;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      rc = fail(path + " is not a regular file");
+      continue;
+    }
+    auto client = ControlClient::connect_mount(mount_root(path, st.st_dev));
+    if (!client.is_ok()) {
+      rc = fail(path + ": " + client.status().message());
+      continue;
+    }
+    auto r = client.value()->call({{"op", "locate"}, {"ino", static_cast<uint64_t>(st.st_ino)}},
+                                  ControlClient::kQuickTimeoutMs);
+    if (!r.is_ok()) {
+      rc = fail(path + ": " + r.status().message());
+      continue;
+    }
+    const auto& extents = r.value()["extents"];
+    if (as_json) {
+      all.push_back({{"path", path}, {"extents", extents}});
+      continue;
+    }
+    double total = 0, ssd = 0, hdd = 0;
+    for (const auto& e : extents) {
+      const double len = e.value("length", 0.0);
+      total += len;
+      for (const auto& c : e["copies"]) (c.value("class", "") == "hdd" ? hdd : ssd) += len;
+    }
+    std::printf("%s: %zu extents, %s; copies on ssd %s, on hdd %s\n", path.c_str(),
+                extents.size(), MetricFormat::bytes(total).c_str(),
+                MetricFormat::bytes(ssd).c_str(), MetricFormat::bytes(hdd).c_str());
+    std::printf("  %14s  %10s  %s\n", "FILE OFFSET", "LENGTH", "COPIES (disk:class@offset)");
+    for (const auto& e : extents) {
+      std::string copies;
+      for (const auto& c : e["copies"]) {
+        copies += " " + std::to_string(c.value("disk", 0)) + ":" + c.value("class", "") + "@" +
+                  std::to_string(c.value("offset", uint64_t{0}));
+      }
+      std::printf("  %14llu  %10s %s\n",
+                  static_cast<unsigned long long>(e.value("file_offset", uint64_t{0})),
+                  MetricFormat::bytes(e.value("length", 0.0)).c_str(), copies.c_str());
+    }
+  }
+  if (as_json) std::cout << all.dump() << std::endl;
+  return rc;
+}
+
+}  // namespace dynamicfs

@@ -1,0 +1,279 @@
+// FileSystem tiering: placement of new data on the ssd class and the
+// background migration between classes. New extents go to ssd disks while
+// they are under kFastFillLimit; a pass every interval_ms moves the least
+// recently used files' copies off the ssd class while it is above the high
+// water mark (down to the low water mark), and moves one copy of recently
+// read files back onto it while it is below the low water mark. A file's
+// last access is its last read since mount, else its mtime. Copies move the
+// way `disk remove` moves them (FileSystem::replace_copies): written at
+// Background priority from a verified read, swapped in one commit if the
+// record is unchanged, the old space released like overwritten space.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+
+#include "metadata/key_codec.h"
+#include "src/fs/file_system.h"
+
+namespace dynamicfs {
+
+namespace {
+
+constexpr unsigned kFastFillLimit = 95;  // % of an ssd disk new data may fill
+
+uint64_t wall_seconds() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+DiskMask copies_mask(const ExtentRecord& e) {
+  DiskMask m = 0;
+  for (const auto& c : e.copies) m |= DiskMask{1} << c.disk;
+  return m;
+}
+
+}  // namespace
+
+void FileSystem::set_tier_settings(const TierSettings& t) {
+  {
+    std::lock_guard lk(m_tier_mutex);
+    m_tier = t;
+    if (m_tier.low_water >= m_tier.high_water) m_tier.low_water = m_tier.high_water * 9 / 10;
+    m_tier_on = m_tier.enabled;
+  }
+  m_tier_cv.notify_all();
+}
+
+TierSettings FileSystem::tier_settings() const {
+  std::lock_guard lk(m_tier_mutex);
+  return m_tier;
+}
+
+void FileSystem::note_access(uint64_t ino) {
+  if (!m_tier_on.load(std::memory_order_relaxed)) return;
+  AccessShard& s = m_access[ino % kOpenShards];
+  std::lock_guard lk(s.mutex);
+  s.last[ino] = wall_seconds();
+}
+
+void FileSystem::forget_access(uint64_t ino) {
+  AccessShard& s = m_access[ino % kOpenShards];
+  std::lock_guard lk(s.mutex);
+  s.last.erase(ino);
+}
+
+uint64_t FileSystem::last_read(uint64_t ino) {
+  AccessShard& s = m_access[ino % kOpenShards];
+  std::lock_guard lk(s.mutex);
+  auto it = s.last.find(ino);
+  return it == s.last.end() ? 0 : it->second;
+}
+
+uint64_t FileSystem::last_access(uint64_t ino) {
+  uint64_t t = last_read(ino);
+  auto rec = load_inode(ino);
+  if (rec.is_ok()) t = std::max<uint64_t>(t, static_cast<uint64_t>(rec->mtime.sec));
+  return t;
+}
+
+TierClassUse FileSystem::class_use(DiskMask mask) const {
+  TierClassUse u;
+  for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
+    if (((mask >> d) & 1) == 0) continue;
+    DiskSpace sp = m_alloc->space(d);
+    ++u.disks;
+    u.capacity += sp.capacity;
+    u.used += sp.capacity - sp.free - sp.deferred;
+  }
+  return u;
+}
+
+Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t length,
+                                                                        size_t copies) {
+  const DiskMask writable = m_volume->writable_mask();
+  const DiskMask ssd = m_volume->class_mask(DiskClass::kSsd) & writable;
+  const DiskMask hdd = writable & ~ssd;
+  if (!m_tier_on.load(std::memory_order_relaxed) || ssd == 0 || hdd == 0)
+    return Status::error(ENOSPC, "tiering inactive");
+  DiskMask room = 0;
+  for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
+    if (((ssd >> d) & 1) == 0) continue;
+    DiskSpace sp = m_alloc->space(d);
+    if (sp.capacity - sp.free - sp.deferred + length <= sp.capacity / 100 * kFastFillLimit)
+      room |= DiskMask{1} << d;
+  }
+  const size_t on_ssd = std::min<size_t>(copies, static_cast<size_t>(std::popcount(room)));
+  if (on_ssd == 0) return Status::error(ENOSPC, "the ssd class is full");
+  auto fast = on_ssd == 1 && copies == 1 ? [&]() -> Result<std::vector<std::vector<DiskRange>>> {
+    auto one = m_alloc->allocate(length, room);
+    if (!one.is_ok()) return one.status();
+    return std::vector<std::vector<DiskRange>>{std::move(one).value()};
+  }()
+                                         : m_alloc->allocate_copies(length, on_ssd, room);
+  if (!fast.is_ok() || on_ssd == copies) return fast;
+  auto slow = m_alloc->allocate_copies(length, copies - on_ssd, hdd);
+  if (!slow.is_ok()) {
+    for (const auto& c : fast.value()) m_alloc->free_now(c);
+    return slow.status();
+  }
+  auto out = std::move(fast).value();
+  for (auto& c : slow.value()) out.push_back(std::move(c));
+  return out;
+}
+
+Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extent_map(uint64_t ino) const {
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+  if (!rec.is_reg()) return std::vector<std::pair<uint64_t, ExtentRecord>>{};
+  return extents_in(ino, 0, UINT64_MAX);
+}
+
+Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
+                                uint64_t* moved_bytes, uint64_t* moved_extents) {
+  std::string prefix = KeyCodec::extent_prefix(ino);
+  std::string upper = KeyCodec::prefix_end(prefix);
+  rocksdb::Slice lower_s(prefix), upper_s(upper);
+  auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lower_s, &upper_s);
+  // Collect first: replace_copies writes records of this inode.
+  std::vector<std::pair<std::string, std::string>> records;
+  for (it->Seek(prefix); it->Valid(); it->Next())
+    records.emplace_back(it->key().ToString(), it->value().ToString());
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
+  it.reset();
+  const DiskMask writable = m_volume->writable_mask();
+  for (const auto& [key, value] : records) {
+    if (m_tier_stop) break;
+    auto e = ExtentRecord::decode(value);
+    if (!e.is_ok()) return e.status();
+    std::vector<ExtentCopy> keep;
+    std::vector<DiskRange> dropped;
+    for (const auto& c : e->copies) {
+      if (dropped.size() < max_moves && ((from >> c.disk) & 1) != 0) {
+        dropped.push_back(DiskRange{c.disk, c.offset, e->length});
+      } else {
+        keep.push_back(c);
+      }
+    }
+    if (dropped.empty()) continue;
+    DiskMask taken = 0;
+    for (const auto& c : keep) taken |= DiskMask{1} << c.disk;
+    const DiskMask allowed = to & writable & ~taken;
+    if (static_cast<size_t>(std::popcount(allowed)) < dropped.size()) continue;
+    Status st = replace_copies(key, value, e.value(), keep, dropped, dropped.size(), allowed);
+    if (st.err() == ENOSPC) return st;  // the target class is full: stop here
+    if (!st.is_ok()) {
+      spdlog::warn("tiering: moving inode {} failed: {}", ino, st.to_string());
+      continue;
+    }
+    *moved_bytes += e->length * dropped.size();
+    ++*moved_extents;
+  }
+  return Status::ok();
+}
+
+Status FileSystem::run_tier_pass() {
+  if (m_read_only) return Status::ok();
+  std::lock_guard pass_lk(m_tier_pass_mutex);
+  const TierSettings t = tier_settings();
+  const DiskMask writable = m_volume->writable_mask();
+  const DiskMask ssd = m_volume->class_mask(DiskClass::kSsd) & writable;
+  const DiskMask hdd = writable & ~ssd;
+  if (!t.enabled || ssd == 0 || hdd == 0) return Status::ok();
+  m_tier_passes.fetch_add(1, std::memory_order_relaxed);
+  TierClassUse use = class_use(ssd);
+  const uint64_t high = use.capacity / 100 * t.high_water;
+  const uint64_t low = use.capacity / 100 * t.low_water;
+  const bool demote = use.used > high;
+  if (!demote && use.used >= low) return Status::ok();
+
+  // Bytes each file holds on ssd disks, and whether it has extents with no
+  // ssd copy, from one scan of the extent map.
+  struct FileUse {
+    uint64_t ino = 0, on_ssd = 0, off_ssd = 0, last = 0, read = 0;
+  };
+  std::vector<FileUse> files;
+  {
+    auto it = m_volume->meta().iterator(Cf::kExtents);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      uint64_t ino = KeyCodec::extent_key_ino({it->key().data(), it->key().size()});
+      auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
+      if (!e.is_ok()) return e.status();
+      if (files.empty() || files.back().ino != ino) files.push_back(FileUse{ino, 0, 0, 0, 0});
+      const DiskMask where = copies_mask(e.value());
+      if ((where & ssd) != 0) {
+        files.back().on_ssd += e->length * std::popcount(where & ssd);
+      } else {
+        files.back().off_ssd += e->length;
+      }
+    }
+    DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
+  }
+  if (demote) {
+    for (auto& f : files) f.last = last_access(f.ino);
+    // Coldest first, until the class is back at the low water mark.
+    std::sort(files.begin(), files.end(),
+              [](const FileUse& a, const FileUse& b) { return a.last < b.last; });
+    uint64_t over = use.used - low;
+    for (const auto& f : files) {
+      if (over == 0 || m_tier_stop) break;
+      if (f.on_ssd == 0) continue;
+      uint64_t bytes = 0, extents = 0;
+      Status st = migrate_file(f.ino, ssd, hdd, Volume::kMaxDisks, &bytes, &extents);
+      m_demoted_bytes.fetch_add(bytes);
+      m_demoted_extents.fetch_add(extents);
+      over -= std::min(over, bytes);
+      if (st.err() == ENOSPC) break;
+    }
+    return Status::ok();
+  }
+  // Below the low water mark: recently read files not on the class yet,
+  // most recent first, while they fit under it. (New data is written
+  // there already; only reads make a file hot again.)
+  const uint64_t now = wall_seconds();
+  for (auto& f : files) f.read = last_read(f.ino);
+  std::sort(files.begin(), files.end(),
+            [](const FileUse& a, const FileUse& b) { return a.read > b.read; });
+  uint64_t room = low - use.used;
+  for (const auto& f : files) {
+    if (m_tier_stop || f.read == 0 || f.read + t.hot_seconds < now) break;
+    if (f.off_ssd == 0 || f.off_ssd > room) continue;
+    uint64_t bytes = 0, extents = 0;
+    Status st = migrate_file(f.ino, hdd, ssd, 1, &bytes, &extents);
+    m_promoted_bytes.fetch_add(bytes);
+    m_promoted_extents.fetch_add(extents);
+    room -= std::min(room, bytes);
+    if (st.err() == ENOSPC) break;
+  }
+  return Status::ok();
+}
+
+void FileSystem::tier_loop() {
+  std::unique_lock lk(m_tier_mutex);
+  while (!m_tier_stop) {
+    m_tier_cv.wait_for(lk, std::chrono::milliseconds(std::max(100u, m_tier.interval_ms)));
+    if (m_tier_stop) break;
+    lk.unlock();
+    Status st = run_tier_pass();
+    if (!st.is_ok()) spdlog::warn("tiering pass failed: {}", st.to_string());
+    lk.lock();
+  }
+}
+
+TierStats FileSystem::tier_stats() const {
+  TierStats s;
+  const DiskMask writable = m_volume->writable_mask();
+  const DiskMask ssd = m_volume->class_mask(DiskClass::kSsd) & writable;
+  s.ssd = class_use(ssd);
+  s.hdd = class_use(writable & ~ssd);
+  s.active = !m_read_only && m_tier_on.load() && s.ssd.disks > 0 && s.hdd.disks > 0;
+  s.demoted_bytes = m_demoted_bytes.load();
+  s.promoted_bytes = m_promoted_bytes.load();
+  s.demoted_extents = m_demoted_extents.load();
+  s.promoted_extents = m_promoted_extents.load();
+  s.passes = m_tier_passes.load();
+  return s;
+}
+
+}  // namespace dynamicfs
