@@ -88,8 +88,8 @@ int cmd_disk(const DiskOptions& o) {
     auto c = client.value()->call(
         {{"op", "disk_class"}, {"disk", index.value()}, {"class", o.disk_class}});
     if (!c.is_ok()) return fail(c.status().message());
-    std::cout << "disk " << index.value() << " is class "
-              << c.value().value("class", std::string()) << std::endl;
+    std::cout << "disk " << index.value() << " is class " << c.value().value("class", std::string())
+              << std::endl;
     return 0;
   }
   auto r = watched_call(o.mountpoint, {{"op", "disk_remove"}, {"disk", index.value()}},

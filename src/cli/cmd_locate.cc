@@ -63,9 +63,9 @@ int cmd_locate(const std::vector<std::string>& paths, bool as_json) {
       total += len;
       for (const auto& c : e["copies"]) (c.value("class", "") == "hdd" ? hdd : ssd) += len;
     }
-    std::printf("%s: %zu extents, %s; copies on ssd %s, on hdd %s\n", path.c_str(),
-                extents.size(), MetricFormat::bytes(total).c_str(),
-                MetricFormat::bytes(ssd).c_str(), MetricFormat::bytes(hdd).c_str());
+    std::printf("%s: %zu extents, %s; copies on ssd %s, on hdd %s\n", path.c_str(), extents.size(),
+                MetricFormat::bytes(total).c_str(), MetricFormat::bytes(ssd).c_str(),
+                MetricFormat::bytes(hdd).c_str());
     std::printf("  %14s  %10s  %s\n", "FILE OFFSET", "LENGTH", "COPIES (disk:class@offset)");
     for (const auto& e : extents) {
       std::string copies;

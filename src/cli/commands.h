@@ -54,7 +54,7 @@ struct ConfigOptions {
 struct DiskOptions {
   std::string action;  // list, add, remove or class
   std::string mountpoint;
-  std::string disk;  // add: path; remove, class: index or path
+  std::string disk;        // add: path; remove, class: index or path
   std::string disk_class;  // class: ssd, hdd or auto
   std::string size = "8G";
   bool force = false;

@@ -45,8 +45,7 @@ nlohmann::json class_json(const TierClassUse& u) {
 
 nlohmann::json DaemonStatus::tiering_json(const TierStats& ts, const TierSettings& t,
                                           const Sample& now, const Sample* oldest) {
-  const double window =
-      oldest ? std::chrono::duration<double>(now.at - oldest->at).count() : 0.0;
+  const double window = oldest ? std::chrono::duration<double>(now.at - oldest->at).count() : 0.0;
   return {{"active", ts.active},
           {"high_water_percent", t.high_water},
           {"low_water_percent", t.low_water},
@@ -63,9 +62,12 @@ nlohmann::json DaemonStatus::tiering_json(const TierStats& ts, const TierSetting
 namespace {
 
 nlohmann::json extent_cache_json(const ExtentCacheStats& ec) {
-  return {{"capacity_bytes", ec.capacity_bytes}, {"bytes", ec.used_bytes},
-          {"hits_total", ec.hits},               {"misses_total", ec.misses},
-          {"hit_ratio", ec.hit_ratio()},         {"evictions_total", ec.evictions}};
+  return {{"capacity_bytes", ec.capacity_bytes},
+          {"bytes", ec.used_bytes},
+          {"hits_total", ec.hits},
+          {"misses_total", ec.misses},
+          {"hit_ratio", ec.hit_ratio()},
+          {"evictions_total", ec.evictions}};
 }
 
 }  // namespace

@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
       "Settings: io_workers, group_commit, commit_max_batch_ops, commit_max_delay_us,\n"
       "sync_interval_ms, discard, scrub_rate_mb, scrub_interval, extent_cache_mb, tiering,\n"
       "tier_high_water, tier_low_water, tier_hot_seconds, tier_interval_ms,\n"
-      "metadata_cache_mb, entry_timeout, attr_timeout, log_level (live) and metrics_listen (at mount). The same names work\n"
+      "metadata_cache_mb, entry_timeout, attr_timeout, log_level (live) and metrics_listen (at "
+      "mount). The same names work\n"
       "as mount -o KEY=VALUE and in the [settings] table of volume.toml.");
 
   std::string log_level, log_level_mp;
@@ -395,10 +396,7 @@ int main(int argc, char** argv) {
   }
   if (*c_log) return cmd_log_level(log_level, log_level_mp);
   if (*c_disk) {
-    disk.action = *c_disk_list  ? "list"
-                  : *c_disk_add ? "add"
-                  : *c_disk_class ? "class"
-                                  : "remove";
+    disk.action = *c_disk_list ? "list" : *c_disk_add ? "add" : *c_disk_class ? "class" : "remove";
     return cmd_disk(disk);
   }
   if (*c_image) return cmd_image_create(image);

@@ -92,7 +92,7 @@ std::string StatusView::render(const json& s) {
          MetricFormat::bytes(get<double>(t["ssd"], "capacity_bytes")).c_str(),
          get<unsigned>(t, "high_water_percent"), get<unsigned>(t, "low_water_percent"),
          pct(t["hdd"]), MetricFormat::bytes(get<double>(t["hdd"], "capacity_bytes")).c_str());
-    line(&out, "            moved %s down, %s up since mount; now %s", 
+    line(&out, "            moved %s down, %s up since mount; now %s",
          MetricFormat::bytes(get<double>(t, "demoted_bytes_total")).c_str(),
          MetricFormat::bytes(get<double>(t, "promoted_bytes_total")).c_str(),
          rate(get<double>(t, "migration_bytes_per_second")).c_str());

@@ -119,8 +119,8 @@ class Allocator {
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);
   static void insert_untrimmed_locked(DiskFree& d, uint64_t off, uint64_t len);
   // Moves the free parts of [off, off + len) of at least min_len to `out`.
-  void claim_range_locked(DiskFree& d, uint32_t index, uint64_t off, uint64_t len,
-                          uint64_t min_len, std::vector<DiskRange>* out);
+  void claim_range_locked(DiskFree& d, uint32_t index, uint64_t off, uint64_t len, uint64_t min_len,
+                          std::vector<DiskRange>* out);
   void take_locked(DiskFree& d, uint64_t off, uint64_t len,
                    std::map<uint64_t, uint64_t>::iterator it);
   uint64_t allocate_on_locked(DiskFree& d, uint32_t index, uint64_t need,

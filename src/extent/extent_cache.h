@@ -23,7 +23,7 @@ namespace dynamicfs {
 
 struct ExtentCacheStats {
   uint64_t capacity_bytes = 0;
-  uint64_t used_bytes = 0;  // chunks held (each takes a whole chunk)
+  uint64_t used_bytes = 0;        // chunks held (each takes a whole chunk)
   uint64_t hits = 0, misses = 0;  // lookups served whole from memory, or not
   uint64_t hit_bytes = 0, miss_bytes = 0;
   uint64_t evictions = 0;  // chunks dropped to stay under the capacity

@@ -12,7 +12,9 @@ Discarder::Discarder(Volume& volume, Allocator& alloc, bool enabled)
   m_thread = std::thread([this] { loop(); });
 }
 
-Discarder::~Discarder() { stop(); }
+Discarder::~Discarder() {
+  stop();
+}
 
 void Discarder::stop() {
   {
@@ -97,8 +99,8 @@ void Discarder::loop() {
 }
 
 Result<TrimResult> Discarder::trim(uint64_t min_len) {
-  min_len = std::max<uint64_t>(Allocator::kBlock, (min_len + Allocator::kBlock - 1) &
-                                                      ~(Allocator::kBlock - 1));
+  min_len = std::max<uint64_t>(Allocator::kBlock,
+                               (min_len + Allocator::kBlock - 1) & ~(Allocator::kBlock - 1));
   TrimResult out;
   bool any_supported = false;
   for (uint32_t d = 0; d < m_volume.disk_count(); ++d) {

@@ -23,11 +23,11 @@ namespace dynamicfs {
 
 struct DiscardStats {
   bool enabled = true;
-  uint64_t bytes = 0;       // discarded since mount (automatic and trim)
-  uint64_t ops = 0;         // device discard calls
-  uint64_t errors = 0;      // discard calls that failed for another reason
-  uint64_t pending = 0;     // untrimmed bytes waiting (may include reused space)
-  uint32_t unsupported = 0; // disks that refused discard (EOPNOTSUPP)
+  uint64_t bytes = 0;        // discarded since mount (automatic and trim)
+  uint64_t ops = 0;          // device discard calls
+  uint64_t errors = 0;       // discard calls that failed for another reason
+  uint64_t pending = 0;      // untrimmed bytes waiting (may include reused space)
+  uint32_t unsupported = 0;  // disks that refused discard (EOPNOTSUPP)
 };
 
 struct TrimResult {
@@ -39,7 +39,7 @@ class Discarder {
  public:
   static constexpr uint64_t kBatchBytes = 64ull << 20;  // claimed at a time per disk
   static constexpr uint64_t kMinAutoBytes = 64 << 10;   // smaller freed pieces are not worth it
-  static constexpr unsigned kDelayMs = 500;            // batching delay after a free
+  static constexpr unsigned kDelayMs = 500;             // batching delay after a free
 
   Discarder(Volume& volume, Allocator& alloc, bool enabled);
   ~Discarder();

@@ -40,10 +40,10 @@ struct FreshExtents {
 };
 // Starts at the wall clock in ns, so tags stay unique across mounts too
 // (the extent cache relies on a rewritten space never repeating a tag).
-std::atomic<uint64_t> g_write_seq{static_cast<uint64_t>(
-    std::chrono::duration_cast<std::chrono::nanoseconds>(
-        std::chrono::system_clock::now().time_since_epoch())
-        .count())};
+std::atomic<uint64_t> g_write_seq{
+    static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count())};
 
 uint64_t align_down(uint64_t v) {
   return v & ~(FileSystem::kBlock - 1);

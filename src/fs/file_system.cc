@@ -314,8 +314,7 @@ Status FileSystem::sync_metadata() {
   // them is still running.
   // The cache forgets the space before anything can be written there.
   auto forget = [this](const std::vector<DiskRange>& r) { m_cache.invalidate(r); };
-  if (m_alloc->reclaim(m_readers.oldest_active(), forget) > 0 && m_discarder)
-    m_discarder->notify();
+  if (m_alloc->reclaim(m_readers.oldest_active(), forget) > 0 && m_discarder) m_discarder->notify();
   return st;
 }
 

@@ -106,10 +106,10 @@ struct SnapshotUsage {
 
 // Hot/cold tiering between the ssd and hdd disk classes (tiering.cc).
 struct TierSettings {
-  bool enabled = true;        // only acts when both classes have writable disks
-  unsigned high_water = 80;   // % of the ssd class used above which cold data moves off
-  unsigned low_water = 70;    // ... until this; below it, hot data moves on
-  unsigned hot_seconds = 300; // a file read within this long is hot
+  bool enabled = true;         // only acts when both classes have writable disks
+  unsigned high_water = 80;    // % of the ssd class used above which cold data moves off
+  unsigned low_water = 70;     // ... until this; below it, hot data moves on
+  unsigned hot_seconds = 300;  // a file read within this long is hot
   unsigned interval_ms = 2000;
 };
 
@@ -127,10 +127,10 @@ struct TierStats {
 };
 
 struct FsOptions {
-  GroupCommitSettings commit;        // group commit of metadata (and disk syncs)
-  unsigned io_workers = 0;           // per-disk I/O workers; 0 = from the device type
-  unsigned sync_interval_ms = 1000;  // background sync that recycles freed space
-  bool discard = true;               // discard freed space on the devices
+  GroupCommitSettings commit;                  // group commit of metadata (and disk syncs)
+  unsigned io_workers = 0;                     // per-disk I/O workers; 0 = from the device type
+  unsigned sync_interval_ms = 1000;            // background sync that recycles freed space
+  bool discard = true;                         // discard freed space on the devices
   uint64_t extent_cache_bytes = 128ull << 20;  // hot extent data kept in memory; 0 = off
   TierSettings tiering;
 };

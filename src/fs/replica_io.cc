@@ -158,7 +158,8 @@ Status ReplicaIo::read(const ExtentRecord& e, uint64_t first, uint64_t count, ch
   if (cached && m_cache->get(e.copies[0].disk, cache_off, count * kBlock, e.generation, dst))
     return Status::ok();
   Status st = read_disks(e, first, count, dst, cls, pin, site);
-  if (cached && st.is_ok()) m_cache->put(e.copies[0].disk, cache_off, count * kBlock, e.generation, dst);
+  if (cached && st.is_ok())
+    m_cache->put(e.copies[0].disk, cache_off, count * kBlock, e.generation, dst);
   return st;
 }
 

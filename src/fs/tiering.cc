@@ -112,7 +112,7 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t
     if (!one.is_ok()) return one.status();
     return std::vector<std::vector<DiskRange>>{std::move(one).value()};
   }()
-                                         : m_alloc->allocate_copies(length, on_ssd, room);
+      : m_alloc->allocate_copies(length, on_ssd, room);
   if (!fast.is_ok() || on_ssd == copies) return fast;
   auto slow = m_alloc->allocate_copies(length, copies - on_ssd, hdd);
   if (!slow.is_ok()) {

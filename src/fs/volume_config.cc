@@ -59,8 +59,8 @@ Result<VolumeConfig> VolumeConfig::load(const std::string& volume_dir) {
       dc.removed = toml::find_or<bool>(d, "removed", false);
       dc.disk_class = toml::find_or<std::string>(d, "class", "");
       if (!dc.disk_class.empty() && dc.disk_class != "ssd" && dc.disk_class != "hdd")
-        return Status::error(EINVAL, path + ": disk class must be ssd or hdd, not '" +
-                                         dc.disk_class + "'");
+        return Status::error(EINVAL,
+                             path + ": disk class must be ssd or hdd, not '" + dc.disk_class + "'");
       cfg.disks.push_back(dc);
     }
   } catch (const std::exception& e) {

@@ -17,8 +17,8 @@ struct DiskConfig {
   uint32_t index = 0;
   Uuid uuid{};
   std::string path;
-  uint64_t size = 0;     // bytes the superblock records (0: not recorded, older volumes)
-  bool removed = false;  // taken out by `disk remove`; its index is not reused
+  uint64_t size = 0;       // bytes the superblock records (0: not recorded, older volumes)
+  bool removed = false;    // taken out by `disk remove`; its index is not reused
   std::string disk_class;  // "ssd" or "hdd" set by `disk class`; "" = from the device
 };
 

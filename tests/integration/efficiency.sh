@@ -81,8 +81,11 @@ fi
 [[ $(metric discard_pending_bytes) -eq 0 ]] || fail "trim left pending bytes"
 "$BIN" config set discard on "$MNT" >/dev/null || die "config set discard on failed"
 dfs_drop_cache "$MNT/keep"
-cmp -s "$TMP/keep" "$MNT/keep" && pass "the kept file is intact after discards" ||
+if cmp -s "$TMP/keep" "$MNT/keep"; then
+  pass "the kept file is intact after discards"
+else
   fail "the kept file changed"
+fi
 "$BIN" umount "$MNT" || fail "umount failed"
 fsck_clean "after discards"
 mount_vol
@@ -122,9 +125,10 @@ pass "an overwrite of the hot file reads back at once"
 "$BIN" config set extent_cache_mb 0 "$MNT" >/dev/null || fail "config set extent_cache_mb 0 failed"
 disk_read=$(metric io_bytes_total dir=read)
 read_hot
-(($(metric io_bytes_total dir=read) - disk_read >= 16 << 20)) &&
-  [[ $(dfs_status_json "doc['extent_cache']['bytes']") -eq 0 ]] ||
+if ! (($(metric io_bytes_total dir=read) - disk_read >= 16 << 20)) ||
+  [[ $(dfs_status_json "doc['extent_cache']['bytes']") -ne 0 ]]; then
   fail "with extent_cache_mb=0 reads do not go to the disks, or memory is still held"
+fi
 "$BIN" umount "$MNT" || fail "umount failed"
 fsck_clean "at the end"
 

@@ -98,6 +98,7 @@ for i in want: check(i)
 print(f"model: {ops} operations, every read matched")
 PY
 MODEL=$!
+# shellcheck disable=SC2317  # run by dfs_cleanup_tmp at exit
 dfs_extra_cleanup() { touch "$TMP/stop"; wait "$MODEL" 2>/dev/null; }
 
 # ------------------------------------------------ cold data moves off
@@ -118,8 +119,11 @@ fi
 # ------------------------------------------------ new data lands on ssd
 dd if=/dev/urandom of="$TMP/hot" bs=1M count=8 status=none
 cp "$TMP/hot" "$MNT/hot"
-[[ $(on_ssd "$MNT/hot") -eq 100 ]] && pass "a new file is written to the ssd class" ||
+if [[ $(on_ssd "$MNT/hot") -eq 100 ]]; then
+  pass "a new file is written to the ssd class"
+else
   fail "a new file has only $(on_ssd "$MNT/hot") % on ssd"
+fi
 
 # ------------------------------------------------ a read makes cold data hot
 [[ $(on_ssd "$MNT/cold1") -eq 0 ]] || die "cold1 is not off the ssd class"

@@ -83,7 +83,9 @@ TEST(ExtentCache, ConcurrentReadersWritersAndInvalidationsNeverMixBytes) {
   const unsigned seed = std::random_device{}();
   std::printf("seed %u\n", seed);
   // Block b of disk 0 always holds bytes derived from (b, generation).
-  auto block_of = [](uint64_t b, uint64_t gen) { return std::string(kB, static_cast<char>(b * 31 + gen)); };
+  auto block_of = [](uint64_t b, uint64_t gen) {
+    return std::string(kB, static_cast<char>(b * 31 + gen));
+  };
   std::vector<std::thread> threads;
   for (unsigned t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
