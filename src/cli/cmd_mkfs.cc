@@ -43,6 +43,10 @@ int cmd_mkfs(const MkfsOptions& o) {
   f.volume_dir = o.volume;
   f.disks = o.disks;
   f.force = o.force;
+  if (o.classes.size() > o.disks.size())
+    return fail("more --class values (" + std::to_string(o.classes.size()) + ") than disks (" +
+                std::to_string(o.disks.size()) + ")");
+  f.classes = o.classes;
   f.create_size = parse_size(o.size);
   if (f.create_size == 0) return fail("invalid --size '" + o.size + "' (use e.g. 8G, 512M)");
   // Default: one copy on one disk, two copies with two or more disks.

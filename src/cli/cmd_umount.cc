@@ -42,7 +42,13 @@ int cmd_umount(const std::string& mountpoint) {
   if (!info.is_ok()) return fail(info.status().message());
   auto client = ControlClient::connect(info->volume_dir);
   if (client.is_ok()) {
-    Status st = client.value()->send({{"op", "wait_exit"}});
+    // Unmount only once the daemon has registered the wait (its ack), or
+    // the daemon could finish before it sees the request.
+    Status st = client.value()->send({{"op", "wait_exit"}, {"ack", true}});
+    if (st.is_ok()) {
+      auto ack = client.value()->receive(ControlClient::kQuickTimeoutMs);
+      if (!ack.is_ok() || !ack->value("waiting", false)) st = Status::error(EIO);
+    }
     if (!st.is_ok()) client = Status::error(EIO);
   }
   Status st = do_unmount(info->mountpoint);

@@ -15,6 +15,7 @@ struct MkfsOptions {
   std::string size = "8G";
   uint32_t replicas = 0;  // 0: default for the disk count
   bool force = false;
+  std::vector<std::string> classes;  // --class, in --disk order
 };
 
 struct MountOptions {

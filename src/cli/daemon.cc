@@ -104,9 +104,11 @@ json handle_request(DaemonContext& d, const json& req) {
     for (const auto& [off, e] : r.value()) {
       json copies = json::array();
       for (const auto& c : e.copies) {
-        copies.push_back({{"disk", c.disk},
-                          {"offset", c.offset},
-                          {"class", disk_class_name(d.fs.volume().disk_class(c.disk))}});
+        const bool known = c.disk < d.fs.volume().disk_count();
+        copies.push_back(
+            {{"disk", c.disk},
+             {"offset", c.offset},
+             {"class", known ? disk_class_name(d.fs.volume().disk_class(c.disk)) : "unknown"}});
       }
       extents.push_back({{"file_offset", off}, {"length", e.length}, {"copies", copies}});
     }

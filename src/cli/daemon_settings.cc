@@ -264,6 +264,8 @@ Status DaemonSettings::set(const std::string& name, const std::string& value, bo
                                      "in volume.toml for the next mount");
   }
   if (persist) {
+    std::unique_lock<std::mutex> file_lk;
+    if (m_fs != nullptr) file_lk = std::unique_lock(m_fs->volume().config_file_mutex());
     DFS_ASSIGN_OR_RETURN(VolumeConfig cfg, VolumeConfig::load(volume_dir));
     cfg.settings[name] = v;
     DFS_RETURN_IF_ERROR(cfg.save(volume_dir));

@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
                    "Copies of every extent, each on its own disk (1-3; default 1 with one "
                    "disk, 2 with more)")
       ->check(CLI::Range(1, 3));
+  c_mkfs
+      ->add_option("--class", mkfs.classes,
+                   "Tiering class of each disk in --disk order: ssd, hdd or auto (from the\n"
+                   "device; the default); repeat, one per disk")
+      ->check(CLI::IsMember({"ssd", "hdd", "auto"}));
   c_mkfs->add_flag("--force", mkfs.force,
                    "Overwrite disks that hold a filesystem or another volume");
 

@@ -103,6 +103,13 @@ class ControlServer::Session : public std::enable_shared_from_this<Session> {
     if (req["op"] == "wait_exit") {
       m_wait_exit = true;  // answered by finish(); the server keeps us alive
       m_server.m_waiters.push_back(shared_from_this());
+      // The client unmounts only after this line: from here on its wait
+      // is registered, so the exit status cannot be missed.
+      if (req.value("ack", false)) {
+        std::string ack = json{{"waiting", true}, {"version", kProtocolVersion}}.dump() + "\n";
+        boost::system::error_code ec;
+        asio::write(m_socket, asio::buffer(ack), ec);
+      }
       return;
     }
     m_server.run_request(shared_from_this(), std::move(req));

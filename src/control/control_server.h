@@ -7,7 +7,8 @@
 // first, and peer credentials are checked again on every connection.
 //
 // A "wait_exit" request is answered only when the daemon finishes, with its
-// exit code, so `dynamicfs umount` can wait for the final flush.
+// exit code, so `dynamicfs umount` can wait for the final flush; with
+// "ack": true it first answers {"waiting": true} once the wait is registered.
 #pragma once
 
 #include <sys/types.h>

@@ -194,6 +194,8 @@ std::vector<DiskRange> Allocator::claim_untrimmed(uint32_t disk, uint64_t max_by
   if (disk >= disk_count()) return out;
   auto& d = *m_disks[disk];
   std::lock_guard lk(d.mutex);
+  // Never more than half of what is free: allocations keep room meanwhile.
+  max_bytes = std::min(max_bytes, d.free_bytes.load() / 2 / kBlock * kBlock);
   uint64_t got = 0;
   while (!d.untrimmed.empty() && got < max_bytes) {
     auto [off, len] = *d.untrimmed.begin();
@@ -205,6 +207,7 @@ std::vector<DiskRange> Allocator::claim_untrimmed(uint32_t disk, uint64_t max_by
     claim_range_locked(d, disk, off, take, min_len, &out);
     for (size_t i = before; i < out.size(); ++i) got += out[i].length;
   }
+  d.claimed_bytes += got;
   return out;
 }
 
@@ -214,10 +217,13 @@ std::vector<DiskRange> Allocator::claim_free(uint32_t disk, uint64_t* from, uint
   if (disk >= disk_count()) return out;
   auto& d = *m_disks[disk];
   std::lock_guard lk(d.mutex);
+  max_bytes = std::min(max_bytes, d.free_bytes.load() / 2 / kBlock * kBlock);
   uint64_t got = 0;
   auto it = d.free.lower_bound(*from);
   if (it != d.free.begin() && std::prev(it)->first + std::prev(it)->second > *from) --it;
-  while (it != d.free.end() && got < max_bytes) {
+  // Stops once what is left of the budget cannot hold a range of min_len,
+  // so `from` never skips ranges it did not look at.
+  while (it != d.free.end() && got < max_bytes && max_bytes - got >= min_len) {
     uint64_t lo = std::max(*from, it->first);
     uint64_t hi = std::min(it->first + it->second, lo + (max_bytes - got));
     auto next = std::next(it);
@@ -229,6 +235,7 @@ std::vector<DiskRange> Allocator::claim_free(uint32_t disk, uint64_t* from, uint
     }
     it = next;
   }
+  d.claimed_bytes += got;
   // Whatever this claim covers is trimmed now.
   for (const auto& r : out) {
     auto u = d.untrimmed.upper_bound(r.offset);
@@ -251,12 +258,27 @@ std::vector<DiskRange> Allocator::claim_free(uint32_t disk, uint64_t* from, uint
   return out;
 }
 
-void Allocator::end_discard(const std::vector<DiskRange>& ranges) {
+void Allocator::end_discard(const std::vector<DiskRange>& ranges, bool trimmed) {
   for (const auto& r : ranges) {
     if (r.disk >= disk_count()) continue;
-    std::lock_guard lk(m_disks[r.disk]->mutex);
-    insert_free_locked(*m_disks[r.disk], r.offset, r.length);
+    auto& d = *m_disks[r.disk];
+    std::lock_guard lk(d.mutex);
+    insert_free_locked(d, r.offset, r.length);
+    if (!trimmed && !d.retired) insert_untrimmed_locked(d, r.offset, r.length);
+    d.claimed_bytes -= r.length;
   }
+  std::lock_guard lk(m_claim_mutex);
+  m_claim_cv.notify_all();
+}
+
+bool Allocator::wait_for_claims(std::chrono::milliseconds limit) {
+  auto none = [&] {
+    for (size_t i = 0; i < disk_count(); ++i)
+      if (m_disks[i]->claimed_bytes.load() != 0) return false;
+    return true;
+  };
+  std::unique_lock lk(m_claim_mutex);
+  return m_claim_cv.wait_for(lk, limit, none);
 }
 
 uint64_t Allocator::untrimmed_bytes(uint32_t disk) const {
@@ -357,7 +379,8 @@ DiskSpace Allocator::space(uint32_t disk) const {
     std::lock_guard lk(d.mutex);  // retire() changes the area
     capacity = d.end - d.start;
   }
-  return DiskSpace{capacity, d.free_bytes.load(), d.deferred_bytes.load()};
+  // Space being discarded is free: it is back in a moment.
+  return DiskSpace{capacity, d.free_bytes.load() + d.claimed_bytes.load(), d.deferred_bytes.load()};
 }
 
 }  // namespace dynamicfs

@@ -8,6 +8,8 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -96,7 +98,11 @@ class Allocator {
   std::vector<DiskRange> claim_untrimmed(uint32_t disk, uint64_t max_bytes, uint64_t min_len);
   std::vector<DiskRange> claim_free(uint32_t disk, uint64_t* from, uint64_t max_bytes,
                                     uint64_t min_len);
-  void end_discard(const std::vector<DiskRange>& ranges);
+  // trimmed = false: the device did not discard them; they stay untrimmed.
+  void end_discard(const std::vector<DiskRange>& ranges, bool trimmed = true);
+  // Waits (up to `limit`) until no space is claimed for a discard; false on
+  // timeout. An allocation that failed with ENOSPC tries again after it.
+  bool wait_for_claims(std::chrono::milliseconds limit);
   uint64_t untrimmed_bytes(uint32_t disk) const;
 
   DiskSpace space(uint32_t disk) const;
@@ -111,6 +117,7 @@ class Allocator {
     std::atomic<uint64_t> deferred_bytes{0};
     std::map<uint64_t, uint64_t> untrimmed;  // freed since discarded; may overlap used space
     uint64_t untrimmed_bytes = 0;
+    std::atomic<uint64_t> claimed_bytes{0};  // out of the free map for a discard
     uint64_t cursor = 0;
     bool retired = false;
   };
@@ -130,6 +137,8 @@ class Allocator {
   std::array<std::unique_ptr<DiskFree>, kMaxDisks> m_disks;
   std::atomic<size_t> m_count{0};
   std::mutex m_add_mutex;
+  std::mutex m_claim_mutex;  // wait_for_claims
+  std::condition_variable m_claim_cv;
   std::mutex m_deferred_mutex;
   std::vector<DeferredFree> m_pending;  // not yet covered by a durable commit
   std::vector<DeferredFree> m_durable;  // durable, maybe still read by old readers

@@ -51,11 +51,13 @@ bool ExtentCache::get(uint32_t disk, uint64_t offset, uint64_t len, uint64_t gen
 
 void ExtentCache::put(uint32_t disk, uint64_t offset, uint64_t len, uint64_t generation,
                       const char* src) {
-  const size_t limit = shard_limit();
-  if (limit == 0) return;
+  if (shard_limit() == 0) return;
   for_each_chunk(disk, offset, len, [&](uint64_t key, size_t first, size_t count, uint64_t pos) {
     Shard& s = shard(key);
     std::lock_guard lk(s.mutex);
+    // Read under the lock: a concurrent set_capacity(0) then leaves nothing.
+    const size_t limit = shard_limit();
+    if (limit == 0) return false;
     auto it = s.index.find(key);
     std::list<Chunk>::iterator c;
     if (it != s.index.end()) {
@@ -64,15 +66,14 @@ void ExtentCache::put(uint32_t disk, uint64_t offset, uint64_t len, uint64_t gen
     } else {
       // Reuse the least recently used chunk's buffer when the shard is full.
       Chunk fresh;
-      if (s.lru.size() >= limit) {
+      while (s.lru.size() >= limit) {  // more than one after a shrink
         fresh = std::move(s.lru.back());
         s.index.erase(fresh.key);
         s.lru.pop_back();
         m_evictions.fetch_add(1, std::memory_order_relaxed);
         m_chunks.fetch_sub(1, std::memory_order_relaxed);
-      } else {
-        fresh.data = std::make_unique<char[]>(kChunk);
       }
+      if (!fresh.data) fresh.data = std::make_unique<char[]>(kChunk);
       fresh.key = key;
       fresh.valid = 0;
       s.lru.push_front(std::move(fresh));

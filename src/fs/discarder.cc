@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace dynamicfs {
@@ -61,7 +62,9 @@ Status Discarder::discard_claimed(uint32_t disk, const std::vector<DiskRange>& r
     return Status::ok();
   };
   Status st = m_volume.scheduler(disk).run(job);
-  m_alloc.end_discard(ranges);  // free again whatever the device said
+  // Free again whatever the device said; what it did not discard (an
+  // error other than "not supported") stays untrimmed for the next batch.
+  m_alloc.end_discard(ranges, /*trimmed=*/st.is_ok() || st.err() == EOPNOTSUPP);
   m_bytes.fetch_add(done);
   m_ops.fetch_add(ops);
   if (bytes != nullptr) *bytes += done;
@@ -85,22 +88,32 @@ void Discarder::loop() {
     if (m_stop) break;
     m_work = false;
     lk.unlock();
-    for (uint32_t d = 0; d < m_volume.disk_count() && m_enabled.load(); ++d) {
-      while (usable(d)) {
-        auto claimed = m_alloc.claim_untrimmed(d, kBatchBytes, kMinAutoBytes);
-        if (claimed.empty()) break;
-        if (!discard_claimed(d, claimed, nullptr).is_ok()) break;
-        std::lock_guard stop_lk(m_mutex);
-        if (m_stop) break;
-      }
-    }
+    drain_untrimmed([this] {
+      std::lock_guard stop_lk(m_mutex);
+      return m_stop || !m_enabled.load();
+    });
     lk.lock();
   }
 }
 
+void Discarder::drain_untrimmed(const std::function<bool()>& stop_early) {
+  for (uint32_t d = 0; d < m_volume.disk_count(); ++d) {
+    while (usable(d) && !stop_early()) {
+      auto claimed = m_alloc.claim_untrimmed(d, kBatchBytes, kMinAutoBytes);
+      if (claimed.empty()) break;
+      if (!discard_claimed(d, claimed, nullptr).is_ok()) break;
+    }
+  }
+}
+
+void Discarder::discard_untrimmed_now() {
+  if (!m_enabled.load()) return;
+  drain_untrimmed([] { return false; });
+}
+
 Result<TrimResult> Discarder::trim(uint64_t min_len) {
-  min_len = std::max<uint64_t>(Allocator::kBlock,
-                               (min_len + Allocator::kBlock - 1) & ~(Allocator::kBlock - 1));
+  min_len = std::clamp<uint64_t>(min_len, Allocator::kBlock, kBatchBytes);
+  min_len = (min_len + Allocator::kBlock - 1) & ~(Allocator::kBlock - 1);
   TrimResult out;
   bool any_supported = false;
   for (uint32_t d = 0; d < m_volume.disk_count(); ++d) {

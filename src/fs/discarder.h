@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -56,6 +57,9 @@ class Discarder {
   Result<TrimResult> trim(uint64_t min_len);
   // Stops the worker; every claim is back in the free map afterwards.
   void stop();
+  // After stop(): discards all untrimmed space now, on the caller's thread
+  // (unmount), if automatic discard is on.
+  void discard_untrimmed_now();
   DiscardStats stats() const;
 
  private:
@@ -63,6 +67,9 @@ class Discarder {
   // free map and adds the bytes discarded to `*bytes` (if given).
   Status discard_claimed(uint32_t disk, const std::vector<DiskRange>& ranges, uint64_t* bytes);
   bool usable(uint32_t disk) const;
+  // Discards every disk's untrimmed space in batches until none is left (or
+  // `stop_early` says so).
+  void drain_untrimmed(const std::function<bool()>& stop_early);
   void loop();
 
   Volume& m_volume;

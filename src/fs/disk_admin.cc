@@ -11,6 +11,7 @@
 // overwritten space. Data never changes, so readers need no retry.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -86,6 +87,7 @@ Status FileSystem::replace_copies(std::string_view key, std::string_view value,
     auto copies = m_alloc->allocate_copies(e.length, add, allowed);
     if (!copies.is_ok() && copies.err() == ENOSPC) {
       DFS_RETURN_IF_ERROR(sync_all());  // recycle deferred frees, then try again
+      m_alloc->wait_for_claims(std::chrono::seconds(10));
       copies = m_alloc->allocate_copies(e.length, add, allowed);
     }
     if (!copies.is_ok()) {
@@ -122,6 +124,16 @@ Status FileSystem::replace_copies(std::string_view key, std::string_view value,
   auto cur = m_volume->meta().get(Cf::kExtents, std::string(key));
   if (!cur.is_ok()) return cur.status();
   if (!cur->has_value() || **cur != value) return Status::ok();  // rewritten meanwhile
+  // A disk that started draining or failed meanwhile gets no new copy.
+  for (const auto& p : pieces) {
+    for (const auto& c : p.copies) {
+      if (m_volume->disk_state(c.disk) != DiskState::kOnline &&
+          std::none_of(keep.begin(), keep.end(),
+                       [&](const ExtentCopy& k) { return k.disk == c.disk; })) {
+        return Status::error(EAGAIN, "disk " + std::to_string(c.disk) + " left the pool meanwhile");
+      }
+    }
+  }
   rocksdb::WriteBatch b;
   auto* cf = m_volume->meta().handle(Cf::kExtents);
   uint64_t pos = off;
@@ -176,6 +188,7 @@ Status FileSystem::rebalance_all(int limit) {
       }
       if (!extent_needs_work(e.value())) continue;
       st = relocate_extent(key, value, e.value());
+      if (st.err() == EAGAIN) st = Status::ok();  // a target disk left: the next pass
       m_rebalance_done += e->length;
       std::lock_guard lk(m_rebalance_mutex);
       ++m_rebalance.extents_moved;
@@ -285,6 +298,8 @@ Status FileSystem::remove_disk(uint32_t disk) {
                                            std::to_string(room >> 20) + " MiB free");
         }
         const bool was_online = m_volume->disk_state(disk) == DiskState::kOnline;
+        // No tiering pass may place copies while the disk drains.
+        std::lock_guard tier_lk(m_tier_pass_mutex);
         m_volume->set_draining(disk, true);
         m_rebalance_cancel = false;
         Status st = rebalance_all(3);

@@ -38,8 +38,9 @@ struct FreshExtents {
   std::vector<ExtentRecord> items;
   PendingSpace space;
 };
-// Starts at the wall clock in ns, so tags stay unique across mounts too
-// (the extent cache relies on a rewritten space never repeating a tag).
+// Starts at the wall clock in ns, so tags of different mounts rarely meet.
+// (The extent cache does not rely on it: space is dropped from the cache
+// before it can be reused; the tag check is a second guard.)
 std::atomic<uint64_t> g_write_seq{
     static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                               std::chrono::system_clock::now().time_since_epoch())

@@ -93,6 +93,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> vol
     return fs;
   }
   DFS_RETURN_IF_ERROR(fs->recover());
+  fs->m_recovered = true;
   fs->m_discarder = std::make_unique<Discarder>(*fs->m_volume, *fs->m_alloc, opts.discard);
   fs->m_tier_thread = std::thread([raw = fs.get()] { raw->tier_loop(); });
   fs->m_delete_thread = std::thread([raw = fs.get()] { raw->snapshot_delete_loop(); });
@@ -216,10 +217,15 @@ Status FileSystem::shutdown() {
   }
   m_delete_cv.notify_all();
   if (m_delete_thread.joinable()) m_delete_thread.join();  // after the queue is empty
-  if (m_read_only) return Status::ok();
+  // A read-only mount writes nothing; a mount whose recovery failed must not
+  // write a checkpoint of the state it could not load.
+  if (m_read_only || !m_recovered) return Status::ok();
   m_discarder->stop();          // claimed space is back in the free map
   m_replicas->drain_repairs();  // repaired copies are synced with the rest
   DFS_RETURN_IF_ERROR(sync_all());
+  // What the last syncs freed is discarded now: the untrimmed set is not
+  // kept across mounts.
+  m_discarder->discard_untrimmed_now();
   // Write the clean-unmount checkpoint: free space and the inode count.
   auto& meta = m_volume->meta();
   rocksdb::WriteBatch b;
@@ -387,8 +393,10 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t 
   };
   auto r = attempt();
   if (r.is_ok() || r.err() != ENOSPC) return r;
-  // Space freed by recent overwrites becomes usable after a durable commit.
+  // Space freed by recent overwrites becomes usable after a durable commit,
+  // and space being discarded once the device is done.
   DFS_RETURN_IF_ERROR(sync_all());
+  m_alloc->wait_for_claims(std::chrono::seconds(10));
   return attempt();
 }
 

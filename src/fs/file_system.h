@@ -449,6 +449,7 @@ class FileSystem {
   mutable std::mutex m_tier_mutex;  // guards m_tier and the loop's wait
   TierSettings m_tier;
   std::atomic<bool> m_tier_on{false};
+  std::atomic<uint64_t> m_last_read_any{0};  // wall clock seconds of the latest read
   std::atomic<uint64_t> m_demoted_bytes{0}, m_promoted_bytes{0};
   std::atomic<uint64_t> m_demoted_extents{0}, m_promoted_extents{0}, m_tier_passes{0};
   std::mutex m_tier_pass_mutex;  // one pass at a time
@@ -461,6 +462,7 @@ class FileSystem {
   bool m_bg_stop = false;
   std::thread m_bg_thread;
   bool m_shut_down = false;
+  bool m_recovered = false;  // recover() succeeded: shutdown may write the checkpoint
 };
 
 }  // namespace dynamicfs

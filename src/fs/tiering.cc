@@ -54,9 +54,12 @@ TierSettings FileSystem::tier_settings() const {
 
 void FileSystem::note_access(uint64_t ino) {
   if (!m_tier_on.load(std::memory_order_relaxed)) return;
+  const uint64_t now = wall_seconds();
+  if (m_last_read_any.load(std::memory_order_relaxed) != now)
+    m_last_read_any.store(now, std::memory_order_relaxed);
   AccessShard& s = m_access[ino % kOpenShards];
   std::lock_guard lk(s.mutex);
-  s.last[ino] = wall_seconds();
+  s.last[ino] = now;
 }
 
 void FileSystem::forget_access(uint64_t ino) {
@@ -187,6 +190,9 @@ Status FileSystem::run_tier_pass() {
   const uint64_t low = use.capacity / 100 * t.low_water;
   const bool demote = use.used > high;
   if (!demote && use.used >= low) return Status::ok();
+  // Below the low water mark only reads make work: skip the scan when no
+  // file was read within hot_seconds.
+  if (!demote && m_last_read_any.load() + t.hot_seconds < wall_seconds()) return Status::ok();
 
   // Bytes each file holds on ssd disks, and whether it has extents with no
   // ssd copy, from one scan of the extent map.
@@ -211,6 +217,7 @@ Status FileSystem::run_tier_pass() {
     DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
   }
   if (demote) {
+    std::erase_if(files, [](const FileUse& f) { return f.on_ssd == 0; });
     for (auto& f : files) f.last = last_access(f.ino);
     // Coldest first, until the class is back at the low water mark.
     std::sort(files.begin(), files.end(),

@@ -141,6 +141,10 @@ Status Volume::format(const FormatOptions& opts) {
     dc.uuid = uuid_generate_random();
     dc.path = path;
     dc.size = disk.value()->size() & ~uint64_t{Superblock::kBlockSize - 1};
+    if (i < opts.classes.size() && opts.classes[i] != "auto") dc.disk_class = opts.classes[i];
+    if (!dc.disk_class.empty() && dc.disk_class != "ssd" && dc.disk_class != "hdd")
+      return Status::error(EINVAL,
+                           "disk class must be ssd, hdd or auto, not '" + dc.disk_class + "'");
     cfg.disks.push_back(dc);
     disks.push_back(std::move(disk).value());
   }
@@ -303,6 +307,7 @@ Status Volume::set_disk_class(size_t i, const std::string& cls) {
   if (cls != "ssd" && cls != "hdd" && cls != "auto")
     return Status::error(EINVAL, "disk class must be ssd, hdd or auto, not '" + cls + "'");
   if (read_only()) return Status::error(EROFS, "a snapshot mount cannot change disk classes");
+  std::lock_guard lk(m_config_mutex);
   auto cfg = VolumeConfig::load(m_dir);
   if (!cfg.is_ok()) return cfg.status();
   if (i >= cfg->disks.size()) return Status::error(EINVAL, "no disk " + std::to_string(i));
@@ -384,6 +389,7 @@ Result<uint32_t> Volume::add_disk(const std::string& path_in, uint64_t create_si
   DFS_RETURN_IF_ERROR(check_new_disk(path, *disk.value(), existed, force));
   if (Status held = disk.value()->hold_exclusive(); !held.is_ok()) return held;
   // The volume.toml on disk may carry settings saved since the mount.
+  std::lock_guard lk(m_config_mutex);
   auto cfg = VolumeConfig::load(m_dir);
   if (!cfg.is_ok()) return cfg.status();
   const uint32_t index = static_cast<uint32_t>(disk_count());
@@ -415,11 +421,13 @@ Result<uint32_t> Volume::add_disk(const std::string& path_in, uint64_t create_si
 }
 
 Status Volume::finish_remove(size_t i) {
+  std::unique_lock lk(m_config_mutex);
   auto cfg = VolumeConfig::load(m_dir);
   if (!cfg.is_ok()) return cfg.status();
   if (i >= cfg->disks.size()) return Status::error(EINVAL, "no disk " + std::to_string(i));
   cfg->disks[i].removed = true;
   DFS_RETURN_IF_ERROR(cfg->save(m_dir));
+  lk.unlock();
   m_config.disks[i].removed = true;
   m_slots[i]->state = DiskState::kRemoved;
   // Nothing of the volume is left on it: without its superblock the disk

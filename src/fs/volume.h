@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct FormatOptions {
   uint64_t create_size = 8ull << 30;  // for disk files that do not exist yet
   uint32_t replicas = 1;
   bool force = false;
+  // Tiering class per disk, in --disk order ("ssd", "hdd"; missing or ""
+  // means detected from the device).
+  std::vector<std::string> classes;
 };
 
 // What a disk is doing. Failed: it returned an I/O error while the volume
@@ -80,6 +84,9 @@ class Volume {
   bool disk_class_detected(size_t i) const { return m_slots[i]->class_detected.load(); }
   // Sets the class ("ssd", "hdd", or "auto" for detection) and records it.
   Status set_disk_class(size_t i, const std::string& cls);
+  // Held by whoever loads, changes and saves volume.toml while mounted, so
+  // two such updates never drop each other's change.
+  std::mutex& config_file_mutex() { return m_config_mutex; }
   // Disks of class `c` (any state).
   uint64_t class_mask(DiskClass c) const;
 
@@ -125,6 +132,7 @@ class Volume {
   std::array<std::unique_ptr<Slot>, kMaxDisks> m_slots;
   std::atomic<size_t> m_count{0};
   std::unique_ptr<MetaStore> m_meta;
+  std::mutex m_config_mutex;
 };
 
 }  // namespace dynamicfs

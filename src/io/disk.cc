@@ -203,8 +203,8 @@ Status Disk::discard(uint64_t offset, uint64_t len) const {
                      static_cast<off_t>(len));
   }
   if (rc == 0) return Status::ok();
-  // Devices without discard answer EOPNOTSUPP, ENOTTY or EINVAL.
-  if (errno == ENOTTY || errno == EINVAL || errno == EOPNOTSUPP)
+  // Devices and file systems without discard answer EOPNOTSUPP (or ENOTTY).
+  if (errno == ENOTTY || errno == EOPNOTSUPP)
     return Status::error(EOPNOTSUPP, "disk " + m_path + " does not support discard");
   return Status::from_errno("discard on " + m_path);
 }

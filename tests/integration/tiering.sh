@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Hot/cold tiering through a real mount: one "ssd" and two "hdd" file disks
-# (classes set with `disk class`), one copy of each extent, tier_high_water
+# (classes set with mkfs --class and `disk class`), one copy of each extent, tier_high_water
 # 50 %, tier_low_water 30 %.
 #   - cold files (old mtime, never read) written past the high water mark
 #     move to the hdd class until the ssd class is back under it, coldest
@@ -25,15 +25,14 @@ BIN=$(realpath "$BIN")
 dfs_make_tmp
 VOL=$TMP/vol
 "$BIN" mkfs --volume "$VOL" --replicas 1 --disk "$TMP/ssd.img" --disk "$TMP/hdd1.img" \
-  --disk "$TMP/hdd2.img" --size 256M >/dev/null || die "mkfs failed"
+  --disk "$TMP/hdd2.img" --class ssd --class hdd --size 256M >/dev/null || die "mkfs failed"
 mount_vol() {
   "$BIN" mount --volume "$VOL" "$MNT" \
     -o tier_high_water=50,tier_low_water=30,tier_interval_ms=200,tier_hot_seconds=3600 ||
     die "mount failed"
 }
 mount_vol
-"$BIN" disk class "$MNT" 0 ssd >/dev/null || die "disk class 0 ssd failed"
-"$BIN" disk class "$MNT" 1 hdd >/dev/null || die "disk class 1 hdd failed"
+# Disks 0 and 1 got their classes from mkfs --class; disk 2 is set live.
 "$BIN" disk class "$MNT" "$TMP/hdd2.img" hdd >/dev/null || die "disk class by path failed"
 "$BIN" disk list "$MNT" | grep -q "^0 .* ssd " || fail "disk list does not show disk 0 as ssd"
 grep -q 'class = "hdd"' "$VOL/volume.toml" || fail "volume.toml does not record the classes"
@@ -129,7 +128,9 @@ fi
 [[ $(on_ssd "$MNT/cold1") -eq 0 ]] || die "cold1 is not off the ssd class"
 dfs_drop_cache "$MNT/cold1"
 cmp -s "$TMP/cold1" "$MNT/cold1" || fail "cold1 reads back wrong"
-"$BIN" config set tier_low_water 48 "$MNT" >/dev/null || fail "config set tier_low_water failed"
+# Room under the low water mark: the marks go up (the model keeps writing).
+"$BIN" config set tier_high_water 90 "$MNT" >/dev/null || fail "config set tier_high_water failed"
+"$BIN" config set tier_low_water 80 "$MNT" >/dev/null || fail "config set tier_low_water failed"
 promoted() { [[ $(on_ssd "$MNT/cold1") -eq 100 ]]; }
 if poll_until 120 promoted; then
   pass "a cold file read again moved back to the ssd class ($(($(tier "['promoted_bytes_total']") >> 20)) MiB moved up)"

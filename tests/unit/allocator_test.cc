@@ -131,23 +131,41 @@ TEST(Allocator, DiscardClaimsOnlyFreeUntrimmedSpaceAndHidesItFromAllocation) {
   EXPECT_EQ(a.untrimmed_bytes(0), 0u);  // never-freed space is not untrimmed
   a.free_now(*r);
   EXPECT_EQ(a.untrimmed_bytes(0), 8 * kMiB);
-  // Half of it is reused before the discard runs: only the rest is claimed.
+  // Half of it is reused before the discard runs: only the rest is claimed,
+  // and at most half of what is free, so allocations keep room.
   auto reused = a.allocate(4 * kMiB);
   ASSERT_TRUE(reused.is_ok());
   ASSERT_EQ(reused->front().offset, kMiB);
   auto claimed = a.claim_untrimmed(0, 64 * kMiB, 4096);
   ASSERT_EQ(claimed.size(), 1u);
-  EXPECT_EQ(claimed[0], (DiskRange{0, 5 * kMiB, 4 * kMiB}));
-  EXPECT_EQ(a.untrimmed_bytes(0), 0u);
+  EXPECT_EQ(claimed[0], (DiskRange{0, 5 * kMiB, 2 * kMiB}));
+  EXPECT_EQ(a.untrimmed_bytes(0), 2 * kMiB);
+  EXPECT_EQ(a.space(0).free, 4 * kMiB) << "space being discarded counts as free";
   // While claimed, nothing can allocate it.
-  EXPECT_EQ(a.space(0).free, 0u);
+  auto other = a.allocate(2 * kMiB);
+  ASSERT_TRUE(other.is_ok());
+  EXPECT_EQ(other->front(), (DiskRange{0, 7 * kMiB, 2 * kMiB}));
   EXPECT_FALSE(a.allocate(4096).is_ok());
+  EXPECT_FALSE(a.wait_for_claims(std::chrono::milliseconds(1)));
   a.end_discard(claimed);
-  EXPECT_EQ(a.space(0).free, 4 * kMiB);
-  EXPECT_EQ(a.untrimmed_bytes(0), 0u);  // discarded space is trimmed
-  auto again = a.allocate(4 * kMiB);
+  EXPECT_TRUE(a.wait_for_claims(std::chrono::milliseconds(1)));
+  EXPECT_EQ(a.space(0).free, 2 * kMiB);
+  auto again = a.allocate(2 * kMiB);
   ASSERT_TRUE(again.is_ok());
-  EXPECT_EQ(again->front(), (DiskRange{0, 5 * kMiB, 4 * kMiB}));
+  EXPECT_EQ(again->front(), (DiskRange{0, 5 * kMiB, 2 * kMiB}));
+}
+
+TEST(Allocator, FailedDiscardStaysUntrimmed) {
+  Allocator a({{kMiB, 65 * kMiB}});
+  auto r = a.allocate(8 * kMiB);
+  ASSERT_TRUE(r.is_ok());
+  a.free_now(*r);
+  auto claimed = a.claim_untrimmed(0, 64 * kMiB, 4096);
+  ASSERT_FALSE(claimed.empty());
+  const uint64_t left = a.untrimmed_bytes(0);
+  a.end_discard(claimed, /*trimmed=*/false);
+  EXPECT_EQ(a.untrimmed_bytes(0), left + total(claimed));
+  EXPECT_EQ(a.space(0).free, 64 * kMiB);
 }
 
 TEST(Allocator, FullTrimWalksAllFreeSpaceInBatches) {
@@ -155,25 +173,45 @@ TEST(Allocator, FullTrimWalksAllFreeSpaceInBatches) {
   auto used = a.allocate(kMiB, DiskMask{2});
   ASSERT_TRUE(used.is_ok());
   a.free_now(*used);
-  uint64_t from = 0, got = 0;
+  auto trim_all = [&](uint32_t disk, uint64_t batch, uint64_t min_len, size_t* batches) {
+    uint64_t from = 0, got = 0;
+    while (true) {
+      auto c = a.claim_free(disk, &from, batch, min_len);
+      if (c.empty()) break;
+      got += total(c);
+      ++*batches;
+      EXPECT_LE(total(c), batch);
+      for (const auto& p : c) EXPECT_GE(p.length, min_len);
+      a.end_discard(c);
+    }
+    return got;
+  };
   size_t batches = 0;
-  while (true) {
-    auto c = a.claim_free(0, &from, 16 * kMiB, 4096);
-    if (c.empty()) break;
-    got += total(c);
-    ++batches;
-    EXPECT_LE(total(c), 16 * kMiB);
-    a.end_discard(c);
-  }
-  EXPECT_EQ(got, 64 * kMiB);
+  EXPECT_EQ(trim_all(0, 16 * kMiB, 4096, &batches), 64 * kMiB);
   EXPECT_EQ(batches, 4u);
   EXPECT_EQ(a.space(0).free, 64 * kMiB);
   // A full trim of disk 1 clears what was untrimmed there.
   EXPECT_EQ(a.untrimmed_bytes(1), kMiB);
-  from = 0;
-  auto c = a.claim_free(1, &from, 64 * kMiB, 4096);
-  EXPECT_EQ(total(c), 8 * kMiB);
+  EXPECT_EQ(trim_all(1, 64 * kMiB, 4096, &batches), 8 * kMiB);
   EXPECT_EQ(a.untrimmed_bytes(1), 0u);
-  a.end_discard(c);
   EXPECT_EQ(a.space(1).free, 8 * kMiB);
+}
+
+TEST(Allocator, FullTrimWithALargeMinimumSkipsOnlyShortRanges) {
+  Allocator a({{kMiB, 65 * kMiB}});
+  // Free ranges alternate: 1 MiB free, 1 MiB used, then a 4 KiB sliver.
+  std::vector<std::vector<DiskRange>> pieces;
+  for (int i = 0; i < 64; ++i) pieces.push_back(a.allocate(kMiB).value());
+  for (int i = 0; i < 64; i += 2) a.free_now(pieces[i]);
+  auto sliver = a.allocate(4096);  // takes the start of the first free range
+  ASSERT_TRUE(sliver.is_ok());
+  uint64_t from = 0, got = 0;
+  while (true) {
+    auto c = a.claim_free(0, &from, 5 * kMiB + 4096, kMiB);
+    if (c.empty()) break;
+    for (const auto& p : c) EXPECT_GE(p.length, kMiB);
+    got += total(c);
+    a.end_discard(c);
+  }
+  EXPECT_EQ(got, 31 * kMiB) << "every free range of at least 1 MiB is trimmed";
 }

@@ -154,6 +154,21 @@ TEST_F(ControlServerTest, WaitExitIsAnsweredAtFinishWithTheExitCode) {
   EXPECT_NE(gone.status().message().find("not running"), std::string::npos);
 }
 
+TEST_F(ControlServerTest, WaitExitWithAckConfirmsTheWaitBeforeTheExit) {
+  start([](const json&) -> json { return {{"ok", true}}; });
+  auto waiter = client();
+  ASSERT_NE(waiter, nullptr);
+  ASSERT_TRUE(waiter->send({{"op", "wait_exit"}, {"ack", true}}).is_ok());
+  auto ack = waiter->receive(10000);
+  ASSERT_TRUE(ack.is_ok()) << ack.status().to_string();
+  EXPECT_EQ((*ack)["waiting"], true);
+  // Finishing right after the ack cannot lose the exit status.
+  m_server->finish(5);
+  auto r = waiter->receive(10000);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ((*r)["exit"], 5);
+}
+
 TEST_F(ControlServerTest, ClientTimesOutOnASilentServer) {
   Gate release;
   start([&](const json&) -> json {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "metadata/key_codec.h"
 #include "tests/unit/test_volume.h"
 
 using namespace dynamicfs;
@@ -49,6 +50,7 @@ TEST(Tiering, NewDataOnSsdColdFilesMoveOffHotFilesMoveBack) {
   opts.tiering.high_water = 50;
   opts.tiering.low_water = 30;
   opts.tiering.interval_ms = 3600000;  // passes run by the test only
+  opts.discard = false;                // no discard claims racing the accounting
   auto fsr = FileSystem::open(std::move(vol).value(), opts);
   ASSERT_TRUE(fsr.is_ok());
   FileSystem& fs = *fsr.value();
@@ -110,5 +112,32 @@ TEST(Tiering, NewDataOnSsdColdFilesMoveOffHotFilesMoveBack) {
   EXPECT_GT(fs.tier_stats().promoted_bytes, 0u);
   for (int i = 0; i < 6; ++i) EXPECT_EQ(test_volume::read_all(fs, inos[i]).value(), contents[i]);
   ASSERT_TRUE(fs.shutdown().is_ok());
+  std::filesystem::remove_all(dir);
+}
+
+// A mount whose recovery fails (a malformed extent record) reports it and
+// tears down without writing anything: no crash in shutdown, and the
+// volume is not marked clean.
+TEST(MountFailure, RecoveryErrorShutsDownWithoutWriting) {
+  std::string dir = test_volume::make("badrec", 64 * kMiB, 2, 1);
+  {
+    auto vol = Volume::open(dir + "/vol");
+    ASSERT_TRUE(vol.is_ok());
+    auto& meta = vol.value()->meta();
+    rocksdb::WriteBatch b;
+    b.Put(meta.handle(Cf::kExtents), KeyCodec::extent_key(5, 0), "garbage");
+    b.Delete(meta.handle(Cf::kVolume), KeyCodec::kCleanUnmount);
+    ASSERT_TRUE(meta.write(&b, true).is_ok());
+  }
+  auto vol = Volume::open(dir + "/vol");
+  ASSERT_TRUE(vol.is_ok());
+  auto fs = FileSystem::open(std::move(vol).value());
+  ASSERT_FALSE(fs.is_ok());
+  EXPECT_EQ(fs.err(), EUCLEAN) << fs.status().to_string();
+  auto again = Volume::open(dir + "/vol");
+  ASSERT_TRUE(again.is_ok());
+  auto clean = again.value()->meta().get(Cf::kVolume, KeyCodec::kCleanUnmount);
+  ASSERT_TRUE(clean.is_ok());
+  EXPECT_FALSE(clean->has_value()) << "a failed mount wrote a clean-unmount checkpoint";
   std::filesystem::remove_all(dir);
 }
