@@ -147,6 +147,15 @@ TEST(ExtentCache, RepeatedFileReadsSkipTheDisksAndRewritesAreSeen) {
     ASSERT_TRUE(fs.sync_all().is_ok());
   }
   EXPECT_EQ(test_volume::read_all(fs, ino).value(), fresh);
+  // Space made reusable leaves the cache at once (before any allocation
+  // can hand it out), even though its generation would never match again.
+  fs.set_extent_cache_bytes(64 << 20);
+  ASSERT_EQ(test_volume::read_all(fs, ino).value(), fresh);
+  ASSERT_GT(fs.extent_cache_stats().used_bytes, 0u);
+  ASSERT_TRUE(fs.unlink(FileSystem::kRootIno, "hot").is_ok());
+  ASSERT_TRUE(fs.sync_all().is_ok());
+  EXPECT_EQ(fs.extent_cache_stats().used_bytes, 0u) << "freed space is still cached";
+  ino = test_volume::file_with(fs, "hot", fresh);
   fs.set_extent_cache_bytes(0);
   EXPECT_EQ(fs.extent_cache_stats().used_bytes, 0u);
   EXPECT_EQ(test_volume::read_all(fs, ino).value(), fresh);
