@@ -177,7 +177,8 @@ int main(int argc, char** argv) {
       "supports discard or the daemon is unreachable.");
 
   DiskOptions disk;
-  auto* c_disk = app.add_subcommand("disk", "List, add or remove the disks of a mounted volume");
+  auto* c_disk = app.add_subcommand(
+      "disk", "List, add or remove the disks of a mounted volume, or set their tiering class");
   c_disk->require_subcommand(1);
   auto* c_disk_list = c_disk->add_subcommand("list", "List the disks with their state and use");
   auto* c_disk_add = c_disk->add_subcommand(
