@@ -70,8 +70,11 @@ int cmd_locate(const std::vector<std::string>& paths, bool as_json) {
     for (const auto& e : extents) {
       std::string copies;
       for (const auto& c : e["copies"]) {
-        copies += " " + std::to_string(c.value("disk", 0)) + ":" + c.value("class", "") + "@" +
-                  std::to_string(c.value("offset", uint64_t{0}));
+        char one[96];
+        std::snprintf(one, sizeof(one), " %u:%s@%llu", c.value("disk", 0u),
+                      c.value("class", std::string()).c_str(),
+                      static_cast<unsigned long long>(c.value("offset", uint64_t{0})));
+        copies += one;
       }
       std::printf("  %14llu  %10s %s\n",
                   static_cast<unsigned long long>(e.value("file_offset", uint64_t{0})),
