@@ -138,7 +138,7 @@ MetricSet DaemonStatus::collect() const {
     m.add("io_worker_threads", {{"disk", d(i)}}, static_cast<double>(io.live_workers));
     m.add("disk_state", {{"disk", d(i)}}, disk_state_value(vol.disk_state(i)));
     const auto& sp = s.disks[i];
-    uint64_t used = sp.capacity - sp.free - sp.deferred;
+    uint64_t used = sp.used();
     m.add("space_bytes", {{"disk", d(i)}, {"kind", "capacity"}}, static_cast<double>(sp.capacity));
     m.add("space_bytes", {{"disk", d(i)}, {"kind", "used"}}, static_cast<double>(used));
     m.add("space_bytes", {{"disk", d(i)}, {"kind", "free"}}, static_cast<double>(sp.free));
@@ -262,7 +262,7 @@ json DaemonStatus::disks_json(const FsStats& s, const Sample* newest, const Samp
                      {"state", disk_state_name(vol.disk_state(i))},
                      {"capacity_bytes", sp.capacity},
                      {"free_bytes", sp.free + sp.deferred},
-                     {"used_bytes", sp.capacity - sp.free - sp.deferred},
+                     {"used_bytes", sp.used()},
                      {"deferred_free_bytes", sp.deferred},
                      {"rotational", vol.disk(i).rotational()},
                      {"class", disk_class_name(vol.disk_class(i))},

@@ -13,7 +13,7 @@ Result<ScrubReport> ScrubService::run(uint64_t rate_bytes_per_sec) {
     if (m_active) return Status::error(EBUSY, "a scrub is already running on this volume");
     if (m_cancelled) return Status::error(ESHUTDOWN, "the daemon is shutting down");
     uint64_t used = 0;
-    for (const auto& d : m_fs.stats().disks) used += d.capacity - d.free - d.deferred;
+    for (const auto& d : m_fs.stats().disks) used += d.used();
     m_expected = used;
     m_active = scrubber;
   }

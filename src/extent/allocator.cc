@@ -188,14 +188,18 @@ void Allocator::claim_range_locked(DiskFree& d, uint32_t index, uint64_t off, ui
   }
 }
 
+uint64_t Allocator::claim_budget_locked(const DiskFree& d, uint64_t max_bytes) {
+  // Never more than half of what is free: allocations keep room meanwhile.
+  return std::min(max_bytes, d.free_bytes.load() / 2 / kBlock * kBlock);
+}
+
 std::vector<DiskRange> Allocator::claim_untrimmed(uint32_t disk, uint64_t max_bytes,
                                                   uint64_t min_len) {
   std::vector<DiskRange> out;
   if (disk >= disk_count()) return out;
   auto& d = *m_disks[disk];
   std::lock_guard lk(d.mutex);
-  // Never more than half of what is free: allocations keep room meanwhile.
-  max_bytes = std::min(max_bytes, d.free_bytes.load() / 2 / kBlock * kBlock);
+  max_bytes = claim_budget_locked(d, max_bytes);
   uint64_t got = 0;
   while (!d.untrimmed.empty() && got < max_bytes) {
     auto [off, len] = *d.untrimmed.begin();
@@ -217,7 +221,7 @@ std::vector<DiskRange> Allocator::claim_free(uint32_t disk, uint64_t* from, uint
   if (disk >= disk_count()) return out;
   auto& d = *m_disks[disk];
   std::lock_guard lk(d.mutex);
-  max_bytes = std::min(max_bytes, d.free_bytes.load() / 2 / kBlock * kBlock);
+  max_bytes = claim_budget_locked(d, max_bytes);
   uint64_t got = 0;
   auto it = d.free.lower_bound(*from);
   if (it != d.free.begin() && std::prev(it)->first + std::prev(it)->second > *from) --it;

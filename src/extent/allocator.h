@@ -32,6 +32,7 @@ struct DiskSpace {
   uint64_t capacity = 0;  // bytes of the data area
   uint64_t free = 0;      // allocatable now
   uint64_t deferred = 0;  // freed, waiting for a durable commit and old readers
+  uint64_t used() const { return capacity - free - deferred; }
 };
 
 // Space whose last reference is gone, tagged by ReaderTracker::tag_free().
@@ -125,6 +126,8 @@ class Allocator {
   std::vector<uint32_t> by_free_space(DiskMask allowed) const;
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);
   static void insert_untrimmed_locked(DiskFree& d, uint64_t off, uint64_t len);
+  // How much one discard claim of up to max_bytes may take from `d`.
+  static uint64_t claim_budget_locked(const DiskFree& d, uint64_t max_bytes);
   // Moves the free parts of [off, off + len) of at least min_len to `out`.
   void claim_range_locked(DiskFree& d, uint32_t index, uint64_t off, uint64_t len, uint64_t min_len,
                           std::vector<DiskRange>* out);

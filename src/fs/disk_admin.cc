@@ -290,7 +290,7 @@ Status FileSystem::remove_disk(uint32_t disk) {
                           std::to_string(m_volume->replicas()) + " copies every extent needs");
         }
         auto sp = m_alloc->space(disk);
-        const uint64_t used = sp.capacity - sp.free - sp.deferred;
+        const uint64_t used = sp.used();
         if (used > room) {
           return Status::error(ENOSPC, "cannot remove disk " + std::to_string(disk) +
                                            ": it holds " + std::to_string(used >> 20) +

@@ -95,6 +95,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> vol
   DFS_RETURN_IF_ERROR(fs->recover());
   fs->m_recovered = true;
   fs->m_discarder = std::make_unique<Discarder>(*fs->m_volume, *fs->m_alloc, opts.discard);
+  fs->refresh_tier_active();
   fs->m_tier_thread = std::thread([raw = fs.get()] { raw->tier_loop(); });
   fs->m_delete_thread = std::thread([raw = fs.get()] { raw->snapshot_delete_loop(); });
   // A memtable reaches disk only after the data it points at.

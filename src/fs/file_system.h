@@ -377,6 +377,14 @@ class FileSystem {
   uint64_t last_read(uint64_t ino);    // wall clock seconds of the last read since mount, or 0
   uint64_t last_access(uint64_t ino);  // the last read or the mtime, whichever is later
   TierClassUse class_use(DiskMask mask) const;
+  // The writable disks of each class.
+  struct TierMasks {
+    DiskMask ssd = 0, hdd = 0;
+  };
+  TierMasks tier_masks() const;
+  // Whether tiering can act now (enabled, both classes writable); kept in
+  // m_tier_active for the read path, refreshed at open and by every pass.
+  bool refresh_tier_active();
   // Placement of new data on the ssd class when it has room; ENOSPC if not.
   Result<std::vector<std::vector<DiskRange>>> allocate_tiered(uint64_t length, size_t copies);
   // Moves up to `max_moves` copies of the extents of `ino` that are on
@@ -449,6 +457,7 @@ class FileSystem {
   mutable std::mutex m_tier_mutex;  // guards m_tier and the loop's wait
   TierSettings m_tier;
   std::atomic<bool> m_tier_on{false};
+  std::atomic<bool> m_tier_active{false};
   std::atomic<uint64_t> m_last_read_any{0};  // wall clock seconds of the latest read
   std::atomic<uint64_t> m_demoted_bytes{0}, m_promoted_bytes{0};
   std::atomic<uint64_t> m_demoted_extents{0}, m_promoted_extents{0}, m_tier_passes{0};

@@ -52,8 +52,22 @@ TierSettings FileSystem::tier_settings() const {
   return m_tier;
 }
 
+FileSystem::TierMasks FileSystem::tier_masks() const {
+  const DiskMask writable = m_volume->writable_mask();
+  const DiskMask ssd = m_volume->class_mask(DiskClass::kSsd) & writable;
+  return {ssd, writable & ~ssd};
+}
+
+bool FileSystem::refresh_tier_active() {
+  const TierMasks m = tier_masks();
+  const bool active = !m_read_only && m_tier_on.load() && m.ssd != 0 && m.hdd != 0;
+  m_tier_active.store(active, std::memory_order_relaxed);
+  return active;
+}
+
 void FileSystem::note_access(uint64_t ino) {
-  if (!m_tier_on.load(std::memory_order_relaxed)) return;
+  // Reads are only worth recording while there is somewhere to move to.
+  if (!m_tier_active.load(std::memory_order_relaxed)) return;
   const uint64_t now = wall_seconds();
   if (m_last_read_any.load(std::memory_order_relaxed) != now)
     m_last_read_any.store(now, std::memory_order_relaxed);
@@ -89,24 +103,21 @@ TierClassUse FileSystem::class_use(DiskMask mask) const {
     DiskSpace sp = m_alloc->space(d);
     ++u.disks;
     u.capacity += sp.capacity;
-    u.used += sp.capacity - sp.free - sp.deferred;
+    u.used += sp.used();
   }
   return u;
 }
 
 Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t length,
                                                                         size_t copies) {
-  const DiskMask writable = m_volume->writable_mask();
-  const DiskMask ssd = m_volume->class_mask(DiskClass::kSsd) & writable;
-  const DiskMask hdd = writable & ~ssd;
+  const auto [ssd, hdd] = tier_masks();
   if (!m_tier_on.load(std::memory_order_relaxed) || ssd == 0 || hdd == 0)
     return Status::error(ENOSPC, "tiering inactive");
   DiskMask room = 0;
   for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
     if (((ssd >> d) & 1) == 0) continue;
     DiskSpace sp = m_alloc->space(d);
-    if (sp.capacity - sp.free - sp.deferred + length <= sp.capacity / 100 * kFastFillLimit)
-      room |= DiskMask{1} << d;
+    if (sp.used() + length <= sp.capacity / 100 * kFastFillLimit) room |= DiskMask{1} << d;
   }
   const size_t on_ssd = std::min<size_t>(copies, static_cast<size_t>(std::popcount(room)));
   if (on_ssd == 0) return Status::error(ENOSPC, "the ssd class is full");
@@ -180,10 +191,8 @@ Status FileSystem::run_tier_pass() {
   if (m_read_only) return Status::ok();
   std::lock_guard pass_lk(m_tier_pass_mutex);
   const TierSettings t = tier_settings();
-  const DiskMask writable = m_volume->writable_mask();
-  const DiskMask ssd = m_volume->class_mask(DiskClass::kSsd) & writable;
-  const DiskMask hdd = writable & ~ssd;
-  if (!t.enabled || ssd == 0 || hdd == 0) return Status::ok();
+  if (!refresh_tier_active()) return Status::ok();
+  const auto [ssd, hdd] = tier_masks();
   m_tier_passes.fetch_add(1, std::memory_order_relaxed);
   TierClassUse use = class_use(ssd);
   const uint64_t high = use.capacity / 100 * t.high_water;
@@ -270,10 +279,9 @@ void FileSystem::tier_loop() {
 
 TierStats FileSystem::tier_stats() const {
   TierStats s;
-  const DiskMask writable = m_volume->writable_mask();
-  const DiskMask ssd = m_volume->class_mask(DiskClass::kSsd) & writable;
-  s.ssd = class_use(ssd);
-  s.hdd = class_use(writable & ~ssd);
+  const TierMasks m = tier_masks();
+  s.ssd = class_use(m.ssd);
+  s.hdd = class_use(m.hdd);
   s.active = !m_read_only && m_tier_on.load() && s.ssd.disks > 0 && s.hdd.disks > 0;
   s.demoted_bytes = m_demoted_bytes.load();
   s.promoted_bytes = m_promoted_bytes.load();
