@@ -33,13 +33,6 @@ metric() {
   dfs_status_json "int(sum(x['value'] for x in doc['metrics']['$1']['samples'] if '$label' == '' or
     x['labels'].get('${label%%=*}') == '${label#*=}'))"
 }
-fsck_clean() {
-  if "$BIN" fsck --volume "$VOL" >"$TMP/fsck.out" 2>&1; then
-    pass "$1: fsck is clean"
-  else
-    fail "$1: fsck: $(cat "$TMP/fsck.out")"
-  fi
-}
 mount_vol
 
 # ----------------------------------------------------------------- discard
@@ -87,7 +80,7 @@ else
   fail "the kept file changed"
 fi
 "$BIN" umount "$MNT" || fail "umount failed"
-fsck_clean "after discards"
+dfs_fsck_clean "after discards"
 mount_vol
 dfs_drop_cache "$MNT/keep"
 cmp -s "$TMP/keep" "$MNT/keep" || fail "the kept file changed across a remount"
@@ -130,7 +123,7 @@ if ! (($(metric io_bytes_total dir=read) - disk_read >= 16 << 20)) ||
   fail "with extent_cache_mb=0 reads do not go to the disks, or memory is still held"
 fi
 "$BIN" umount "$MNT" || fail "umount failed"
-fsck_clean "at the end"
+dfs_fsck_clean "at the end"
 
 if [[ $FAILURES -ne 0 ]]; then
   echo "FAIL: $FAILURES check(s) failed" >&2

@@ -76,6 +76,18 @@ dfs_status_json() {
   "$BIN" status --json "$MNT" | python3 -c "import json, sys; doc = json.load(sys.stdin); print($1)"
 }
 
+# dfs_fsck_clean WHAT [FSCK ARGS...]: fsck of $VOL (e.g. --snapshot NAME)
+# passes or fails the check WHAT, with fsck's output on failure.
+dfs_fsck_clean() {
+  local what=$1
+  shift
+  if "$BIN" fsck --volume "$VOL" "$@" >"$TMP/fsck.out" 2>&1; then
+    pass "$what: fsck is clean"
+  else
+    fail "$what: fsck: $(cat "$TMP/fsck.out")"
+  fi
+}
+
 # dfs_same_files REFDIR: every file in REFDIR reads back identical from $MNT
 # (uncached reads).
 dfs_same_files() {

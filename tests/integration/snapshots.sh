@@ -41,15 +41,6 @@ unique_of() {
   "$BIN" snapshot list --json "$MNT" |
     python3 -c "import json,sys; print([s['unique_bytes'] for s in json.load(sys.stdin)['snapshots'] if s['name'] == '$1'][0])"
 }
-fsck_clean() {  # fsck_clean WHAT [--snapshot NAME]
-  local what=$1
-  shift
-  if "$BIN" fsck --volume "$VOL" "$@" >"$TMP/fsck.out" 2>&1; then
-    pass "$what: fsck is clean"
-  else
-    fail "$what: fsck: $(cat "$TMP/fsck.out")"
-  fi
-}
 mount_vol
 
 # ------------------------------------------------------ 8 writers, snapshots
@@ -118,7 +109,7 @@ for i in 1 2 3 4 5 6; do
     fail "snapshot live$i: $out"
   fi
   "$BIN" umount "$RO" || fail "umount of snapshot live$i failed"
-  fsck_clean "snapshot live$i" --snapshot "live$i"
+  dfs_fsck_clean "snapshot live$i" --snapshot "live$i"
 done
 for i in 1 2 3 4 5 6; do "$BIN" snapshot delete "$MNT" "live$i" >/dev/null || fail "delete live$i"; done
 rm -rf "$MNT/log"
@@ -215,7 +206,7 @@ pid=$(cat "$VOL/daemon.pid")
 kill -KILL "$pid"
 poll_until 20 test ! -d "/proc/$pid" || die "the daemon survived SIGKILL"
 umount -l "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null || true
-fsck_clean "after SIGKILL"
+dfs_fsck_clean "after SIGKILL"
 mount_vol
 "$BIN" snapshot list "$MNT" >"$TMP/list" || fail "snapshot list after the kill failed"
 grep -q "^after " "$TMP/list" && grep -q "^post " "$TMP/list" &&
@@ -236,7 +227,7 @@ crash_at() {  # crash_at POINT CMD...
   "$@" >/dev/null 2>&1 || true
   poll_until 20 test ! -d "/proc/$pid" || die "$point: the daemon is still alive"
   umount -l "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null || true
-  fsck_clean "killed at $point"
+  dfs_fsck_clean "killed at $point"
   mount_vol
 }
 crash_at snapshot.before_rename "$BIN" snapshot create "$MNT" half
@@ -253,7 +244,7 @@ else
   pass "a snapshot killed in the middle of its delete stays deleted"
 fi
 "$BIN" umount "$MNT" || fail "umount failed"
-fsck_clean "at the end"
+dfs_fsck_clean "at the end"
 
 if [[ $FAILURES -ne 0 ]]; then
   echo "FAIL: $FAILURES check(s) failed" >&2

@@ -151,11 +151,7 @@ for i in 1 2 3 4 5 6 7 8; do
   cmp -s "$TMP/cold$i" "$MNT/cold$i" || fail "cold$i changed during migration"
 done
 "$BIN" umount "$MNT" || fail "umount failed"
-if "$BIN" fsck --volume "$VOL" >"$TMP/fsck.out" 2>&1; then
-  pass "fsck is clean after migrations"
-else
-  fail "fsck: $(cat "$TMP/fsck.out")"
-fi
+dfs_fsck_clean "after migrations"
 mount_vol
 for f in cold1 cold5 cold8 hot; do
   cmp -s "$TMP/$f" "$MNT/$f" || fail "$f changed across a remount"
