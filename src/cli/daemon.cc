@@ -110,7 +110,12 @@ json handle_request(DaemonContext& d, const json& req) {
              {"offset", c.offset},
              {"class", known ? disk_class_name(d.fs.volume().disk_class(c.disk)) : "unknown"}});
       }
-      extents.push_back({{"file_offset", off}, {"length", e.length}, {"copies", copies}});
+      json item = {{"file_offset", off}, {"length", e.length}, {"copies", copies}};
+      if (e.is_ec()) {
+        item["ec"] = std::to_string(e.ec_k) + "+" + std::to_string(e.ec_m);
+        item["unit_bytes"] = uint64_t{e.unit_blocks} * ExtentRecord::kBlock;
+      }
+      extents.push_back(std::move(item));
     }
     return {{"extents", extents}};
   }

@@ -11,6 +11,7 @@
 #include "metadata/key_codec.h"
 #include "src/common/clock.h"
 #include "src/common/crash_point.h"
+#include "src/fs/extent_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -140,7 +141,7 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
     ExtentRecord part =
         e.slice(static_cast<uint32_t>(cut0 - foff), static_cast<uint32_t>(cut1 - cut0));
     b.Put(cf, KeyCodec::extent_key(dst, dst_off + (cut0 - src_off)), part.encode());
-    for (const auto& c : part.copies) shared.push_back(DiskRange{c.disk, c.offset, part.length});
+    append_space(part, &shared);
     delta += static_cast<int64_t>(part.length);
   }
   d.size = std::max(d.size, dst_off + length);

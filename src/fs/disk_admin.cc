@@ -37,8 +37,8 @@ RebalanceStatus FileSystem::rebalance_status() const {
   return s;
 }
 
-bool FileSystem::extent_needs_work(const ExtentRecord& e) const {
-  const size_t target = std::min<size_t>(m_volume->replicas(), m_volume->writable_count());
+bool FileSystem::extent_needs_work(const ExtentRecord& e, size_t wanted) const {
+  const size_t target = std::min<size_t>(wanted, m_volume->writable_count());
   size_t online = 0;
   bool stray = false;
   for (const auto& c : e.copies) {
@@ -48,13 +48,23 @@ bool FileSystem::extent_needs_work(const ExtentRecord& e) const {
       stray = true;
     }
   }
-  return stray || online < target;
+  // A stripe needs every unit; it is rebuilt whole (rewrite_extent).
+  return stray || (!e.is_ec() && online < target);
 }
 
 Status FileSystem::relocate_extent(std::string_view key, std::string_view value,
-                                   const ExtentRecord& e) {
+                                   const ExtentRecord& e, const DataPolicy& policy) {
   const uint64_t ino = KeyCodec::extent_key_ino(key);
-  const size_t target = std::min<size_t>(m_volume->replicas(), m_volume->writable_count());
+  // A stripe with a unit on a failed or draining disk is rebuilt as a new
+  // stripe on online disks (as copies while too few are left), read through
+  // reconstruction; copies of coded data become a stripe again.
+  if (e.is_ec() || (policy.is_ec() && !extent_matches(e, policy))) {
+    DataPolicy coded = policy;
+    if (e.is_ec()) coded.ec = EcScheme{e.ec_k, e.ec_m};
+    return rewrite_extent(key, value, e, coded);
+  }
+  const size_t target =
+      std::min<size_t>(policy.copies(m_volume->replicas()), m_volume->writable_count());
   std::vector<ExtentCopy> keep;
   std::vector<DiskRange> dropped;
   DiskMask taken = 0;
@@ -156,11 +166,32 @@ Status FileSystem::rebalance_all(int limit) {
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
     uint64_t total = 0;
+    // Copies each file's replicated extents should have, by its policy.
+    uint64_t last_ino = 0;
+    DataPolicy policy;
+    auto policy_of = [&](std::string_view key) -> const DataPolicy& {
+      const uint64_t ino = KeyCodec::extent_key_ino(key);
+      if (ino != last_ino) {
+        last_ino = ino;
+        auto p = data_policy(ino);
+        policy = p.is_ok() ? p.value() : DataPolicy{};
+      }
+      return policy;
+    };
+    // Work: copies or units on disks that left, too few copies, or (coded
+    // policies) data kept as copies while there were too few disks to code.
+    auto needs_work = [&](std::string_view key, const ExtentRecord& e) {
+      const DataPolicy& p = policy_of(key);
+      return extent_needs_work(e, p.copies(m_volume->replicas())) ||
+             (p.is_ec() && !extent_matches(e, p));
+    };
     {
       std::unique_ptr<rocksdb::Iterator> it(meta.db()->NewIterator(ro, meta.handle(Cf::kExtents)));
       for (it->SeekToFirst(); it->Valid(); it->Next()) {
         auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
-        if (e.is_ok() && extent_needs_work(e.value())) total += e->length;
+        if (e.is_ok() && it->key().size() == 16 &&
+            needs_work({it->key().data(), it->key().size()}, e.value()))
+          total += e->length;
       }
     }
     {
@@ -186,8 +217,8 @@ Status FileSystem::rebalance_all(int limit) {
         st = Status::error(EUCLEAN, "malformed extent record: run fsck");
         break;
       }
-      if (!extent_needs_work(e.value())) continue;
-      st = relocate_extent(key, value, e.value());
+      if (!needs_work(key, e.value())) continue;
+      st = relocate_extent(key, value, e.value(), policy_of(key));
       if (st.err() == EAGAIN) st = Status::ok();  // a target disk left: the next pass
       m_rebalance_done += e->length;
       std::lock_guard lk(m_rebalance_mutex);

@@ -22,6 +22,7 @@
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
 #include "src/extent/pending_space.h"
+#include "src/fs/extent_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -72,7 +73,8 @@ bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
   if (hole != o.hole) return false;
   if (hole) return true;
   return ext_file_off == o.ext_file_off && ext.copies == o.ext.copies &&
-         ext.length == o.ext.length && ext.generation == o.ext.generation;
+         ext.length == o.ext.length && ext.generation == o.ext.generation &&
+         ext.skip == o.ext.skip && ext.ec_k == o.ext.ec_k;
 }
 
 Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino,
@@ -207,16 +209,28 @@ void FileSystem::update_atime(uint64_t ino) {
 }
 
 Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,
-                                     std::vector<ExtentRecord>* out,
-                                     std::vector<DiskRange>* space) {
+                                     std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
+                                     const DataPolicy& policy, IoClass cls) {
+  // Under an erasure-coding policy, pieces of up to one record each become
+  // stripes while they are long enough; the rest is replicated.
+  uint64_t pos = 0;
+  while (policy.codes(std::min<uint64_t>(ReplicaIo::kMaxExtent, length - pos) / kBlock)) {
+    const uint64_t len = std::min<uint64_t>(ReplicaIo::kMaxExtent, length - pos);
+    auto coded = write_stripe(data + pos, len, policy.ec, generation, out, space, cls);
+    if (!coded.is_ok()) return coded.status();
+    if (!coded.value()) break;  // too few disks or no contiguous room: replicate
+    pos += len;
+  }
+  if (pos == length) return Status::ok();
+  const size_t copies = policy.copies(m_volume->replicas());
   for (size_t attempt = 0;; ++attempt) {
-    auto copies = allocate_space(length);
-    if (!copies.is_ok()) return copies.status();
+    auto placed = allocate_space(length - pos, copies);
+    if (!placed.is_ok()) return placed.status();
     std::vector<ExtentRecord> records;
     uint32_t failed = 0;
-    Status st = m_replicas->write(data, copies.value(), generation, &records, &failed);
+    Status st = m_replicas->write(data + pos, placed.value(), generation, &records, &failed, cls);
     std::vector<DiskRange> all;
-    for (const auto& c : copies.value()) all.insert(all.end(), c.begin(), c.end());
+    for (const auto& c : placed.value()) all.insert(all.end(), c.begin(), c.end());
     if (st.is_ok()) {
       out->insert(out->end(), records.begin(), records.end());
       space->insert(space->end(), all.begin(), all.end());
@@ -224,6 +238,44 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
     }
     m_alloc->free_now(all);
     // A disk that just failed is out of the placement now: try the others.
+    if (m_volume->disk_state(failed) != DiskState::kFailed || attempt >= Volume::kMaxDisks)
+      return st;
+  }
+}
+
+Result<bool> FileSystem::write_stripe(const char* data, uint64_t length, const EcScheme& scheme,
+                                      uint64_t generation, std::vector<ExtentRecord>* out,
+                                      std::vector<DiskRange>* space, IoClass cls) {
+  const uint64_t unit = (length / kBlock + scheme.k - 1) / scheme.k * kBlock;
+  for (size_t attempt = 0;; ++attempt) {
+    if (m_volume->writable_count() < scheme.units()) return false;
+    auto placed = m_alloc->allocate_copies(unit, scheme.units(), m_volume->writable_mask());
+    if (!placed.is_ok() && placed.err() == ENOSPC) {
+      // Recycle space freed by recent overwrites and discards, as
+      // allocate_space does, before giving up.
+      DFS_RETURN_IF_ERROR(sync_all());
+      m_alloc->wait_for_claims(std::chrono::seconds(10));
+      placed = m_alloc->allocate_copies(unit, scheme.units(), m_volume->writable_mask());
+    }
+    if (!placed.is_ok()) return placed.status();
+    std::vector<DiskRange> units, all;
+    for (const auto& c : placed.value()) all.insert(all.end(), c.begin(), c.end());
+    for (const auto& c : placed.value())
+      if (c.size() == 1) units.push_back(c.front());
+    if (units.size() != scheme.units()) {  // a unit would be in pieces
+      m_alloc->free_now(all);
+      return false;
+    }
+    ExtentRecord rec;
+    uint32_t failed = 0;
+    Status st =
+        m_replicas->write_stripe(data, length, scheme, units, generation, &rec, &failed, cls);
+    if (st.is_ok()) {
+      out->push_back(std::move(rec));
+      space->insert(space->end(), all.begin(), all.end());
+      return true;
+    }
+    m_alloc->free_now(all);
     if (m_volume->disk_state(failed) != DiskState::kFailed || attempt >= Volume::kMaxDisks)
       return st;
   }
@@ -247,8 +299,20 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
           e.slice(static_cast<uint32_t>(end - foff), static_cast<uint32_t>(foff + e.length - end))
               .encode());
     }
-    for (const auto& c : e.copies)
-      freed->push_back(DiskRange{c.disk, c.offset + (cut0 - foff), cut1 - cut0});
+    if (e.is_ec()) {
+      // A stripe is freed whole when its last window goes: cutting a window
+      // out of the middle leaves two, one more reference to the stripe. (A
+      // failed commit then keeps the stripe: space held, never lost.)
+      const int left = (foff < start ? 1 : 0) + (foff + e.length > end ? 1 : 0);
+      std::vector<DiskRange> stripe;
+      append_space(e, &stripe);
+      if (left == 0) freed->insert(freed->end(), stripe.begin(), stripe.end());
+      if (left == 2)
+        for (const DiskRange& r : stripe) m_shared.share(r);
+    } else {
+      for (const auto& c : e.copies)
+        freed->push_back(DiskRange{c.disk, c.offset + (cut0 - foff), cut1 - cut0});
+    }
     *alloc_delta -= static_cast<int64_t>(cut1 - cut0);
   }
   uint64_t pos = fresh_file_off;
@@ -268,6 +332,8 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
   const bool head = offset != a0;
   const bool tail = (offset + size) != a1 && !(head && a1 - kBlock == a0);
   AlignedBuf buf(a1 - a0);
+  auto policy = data_policy(ino);
+  if (!policy.is_ok()) return policy.status();
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
     BlockRef head_ref, tail_ref;
@@ -305,7 +371,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     std::memcpy(buf.ptr + (offset - a0), data, size);
     FreshExtents fresh(*m_alloc);
     DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items,
-                                          &fresh.space.ranges));
+                                          &fresh.space.ranges, policy.value()));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto rec_r = load_inode(ino);
@@ -388,8 +454,10 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
       uint64_t keep = std::min(old_size, new_size) - edge_off;
       std::memset(block.ptr + keep, 0, kBlock - keep);
       pin.release();
+      auto policy = data_policy(ino);
+      if (!policy.is_ok()) return policy.status();
       DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1),
-                                            &fresh.items, &fresh.space.ranges));
+                                            &fresh.items, &fresh.space.ranges, policy.value()));
     }
     auto guard = m_locks.lock_whole_file(ino);
     auto rec_r = load_inode(ino);

@@ -97,6 +97,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> vol
   fs->m_discarder = std::make_unique<Discarder>(*fs->m_volume, *fs->m_alloc, opts.discard);
   fs->refresh_tier_active();
   fs->m_tier_thread = std::thread([raw = fs.get()] { raw->tier_loop(); });
+  fs->m_convert_thread = std::thread([raw = fs.get()] { raw->convert_loop(); });
   fs->m_delete_thread = std::thread([raw = fs.get()] { raw->snapshot_delete_loop(); });
   // A memtable reaches disk only after the data it points at.
   fs->m_volume->meta().set_before_flush([raw = fs.get()] {
@@ -212,6 +213,12 @@ Status FileSystem::shutdown() {
   }
   m_tier_cv.notify_all();
   if (m_tier_thread.joinable()) m_tier_thread.join();
+  {
+    std::lock_guard lk(m_convert_mutex);
+    m_convert_stop = true;
+  }
+  m_convert_cv.notify_all();
+  if (m_convert_thread.joinable()) m_convert_thread.join();
   {
     std::lock_guard lk(m_delete_mutex);
     m_delete_stop = true;
@@ -379,9 +386,10 @@ void FileSystem::release_space(const std::vector<DiskRange>& freed) {
   m_alloc->defer_free(unowned, m_readers.tag_free());
 }
 
-Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t length) {
+Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t length,
+                                                                       size_t wanted) {
   const DiskMask writable = m_volume->writable_mask();
-  const size_t copies = std::min<size_t>(m_volume->replicas(), m_volume->writable_count());
+  const size_t copies = std::min<size_t>(wanted, m_volume->writable_count());
   if (copies == 0) return Status::error(EIO, "no disk of the volume can take new data");
   auto attempt = [&]() -> Result<std::vector<std::vector<DiskRange>>> {
     // The ssd class first while it has room (tiering), else any disks.

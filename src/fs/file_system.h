@@ -31,6 +31,7 @@
 #include "src/extent/extent_lock_manager.h"
 #include "src/extent/reader_tracker.h"
 #include "src/extent/shared_extents.h"
+#include "src/fs/data_policy.h"
 #include "src/fs/discarder.h"
 #include "src/fs/posix_acl.h"
 #include "src/fs/replica_io.h"
@@ -126,6 +127,17 @@ struct TierStats {
   uint64_t passes = 0;
 };
 
+// What `policy set` touched.
+struct PolicyChange {
+  uint64_t dirs = 0, files = 0;
+};
+
+// The background conversion of existing files to their data policy.
+struct ConvertStats {
+  uint64_t pending_files = 0;       // queued or being converted
+  uint64_t extents = 0, bytes = 0;  // rewritten since mount
+};
+
 struct FsOptions {
   GroupCommitSettings commit;                  // group commit of metadata (and disk syncs)
   unsigned io_workers = 0;                     // per-disk I/O workers; 0 = from the device type
@@ -170,6 +182,14 @@ class FileSystem {
   Status run_tier_pass();
   // The extents of a file in file order (`dynamicfs locate`).
   Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extent_map(uint64_t ino) const;
+  // Data policies (policy_ops.cc). set_policy sets INO's policy, and for a
+  // directory that of everything below it, and queues the files for the
+  // background converter. data_policy is what new data of INO gets.
+  Result<PolicyChange> set_policy(uint64_t ino, const DataPolicy& policy);
+  Result<DataPolicy> data_policy(uint64_t ino) const;
+  ConvertStats convert_stats() const;
+  // Waits until the converter's queue is empty (tests).
+  void drain_conversions();
   // fstrim(8): discards all free space of at least min_len bytes now.
   Result<TrimResult> trim(uint64_t min_len);
   ~FileSystem();
@@ -311,6 +331,16 @@ class FileSystem {
   Status set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, std::string_view name,
                  std::string_view value);
   Status is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* result) const;
+  // Data policy helpers (policy_ops.cc). A new node takes its directory's.
+  Status inherit_policy(rocksdb::WriteBatch* b, uint64_t parent, const InodeRecord& rec);
+  // Whether `e` is laid out as `policy` asks (with the disks there are).
+  bool extent_matches(const ExtentRecord& e, const DataPolicy& policy) const;
+  // Rewrites the live record `value` of `e` as `policy` lays data out, at
+  // Background priority; nothing happens if the record changed meanwhile.
+  Status rewrite_extent(std::string_view key, std::string_view value, const ExtentRecord& e,
+                        const DataPolicy& policy);
+  Status convert_file(uint64_t ino);
+  void convert_loop();
 
   // Data path helpers (file_io.cc).
   struct BlockRef {
@@ -324,20 +354,26 @@ class FileSystem {
   Result<BlockRef> block_ref(uint64_t ino, uint64_t block_off) const;
   Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
                     const ReaderTracker::Pin& pin);
-  // Writes `data` as fresh extents (every copy); `space` gets all the disk
-  // space they took. A disk that fails meanwhile is left out and the write
-  // placed again on the others.
+  // Writes `data` as fresh extents laid out as `policy` says (stripes or
+  // copies); `space` gets all the disk space they took. A disk that fails
+  // meanwhile is left out and the write placed again on the others.
   Status write_new_extents(const char* data, uint64_t length, uint64_t generation,
-                           std::vector<ExtentRecord>* out, std::vector<DiskRange>* space);
+                           std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
+                           const DataPolicy& policy, IoClass cls = IoClass::kWrite);
+  // One stripe of `data` (one record's worth at most); false when the pool
+  // has too few writable disks or no contiguous room for the units.
+  Result<bool> write_stripe(const char* data, uint64_t length, const EcScheme& scheme,
+                            uint64_t generation, std::vector<ExtentRecord>* out,
+                            std::vector<DiskRange>* space, IoClass cls);
   // Replaces [start, end) of the extent map by `fresh` (empty = punch).
   Status remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
                const std::vector<ExtentRecord>& fresh, uint64_t fresh_file_off,
                std::vector<DiskRange>* freed, int64_t* alloc_delta);
   // Sets the size: copy-on-write of the boundary block, then one commit.
   Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
-  // Space for min(replicas, writable disks) copies of `length` bytes on
+  // Space for min(copies, writable disks) copies of `length` bytes on
   // distinct writable disks (see Allocator::allocate_copies).
-  Result<std::vector<std::vector<DiskRange>>> allocate_space(uint64_t length);
+  Result<std::vector<std::vector<DiskRange>>> allocate_space(uint64_t length, size_t copies);
   static bool atime_is_stale(const InodeRecord& rec);
   // Generation tag of fresh extents (unique per write).
   static uint64_t next_write_seq();
@@ -356,10 +392,12 @@ class FileSystem {
   // shares goes back to the allocator once no reader can still see it.
   void release_space(const std::vector<DiskRange>& freed);
   // Rebalance helpers (disk_admin.cc).
-  bool extent_needs_work(const ExtentRecord& e) const;
+  // `wanted`: the copies the file's policy asks for (replicated extents).
+  bool extent_needs_work(const ExtentRecord& e, size_t wanted) const;
   // Passes over the extent map until no extent needs work (or `limit`).
   Status rebalance_all(int limit);
-  Status relocate_extent(std::string_view key, std::string_view value, const ExtentRecord& e);
+  Status relocate_extent(std::string_view key, std::string_view value, const ExtentRecord& e,
+                         const DataPolicy& policy);
   // Rewrites the live record `value` of `e` with copies `keep` plus `add`
   // new ones on `allowed` disks (written at Background priority from a
   // verified read), and releases `dropped`; nothing happens if the record
@@ -465,6 +503,15 @@ class FileSystem {
   std::condition_variable m_tier_cv;
   std::atomic<bool> m_tier_stop{false};
   std::thread m_tier_thread;
+
+  // The converter (policy_ops.cc).
+  mutable std::mutex m_convert_mutex;
+  std::condition_variable m_convert_cv;
+  std::deque<uint64_t> m_convert_queue;
+  size_t m_convert_busy = 0;
+  std::atomic<bool> m_convert_stop{false};
+  std::atomic<uint64_t> m_converted_extents{0}, m_converted_bytes{0};
+  std::thread m_convert_thread;
 
   std::mutex m_bg_mutex;
   std::condition_variable m_bg_cv;

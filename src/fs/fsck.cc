@@ -15,6 +15,7 @@
 #include "src/common/clock.h"
 #include "src/common/coding.h"
 #include "src/extent/shared_extents.h"
+#include "src/fs/extent_space.h"
 #include "src/fs/space_checkpoint.h"
 
 namespace dynamicfs {
@@ -294,11 +295,11 @@ Status Checker::check_extents() {
       continue;
     }
     bool outside = e->length == 0 || e->length % kBlock != 0;
-    for (const auto& c : e->copies) {
-      outside = outside || c.disk >= m_vol.disk_count() ||
-                c.offset < m_vol.superblock(c.disk).data_start ||
-                c.offset + e->length > m_vol.superblock(c.disk).disk_size;
-    }
+    e->for_each_space([&](uint32_t disk, uint64_t offset, uint64_t length) {
+      outside = outside || disk >= m_vol.disk_count() ||
+                offset < m_vol.superblock(disk).data_start ||
+                offset + length > m_vol.superblock(disk).disk_size;
+    });
     if (outside) {
       drop(where + " lies outside its disk's data area", true);
       continue;
@@ -314,7 +315,7 @@ Status Checker::check_extents() {
     last_ino = ino;
     last_end = off + e->length;
     alloc[ino] += e->length;
-    for (const auto& c : e->copies) m_refs.push_back(DiskRange{c.disk, c.offset, e->length});
+    append_space(e.value(), &m_refs);
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
   for (auto& [ino, rec] : m_inodes) {

@@ -110,8 +110,10 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
       uint64_t z0 = std::max(offset, block_off), z1 = std::min(end, block_off + kBlock);
       std::memset(block.ptr + (z0 - block_off), 0, z1 - z0);
       std::vector<ExtentRecord> recs;
-      DFS_RETURN_IF_ERROR(
-          write_new_extents(block.ptr, kBlock, next_write_seq(), &recs, &fresh.space.ranges));
+      auto policy = data_policy(ino);
+      if (!policy.is_ok()) return policy.status();
+      DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, next_write_seq(), &recs,
+                                            &fresh.space.ranges, policy.value()));
       for (auto& r : recs) fresh.placed.emplace_back(block_off, std::move(r));
       return Status::ok();
     };

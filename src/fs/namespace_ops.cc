@@ -9,6 +9,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
+#include "src/fs/extent_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -70,6 +71,7 @@ Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view na
   rec.parent = is_dir ? parent : 0;
   rec.atime = rec.mtime = rec.ctime = rec.crtime = now;
   DFS_RETURN_IF_ERROR(inherit_acls(&b, parent, &rec, c));
+  DFS_RETURN_IF_ERROR(inherit_policy(&b, parent, rec));
   put_inode(&b, rec);
   if (!symlink_target.empty()) {
     b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kSymlinkKey),
@@ -160,7 +162,7 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
     if (!e.is_ok()) return e.status();
-    for (const auto& c : e->copies) freed->push_back(DiskRange{c.disk, c.offset, e->length});
+    append_space(e.value(), freed);
     b->Delete(meta.handle(Cf::kExtents), it->key());
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));

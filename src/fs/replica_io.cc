@@ -150,6 +150,8 @@ void ReplicaIo::note_io_error(uint32_t disk, const Status& st) {
 
 Status ReplicaIo::read(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst,
                        IoClass cls, const ReaderTracker::Pin& pin, const ReadSite& site) {
+  // Stripes bypass the cache: it knows extents by one copy's location.
+  if (e.is_ec()) return read_stripe(e, first, count, dst, cls, pin, site);
   const bool cached = m_cache != nullptr && !e.copies.empty() &&
                       (cls == IoClass::kHighRead || cls == IoClass::kNormalRead);
   // The cache knows the extent by its first copy; the bytes are the same
@@ -165,6 +167,7 @@ Status ReplicaIo::read(const ExtentRecord& e, uint64_t first, uint64_t count, ch
 
 Status ReplicaIo::read_disks(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst,
                              IoClass cls, const ReaderTracker::Pin& pin, const ReadSite& site) {
+  if (e.is_ec()) return read_stripe(e, first, count, dst, cls, pin, site);
   auto order = read_order(e);
   std::vector<uint8_t> missing(count, 1);
   uint64_t left = count;
@@ -246,6 +249,7 @@ Status ReplicaIo::read_disks(const ExtentRecord& e, uint64_t first, uint64_t cou
 }
 
 CopyCheck ReplicaIo::check_all(const ExtentRecord& e, IoClass cls, const ReadSite& site) {
+  if (e.is_ec()) return check_stripe(e, cls, site);
   CopyCheck out;
   const uint64_t count = e.blocks();
   std::vector<AlignedPtr> bufs;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "metadata/extent_record.h"
+#include "src/common/erasure_code.h"
 #include "src/extent/allocator.h"
 #include "src/extent/extent_cache.h"
 #include "src/extent/reader_tracker.h"
@@ -65,6 +66,14 @@ class ReplicaIo {
                uint64_t generation, std::vector<ExtentRecord>* out, uint32_t* failed_disk,
                IoClass cls = IoClass::kWrite);
 
+  // One erasure-coded stripe (stripe_io.cc): `data` (length bytes, more
+  // than k - 1 units' worth) as scheme.k data units, the last zero-padded,
+  // and scheme.m parity units; unit i goes to units[i] (all of one length,
+  // on distinct disks). `out` is the record of the whole stripe.
+  Status write_stripe(const char* data, uint64_t length, const EcScheme& scheme,
+                      const std::vector<DiskRange>& units, uint64_t generation, ExtentRecord* out,
+                      uint32_t* failed_disk, IoClass cls = IoClass::kWrite);
+
   // Reads blocks [first, first + count) of `e` into `dst` (4 KiB aligned),
   // verified. The caller holds `pin`, taken before it read `e` from the
   // extent map. Foreground reads (kHighRead, kNormalRead) go through the
@@ -101,6 +110,10 @@ class ReplicaIo {
   // read() without the cache: every copy in read_order, block by block.
   Status read_disks(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst, IoClass cls,
                     const ReaderTracker::Pin& pin, const ReadSite& site);
+  // read_disks and check_all of an erasure-coded extent (stripe_io.cc).
+  Status read_stripe(const ExtentRecord& e, uint64_t first, uint64_t count, char* dst, IoClass cls,
+                     const ReaderTracker::Pin& pin, const ReadSite& site);
+  CopyCheck check_stripe(const ExtentRecord& e, IoClass cls, const ReadSite& site);
   Status write_repair(const RepairJob& job);
   void queue_repair(RepairJob job);
   void repair_loop();

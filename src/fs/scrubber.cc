@@ -9,6 +9,7 @@
 
 #include "metadata/extent_record.h"
 #include "metadata/key_codec.h"
+#include "src/fs/extent_space.h"
 
 namespace dynamicfs {
 
@@ -57,7 +58,7 @@ Result<ScrubReport> Scrubber::run() {
       if (report.problems.size() < 20) report.problems.push_back(where);
     }
     // Bytes read: every copy (progress is measured against used space).
-    const uint64_t bytes = static_cast<uint64_t>(ext->length) * ext->copies.size();
+    const uint64_t bytes = space_bytes(ext.value());
     ++report.extents;
     report.bytes += bytes;
     m_bytes_done += bytes;

@@ -48,11 +48,14 @@ Result<std::map<std::string, InodeRecord>> namespace_of(const MetaStore& meta) {
 }
 
 // Where a file's bytes live: [start, end) of the file maps to its first
-// copy at disk offset start + shift (unsigned wrap-around arithmetic).
+// copy at disk offset start + shift (unsigned wrap-around arithmetic). For a
+// stripe, `stripe` is 1 + its first unit's offset and the shift is into the
+// stripe's data.
 struct Mapping {
   uint64_t start = 0, end = 0;
   uint32_t disk = 0;
   uint64_t shift = 0;
+  uint64_t stripe = 0;
 };
 
 Result<std::vector<Mapping>> mappings_of(const MetaStore& meta, uint64_t ino) {
@@ -65,7 +68,12 @@ Result<std::vector<Mapping>> mappings_of(const MetaStore& meta, uint64_t ino) {
     const uint64_t off = KeyCodec::extent_key_offset({it->key().data(), it->key().size()});
     DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode({it->value().data(), it->value().size()}));
     if (e.copies.empty()) continue;
-    out.push_back(Mapping{off, off + e.length, e.copies[0].disk, e.copies[0].offset - off});
+    if (e.is_ec()) {
+      out.push_back(Mapping{off, off + e.length, e.copies[0].disk,
+                            uint64_t{e.skip} * ExtentRecord::kBlock - off, e.copies[0].offset + 1});
+    } else {
+      out.push_back(Mapping{off, off + e.length, e.copies[0].disk, e.copies[0].offset - off, 0});
+    }
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
   return out;
@@ -94,7 +102,8 @@ std::vector<std::pair<uint64_t, uint64_t>> changed_ranges(const std::vector<Mapp
     const Mapping* ma = i < a.size() && a[i].start <= s ? &a[i] : nullptr;
     const Mapping* mb = j < b.size() && b[j].start <= s ? &b[j] : nullptr;
     bool same = (ma == nullptr && mb == nullptr) ||
-                (ma != nullptr && mb != nullptr && ma->disk == mb->disk && ma->shift == mb->shift);
+                (ma != nullptr && mb != nullptr && ma->disk == mb->disk && ma->shift == mb->shift &&
+                 ma->stripe == mb->stripe);
     if (same) continue;
     if (!out.empty() && out.back().first + out.back().second == s) {
       out.back().second += e - s;

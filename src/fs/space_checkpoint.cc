@@ -4,6 +4,7 @@
 #include "metadata/extent_record.h"
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
+#include "src/fs/extent_space.h"
 
 namespace dynamicfs {
 
@@ -45,7 +46,7 @@ Result<std::vector<DiskRange>> extent_space(const MetaStore& meta) {
               std::to_string(KeyCodec::extent_key_ino({it->key().data(), it->key().size()})) +
               ": " + ext.status().message());
     }
-    for (const auto& c : ext->copies) refs.push_back(DiskRange{c.disk, c.offset, ext->length});
+    append_space(ext.value(), &refs);
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "scanning extents"));
   return refs;

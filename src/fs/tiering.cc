@@ -161,6 +161,7 @@ Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t
     if (m_tier_stop) break;
     auto e = ExtentRecord::decode(value);
     if (!e.is_ok()) return e.status();
+    if (e->is_ec()) continue;
     std::vector<ExtentCopy> keep;
     std::vector<DiskRange> dropped;
     for (const auto& c : e->copies) {
@@ -215,6 +216,7 @@ Status FileSystem::run_tier_pass() {
       uint64_t ino = KeyCodec::extent_key_ino({it->key().data(), it->key().size()});
       auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
       if (!e.is_ok()) return e.status();
+      if (e->is_ec()) continue;  // stripes stay where they were coded
       if (files.empty() || files.back().ino != ino) files.push_back(FileUse{ino, 0, 0, 0, 0});
       const DiskMask where = copies_mask(e.value());
       if ((where & ssd) != 0) {

@@ -56,3 +56,61 @@ TEST(ExtentRecord, RejectsMalformed) {
   zero[1] = 9;  // more than kMaxCopies
   EXPECT_FALSE(ExtentRecord::decode(zero).is_ok());
 }
+
+// An erasure-coded 2+1 stripe of 3-block units holding a 5-block window.
+ExtentRecord ec_stripe() {
+  ExtentRecord e{{{0, 1 << 20}, {1, 2 << 20}, {2, 3 << 20}}, 5 * 4096, 9, {}};
+  e.ec_k = 2;
+  e.ec_m = 1;
+  e.unit_blocks = 3;
+  e.skip = 0;
+  for (uint32_t i = 0; i < 9; ++i) e.crcs.push_back(100 + i);
+  return e;
+}
+
+TEST(ExtentRecord, ErasureCodedRoundTripIsVersion3) {
+  ExtentRecord e = ec_stripe();
+  std::string enc = e.encode();
+  EXPECT_EQ(enc[0], 3);
+  auto d = ExtentRecord::decode(enc);
+  ASSERT_TRUE(d.is_ok()) << d.status().to_string();
+  EXPECT_EQ(d.value(), e);
+  EXPECT_TRUE(d->is_ec());
+}
+
+TEST(ExtentRecord, ErasureCodedSliceMovesTheWindowNotTheStripe) {
+  ExtentRecord e = ec_stripe();
+  ExtentRecord s = e.slice(2 * 4096, 2 * 4096);  // window blocks 2 and 3
+  EXPECT_EQ(s.copies, e.copies);
+  EXPECT_EQ(s.crcs, e.crcs);
+  EXPECT_EQ(s.skip, 2u);
+  EXPECT_EQ(s.length, 2u * 4096);
+  EXPECT_EQ(s.data_crc(0), 102u);
+  EXPECT_EQ(s.data_crc(1), 103u);
+  // Block 1 of the window is stripe data block 3: unit 1, row 0.
+  EXPECT_EQ(s.unit_of(1), 1u);
+  EXPECT_EQ(s.row_of(1), 0u);
+  // Every window references the whole stripe.
+  uint64_t total = 0;
+  s.for_each_space([&](uint32_t, uint64_t, uint64_t len) { total += len; });
+  EXPECT_EQ(total, 3u * 3 * 4096);
+  auto d = ExtentRecord::decode(s.encode());
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ(d.value(), s);
+}
+
+TEST(ExtentRecord, ErasureCodedRejectsBadShapes) {
+  ExtentRecord e = ec_stripe();
+  e.skip = 2;  // 2 + 5 blocks > 2 data units of 3
+  EXPECT_FALSE(ExtentRecord::decode(e.encode()).is_ok());
+  e = ec_stripe();
+  e.crcs.pop_back();
+  EXPECT_FALSE(ExtentRecord::decode(e.encode()).is_ok());
+  e = ec_stripe();
+  e.copies[2].disk = 0;
+  EXPECT_FALSE(ExtentRecord::decode(e.encode()).is_ok());
+  e = ec_stripe();
+  std::string enc = e.encode();
+  enc[2] = 0;  // m = 0
+  EXPECT_FALSE(ExtentRecord::decode(enc).is_ok());
+}

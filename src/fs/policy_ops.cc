@@ -1,0 +1,233 @@
+// FileSystem data policies: replicated or erasure coded, per file and
+// directory (`dynamicfs policy`). The policy is a hidden xattr; new files
+// and directories take their directory's at create. Setting a policy on a
+// directory sets it on everything below and queues the files for the
+// converter, a background thread that rewrites each extent not laid out as
+// its file's policy says: read verified, written at Background priority,
+// swapped under the range lock only if the record is unchanged (like a
+// relocation, so readers never see different bytes and need no retry).
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <memory>
+#include <unordered_set>
+
+#include "metadata/key_codec.h"
+#include "src/extent/pending_space.h"
+#include "src/fs/extent_space.h"
+#include "src/fs/file_system.h"
+
+namespace dynamicfs {
+
+namespace {
+
+constexpr std::string_view kPolicyKey{"\0policy", 7};
+constexpr size_t kBatchNodes = 256;  // policy xattrs per commit
+
+struct FreeBuf {
+  void operator()(char* p) const { std::free(p); }
+};
+
+}  // namespace
+
+Result<DataPolicy> FileSystem::data_policy(uint64_t ino) const {
+  auto v = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, kPolicyKey));
+  if (!v.is_ok()) return v.status();
+  if (!v->has_value()) return DataPolicy{};
+  auto p = DataPolicy::parse(**v);
+  if (!p.is_ok())
+    return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": " + p.status().message());
+  return p;
+}
+
+Status FileSystem::inherit_policy(rocksdb::WriteBatch* b, uint64_t parent, const InodeRecord& rec) {
+  if (!rec.is_dir() && !rec.is_reg()) return Status::ok();
+  const std::string key = KeyCodec::xattr_key(parent, kPolicyKey);
+  auto v = m_volume->meta().get(Cf::kXattrs, key);
+  if (!v.is_ok()) return v.status();
+  if (v->has_value())
+    b->Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kPolicyKey), **v);
+  return Status::ok();
+}
+
+bool FileSystem::extent_matches(const ExtentRecord& e, const DataPolicy& policy) const {
+  if (e.is_ec()) return policy.is_ec() && e.ec_k == policy.ec.k && e.ec_m == policy.ec.m;
+  // Replicated data that the policy would code, with enough disks to do so.
+  if (policy.codes(e.blocks()) && m_volume->writable_count() >= policy.ec.units()) return false;
+  const size_t want =
+      std::min<size_t>(policy.copies(m_volume->replicas()), m_volume->writable_count());
+  return e.copies.size() >= want && (policy.is_ec() || e.copies.size() == want);
+}
+
+Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& policy) {
+  DFS_RETURN_IF_ERROR(check_writable());
+  auto root = load_inode(ino);
+  if (!root.is_ok()) return root.status();
+  if (!root->is_dir() && !root->is_reg())
+    return Status::error(EINVAL, "a data policy applies to files and directories only");
+  PolicyChange change;
+  std::vector<uint64_t> files;
+  std::unordered_set<uint64_t> seen;
+  std::vector<uint64_t> todo{ino};
+  auto* cf = m_volume->meta().handle(Cf::kXattrs);
+  const std::string value = policy.to_string();
+  rocksdb::WriteBatch b;
+  size_t in_batch = 0;
+  auto mark = [&](uint64_t node) -> Status {
+    const std::string key = KeyCodec::xattr_key(node, kPolicyKey);
+    if (policy.is_default()) {
+      b.Delete(cf, key);
+    } else {
+      b.Put(cf, key, value);
+    }
+    if (++in_batch < kBatchNodes) return Status::ok();
+    in_batch = 0;
+    Status st = m_commit->apply(&b);
+    b.Clear();
+    return st;
+  };
+  // Directories first, breadth first; a file with several links once.
+  if (root->is_reg()) {
+    DFS_RETURN_IF_ERROR(mark(ino));
+    files.push_back(ino);
+  }
+  while (root->is_dir() && !todo.empty()) {
+    const uint64_t dir = todo.back();
+    todo.pop_back();
+    DFS_RETURN_IF_ERROR(mark(dir));
+    ++change.dirs;
+    auto entries = list_dir(dir);
+    if (!entries.is_ok()) {
+      if (entries.err() == ENOENT) continue;  // removed meanwhile
+      return entries.status();
+    }
+    for (const auto& d : entries.value()) {
+      if (d.name == "." || d.name == "..") continue;
+      if (d.type == S_IFDIR) {
+        todo.push_back(d.ino);
+      } else if (d.type == S_IFREG && seen.insert(d.ino).second) {
+        DFS_RETURN_IF_ERROR(mark(d.ino));
+        files.push_back(d.ino);
+      }
+    }
+  }
+  if (in_batch > 0) DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+  change.files = files.size();
+  {
+    std::lock_guard lk(m_convert_mutex);
+    for (uint64_t f : files) m_convert_queue.push_back(f);
+  }
+  m_convert_cv.notify_all();
+  spdlog::info("data policy of inode {} set to {}: {} directories, {} files to convert", ino, value,
+               change.dirs, change.files);
+  return change;
+}
+
+Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
+                                  const ExtentRecord& e, const DataPolicy& policy) {
+  const uint64_t ino = KeyCodec::extent_key_ino(key), off = KeyCodec::extent_key_offset(key);
+  PendingSpace space(*m_alloc);
+  std::vector<ExtentRecord> fresh;
+  {
+    ReaderTracker::Pin pin = m_readers.enter();
+    auto live = m_volume->meta().get(Cf::kExtents, std::string(key));
+    if (!live.is_ok()) return live.status();
+    if (!live->has_value() || **live != value) return Status::ok();  // changed: nothing to do
+    std::unique_ptr<char, FreeBuf> buf(static_cast<char*>(std::aligned_alloc(kBlock, e.length)));
+    DFS_RETURN_IF_ERROR(m_replicas->read(e, 0, e.blocks(), buf.get(), IoClass::kBackground, pin,
+                                         ReadSite{ino, off}));
+    DFS_RETURN_IF_ERROR(write_new_extents(buf.get(), e.length, e.generation, &fresh, &space.ranges,
+                                          policy, IoClass::kBackground));
+  }
+  auto guard = m_locks.lock_range_exclusive(ino, off, off + e.length);
+  auto cur = m_volume->meta().get(Cf::kExtents, std::string(key));
+  if (!cur.is_ok()) return cur.status();
+  if (!cur->has_value() || **cur != value) return Status::ok();  // rewritten meanwhile
+  // A disk that started draining or failed meanwhile gets no new data.
+  for (const auto& r : fresh) {
+    for (const auto& c : r.copies) {
+      if (m_volume->disk_state(c.disk) != DiskState::kOnline)
+        return Status::error(EAGAIN, "disk " + std::to_string(c.disk) + " left the pool meanwhile");
+    }
+  }
+  rocksdb::WriteBatch b;
+  auto* cf = m_volume->meta().handle(Cf::kExtents);
+  b.Delete(cf, KeyCodec::extent_key(ino, off));
+  uint64_t pos = off;
+  for (const auto& r : fresh) {
+    b.Put(cf, KeyCodec::extent_key(ino, pos), r.encode());
+    pos += r.length;
+  }
+  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+  space.committed();
+  guard.release();
+  std::vector<DiskRange> old;
+  append_space(e, &old);
+  release_space(old);
+  m_converted_extents.fetch_add(1);
+  m_converted_bytes.fetch_add(e.length);
+  return Status::ok();
+}
+
+Status FileSystem::convert_file(uint64_t ino) {
+  auto policy = data_policy(ino);
+  if (!policy.is_ok()) return policy.status();
+  // Collect first: the rewrites change this inode's records.
+  std::vector<std::pair<std::string, std::string>> records;
+  {
+    const std::string prefix = KeyCodec::extent_prefix(ino);
+    const std::string upper = KeyCodec::prefix_end(prefix);
+    rocksdb::Slice lo(prefix), hi(upper);
+    auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
+    for (it->Seek(prefix); it->Valid(); it->Next())
+      records.emplace_back(it->key().ToString(), it->value().ToString());
+    DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
+  }
+  for (const auto& [key, value] : records) {
+    if (m_convert_stop) return Status::error(ECANCELED, "unmounting");
+    auto e = ExtentRecord::decode(value);
+    if (!e.is_ok()) return e.status();
+    if (extent_matches(e.value(), policy.value())) continue;
+    Status st = rewrite_extent(key, value, e.value(), policy.value());
+    if (!st.is_ok() && st.err() != EAGAIN) return st;
+  }
+  return Status::ok();
+}
+
+ConvertStats FileSystem::convert_stats() const {
+  ConvertStats s;
+  {
+    std::lock_guard lk(m_convert_mutex);
+    s.pending_files = m_convert_queue.size() + m_convert_busy;
+  }
+  s.extents = m_converted_extents.load();
+  s.bytes = m_converted_bytes.load();
+  return s;
+}
+
+void FileSystem::drain_conversions() {
+  std::unique_lock lk(m_convert_mutex);
+  m_convert_cv.wait(lk, [&] { return m_convert_queue.empty() && m_convert_busy == 0; });
+}
+
+void FileSystem::convert_loop() {
+  ::pthread_setname_np(::pthread_self(), "dfs-convert");
+  std::unique_lock lk(m_convert_mutex);
+  for (;;) {
+    m_convert_cv.wait(lk, [&] { return m_convert_stop || !m_convert_queue.empty(); });
+    if (m_convert_stop) return;
+    const uint64_t ino = m_convert_queue.front();
+    m_convert_queue.pop_front();
+    ++m_convert_busy;
+    lk.unlock();
+    Status st = convert_file(ino);
+    if (!st.is_ok() && st.err() != ENOENT && st.err() != ECANCELED)
+      spdlog::error("converting inode {} to its data policy failed: {}", ino, st.to_string());
+    lk.lock();
+    --m_convert_busy;
+    m_convert_cv.notify_all();
+  }
+}
+
+}  // namespace dynamicfs
