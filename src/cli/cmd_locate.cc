@@ -12,9 +12,6 @@
 
 namespace dynamicfs {
 
-namespace {
-
-// The mountpoint holding PATH: the highest ancestor on the same device.
 std::string mount_root(const std::string& path, dev_t dev) {
   std::filesystem::path p = std::filesystem::absolute(path).lexically_normal();
   if (!std::filesystem::is_directory(p)) p = p.parent_path();
@@ -25,8 +22,6 @@ std::string mount_root(const std::string& path, dev_t dev) {
   }
   return p.string();
 }
-
-}  // namespace
 
 int cmd_locate(const std::vector<std::string>& paths, bool as_json) {
   int rc = 0;
@@ -59,16 +54,19 @@ int cmd_locate(const std::vector<std::string>& paths, bool as_json) {
     }
     double total = 0, ssd = 0, hdd = 0;
     for (const auto& e : extents) {
-      const double len = e.value("length", 0.0);
-      total += len;
+      total += e.value("length", 0.0);
+      // Disk bytes each copy (or stripe unit) holds.
+      const double len = e.contains("ec") ? e.value("unit_bytes", 0.0) : e.value("length", 0.0);
       for (const auto& c : e["copies"]) (c.value("class", "") == "hdd" ? hdd : ssd) += len;
     }
     std::printf("%s: %zu extents, %s; copies on ssd %s, on hdd %s\n", path.c_str(), extents.size(),
                 MetricFormat::bytes(total).c_str(), MetricFormat::bytes(ssd).c_str(),
                 MetricFormat::bytes(hdd).c_str());
-    std::printf("  %14s  %10s  %s\n", "FILE OFFSET", "LENGTH", "COPIES (disk:class@offset)");
+    std::printf("  %14s  %10s  %s\n", "FILE OFFSET", "LENGTH",
+                "COPIES or EC K+M UNITS (disk:class@offset)");
     for (const auto& e : extents) {
       std::string copies;
+      if (e.contains("ec")) copies = " ec " + e.value("ec", std::string()) + ":";
       for (const auto& c : e["copies"]) {
         char one[96];
         std::snprintf(one, sizeof(one), " %u:%s@%llu", c.value("disk", 0u),

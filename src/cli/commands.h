@@ -3,6 +3,8 @@
 // and prints at most one line on stderr when it fails.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -91,6 +93,12 @@ int cmd_status(const StatusOptions& o);
 int cmd_scrub(const std::string& mountpoint, double rate_mb);
 int cmd_trim(const std::string& mountpoint, uint64_t minimum);
 int cmd_locate(const std::vector<std::string>& paths, bool json);
+// `policy set PATH POLICY` ("ec K+M", "replicas N" or "default") and
+// `policy get PATH...`.
+int cmd_policy_set(const std::string& path, const std::string& policy);
+int cmd_policy_get(const std::vector<std::string>& paths, bool json);
+// The mountpoint holding PATH (on device DEV): its highest ancestor on DEV.
+std::string mount_root(const std::string& path, dev_t dev);
 // Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 error.
 int cmd_fsck(const std::string& volume_dir, bool repair, const std::string& snapshot);
 int cmd_snapshot(const SnapshotOptions& o);

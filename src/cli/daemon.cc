@@ -119,6 +119,25 @@ json handle_request(DaemonContext& d, const json& req) {
     }
     return {{"extents", extents}};
   }
+  if (op == "policy_set") {
+    auto p = DataPolicy::parse(req.value("policy", std::string()));
+    if (!p.is_ok()) return error_reply(p.status());
+    auto r = d.fs.set_policy(req.value("ino", uint64_t{0}), p.value());
+    if (!r.is_ok()) return error_reply(r.status());
+    return {{"policy", p->to_string()}, {"dirs", r->dirs}, {"files", r->files}};
+  }
+  if (op == "policy_get") {
+    auto p = d.fs.data_policy(req.value("ino", uint64_t{0}));
+    if (!p.is_ok()) return error_reply(p.status());
+    std::string effective = p->to_string();
+    if (p->is_default()) {
+      effective = "replicas " + std::to_string(d.fs.volume().replicas()) + " (the volume's)";
+    } else if (p->is_ec()) {
+      effective += " (pieces under " + std::to_string(p->ec.k * DataPolicy::kMinUnitBlocks * 4) +
+                   " KiB: replicas " + std::to_string(p->copies(d.fs.volume().replicas())) + ")";
+    }
+    return {{"policy", p->to_string()}, {"effective", effective}};
+  }
   if (op == "trim") {
     auto r = d.fs.trim(req.value("minimum", uint64_t{4096}));
     if (!r.is_ok()) return error_reply(r.status());

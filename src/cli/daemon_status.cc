@@ -157,6 +157,9 @@ MetricSet DaemonStatus::collect() const {
   }
   m.add("tier_migrated_bytes_total", {{"dir", "down"}}, static_cast<double>(ts.demoted_bytes));
   m.add("tier_migrated_bytes_total", {{"dir", "up"}}, static_cast<double>(ts.promoted_bytes));
+  const ConvertStats cs = m_fs.convert_stats();
+  m.add("policy_convert_pending_files", {}, static_cast<double>(cs.pending_files));
+  m.add("policy_converted_bytes_total", {}, static_cast<double>(cs.bytes));
   const ExtentCacheStats ec = m_fs.extent_cache_stats();
   m.add("extent_cache_hits_total", {}, static_cast<double>(ec.hits));
   m.add("extent_cache_misses_total", {}, static_cast<double>(ec.misses));
@@ -166,6 +169,7 @@ MetricSet DaemonStatus::collect() const {
   m.add("extent_cache_evictions_total", {}, static_cast<double>(ec.evictions));
   m.add("checksum_errors_total", {}, static_cast<double>(s.checksum_errors));
   m.add("repairs_total", {}, static_cast<double>(s.repairs));
+  m.add("ec_rebuilt_blocks_total", {}, static_cast<double>(s.rebuilt));
   ScrubProgress sp = m_scrub.progress();
   m.add("scrub_running", {}, sp.running ? 1.0 : 0.0);
   m.add("scrub_progress", {}, sp.fraction());
@@ -376,6 +380,10 @@ json DaemonStatus::summary() const {
               {"rebalance", rebalance},
               {"snapshots", snapshots},
               {"extent_cache", extent_cache_json(m_fs.extent_cache_stats())},
+              {"policy_convert",
+               {{"pending_files", m_fs.convert_stats().pending_files},
+                {"extents_total", m_fs.convert_stats().extents},
+                {"bytes_total", m_fs.convert_stats().bytes}}},
               {"tiering", tiering_json(m_fs.tier_stats(), m_fs.tier_settings(), now,
                                        oldest ? &*oldest : nullptr)},
               {"discard",

@@ -161,6 +161,40 @@ int main(int argc, char** argv) {
   c_locate->add_option("path", locate_paths, "Files on a dynamicfs mount")->required();
   c_locate->add_flag("--json", locate_json, "One JSON array of {path, extents} on stdout");
 
+  std::string policy_path, policy_ec;
+  unsigned policy_replicas = 0;
+  bool policy_default = false, policy_json = false;
+  std::vector<std::string> policy_paths;
+  auto* c_policy = app.add_subcommand(
+      "policy", "Set or show how files' data is kept: N copies, or erasure coded K+M");
+  c_policy->require_subcommand(1);
+  auto* c_policy_set = c_policy->add_subcommand(
+      "set", "Set the data policy of a file, or of a directory and everything below it");
+  c_policy_set->add_option("path", policy_path, "File or directory on a dynamicfs mount")
+      ->required();
+  auto* o_ec = c_policy_set->add_option(
+      "--ec", policy_ec, "Reed-Solomon K data + M parity units on K+M distinct disks (e.g. 4+2)");
+  auto* o_rep = c_policy_set
+                    ->add_option("--replicas", policy_replicas, "N full copies on distinct disks")
+                    ->check(CLI::Range(1, 8));
+  auto* o_def =
+      c_policy_set->add_flag("--default", policy_default, "The volume's replica count (mkfs)");
+  o_ec->excludes(o_rep)->excludes(o_def);
+  o_rep->excludes(o_def);
+  c_policy_set->footer(
+      "Exactly one of --ec, --replicas, --default. New files and directories take their\n"
+      "directory's policy. Existing files below PATH are converted in the background at\n"
+      "Background I/O priority (progress in `dynamicfs status`). Under --ec K+M, pieces\n"
+      "shorter than K x 16 KiB (small files, tails of writes) are kept as M+1 copies, so\n"
+      "every piece survives the loss of any M disks; with fewer than K+M writable disks,\n"
+      "data is kept as M+1 copies until disks are added. A mount tolerates missing disks\n"
+      "by the volume's replica count: give the volume at least M+1 (mkfs --replicas).");
+  auto* c_policy_get =
+      c_policy->add_subcommand("get", "Show the data policy new data of a path gets");
+  c_policy_get->add_option("path", policy_paths, "Files or directories on a dynamicfs mount")
+      ->required();
+  c_policy_get->add_flag("--json", policy_json, "One JSON array of {path, policy, effective}");
+
   std::string trim_mp;
   uint64_t trim_min = 4096;
   auto* c_trim = app.add_subcommand(
@@ -413,6 +447,15 @@ int main(int argc, char** argv) {
   if (*c_scrub) return cmd_scrub(scrub_mp, scrub_rate);
   if (*c_trim) return cmd_trim(trim_mp, trim_min);
   if (*c_locate) return cmd_locate(locate_paths, locate_json);
+  if (*c_policy_set) {
+    const int chosen = (policy_ec.empty() ? 0 : 1) + (policy_replicas ? 1 : 0) +
+                       (policy_default ? 1 : 0);
+    if (chosen != 1) return fail("policy set: give exactly one of --ec, --replicas, --default");
+    return cmd_policy_set(policy_path, !policy_ec.empty() ? "ec " + policy_ec
+                                       : policy_replicas  ? "replicas " + std::to_string(policy_replicas)
+                                                          : std::string("default"));
+  }
+  if (*c_policy_get) return cmd_policy_get(policy_paths, policy_json);
   if (*c_service) return cmd_service(service_name);
   if (*c_fsck) return cmd_fsck(fsck_volume, fsck_repair, fsck_snapshot);
   if (*c_snap) {

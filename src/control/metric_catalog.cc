@@ -77,6 +77,10 @@ const std::vector<MetricDef> kMetrics = {
      "Space of the writable disks of each tiering class (ssd, hdd): capacity, used."},
     {"tier_migrated_bytes_total", T::kCounter, "disks", "dir",
      "Bytes of copies moved by tiering: down (ssd to hdd, cold) and up (hdd to ssd, hot)."},
+    {"policy_convert_pending_files", T::kGauge, "disks", "",
+     "Files waiting for, or in, the background conversion to their data policy."},
+    {"policy_converted_bytes_total", T::kCounter, "disks", "",
+     "Bytes of extents rewritten to their file's data policy (copies or stripes)."},
     // cache
     {"extent_cache_hits_total", T::kCounter, "cache", "",
      "File reads served whole from the extent cache (no disk read, no checksum)."},
@@ -92,7 +96,11 @@ const std::vector<MetricDef> kMetrics = {
     // health
     {"checksum_errors_total", T::kCounter, "health", "",
      "Blocks whose crc32c did not match when read or scrubbed."},
-    {"repairs_total", T::kCounter, "health", "", "Bad blocks rewritten from a good replica."},
+    {"repairs_total", T::kCounter, "health", "",
+     "Bad blocks rewritten from a good replica or rebuilt from a stripe's other units."},
+    {"ec_rebuilt_blocks_total", T::kCounter, "health", "",
+     "Blocks of erasure-coded stripes rebuilt from the other units (a unit unreadable or "
+     "failing its checksum)."},
     {"scrub_running", T::kGauge, "health", "", "1 while a scrub is running."},
     {"scrub_progress", T::kGauge, "health", "",
      "Fraction of the used space the running (or last) scrub has verified."},

@@ -97,6 +97,13 @@ std::string StatusView::render(const json& s) {
          MetricFormat::bytes(get<double>(t, "promoted_bytes_total")).c_str(),
          rate(get<double>(t, "migration_bytes_per_second")).c_str());
   }
+  if (s.contains("policy_convert") && (get<uint64_t>(s["policy_convert"], "pending_files") > 0 ||
+                                       get<uint64_t>(s["policy_convert"], "bytes_total") > 0)) {
+    const json& c = s["policy_convert"];
+    line(&out, "policy      %llu file(s) to convert; %s rewritten to their policy since mount",
+         static_cast<unsigned long long>(get<uint64_t>(c, "pending_files")),
+         MetricFormat::bytes(get<double>(c, "bytes_total")).c_str());
+  }
   if (s.contains("extent_cache")) {
     const json& ec = s["extent_cache"];
     if (get<uint64_t>(ec, "capacity_bytes") == 0) {

@@ -540,6 +540,7 @@ FsStats FileSystem::stats() const {
   s.locks = m_locks.stats();
   s.checksum_errors = m_replicas->checksum_errors();
   s.repairs = m_replicas->repairs();
+  s.rebuilt = m_replicas->rebuilt();
   s.unrepaired = m_replicas->unrepaired();
   s.fsync_requests = m_fsync_requests.load();
   s.sync_rounds = m_sync_round.syncs() + m_solo_sync_rounds.load();

@@ -80,6 +80,7 @@ struct FsStats {
   uint64_t checksum_errors = 0;
   uint64_t repairs = 0;         // bad blocks rewritten from another copy (replicas > 1)
   uint64_t unrepaired = 0;      // bad blocks with no good copy left
+  uint64_t rebuilt = 0;         // stripe blocks rebuilt from the other units
   uint64_t fsync_requests = 0;  // fsync, fdatasync, O_SYNC writes, directory fsync
   uint64_t sync_rounds = 0;     // data + WAL sync rounds that served them
   uint64_t bytes_read = 0, bytes_written = 0;

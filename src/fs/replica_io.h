@@ -91,6 +91,8 @@ class ReplicaIo {
   uint64_t writes(size_t disk) const { return m_writes[disk].load(std::memory_order_relaxed); }
   uint64_t checksum_errors() const { return m_checksum_errors.load(); }
   uint64_t repairs() const { return m_repairs.load(); }
+  // Blocks of stripes rebuilt from the other units (reads and scrub).
+  uint64_t rebuilt() const { return m_rebuilt.load(); }
   // Blocks found bad with no good copy to serve or repair from.
   uint64_t unrepaired() const { return m_unrepaired.load(); }
   // Waits until every queued repair has been written (shutdown, tests).
@@ -124,6 +126,7 @@ class ReplicaIo {
   std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_writes{};
   std::atomic<uint64_t> m_checksum_errors{0};
   std::atomic<uint64_t> m_repairs{0};
+  std::atomic<uint64_t> m_rebuilt{0};
   std::atomic<uint64_t> m_unrepaired{0};
   mutable std::atomic<uint64_t> m_turn{0};
 

@@ -273,6 +273,7 @@ Status ReplicaIo::read_stripe(const ExtentRecord& e, uint64_t first, uint64_t co
         if (ok) {
           std::memcpy(dst + (d - d0) * kBlock, p, kBlock);
           missing[d - d0] = 0;
+          m_rebuilt.fetch_add(1);
         } else if (lost++ == 0) {
           first_lost = d - d0;
         }
@@ -355,8 +356,9 @@ CopyCheck ReplicaIo::check_stripe(const ExtentRecord& e, IoClass cls, const Read
       job.offset = e.copies[u].offset + r * kBlock;
       job.data.assign(reinterpret_cast<const char*>(ptrs[u]), kBlock);
       job.where = unit_text(site, 0, static_cast<uint32_t>(u), job.disk);
-      if (block_ok(job.data.data(), e.crcs[u * ub + r]) && write_repair(job).is_ok())
-        ++out.repaired;
+      if (!block_ok(job.data.data(), e.crcs[u * ub + r])) continue;
+      m_rebuilt.fetch_add(1);
+      if (write_repair(job).is_ok()) ++out.repaired;
     }
   }
   m_checksum_errors.fetch_add(out.bad_blocks);
