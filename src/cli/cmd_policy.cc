@@ -37,15 +37,15 @@ Result<Target> target_of(const std::string& path) {
 int cmd_policy_set(const std::string& path, const std::string& policy) {
   auto t = target_of(path);
   if (!t.is_ok()) return fail(t.status().message());
-  auto r = t->client->call({{"op", "policy_set"}, {"ino", t->ino}, {"policy", policy}},
-                           -1);
+  auto r = t->client->call({{"op", "policy_set"}, {"ino", t->ino}, {"policy", policy}}, -1);
   if (!r.is_ok()) return fail(path + ": " + r.status().message());
   const auto& v = r.value();
-  std::printf("%s: %s (set on %llu directories and %llu files; existing data is converted in "
-              "the background, see `dynamicfs status`)\n",
-              path.c_str(), v.value("policy", std::string()).c_str(),
-              static_cast<unsigned long long>(v.value("dirs", uint64_t{0})),
-              static_cast<unsigned long long>(v.value("files", uint64_t{0})));
+  std::printf(
+      "%s: %s (set on %llu directories and %llu files; existing data is converted in "
+      "the background, see `dynamicfs status`)\n",
+      path.c_str(), v.value("policy", std::string()).c_str(),
+      static_cast<unsigned long long>(v.value("dirs", uint64_t{0})),
+      static_cast<unsigned long long>(v.value("files", uint64_t{0})));
   return 0;
 }
 
@@ -58,15 +58,15 @@ int cmd_policy_get(const std::vector<std::string>& paths, bool json) {
       rc = fail(t.status().message());
       continue;
     }
-    auto r = t->client->call({{"op", "policy_get"}, {"ino", t->ino}},
-                             ControlClient::kQuickTimeoutMs);
+    auto r =
+        t->client->call({{"op", "policy_get"}, {"ino", t->ino}}, ControlClient::kQuickTimeoutMs);
     if (!r.is_ok()) {
       rc = fail(path + ": " + r.status().message());
       continue;
     }
     if (json) {
-      all.push_back({{"path", path}, {"policy", r.value()["policy"]},
-                     {"effective", r.value()["effective"]}});
+      all.push_back(
+          {{"path", path}, {"policy", r.value()["policy"]}, {"effective", r.value()["effective"]}});
     } else {
       std::printf("%s: %s\n", path.c_str(), r.value().value("effective", std::string()).c_str());
     }

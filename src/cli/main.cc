@@ -174,9 +174,9 @@ int main(int argc, char** argv) {
       ->required();
   auto* o_ec = c_policy_set->add_option(
       "--ec", policy_ec, "Reed-Solomon K data + M parity units on K+M distinct disks (e.g. 4+2)");
-  auto* o_rep = c_policy_set
-                    ->add_option("--replicas", policy_replicas, "N full copies on distinct disks")
-                    ->check(CLI::Range(1, 8));
+  auto* o_rep =
+      c_policy_set->add_option("--replicas", policy_replicas, "N full copies on distinct disks")
+          ->check(CLI::Range(1, 8));
   auto* o_def =
       c_policy_set->add_flag("--default", policy_default, "The volume's replica count (mkfs)");
   o_ec->excludes(o_rep)->excludes(o_def);
@@ -448,12 +448,13 @@ int main(int argc, char** argv) {
   if (*c_trim) return cmd_trim(trim_mp, trim_min);
   if (*c_locate) return cmd_locate(locate_paths, locate_json);
   if (*c_policy_set) {
-    const int chosen = (policy_ec.empty() ? 0 : 1) + (policy_replicas ? 1 : 0) +
-                       (policy_default ? 1 : 0);
+    const int chosen =
+        (policy_ec.empty() ? 0 : 1) + (policy_replicas ? 1 : 0) + (policy_default ? 1 : 0);
     if (chosen != 1) return fail("policy set: give exactly one of --ec, --replicas, --default");
     return cmd_policy_set(policy_path, !policy_ec.empty() ? "ec " + policy_ec
-                                       : policy_replicas  ? "replicas " + std::to_string(policy_replicas)
-                                                          : std::string("default"));
+                                       : policy_replicas
+                                           ? "replicas " + std::to_string(policy_replicas)
+                                           : std::string("default"));
   }
   if (*c_policy_get) return cmd_policy_get(policy_paths, policy_json);
   if (*c_service) return cmd_service(service_name);

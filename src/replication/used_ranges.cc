@@ -197,15 +197,20 @@ Result<std::vector<ByteRange>> UsedRanges::dynamicfs_used(const std::string& dis
                                         std::to_string(KeyCodec::extent_key_ino(key)) + " in " +
                                         volume_dir + ": " + rec.status().message());
     }
-    const ExtentCopy* copy = rec->copy_on(sb.disk_index);
-    if (copy == nullptr) continue;
-    if (copy->offset < sb.data_start || saturating_add(copy->offset, rec->length) > sb.disk_size) {
+    // The space the record holds on this disk: a copy, or a whole stripe
+    // unit (every window of a stripe references all of it).
+    bool outside = false;
+    rec->for_each_space([&](uint32_t disk, uint64_t offset, uint64_t length) {
+      if (disk != sb.disk_index) return;
+      outside = outside || offset < sb.data_start || saturating_add(offset, length) > sb.disk_size;
+      ranges.push_back({offset, length});
+    });
+    if (outside) {
       return Status::error(
           EUCLEAN, "extent of inode " + std::to_string(KeyCodec::extent_key_ino(key)) +
                        " at file offset " + std::to_string(KeyCodec::extent_key_offset(key)) +
                        " lies outside the data area of disk " + disk_path);
     }
-    ranges.push_back({copy->offset, rec->length});
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "reading the extents of " + volume_dir));
   return normalize(std::move(ranges), 1, sb.disk_size);

@@ -4,9 +4,13 @@
 // rebuilt on read and rewritten; any two lost disks leave every byte
 // readable; windows cut out of a stripe keep it until the last one goes;
 // `policy set` converts existing files both ways; a disk add rebuilds
-// stripes that had a unit on a missing disk; fsck is clean throughout.
+// stripes that had a unit on a missing disk; a raw-disk image holding only
+// the used ranges (what disk replication sends) keeps every stripe whole;
+// fsck is clean throughout.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +19,7 @@
 #include "src/fs/extent_space.h"
 #include "src/fs/fsck.h"
 #include "src/fs/scrubber.h"
+#include "src/replication/used_ranges.h"
 #include "tests/unit/test_volume.h"
 
 using namespace dynamicfs;
@@ -309,6 +314,44 @@ TEST_F(ErasureTest, PolicySetConvertsExistingFilesBothWays) {
   EXPECT_EQ(m_fs->data_policy(f).value(), two);
   expect_fsck_clean();
   EXPECT_TRUE(same(read_all(f), data));
+}
+
+TEST_F(ErasureTest, UsedRangesOfEachDiskHoldWholeStripeUnits) {
+  // Small windows at both ends of a stripe: the tail one lives at the end of
+  // the last data unit.
+  const std::string data = random_data(1 * kMiB, 6);
+  const uint64_t f = file_with("f", data);
+  std::string expect = data;
+  const std::string mid = random_data(kMiB - 12288, 7);
+  ASSERT_TRUE(m_fs->write(f, 4096, mid.data(), mid.size()).is_ok());
+  expect.replace(4096, mid.size(), mid);
+  unmount();
+  // Keep only what the used ranges cover: punch out the rest of every disk.
+  for (int d = 0; d < 6; ++d) {
+    const std::string path = m_dir + "/d" + std::to_string(d);
+    auto used = UsedRanges::dynamicfs_used(path, m_dir + "/vol");
+    ASSERT_TRUE(used.is_ok()) << used.status().to_string();
+    const uint64_t size = std::filesystem::file_size(path);
+    int fd = ::open(path.c_str(), O_RDWR);
+    ASSERT_GE(fd, 0);
+    auto punch = [fd](uint64_t from, uint64_t to) {
+      if (to <= from) return;
+      EXPECT_EQ(::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                            static_cast<off_t>(from), static_cast<off_t>(to - from)),
+                0);
+    };
+    uint64_t pos = 0;
+    for (const ByteRange& r : UsedRanges::normalize(used.value(), 4096, size)) {
+      punch(pos, r.offset);
+      pos = r.end();
+    }
+    punch(pos, size);
+    ::close(fd);
+  }
+  mount();
+  EXPECT_TRUE(same(read_all(f), expect));
+  m_fs->drain_repairs();
+  EXPECT_EQ(m_fs->stats().checksum_errors, 0u) << "a used range left out part of a unit";
 }
 
 }  // namespace
