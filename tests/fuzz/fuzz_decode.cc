@@ -38,13 +38,18 @@ void fuzz_superblock(std::string_view in) {
 void fuzz_extent(std::string_view in) {
   auto e = ExtentRecord::decode(in);
   if (!e.is_ok()) return;
-  check(!e->copies.empty() && e->length % ExtentRecord::kBlock == 0 &&
-        e->crcs.size() == e->blocks());
+  // A stripe keeps a crc per block of every unit; copies one per block.
+  const size_t crcs = e->is_ec() ? e->copies.size() * e->unit_blocks : e->blocks();
+  check(!e->copies.empty() && e->length % ExtentRecord::kBlock == 0 && e->crcs.size() == crcs);
+  check(!e->is_ec() || e->skip + e->blocks() <= size_t{e->ec_k} * e->unit_blocks);
   auto again = ExtentRecord::decode(e->encode());
   check(again.is_ok() && again.value() == e.value());
   if (e->blocks() > 1) {
     ExtentRecord s = e->slice(ExtentRecord::kBlock, e->length - ExtentRecord::kBlock);
-    check(s.crcs.size() == s.blocks() && s.copies.size() == e->copies.size());
+    check(s.copies.size() == e->copies.size());
+    check(e->is_ec() ? s.crcs == e->crcs && s.skip == e->skip + 1 : s.crcs.size() == s.blocks());
+    auto sliced = ExtentRecord::decode(s.encode());
+    check(sliced.is_ok() && sliced.value() == s);
   }
 }
 
