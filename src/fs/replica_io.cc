@@ -11,23 +11,14 @@
 #include <memory>
 
 #include "src/common/crc32c.h"
+#include "src/fs/block_buffer.h"
 
 namespace dynamicfs {
 
 namespace {
 
-struct FreeDeleter {
-  void operator()(char* p) const { std::free(p); }
-};
-using AlignedPtr = std::unique_ptr<char, FreeDeleter>;
-
-AlignedPtr aligned_block_buf(size_t n) {
-  return AlignedPtr(static_cast<char*>(std::aligned_alloc(ReplicaIo::kBlock, n ? n : 4096)));
-}
-
-bool block_ok(const char* p, uint32_t crc) {
-  return crc32c(p, ReplicaIo::kBlock) == crc;
-}
+using block_buffer::block_ok;
+using AlignedPtr = block_buffer::Ptr;
 
 std::string site_text(const ReadSite& site, uint64_t block, uint32_t disk) {
   return "inode " + std::to_string(site.ino) + " offset " +
@@ -183,7 +174,7 @@ Status ReplicaIo::read_disks(const ExtentRecord& e, uint64_t first, uint64_t cou
     while (!missing[hi - 1]) --hi;
     char* buf = dst + lo * kBlock;
     if (i > 0) {
-      if (!tmp) tmp = aligned_block_buf(count * kBlock);
+      if (!tmp) tmp = block_buffer::make(count * kBlock);
       buf = tmp.get();
     }
     Status st = m_volume.scheduler(c.disk).read(buf, (hi - lo) * kBlock,
@@ -255,7 +246,7 @@ CopyCheck ReplicaIo::check_all(const ExtentRecord& e, IoClass cls, const ReadSit
   std::vector<AlignedPtr> bufs;
   std::vector<bool> readable;
   for (const auto& c : e.copies) {
-    bufs.push_back(aligned_block_buf(e.length));
+    bufs.push_back(block_buffer::make(e.length));
     Status st = c.disk < m_volume.disk_count()
                     ? m_volume.scheduler(c.disk).read(bufs.back().get(), e.length, c.offset, cls)
                     : Status::error(ENODEV, "no such disk");
@@ -297,7 +288,7 @@ CopyCheck ReplicaIo::check_all(const ExtentRecord& e, IoClass cls, const ReadSit
 }
 
 Status ReplicaIo::write_repair(const RepairJob& job) {
-  auto buf = aligned_block_buf(job.data.size());
+  auto buf = block_buffer::make(job.data.size());
   std::memcpy(buf.get(), job.data.data(), job.data.size());
   iovec iov{buf.get(), job.data.size()};
   Status st = m_volume.scheduler(job.disk).writev(&iov, 1, job.offset, IoClass::kBackground);

@@ -13,24 +13,15 @@
 
 #include "src/common/crc32c.h"
 #include "src/common/erasure_code.h"
+#include "src/fs/block_buffer.h"
 #include "src/fs/replica_io.h"
 
 namespace dynamicfs {
 
 namespace {
 
-struct FreeDeleter {
-  void operator()(char* p) const { std::free(p); }
-};
-using AlignedPtr = std::unique_ptr<char, FreeDeleter>;
-
-AlignedPtr aligned_buf(size_t n) {
-  return AlignedPtr(static_cast<char*>(std::aligned_alloc(ReplicaIo::kBlock, n ? n : 4096)));
-}
-
-bool block_ok(const char* p, uint32_t crc) {
-  return crc32c(p, ReplicaIo::kBlock) == crc;
-}
+using block_buffer::block_ok;
+using AlignedPtr = block_buffer::Ptr;
 
 std::string unit_text(const ReadSite& site, uint64_t block, uint32_t unit, uint32_t disk) {
   return "inode " + std::to_string(site.ino) + " offset " +
@@ -72,7 +63,7 @@ Status ReplicaIo::write_stripe(const char* data, uint64_t length, const EcScheme
     if (at + unit_len <= length) {
       unit_data[i] = data + at;
     } else {
-      pad = aligned_buf(unit_len);
+      pad = block_buffer::make(unit_len);
       std::memset(pad.get(), 0, unit_len);
       std::memcpy(pad.get(), data + at, length - at);
       unit_data[i] = pad.get();
@@ -84,7 +75,7 @@ Status ReplicaIo::write_stripe(const char* data, uint64_t length, const EcScheme
   for (size_t i = 0; i < scheme.k; ++i)
     in.push_back(reinterpret_cast<const uint8_t*>(unit_data[i]));
   for (size_t j = 0; j < scheme.m; ++j) {
-    parity.push_back(aligned_buf(unit_len));
+    parity.push_back(block_buffer::make(unit_len));
     outp.push_back(reinterpret_cast<uint8_t*>(parity.back().get()));
     unit_data[scheme.k + j] = parity.back().get();
   }
@@ -143,7 +134,7 @@ void read_rows(const ExtentRecord& e, uint64_t r0, uint64_t r1, const std::vecto
   rows->bad.assign(n, std::vector<uint8_t>(r1 - r0, 0));
   for (size_t u = 0; u < n; ++u) {
     if (!want[u]) continue;
-    rows->bufs[u] = aligned_buf((r1 - r0) * ReplicaIo::kBlock);
+    rows->bufs[u] = block_buffer::make((r1 - r0) * ReplicaIo::kBlock);
     if (!read_unit(u, rows->bufs[u].get(), r0, r1)) continue;
     for (uint64_t r = r0; r < r1; ++r) {
       const bool ok = block_ok(rows->at(u, r), e.crcs[u * e.unit_blocks + r]);
@@ -258,7 +249,7 @@ Status ReplicaIo::read_stripe(const ExtentRecord& e, uint64_t first, uint64_t co
     std::vector<AlignedPtr> scratch;
     for (size_t u = 0; u < n; ++u) {
       if (ptrs[u] != nullptr) continue;
-      scratch.push_back(aligned_buf(kBlock));
+      scratch.push_back(block_buffer::make(kBlock));
       ptrs[u] = reinterpret_cast<uint8_t*>(scratch.back().get());
     }
     const bool rebuilt = have >= e.ec_k && code->reconstruct(ptrs, present, kBlock).is_ok();
@@ -336,7 +327,7 @@ CopyCheck ReplicaIo::check_stripe(const ExtentRecord& e, IoClass cls, const Read
       if (rows.bufs[u]) {
         ptrs[u] = reinterpret_cast<uint8_t*>(rows.at(u, r));
       } else {
-        scratch.push_back(aligned_buf(kBlock));
+        scratch.push_back(block_buffer::make(kBlock));
         ptrs[u] = reinterpret_cast<uint8_t*>(scratch.back().get());
       }
       if (rows.bad[u][r] && out.detail.empty())
