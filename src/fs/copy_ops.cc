@@ -132,9 +132,11 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
   // The destination range's old extents go (one remap per batch); the
   // source's blocks take their place, sliced to the range. Source holes stay
   // holes.
-  DFS_RETURN_IF_ERROR(remap(&b, dst, dst_off, dst_off + length, {}, 0, &freed, &delta));
-  auto* cf = m_volume->meta().handle(Cf::kExtents);
+  // `shared`: references this change adds (the source's blocks, and stripes
+  // of the destination cut in two).
   std::vector<DiskRange> shared;
+  DFS_RETURN_IF_ERROR(remap(&b, dst, dst_off, dst_off + length, {}, 0, &freed, &delta, &shared));
+  auto* cf = m_volume->meta().handle(Cf::kExtents);
   for (const auto& [foff, e] : pieces.value()) {
     const uint64_t cut0 = std::max(foff, src_off);
     const uint64_t cut1 = std::min<uint64_t>(foff + e.length, src_off + length);

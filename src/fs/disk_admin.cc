@@ -59,9 +59,11 @@ Status FileSystem::relocate_extent(std::string_view key, std::string_view value,
   // stripe on online disks (as copies while too few are left), read through
   // reconstruction; copies of coded data become a stripe again.
   if (e.is_ec() || (policy.is_ec() && !extent_matches(e, policy))) {
-    DataPolicy coded = policy;
-    if (e.is_ec()) coded.ec = EcScheme{e.ec_k, e.ec_m};
-    return rewrite_extent(key, value, e, coded);
+    Status st = rewrite_extent(key, value, e, policy);  // as the file's policy says now
+    // Copies that could not be coded now still get their count restored.
+    if (e.is_ec() || st.err() != EAGAIN ||
+        !extent_needs_work(e, policy.copies(m_volume->replicas())))
+      return st;
   }
   const size_t target =
       std::min<size_t>(policy.copies(m_volume->replicas()), m_volume->writable_count());
@@ -178,12 +180,14 @@ Status FileSystem::rebalance_all(int limit) {
       }
       return policy;
     };
-    // Work: copies or units on disks that left, too few copies, or (coded
-    // policies) data kept as copies while there were too few disks to code.
+    // Work: copies or units on disks that left, too few copies, data of a
+    // coded policy kept as copies while there were too few disks to code,
+    // and stripes of files whose policy is copies now (an unfinished
+    // conversion).
     auto needs_work = [&](std::string_view key, const ExtentRecord& e) {
       const DataPolicy& p = policy_of(key);
       return extent_needs_work(e, p.copies(m_volume->replicas())) ||
-             (p.is_ec() && !extent_matches(e, p));
+             ((p.is_ec() || e.is_ec()) && !extent_matches(e, p));
     };
     {
       std::unique_ptr<rocksdb::Iterator> it(meta.db()->NewIterator(ro, meta.handle(Cf::kExtents)));

@@ -257,6 +257,8 @@ Result<bool> FileSystem::write_stripe(const char* data, uint64_t length, const E
       m_alloc->wait_for_claims(std::chrono::seconds(10));
       placed = m_alloc->allocate_copies(unit, scheme.units(), m_volume->writable_mask());
     }
+    // Too few disks with room for a unit each: copies may still fit.
+    if (!placed.is_ok() && placed.err() == ENOSPC) return false;
     if (!placed.is_ok()) return placed.status();
     std::vector<DiskRange> units, all;
     for (const auto& c : placed.value()) all.insert(all.end(), c.begin(), c.end());
@@ -283,7 +285,8 @@ Result<bool> FileSystem::write_stripe(const char* data, uint64_t length, const E
 
 Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
                          const std::vector<ExtentRecord>& fresh, uint64_t fresh_file_off,
-                         std::vector<DiskRange>* freed, int64_t* alloc_delta) {
+                         std::vector<DiskRange>* freed, int64_t* alloc_delta,
+                         std::vector<DiskRange>* shares) {
   auto* cf = m_volume->meta().handle(Cf::kExtents);
   auto old = extents_in(ino, start, end);
   if (!old.is_ok()) return old.status();
@@ -301,14 +304,13 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
     }
     if (e.is_ec()) {
       // A stripe is freed whole when its last window goes: cutting a window
-      // out of the middle leaves two, one more reference to the stripe. (A
-      // failed commit then keeps the stripe: space held, never lost.)
+      // out of the middle leaves two, one more reference to the stripe,
+      // taken by commit_sharing.
       const int left = (foff < start ? 1 : 0) + (foff + e.length > end ? 1 : 0);
       std::vector<DiskRange> stripe;
       append_space(e, &stripe);
       if (left == 0) freed->insert(freed->end(), stripe.begin(), stripe.end());
-      if (left == 2)
-        for (const DiskRange& r : stripe) m_shared.share(r);
+      if (left == 2) shares->insert(shares->end(), stripe.begin(), stripe.end());
     } else {
       for (const auto& c : e.copies)
         freed->push_back(DiskRange{c.disk, c.offset + (cut0 - foff), cut1 - cut0});
@@ -322,6 +324,18 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
     *alloc_delta += e.length;
   }
   return Status::ok();
+}
+
+Status FileSystem::commit_sharing(rocksdb::WriteBatch* b, const std::vector<DiskRange>& shares) {
+  // The extra references exist before the commit makes the second window
+  // visible; the caller's locks keep every window of these stripes alive.
+  for (const DiskRange& r : shares) m_shared.share(r);
+  Status st = m_commit->apply(b);
+  if (!st.is_ok() && !shares.empty()) {
+    std::vector<DiskRange> none;  // the uncut window still holds them
+    m_shared.release(shares, &none);
+  }
+  return st;
 }
 
 Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
@@ -396,9 +410,9 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
       continue;
     }
     rocksdb::WriteBatch b;
-    std::vector<DiskRange> freed;
+    std::vector<DiskRange> freed, shares;
     int64_t delta = 0;
-    Status st = remap(&b, ino, a0, a1, fresh.items, a0, &freed, &delta);
+    Status st = remap(&b, ino, a0, a1, fresh.items, a0, &freed, &delta, &shares);
     if (!st.is_ok()) {
       return st;
     }
@@ -407,7 +421,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     rec.mtime = rec.ctime = now_timestamp();
     ++rec.generation;
     put_inode(&b, rec);
-    st = m_commit->apply(&b);
+    st = commit_sharing(&b, shares);
     if (!st.is_ok()) return st;
     fresh.committed();
     guard.release();
@@ -475,7 +489,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
       continue;
     }
     rocksdb::WriteBatch b;
-    std::vector<DiskRange> freed;
+    std::vector<DiskRange> freed, shares;
     int64_t delta = 0;
     Status st;
     // One remap per batch: a second one would read the extent map without
@@ -483,9 +497,9 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     crash_point("truncate.before_commit");
     if (cow) {
       uint64_t end = new_size < old_size ? UINT64_MAX : edge_off + kBlock;
-      st = remap(&b, ino, edge_off, end, fresh.items, edge_off, &freed, &delta);
+      st = remap(&b, ino, edge_off, end, fresh.items, edge_off, &freed, &delta, &shares);
     } else if (new_size < old_size) {
-      st = remap(&b, ino, align_up(new_size), UINT64_MAX, {}, 0, &freed, &delta);
+      st = remap(&b, ino, align_up(new_size), UINT64_MAX, {}, 0, &freed, &delta, &shares);
     }
     if (!st.is_ok()) {
       return st;
@@ -495,7 +509,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     rec.mtime = rec.ctime = now_timestamp();
     ++rec.generation;
     put_inode(&b, rec);
-    st = m_commit->apply(&b);
+    st = commit_sharing(&b, shares);
     if (!st.is_ok()) return st;
     fresh.committed();
     guard.release();

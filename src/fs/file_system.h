@@ -367,9 +367,13 @@ class FileSystem {
                             uint64_t generation, std::vector<ExtentRecord>* out,
                             std::vector<DiskRange>* space, IoClass cls);
   // Replaces [start, end) of the extent map by `fresh` (empty = punch).
+  // `shares` gets the stripes a cut leaves with one more window (pass them
+  // to commit_sharing).
   Status remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
                const std::vector<ExtentRecord>& fresh, uint64_t fresh_file_off,
-               std::vector<DiskRange>* freed, int64_t* alloc_delta);
+               std::vector<DiskRange>* freed, int64_t* alloc_delta, std::vector<DiskRange>* shares);
+  // Commits `b`, with one more reference to each of `shares` if it applies.
+  Status commit_sharing(rocksdb::WriteBatch* b, const std::vector<DiskRange>& shares);
   // Sets the size: copy-on-write of the boundary block, then one commit.
   Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
   // Space for min(copies, writable disks) copies of `length` bytes on

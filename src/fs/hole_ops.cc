@@ -140,9 +140,9 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
     }
     if (changed) continue;
     rocksdb::WriteBatch b;
-    std::vector<DiskRange> freed;
+    std::vector<DiskRange> freed, shares;
     int64_t delta = 0;
-    DFS_RETURN_IF_ERROR(remap(&b, ino, h0, t1, {}, 0, &freed, &delta));
+    DFS_RETURN_IF_ERROR(remap(&b, ino, h0, t1, {}, 0, &freed, &delta, &shares));
     // After the remap in the batch, so these win over its deletes.
     auto* cf = m_volume->meta().handle(Cf::kExtents);
     for (const auto& [off, e] : fresh.placed) {
@@ -154,7 +154,7 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
     ++rec.generation;
     put_inode(&b, rec);
     crash_point("punch.before_commit");
-    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+    DFS_RETURN_IF_ERROR(commit_sharing(&b, shares));
     fresh.committed();
     guard.release();
     release_space(freed);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <unordered_set>
@@ -23,7 +24,6 @@ namespace dynamicfs {
 namespace {
 
 constexpr std::string_view kPolicyKey{"\0policy", 7};
-constexpr size_t kBatchNodes = 256;  // policy xattrs per commit
 
 struct FreeBuf {
   void operator()(char* p) const { std::free(p); }
@@ -72,30 +72,38 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
   std::vector<uint64_t> todo{ino};
   auto* cf = m_volume->meta().handle(Cf::kXattrs);
   const std::string value = policy.to_string();
-  rocksdb::WriteBatch b;
-  size_t in_batch = 0;
-  auto mark = [&](uint64_t node) -> Status {
+  // Each node under its inode lock, committed before a directory is listed:
+  // a file created in it afterwards inherits the new policy, and a node
+  // deleted meanwhile gets no stray xattr. `false`: it is gone.
+  auto mark = [&](uint64_t node) -> Result<bool> {
+    auto guard = m_locks.lock_exclusive({node});
+    auto rec = load_inode(node);
+    if (!rec.is_ok()) {
+      if (rec.err() == ENOENT) return false;
+      return rec.status();
+    }
+    rocksdb::WriteBatch b;
     const std::string key = KeyCodec::xattr_key(node, kPolicyKey);
     if (policy.is_default()) {
       b.Delete(cf, key);
     } else {
       b.Put(cf, key, value);
     }
-    if (++in_batch < kBatchNodes) return Status::ok();
-    in_batch = 0;
-    Status st = m_commit->apply(&b);
-    b.Clear();
-    return st;
+    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+    return true;
   };
   // Directories first, breadth first; a file with several links once.
   if (root->is_reg()) {
-    DFS_RETURN_IF_ERROR(mark(ino));
+    auto m = mark(ino);
+    if (!m.is_ok()) return m.status();
     files.push_back(ino);
   }
   while (root->is_dir() && !todo.empty()) {
     const uint64_t dir = todo.back();
     todo.pop_back();
-    DFS_RETURN_IF_ERROR(mark(dir));
+    auto m = mark(dir);
+    if (!m.is_ok()) return m.status();
+    if (!m.value()) continue;  // removed meanwhile
     ++change.dirs;
     auto entries = list_dir(dir);
     if (!entries.is_ok()) {
@@ -107,12 +115,12 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
       if (d.type == S_IFDIR) {
         todo.push_back(d.ino);
       } else if (d.type == S_IFREG && seen.insert(d.ino).second) {
-        DFS_RETURN_IF_ERROR(mark(d.ino));
-        files.push_back(d.ino);
+        auto f = mark(d.ino);
+        if (!f.is_ok()) return f.status();
+        if (f.value()) files.push_back(d.ino);
       }
     }
   }
-  if (in_batch > 0) DFS_RETURN_IF_ERROR(m_commit->apply(&b));
   change.files = files.size();
   {
     std::lock_guard lk(m_convert_mutex);
@@ -140,6 +148,12 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
     DFS_RETURN_IF_ERROR(write_new_extents(buf.get(), e.length, e.generation, &fresh, &space.ranges,
                                           policy, IoClass::kBackground));
   }
+  // Copies meant to become a stripe that came out as copies again (no
+  // contiguous room for a unit on enough disks): keep the old record rather
+  // than rewrite the same layout on every pass.
+  if (!e.is_ec() && policy.codes(e.blocks()) &&
+      std::none_of(fresh.begin(), fresh.end(), [](const ExtentRecord& r) { return r.is_ec(); }))
+    return Status::error(EAGAIN, "no room to code inode " + std::to_string(ino) + " now");
   auto guard = m_locks.lock_range_exclusive(ino, off, off + e.length);
   auto cur = m_volume->meta().get(Cf::kExtents, std::string(key));
   if (!cur.is_ok()) return cur.status();

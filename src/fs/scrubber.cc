@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include "metadata/extent_record.h"
@@ -26,6 +27,7 @@ Result<ScrubReport> Scrubber::run() {
   uint64_t paced_rate = m_rate;
   auto pace_start = std::chrono::steady_clock::now();
   uint64_t pace_bytes = 0;
+  std::set<std::pair<uint32_t, uint64_t>> stripes;  // first unit of each stripe verified
   for (it->SeekToFirst(); it->Valid() && !m_cancel; it->Next()) {
     std::string_view key(it->key().data(), it->key().size());
     std::string_view value(it->value().data(), it->value().size());
@@ -36,6 +38,9 @@ Result<ScrubReport> Scrubber::run() {
           std::to_string(key.size() >= 8 ? KeyCodec::extent_key_ino(key) : 0));
       continue;
     }
+    // A stripe is verified whole once, however many windows it has.
+    if (ext->is_ec() && !stripes.insert({ext->copies[0].disk, ext->copies[0].offset}).second)
+      continue;
     // Extents rewritten since the snapshot are skipped: their old space
     // may be reused, and the new ones are fresh.
     bool live = false;

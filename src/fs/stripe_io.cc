@@ -50,23 +50,30 @@ Status ReplicaIo::write_stripe(const char* data, uint64_t length, const EcScheme
     return Status::error(EINVAL, "stripe write with the wrong number of units");
   const uint64_t unit_len = units[0].length;
   const uint64_t ublocks = unit_len / kBlock;
-  if (length == 0 || length % kBlock != 0 || length > scheme.k * unit_len ||
-      length <= (scheme.k - 1) * unit_len)
+  if (length == 0 || length % kBlock != 0 || length > scheme.k * unit_len)
     return Status::error(EINVAL, "stripe write of a length that does not fit its units");
   auto code = ErasureCode::make(scheme);
   if (!code.is_ok()) return code.status();
-  // Data units point into `data`, except a partial last one, which is padded.
-  AlignedPtr pad;
+  // Data units point into `data`, except a partial one, which is padded,
+  // and any after the data ends (ceil(blocks / k) per unit can leave the last
+  // units empty), which are zeros.
+  AlignedPtr pad, zeros;
   std::vector<const char*> unit_data(n);
   for (size_t i = 0; i < scheme.k; ++i) {
     const uint64_t at = i * unit_len;
     if (at + unit_len <= length) {
       unit_data[i] = data + at;
-    } else {
+    } else if (at < length) {
       pad = block_buffer::make(unit_len);
       std::memset(pad.get(), 0, unit_len);
       std::memcpy(pad.get(), data + at, length - at);
       unit_data[i] = pad.get();
+    } else {
+      if (!zeros) {
+        zeros = block_buffer::make(unit_len);
+        std::memset(zeros.get(), 0, unit_len);
+      }
+      unit_data[i] = zeros.get();
     }
   }
   std::vector<AlignedPtr> parity;
@@ -337,7 +344,7 @@ CopyCheck ReplicaIo::check_stripe(const ExtentRecord& e, IoClass cls, const Read
     out.bad_blocks += bad;
     if (have == n) continue;
     if (have < e.ec_k || !code->reconstruct(ptrs, present, kBlock).is_ok()) {
-      out.lost += n - have;
+      for (size_t u = 0; u < e.ec_k; ++u) out.lost += present[u] ? 0 : 1;  // data blocks
       continue;
     }
     for (size_t u = 0; u < n; ++u) {

@@ -354,4 +354,31 @@ TEST_F(ErasureTest, UsedRangesOfEachDiskHoldWholeStripeUnits) {
   EXPECT_EQ(m_fs->stats().checksum_errors, 0u) << "a used range left out part of a unit";
 }
 
+// Wide stripes: with k = 6, ceil(blocks / k) per unit can leave the last data
+// units empty (25 blocks: five units of 5), which must still code.
+TEST(ErasureWide, EveryLengthCodesAndReadsBackUnderSixPlusTwo) {
+  const std::string dir = test_volume::make("erasure8", 64 * kMiB, 8, 3);
+  auto vol = Volume::open(dir + "/vol");
+  ASSERT_TRUE(vol.is_ok());
+  auto fsr = FileSystem::open(std::move(vol).value());
+  ASSERT_TRUE(fsr.is_ok());
+  FileSystem& fs = *fsr.value();
+  DataPolicy p;
+  p.ec = EcScheme{6, 2};
+  ASSERT_TRUE(fs.set_policy(FileSystem::kRootIno, p).is_ok());
+  for (uint64_t blocks = 24; blocks <= 50; ++blocks) {
+    std::string data(blocks * 4096, '\0');
+    for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + blocks);
+    const uint64_t f = test_volume::file_with(fs, "f" + std::to_string(blocks), data);
+    auto m = fs.extent_map(f);
+    ASSERT_TRUE(m.is_ok());
+    ASSERT_EQ(m->size(), 1u) << blocks << " blocks";
+    EXPECT_TRUE(m->front().second.is_ec()) << blocks << " blocks were not coded";
+    EXPECT_TRUE(same(test_volume::read_all(fs, f).value(), data)) << blocks << " blocks";
+  }
+  ASSERT_TRUE(fs.shutdown().is_ok());
+  fsr.value().reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
