@@ -9,7 +9,8 @@
 #   - two disk files deleted (a seeded random pair): the volume mounts
 #     degraded and every byte of every file reads back identical;
 #   - two disks added: the stripes are rebuilt off the missing disks, which
-#     can then be removed; the data is still identical;
+#     can then be removed; removing an online disk (after adding a spare)
+#     moves its units; the data is still identical;
 #   - `policy set` on a directory converts a file written with 2 copies into
 #     stripes in the background; fsck is clean at the end.
 #
@@ -123,6 +124,20 @@ for d in "$lost1" "$lost2"; do
 done
 [[ $(dfs_status_json "doc['health']") == ok ]] || fail "health is not ok after the rebuild"
 dfs_same_files "$TMP/ref" || fail "a file reads back wrong after the rebuild"
+# Draining an online disk (with a spare added first) moves its units.
+"$BIN" disk add "$MNT" "$TMP/n8.img" --size 256M >/dev/null || fail "disk add n8 failed"
+drain=$(locate_py "$MNT/big" "ext[0]['copies'][0]['disk']")
+"$BIN" disk remove "$MNT" "$drain" >/dev/null || fail "disk remove $drain (online) failed"
+on=0
+for f in big odd small; do
+  on=$((on + $(locate_py "$MNT/$f" "sum(1 for e in ext for c in e['copies'] if c['disk'] == $drain)")))
+done
+if [[ $on -eq 0 ]] && [[ $(locate_py "$MNT/big" "sum(1 for e in ext if e.get('ec') != '4+2')") -eq 0 ]] &&
+  dfs_same_files "$TMP/ref"; then
+  pass "disk remove of online disk $drain moved its units; the files are still 4+2 and identical"
+else
+  fail "after removing disk $drain: $on units left on it, or a file is wrong or no longer 4+2"
+fi
 
 # ------------------------------------------------- background conversion
 mkdir "$MNT/plain"
