@@ -23,26 +23,28 @@ std::string mount_root(const std::string& path, dev_t dev) {
   return p.string();
 }
 
+Result<PathTarget> connect_for_path(const std::string& path, bool dirs_too) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    return Status::error(errno, "cannot stat " + path + ": " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode) && !(dirs_too && S_ISDIR(st.st_mode)))
+    return Status::error(EINVAL, path + (dirs_too ? " is not a regular file or a directory"
+                                                  : " is not a regular file"));
+  auto client = ControlClient::connect_mount(mount_root(path, st.st_dev));
+  if (!client.is_ok()) return Status::error(client.err(), path + ": " + client.status().message());
+  return PathTarget{std::move(client).value(), static_cast<uint64_t>(st.st_ino)};
+}
+
 int cmd_locate(const std::vector<std::string>& paths, bool as_json) {
   int rc = 0;
   nlohmann::json all = nlohmann::json::array();
   for (const auto& path : paths) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-      rc = fail("cannot stat " + path + ": " + std::strerror(errno));
+    auto t = connect_for_path(path, /*dirs_too=*/false);
+    if (!t.is_ok()) {
+      rc = fail(t.status().message());
       continue;
     }
-    if (!S_ISREG(st.st_mode)) {
-      rc = fail(path + " is not a regular file");
-      continue;
-    }
-    auto client = ControlClient::connect_mount(mount_root(path, st.st_dev));
-    if (!client.is_ok()) {
-      rc = fail(path + ": " + client.status().message());
-      continue;
-    }
-    auto r = client.value()->call({{"op", "locate"}, {"ino", static_cast<uint64_t>(st.st_ino)}},
-                                  ControlClient::kQuickTimeoutMs);
+    auto r = t->client->call({{"op", "locate"}, {"ino", t->ino}}, ControlClient::kQuickTimeoutMs);
     if (!r.is_ok()) {
       rc = fail(path + ": " + r.status().message());
       continue;

@@ -2,8 +2,6 @@
 // mount (replicated with N copies, or erasure coded K+M). Setting one on a
 // directory sets it on everything below and the daemon converts existing
 // files in the background; new files take their directory's.
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -13,29 +11,8 @@
 
 namespace dynamicfs {
 
-namespace {
-
-// A control connection to the mount holding PATH, and PATH's inode.
-struct Target {
-  std::unique_ptr<ControlClient> client;
-  uint64_t ino = 0;
-};
-
-Result<Target> target_of(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0)
-    return Status::error(errno, "cannot stat " + path + ": " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-    return Status::error(EINVAL, path + " is not a regular file or a directory");
-  auto client = ControlClient::connect_mount(mount_root(path, st.st_dev));
-  if (!client.is_ok()) return Status::error(client.err(), path + ": " + client.status().message());
-  return Target{std::move(client).value(), static_cast<uint64_t>(st.st_ino)};
-}
-
-}  // namespace
-
 int cmd_policy_set(const std::string& path, const std::string& policy) {
-  auto t = target_of(path);
+  auto t = connect_for_path(path, /*dirs_too=*/true);
   if (!t.is_ok()) return fail(t.status().message());
   auto r = t->client->call({{"op", "policy_set"}, {"ino", t->ino}, {"policy", policy}}, -1);
   if (!r.is_ok()) return fail(path + ": " + r.status().message());
@@ -53,7 +30,7 @@ int cmd_policy_get(const std::vector<std::string>& paths, bool json) {
   int rc = 0;
   nlohmann::json all = nlohmann::json::array();
   for (const auto& path : paths) {
-    auto t = target_of(path);
+    auto t = connect_for_path(path, /*dirs_too=*/true);
     if (!t.is_ok()) {
       rc = fail(t.status().message());
       continue;

@@ -6,8 +6,12 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "src/common/result.h"
+#include "src/control/control_client.h"
 
 namespace dynamicfs {
 
@@ -99,6 +103,13 @@ int cmd_policy_set(const std::string& path, const std::string& policy);
 int cmd_policy_get(const std::vector<std::string>& paths, bool json);
 // The mountpoint holding PATH (on device DEV): its highest ancestor on DEV.
 std::string mount_root(const std::string& path, dev_t dev);
+// A control connection to the mount holding PATH, a regular file (or, with
+// dirs_too, a directory), and PATH's inode; errors name PATH.
+struct PathTarget {
+  std::unique_ptr<ControlClient> client;
+  uint64_t ino = 0;
+};
+Result<PathTarget> connect_for_path(const std::string& path, bool dirs_too);
 // Exit codes as e2fsck: 0 clean, 1 errors corrected, 4 errors left, 8 error.
 int cmd_fsck(const std::string& volume_dir, bool repair, const std::string& snapshot);
 int cmd_snapshot(const SnapshotOptions& o);

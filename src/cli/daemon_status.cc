@@ -339,6 +339,7 @@ json DaemonStatus::summary() const {
   json snapshots = {{"count", snaps.is_ok() ? snaps->size() : 0},
                     {"deletes_pending", m_fs.snapshot_deletes_pending()},
                     {"read_only_snapshot", vol.snapshot()}};
+  const ConvertStats conv = m_fs.convert_stats();  // one consistent reading
   return json{{"volume", vol.dir()},
               {"volume_uuid", uuid_to_string(vol.config().volume_uuid)},
               {"mountpoint", m_mountpoint},
@@ -381,9 +382,9 @@ json DaemonStatus::summary() const {
               {"snapshots", snapshots},
               {"extent_cache", extent_cache_json(m_fs.extent_cache_stats())},
               {"policy_convert",
-               {{"pending_files", m_fs.convert_stats().pending_files},
-                {"extents_total", m_fs.convert_stats().extents},
-                {"bytes_total", m_fs.convert_stats().bytes}}},
+               {{"pending_files", conv.pending_files},
+                {"extents_total", conv.extents},
+                {"bytes_total", conv.bytes}}},
               {"tiering", tiering_json(m_fs.tier_stats(), m_fs.tier_settings(), now,
                                        oldest ? &*oldest : nullptr)},
               {"discard",

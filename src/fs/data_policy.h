@@ -5,6 +5,7 @@
 // directories; a new node takes its directory's (see policy_ops.cc).
 #pragma once
 
+#include <charconv>
 #include <string>
 #include <string_view>
 
@@ -50,11 +51,8 @@ struct DataPolicy {
     if (text.starts_with("replicas ")) {
       const std::string_view n = text.substr(9);
       unsigned v = 0;
-      for (char c : n) {
-        if (c < '0' || c > '9' || v > 100) return Status::error(EINVAL, "bad replica count");
-        v = v * 10 + static_cast<unsigned>(c - '0');
-      }
-      if (n.empty() || v < 1 || v > ExtentRecord::kMaxCopies)
+      auto [end, err] = std::from_chars(n.data(), n.data() + n.size(), v);
+      if (err != std::errc() || end != n.data() + n.size() || v < 1 || v > ExtentRecord::kMaxCopies)
         return Status::error(EINVAL,
                              "replicas must be 1 to " + std::to_string(ExtentRecord::kMaxCopies));
       p.replicas = v;

@@ -132,32 +132,40 @@ Status FileSystem::replace_copies(std::string_view key, std::string_view value,
   }
   pin.release();
 
-  auto guard = m_locks.lock_range_exclusive(ino, off, off + e.length);
+  DiskMask kept = 0;
+  for (const auto& k : keep) kept |= DiskMask{1} << k.disk;
+  auto swapped = swap_extent(key, value, e.length, pieces, kept, &space);
+  if (!swapped.is_ok()) return swapped.status();
+  if (swapped.value()) release_space(dropped);
+  return Status::ok();
+}
+
+Result<bool> FileSystem::swap_extent(std::string_view key, std::string_view value, uint32_t length,
+                                     const std::vector<ExtentRecord>& pieces, DiskMask kept,
+                                     PendingSpace* space) {
+  const uint64_t ino = KeyCodec::extent_key_ino(key), off = KeyCodec::extent_key_offset(key);
+  auto guard = m_locks.lock_range_exclusive(ino, off, off + length);
   auto cur = m_volume->meta().get(Cf::kExtents, std::string(key));
   if (!cur.is_ok()) return cur.status();
-  if (!cur->has_value() || **cur != value) return Status::ok();  // rewritten meanwhile
-  // A disk that started draining or failed meanwhile gets no new copy.
+  if (!cur->has_value() || **cur != value) return false;  // rewritten meanwhile
+  // A disk that started draining or failed meanwhile gets no new data.
   for (const auto& p : pieces) {
     for (const auto& c : p.copies) {
-      if (m_volume->disk_state(c.disk) != DiskState::kOnline &&
-          std::none_of(keep.begin(), keep.end(),
-                       [&](const ExtentCopy& k) { return k.disk == c.disk; })) {
+      if (m_volume->disk_state(c.disk) != DiskState::kOnline && ((kept >> c.disk) & 1) == 0)
         return Status::error(EAGAIN, "disk " + std::to_string(c.disk) + " left the pool meanwhile");
-      }
     }
   }
   rocksdb::WriteBatch b;
   auto* cf = m_volume->meta().handle(Cf::kExtents);
+  b.Delete(cf, KeyCodec::extent_key(ino, off));
   uint64_t pos = off;
   for (const auto& p : pieces) {
     b.Put(cf, KeyCodec::extent_key(ino, pos), p.encode());
     pos += p.length;
   }
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-  space.committed();
-  guard.release();
-  release_space(dropped);
-  return Status::ok();
+  space->committed();
+  return true;
 }
 
 Status FileSystem::rebalance_all(int limit) {

@@ -101,6 +101,19 @@ Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(ui
   return out;
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> FileSystem::raw_extents(
+    uint64_t ino) const {
+  const std::string prefix = KeyCodec::extent_prefix(ino);
+  const std::string upper = KeyCodec::prefix_end(prefix);
+  rocksdb::Slice lo(prefix), hi(upper);
+  auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (it->Seek(prefix); it->Valid(); it->Next())
+    out.emplace_back(it->key().ToString(), it->value().ToString());
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
+  return out;
+}
+
 Result<FileSystem::BlockRef> FileSystem::block_ref(uint64_t ino, uint64_t block_off) const {
   auto ext = extents_in(ino, block_off, block_off + kBlock);
   if (!ext.is_ok()) return ext.status();

@@ -29,6 +29,7 @@
 #include "metadata/inode_record.h"
 #include "src/extent/allocator.h"
 #include "src/extent/extent_lock_manager.h"
+#include "src/extent/pending_space.h"
 #include "src/extent/reader_tracker.h"
 #include "src/extent/shared_extents.h"
 #include "src/fs/data_policy.h"
@@ -353,6 +354,9 @@ class FileSystem {
   Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extents_in(uint64_t ino, uint64_t start,
                                                                     uint64_t end) const;
   Result<BlockRef> block_ref(uint64_t ino, uint64_t block_off) const;
+  // Every extent record of INO as stored (key, value), for passes that
+  // rewrite records one by one and check each is still live.
+  Result<std::vector<std::pair<std::string, std::string>>> raw_extents(uint64_t ino) const;
   Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
                     const ReaderTracker::Pin& pin);
   // Writes `data` as fresh extents laid out as `policy` says (stripes or
@@ -410,6 +414,14 @@ class FileSystem {
   Status replace_copies(std::string_view key, std::string_view value, const ExtentRecord& e,
                         const std::vector<ExtentCopy>& keep, const std::vector<DiskRange>& dropped,
                         size_t add, DiskMask allowed);
+  // The swap of replace_copies and rewrite_extent: under the range lock,
+  // if `value` is still the live record under `key` (false if not), puts
+  // `pieces` in its place in one commit and keeps `space`. EAGAIN if a
+  // piece has data on a disk that is no longer online, other than `kept`
+  // ones (copies the record already had there).
+  Result<bool> swap_extent(std::string_view key, std::string_view value, uint32_t length,
+                           const std::vector<ExtentRecord>& pieces, DiskMask kept,
+                           PendingSpace* space);
   Result<uint64_t> extents_on(uint32_t disk) const;
   Status sync_metadata();
   Status sync_data_disks();

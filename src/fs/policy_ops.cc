@@ -154,28 +154,9 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
   if (!e.is_ec() && policy.codes(e.blocks()) &&
       std::none_of(fresh.begin(), fresh.end(), [](const ExtentRecord& r) { return r.is_ec(); }))
     return Status::error(EAGAIN, "no room to code inode " + std::to_string(ino) + " now");
-  auto guard = m_locks.lock_range_exclusive(ino, off, off + e.length);
-  auto cur = m_volume->meta().get(Cf::kExtents, std::string(key));
-  if (!cur.is_ok()) return cur.status();
-  if (!cur->has_value() || **cur != value) return Status::ok();  // rewritten meanwhile
-  // A disk that started draining or failed meanwhile gets no new data.
-  for (const auto& r : fresh) {
-    for (const auto& c : r.copies) {
-      if (m_volume->disk_state(c.disk) != DiskState::kOnline)
-        return Status::error(EAGAIN, "disk " + std::to_string(c.disk) + " left the pool meanwhile");
-    }
-  }
-  rocksdb::WriteBatch b;
-  auto* cf = m_volume->meta().handle(Cf::kExtents);
-  b.Delete(cf, KeyCodec::extent_key(ino, off));
-  uint64_t pos = off;
-  for (const auto& r : fresh) {
-    b.Put(cf, KeyCodec::extent_key(ino, pos), r.encode());
-    pos += r.length;
-  }
-  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-  space.committed();
-  guard.release();
+  auto swapped = swap_extent(key, value, e.length, fresh, /*kept=*/0, &space);
+  if (!swapped.is_ok()) return swapped.status();
+  if (!swapped.value()) return Status::ok();  // rewritten meanwhile
   std::vector<DiskRange> old;
   append_space(e, &old);
   release_space(old);
@@ -187,18 +168,10 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
 Status FileSystem::convert_file(uint64_t ino) {
   auto policy = data_policy(ino);
   if (!policy.is_ok()) return policy.status();
-  // Collect first: the rewrites change this inode's records.
-  std::vector<std::pair<std::string, std::string>> records;
-  {
-    const std::string prefix = KeyCodec::extent_prefix(ino);
-    const std::string upper = KeyCodec::prefix_end(prefix);
-    rocksdb::Slice lo(prefix), hi(upper);
-    auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
-    for (it->Seek(prefix); it->Valid(); it->Next())
-      records.emplace_back(it->key().ToString(), it->value().ToString());
-    DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
-  }
-  for (const auto& [key, value] : records) {
+  // Collected first: the rewrites change this inode's records.
+  auto records = raw_extents(ino);
+  if (!records.is_ok()) return records.status();
+  for (const auto& [key, value] : records.value()) {
     if (m_convert_stop) return Status::error(ECANCELED, "unmounting");
     auto e = ExtentRecord::decode(value);
     if (!e.is_ok()) return e.status();

@@ -146,18 +146,11 @@ Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extent_map(ui
 
 Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
                                 uint64_t* moved_bytes, uint64_t* moved_extents) {
-  std::string prefix = KeyCodec::extent_prefix(ino);
-  std::string upper = KeyCodec::prefix_end(prefix);
-  rocksdb::Slice lower_s(prefix), upper_s(upper);
-  auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lower_s, &upper_s);
-  // Collect first: replace_copies writes records of this inode.
-  std::vector<std::pair<std::string, std::string>> records;
-  for (it->Seek(prefix); it->Valid(); it->Next())
-    records.emplace_back(it->key().ToString(), it->value().ToString());
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
-  it.reset();
+  // Collected first: replace_copies writes records of this inode.
+  auto records = raw_extents(ino);
+  if (!records.is_ok()) return records.status();
   const DiskMask writable = m_volume->writable_mask();
-  for (const auto& [key, value] : records) {
+  for (const auto& [key, value] : records.value()) {
     if (m_tier_stop) break;
     auto e = ExtentRecord::decode(value);
     if (!e.is_ok()) return e.status();
