@@ -11,13 +11,16 @@ build="${DYNAMICFS_BUILD_DIR:-$repo/build}"
 # ccache keys on paths relative to the checkout, so a fresh clone elsewhere
 # reuses what an earlier build compiled.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$repo}"
+# Warnings fail the build only where asked (CI and developers set
+# DYNAMICFS_WERROR=ON); a user's build of any checkout must not.
+werror="-DDYNAMICFS_WERROR=${DYNAMICFS_WERROR:-OFF}"
 
 "$repo/deploy/install-deps.sh"
 if [ ! -e /dev/fuse ]; then
   modprobe fuse 2>/dev/null || true
 fi
 
-cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON
+cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON "$werror"
 cmake --build "$build"
 (cd "$build" && ctest --output-on-failure --timeout 1500 -j2)
 
@@ -26,7 +29,7 @@ cmake --build "$build"
 fbuild="$build-fuzz"
 echo "=== fuzz build: decoders (${DYNAMICFS_FUZZ_SECONDS:-30} s)"
 cmake -S "$repo" -B "$fbuild" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF \
-  -DDYNAMICFS_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DDYNAMICFS_FUZZ=ON "$werror" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DDFS_FUZZ_SECONDS="${DYNAMICFS_FUZZ_SECONDS:-30}"
 cmake --build "$fbuild" --target fuzz_decode
 (cd "$fbuild" && ctest --output-on-failure -L fuzz)
@@ -36,7 +39,7 @@ if [ "${DYNAMICFS_SKIP_SANITIZERS:-0}" != "1" ]; then
     sbuild="$build-$san"
     echo "=== $san sanitizer build: unit and stress tests"
     cmake -S "$repo" -B "$sbuild" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON \
-      -DDYNAMICFS_SANITIZE="$san" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
+      -DDYNAMICFS_SANITIZE="$san" "$werror" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG"
     cmake --build "$sbuild" --target sanitizer_tests
     (cd "$sbuild" && STRESS_OPS=600 ctest --output-on-failure --timeout 1500 -L "unit|stress")
   done
