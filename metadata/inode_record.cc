@@ -35,6 +35,15 @@ std::string InodeRecord::encode() const {
   put_ts(&out, mtime);
   put_ts(&out, ctime);
   put_ts(&out, crtime);
+  if (!reserve_ranges.empty()) {
+    put_le<uint64_t>(&out, reserved_bytes);
+    put_le<uint32_t>(&out, reserve_copies);
+    put_le<uint32_t>(&out, static_cast<uint32_t>(reserve_ranges.size()));
+    for (const auto& [off, len] : reserve_ranges) {
+      put_le<uint64_t>(&out, off);
+      put_le<uint64_t>(&out, len);
+    }
+  }
   return out;
 }
 
@@ -58,6 +67,18 @@ Result<InodeRecord> InodeRecord::decode(uint64_t ino, std::string_view value) {
   rec.ctime = get_ts(&r);
   rec.crtime = get_ts(&r);
   if (!r.ok()) return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": truncated record");
+  if (r.remaining() > 0) {
+    rec.reserved_bytes = r.get<uint64_t>();
+    rec.reserve_copies = r.get<uint32_t>();
+    const uint32_t n = r.get<uint32_t>();
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      const uint64_t off = r.get<uint64_t>();
+      const uint64_t len = r.get<uint64_t>();
+      rec.reserve_ranges.emplace_back(off, len);
+    }
+    if (!r.ok() || r.remaining() != 0)
+      return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": bad reservation");
+  }
   return rec;
 }
 
@@ -69,7 +90,7 @@ void InodeRecord::to_stat(struct stat* st) const {
   st->st_gid = gid;
   st->st_nlink = nlink;
   st->st_size = static_cast<off_t>(size);
-  st->st_blocks = static_cast<blkcnt_t>(alloc_bytes / 512);
+  st->st_blocks = static_cast<blkcnt_t>((alloc_bytes + reserved_bytes) / 512);
   st->st_blksize = 4096;
   st->st_rdev = rdev;
   st->st_atim = {atime.sec, static_cast<long>(atime.nsec)};

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "src/common/clock.h"
 #include "src/common/result.h"
@@ -26,6 +28,14 @@ struct InodeRecord {
   uint64_t generation = 0;  // bumped by every data or size change
   uint64_t parent = 0;      // directories only: the containing directory
   Timestamp atime, mtime, ctime, crtime;
+  // fallocate reservation: the file ranges fallocate covered (block
+  // aligned, sorted, disjoint) and how many bytes of them are still holes,
+  // each held `reserve_copies` times in the pool. Stored after the fixed
+  // fields only when present; st_blocks counts the reserved bytes.
+  std::vector<std::pair<uint64_t, uint64_t>> reserve_ranges;  // offset -> length
+  uint64_t reserved_bytes = 0;
+  uint32_t reserve_copies = 0;
+  uint64_t reserved_raw() const { return reserved_bytes * reserve_copies; }
 
   bool is_dir() const { return S_ISDIR(mode); }
   bool is_reg() const { return S_ISREG(mode); }

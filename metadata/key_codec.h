@@ -67,12 +67,20 @@ class KeyCodec {
     return k;
   }
 
+  // A file's fallocate reservation (volume family): u64 LE pool bytes.
+  static std::string reserve_key(uint64_t ino) {
+    std::string k = kReservePrefix;
+    put_be64(&k, ino);
+    return k;
+  }
+
   // Keys of the volume column family.
   static constexpr const char* kNextIno = "next_ino";
   static constexpr const char* kCleanUnmount = "clean_unmount";
   static constexpr const char* kVolumeUuid = "volume_uuid";
   static constexpr const char* kFormatVersion = "format_version";
   static constexpr const char* kOrphanPrefix = "orphan/";
+  static constexpr const char* kReservePrefix = "reserve/";
 
   // Smallest key greater than every key starting with prefix.
   static std::string prefix_end(std::string prefix) {

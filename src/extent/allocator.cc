@@ -2,6 +2,7 @@
 #include "src/extent/allocator.h"
 
 #include <algorithm>
+#include <thread>
 
 namespace dynamicfs {
 
@@ -105,8 +106,85 @@ std::vector<uint32_t> Allocator::by_free_space(DiskMask allowed) const {
   return order;
 }
 
-Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length, DiskMask allowed) {
+// Admits one allocation of `need` bytes past the pool's reservations.
+class Allocator::Gate {
+ public:
+  Gate(Allocator& a, uint64_t need, uint64_t may_use) : m_alloc(a) {
+    a.m_ungated.fetch_add(1);
+    if (a.m_reserved.load() == 0) return;  // none: no lock on the common path
+    a.m_ungated.fetch_sub(1);
+    m_ungated = false;
+    m_lock = std::unique_lock(a.m_reserve_mutex);
+    const uint64_t reserved = a.m_reserved.load();
+    const uint64_t others = reserved - std::min(reserved, may_use);
+    m_ok = a.free_total(false) >= others + need;
+  }
+  ~Gate() {
+    if (m_ungated) m_alloc.m_ungated.fetch_sub(1);
+  }
+  Gate(const Gate&) = delete;
+  Gate& operator=(const Gate&) = delete;
+  bool ok() const { return m_ok; }
+
+ private:
+  Allocator& m_alloc;
+  std::unique_lock<std::mutex> m_lock;
+  bool m_ungated = true;
+  bool m_ok = true;
+};
+
+uint64_t Allocator::free_total(bool with_deferred) const {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < disk_count(); ++i) {
+    const auto& d = *m_disks[i];
+    total += d.free_bytes.load() + d.claimed_bytes.load();
+    if (with_deferred) total += d.deferred_bytes.load();
+  }
+  return total;
+}
+
+Status Allocator::reserve(uint64_t bytes) {
+  std::lock_guard lk(m_reserve_mutex);
+  m_reserved.fetch_add(bytes);
+  // Allocations that started before the reservation was visible finish
+  // first (they take microseconds), so the check below sees what they took.
+  while (m_ungated.load() != 0) std::this_thread::yield();
+  if (free_total(true) < m_reserved.load()) {
+    m_reserved.fetch_sub(bytes);
+    return Status::error(ENOSPC, "the pool cannot reserve " + std::to_string(bytes) + " bytes");
+  }
+  return Status::ok();
+}
+
+void Allocator::unreserve(uint64_t bytes) {
+  std::lock_guard lk(m_reserve_mutex);
+  m_reserved.fetch_sub(std::min(bytes, m_reserved.load()));
+}
+
+void Allocator::set_reserved(uint64_t bytes) {
+  std::lock_guard lk(m_reserve_mutex);
+  m_reserved.store(bytes);
+}
+
+Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length, DiskMask allowed,
+                                                   uint64_t may_use_reserved) {
   length = (length + kBlock - 1) & ~(kBlock - 1);
+  Gate gate(*this, length, may_use_reserved);
+  if (!gate.ok()) return Status::error(ENOSPC, "the rest of the pool is reserved (fallocate)");
+  return allocate_pieces(length, allowed);
+}
+
+Result<std::vector<std::vector<DiskRange>>> Allocator::allocate_copies(uint64_t length,
+                                                                       size_t copies,
+                                                                       DiskMask allowed,
+                                                                       uint64_t may_use_reserved) {
+  length = (length + kBlock - 1) & ~(kBlock - 1);
+  Gate gate(*this, length * copies, may_use_reserved);
+  if (!gate.ok()) return Status::error(ENOSPC, "the rest of the pool is reserved (fallocate)");
+  return allocate_copies_on(length, copies, allowed);
+}
+
+Result<std::vector<DiskRange>> Allocator::allocate_pieces(uint64_t length, DiskMask allowed) {
   // Placement: the disk with the most free space first; spill to the others.
   std::vector<DiskRange> out;
   uint64_t got = 0;
@@ -119,10 +197,9 @@ Result<std::vector<DiskRange>> Allocator::allocate(uint64_t length, DiskMask all
   return Status::error(ENOSPC, "pool is full");
 }
 
-Result<std::vector<std::vector<DiskRange>>> Allocator::allocate_copies(uint64_t length,
-                                                                       size_t copies,
-                                                                       DiskMask allowed) {
-  length = (length + kBlock - 1) & ~(kBlock - 1);
+Result<std::vector<std::vector<DiskRange>>> Allocator::allocate_copies_on(uint64_t length,
+                                                                          size_t copies,
+                                                                          DiskMask allowed) {
   std::vector<std::vector<DiskRange>> out;
   for (uint32_t i : by_free_space(allowed)) {
     if (out.size() == copies) break;

@@ -55,12 +55,26 @@ class Allocator {
 
   // Allocates `length` bytes (block multiple) on the allowed disks, possibly
   // in several pieces; ENOSPC when they cannot hold it (nothing is taken).
-  Result<std::vector<DiskRange>> allocate(uint64_t length, DiskMask allowed = kAllDisks);
+  // Every allocation leaves the pool's reservations free (see reserve());
+  // `may_use_reserved` bytes of them belong to the caller's file and may go.
+  Result<std::vector<DiskRange>> allocate(uint64_t length, DiskMask allowed = kAllDisks,
+                                          uint64_t may_use_reserved = 0);
   // One copy of `length` bytes on each of `copies` distinct allowed disks
   // (the ones with the most free space); out[c] is copy c's pieces, all on
   // one disk. ENOSPC when fewer than `copies` disks can hold it.
   Result<std::vector<std::vector<DiskRange>>> allocate_copies(uint64_t length, size_t copies,
-                                                              DiskMask allowed);
+                                                              DiskMask allowed,
+                                                              uint64_t may_use_reserved = 0);
+
+  // Reservations (fallocate): bytes of the pool promised to files and kept
+  // free for them; ENOSPC when free space (with deferred frees) cannot
+  // cover every reservation. Taken by reserve, given back by unreserve when
+  // the file writes into its range, punches, truncates or goes away;
+  // set_reserved loads the total at mount.
+  Status reserve(uint64_t bytes);
+  void unreserve(uint64_t bytes);
+  void set_reserved(uint64_t bytes);
+  uint64_t reserved() const { return m_reserved.load(); }
   // A disk added to the pool while in use; returns its index.
   Result<uint32_t> add_disk(uint64_t start, uint64_t end);
   // A disk taken out of the pool (nothing references it): no capacity, no
@@ -122,6 +136,19 @@ class Allocator {
     uint64_t cursor = 0;
     bool retired = false;
   };
+  // Reservations: while any exist, an allocation checks and takes under
+  // m_reserve_mutex. An allocation that found none counts itself in
+  // m_ungated, and reserve() waits for those to finish before it checks,
+  // so neither can miss the other.
+  class Gate;
+  uint64_t free_total(bool with_deferred) const;
+  Result<std::vector<DiskRange>> allocate_pieces(uint64_t length, DiskMask allowed);
+  Result<std::vector<std::vector<DiskRange>>> allocate_copies_on(uint64_t length, size_t copies,
+                                                                 DiskMask allowed);
+  std::mutex m_reserve_mutex;
+  std::atomic<uint64_t> m_reserved{0};
+  std::atomic<uint64_t> m_ungated{0};
+
   // Allowed disks, the one with the most free space first.
   std::vector<uint32_t> by_free_space(DiskMask allowed) const;
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);

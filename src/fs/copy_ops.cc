@@ -150,6 +150,11 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
   d.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(d.alloc_bytes) + delta);
   d.mtime = d.ctime = now_timestamp();
   ++d.generation;
+  // The destination range takes the source's layout, holes included: what
+  // it had reserved there is given back.
+  DFS_ASSIGN_OR_RETURN(uint64_t unreserve,
+                       release_reserved(&b, &d, dst_off & ~(kBlock - 1),
+                                        (dst_off + length) & ~(kBlock - 1), /*cut=*/true));
   put_inode(&b, d);
   // The extra references exist before the commit that makes them visible,
   // while the source's writers are still locked out: no release can free
@@ -163,6 +168,7 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
     return st;
   }
   guard.release();
+  m_alloc->unreserve(unreserve);
   release_space(freed);
   return length;
 }

@@ -188,7 +188,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
       auto rec = load_inode(ino);
       if (!rec.is_ok()) return rec.status();
       if (rec->generation != gen) continue;
-      touch_atime = failure.is_ok() && atime_is_stale(rec.value());
+      touch_atime = failure.is_ok() && atime_due(rec.value());
     }
     if (touch_atime) update_atime(ino);
     if (!failure.is_ok()) {
@@ -202,28 +202,10 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
                        "read of inode " + std::to_string(ino) + " kept racing with writers");
 }
 
-bool FileSystem::atime_is_stale(const InodeRecord& rec) {
-  // relatime: update when atime is not newer than mtime/ctime, or a day old.
-  return rec.atime <= rec.mtime || rec.atime <= rec.ctime ||
-         now_timestamp().sec - rec.atime.sec >= 24 * 3600;
-}
-
-void FileSystem::update_atime(uint64_t ino) {
-  if (m_read_only) return;
-  auto guard = m_locks.lock_exclusive({ino});
-  auto rec = load_inode(ino);
-  if (!rec.is_ok() || !atime_is_stale(rec.value())) return;
-  InodeRecord r = rec.value();
-  r.atime = now_timestamp();
-  rocksdb::WriteBatch b;
-  put_inode(&b, r);
-  Status st = m_commit->apply(&b);
-  if (!st.is_ok()) spdlog::warn("atime update of inode {} failed: {}", ino, st.to_string());
-}
-
 Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,
                                      std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
-                                     const DataPolicy& policy, IoClass cls) {
+                                     const DataPolicy& policy, IoClass cls,
+                                     uint64_t may_use_reserved) {
   // Under an erasure-coding policy, pieces of up to one record each become
   // stripes while they are long enough; the rest is replicated.
   uint64_t pos = 0;
@@ -237,7 +219,7 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
   if (pos == length) return Status::ok();
   const size_t copies = policy.copies(m_volume->replicas());
   for (size_t attempt = 0;; ++attempt) {
-    auto placed = allocate_space(length - pos, copies);
+    auto placed = allocate_space(length - pos, copies, may_use_reserved);
     if (!placed.is_ok()) return placed.status();
     std::vector<ExtentRecord> records;
     uint32_t failed = 0;
@@ -397,8 +379,13 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     pin.release();
     std::memcpy(buf.ptr + (offset - a0), data, size);
     FreshExtents fresh(*m_alloc);
+    // A file with a reservation (fallocate) may spend it; a hint, read
+    // without the lock: the allocator keeps other files' reservations.
+    auto hint = load_inode(ino);
+    const uint64_t may_use = hint.is_ok() ? hint->reserved_raw() : 0;
     DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items,
-                                          &fresh.space.ranges, policy.value()));
+                                          &fresh.space.ranges, policy.value(), IoClass::kWrite,
+                                          may_use));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto rec_r = load_inode(ino);
@@ -433,11 +420,14 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
     rec.mtime = rec.ctime = now_timestamp();
     ++rec.generation;
+    auto unreserve = release_reserved(&b, &rec, a0, a1, /*cut=*/false);
+    if (!unreserve.is_ok()) return unreserve.status();
     put_inode(&b, rec);
     st = commit_sharing(&b, shares);
     if (!st.is_ok()) return st;
     fresh.committed();
     guard.release();
+    m_alloc->unreserve(unreserve.value());
     release_space(freed);
     return size;
   }
@@ -517,6 +507,13 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     if (!st.is_ok()) {
       return st;
     }
+    // Shrinking also gives back what was reserved past the new end.
+    uint64_t unreserve = 0;
+    if (new_size < old_size) {
+      auto r = release_reserved(&b, &rec, align_up(new_size), UINT64_MAX, /*cut=*/true);
+      if (!r.is_ok()) return r.status();
+      unreserve = r.value();
+    }
     rec.size = new_size;
     rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
     rec.mtime = rec.ctime = now_timestamp();
@@ -526,6 +523,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     if (!st.is_ok()) return st;
     fresh.committed();
     guard.release();
+    m_alloc->unreserve(unreserve);
     release_space(freed);
     *out = rec;
     return Status::ok();

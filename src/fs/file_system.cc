@@ -36,6 +36,7 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       m_io_workers(opts.io_workers),
       m_cache(opts.extent_cache_bytes) {
   set_tier_settings(opts.tiering);
+  set_atime_policy(opts.atime);
   std::vector<std::pair<uint64_t, uint64_t>> areas;
   for (size_t i = 0; i < m_volume->disk_count(); ++i) {
     const auto& sb = m_volume->superblock(i);
@@ -173,6 +174,10 @@ Status FileSystem::recover() {
   }
   m_next_ino = next_ino;
   m_ino_reserved = next_ino;
+  // The pool keeps the files' reservations free (fallocate); orphans give
+  // theirs back as they go.
+  DFS_ASSIGN_OR_RETURN(uint64_t reserved, load_reservations());
+  m_alloc->set_reserved(reserved);
   return remove_orphans();
 }
 
@@ -387,16 +392,18 @@ void FileSystem::release_space(const std::vector<DiskRange>& freed) {
 }
 
 Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t length,
-                                                                       size_t wanted) {
+                                                                       size_t wanted,
+                                                                       uint64_t may_use_reserved) {
   const DiskMask writable = m_volume->writable_mask();
   const size_t copies = std::min<size_t>(wanted, m_volume->writable_count());
   if (copies == 0) return Status::error(EIO, "no disk of the volume can take new data");
   auto attempt = [&]() -> Result<std::vector<std::vector<DiskRange>>> {
     // The ssd class first while it has room (tiering), else any disks.
-    auto tiered = allocate_tiered(length, copies);
+    auto tiered = allocate_tiered(length, copies, may_use_reserved);
     if (tiered.is_ok()) return tiered;
-    if (copies > 1) return m_alloc->allocate_copies(length, copies, writable);
-    auto one = m_alloc->allocate(length, writable);  // one copy may spill over disks
+    if (copies > 1) return m_alloc->allocate_copies(length, copies, writable, may_use_reserved);
+    // One copy may spill over disks.
+    auto one = m_alloc->allocate(length, writable, may_use_reserved);
     if (!one.is_ok()) return one.status();
     return std::vector<std::vector<DiskRange>>{std::move(one).value()};
   };
@@ -511,6 +518,8 @@ struct statvfs FileSystem::statfs() const {
   }
   // Every byte written takes `replicas` bytes of the pool: report what a
   // user can store.
+  // Reserved space (fallocate) is promised to files: used, as on ext4.
+  free -= std::min(free, m_alloc->reserved());
   const uint64_t copies = std::max<uint32_t>(1, m_volume->replicas());
   cap /= copies;
   free /= copies;

@@ -47,6 +47,9 @@ struct Caller {
   uint32_t umask = 0;            // applied on create unless the directory has a default ACL
   std::vector<uint32_t> groups;  // supplementary groups, if known
   bool in_group(uint32_t g) const;
+  // in_group_or_capable(): whether a mode change by this caller may keep
+  // the setgid bit of an inode of group G (root stands for CAP_FSETID).
+  bool may_keep_setgid(uint32_t g) const { return uid == 0 || in_group(g); }
 };
 
 struct SetAttr {
@@ -140,6 +143,14 @@ struct ConvertStats {
   uint64_t extents = 0, bytes = 0;  // rewritten since mount
 };
 
+// How reads and directory listings update access times: the mount options
+// noatime, relatime (the default), strictatime and nodiratime.
+struct AtimePolicy {
+  enum class Mode : uint8_t { kRelatime, kStrictatime, kNoatime };
+  Mode mode = Mode::kRelatime;
+  bool dir_atime = true;  // false: nodiratime
+};
+
 struct FsOptions {
   GroupCommitSettings commit;                  // group commit of metadata (and disk syncs)
   unsigned io_workers = 0;                     // per-disk I/O workers; 0 = from the device type
@@ -147,6 +158,7 @@ struct FsOptions {
   bool discard = true;                         // discard freed space on the devices
   uint64_t extent_cache_bytes = 128ull << 20;  // hot extent data kept in memory; 0 = off
   TierSettings tiering;
+  AtimePolicy atime;
 };
 
 class FileSystem {
@@ -246,7 +258,10 @@ class FileSystem {
   Status sync_all();
 
   // Extended attributes.
-  Status setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags);
+  // CALLER matters for ACL names only: an ACL that changes the mode drops
+  // setgid for a caller outside the file's group (posix_acl_update_mode()).
+  Status setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags,
+                  const Caller& caller = Caller{});
   Result<std::string> getxattr(uint64_t ino, std::string_view name);
   Result<std::vector<std::string>> listxattr(uint64_t ino);
   Status removexattr(uint64_t ino, std::string_view name);
@@ -281,6 +296,15 @@ class FileSystem {
   void drain_snapshot_deletes();
   size_t snapshot_deletes_pending() const;
   bool read_only() const { return m_read_only; }
+  // Access times (live: mount -o remount changes them). A mount remounted
+  // read-only updates no access time; the kernel refuses everything else.
+  void set_atime_policy(AtimePolicy p);
+  AtimePolicy atime_policy() const;
+  void set_mount_read_only(bool ro) { m_mount_ro.store(ro, std::memory_order_relaxed); }
+  bool mount_read_only() const { return m_mount_ro.load(std::memory_order_relaxed); }
+  // Whether a read of REC now would update its access time under the policy
+  // (relatime: atime not newer than mtime or ctime, or a day old).
+  bool atime_due(const InodeRecord& rec) const;
 
   struct statvfs statfs() const;
   FsStats stats() const;
@@ -330,8 +354,8 @@ class FileSystem {
   // A new node's mode and ACLs from its directory (default ACL or umask).
   Status inherit_acls(rocksdb::WriteBatch* b, uint64_t parent, InodeRecord* rec, const Caller& c);
   // setxattr of an ACL name: validates it and keeps the mode in step.
-  Status set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, std::string_view name,
-                 std::string_view value);
+  Status set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, const Caller& caller,
+                 std::string_view name, std::string_view value);
   Status is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* result) const;
   // Data policy helpers (policy_ops.cc). A new node takes its directory's.
   Status inherit_policy(rocksdb::WriteBatch* b, uint64_t parent, const InodeRecord& rec);
@@ -362,9 +386,12 @@ class FileSystem {
   // Writes `data` as fresh extents laid out as `policy` says (stripes or
   // copies); `space` gets all the disk space they took. A disk that fails
   // meanwhile is left out and the write placed again on the others.
+  // `may_use_reserved`: pool bytes the file has reserved (fallocate), which
+  // its own writes may take.
   Status write_new_extents(const char* data, uint64_t length, uint64_t generation,
                            std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
-                           const DataPolicy& policy, IoClass cls = IoClass::kWrite);
+                           const DataPolicy& policy, IoClass cls = IoClass::kWrite,
+                           uint64_t may_use_reserved = 0);
   // One stripe of `data` (one record's worth at most); false when the pool
   // has too few writable disks or no contiguous room for the units.
   Result<bool> write_stripe(const char* data, uint64_t length, const EcScheme& scheme,
@@ -382,11 +409,30 @@ class FileSystem {
   Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
   // Space for min(copies, writable disks) copies of `length` bytes on
   // distinct writable disks (see Allocator::allocate_copies).
-  Result<std::vector<std::vector<DiskRange>>> allocate_space(uint64_t length, size_t copies);
-  static bool atime_is_stale(const InodeRecord& rec);
+  Result<std::vector<std::vector<DiskRange>>> allocate_space(uint64_t length, size_t copies,
+                                                             uint64_t may_use_reserved = 0);
   // Generation tag of fresh extents (unique per write).
   static uint64_t next_write_seq();
   void update_atime(uint64_t ino);
+  Result<InodeRecord> lookup_dots(uint64_t ino, std::string_view name);
+
+  // Reservations (reserve_ops.cc). Bytes of [a, b) inside WITHIN (all of
+  // [a, b) when null) that no extent covers.
+  Result<uint64_t> hole_bytes(uint64_t ino, uint64_t a, uint64_t b,
+                              const std::vector<std::pair<uint64_t, uint64_t>>* within);
+  // fallocate: reserves the holes of [a, b) (block aligned) for INO.
+  Status reserve_range(uint64_t ino, uint64_t a, uint64_t b);
+  // Into batch B, for a change about to place data in [a, b) (cut = false)
+  // or to drop it (punch, truncate: cut = true, the range is no longer
+  // reserved): REC loses the reservation of the holes there. Returns the
+  // pool bytes to unreserve once B is committed.
+  Result<uint64_t> release_reserved(rocksdb::WriteBatch* b, InodeRecord* rec, uint64_t a,
+                                    uint64_t e, bool cut);
+  // release_reserved(cut) of [a, b) in a commit of its own.
+  Status drop_reservation(uint64_t ino, uint64_t a, uint64_t b);
+  void put_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec);
+  void delete_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec);
+  Result<uint64_t> load_reservations();
   // Loads each inode of INOS once into OUT (keys already there are kept).
   Status load_inodes(const std::vector<uint64_t>& inos, std::map<uint64_t, InodeRecord>* out);
   Status exchange_entries(uint64_t parent, std::string_view name, uint64_t src, uint64_t new_parent,
@@ -441,7 +487,8 @@ class FileSystem {
   // m_tier_active for the read path, refreshed at open and by every pass.
   bool refresh_tier_active();
   // Placement of new data on the ssd class when it has room; ENOSPC if not.
-  Result<std::vector<std::vector<DiskRange>>> allocate_tiered(uint64_t length, size_t copies);
+  Result<std::vector<std::vector<DiskRange>>> allocate_tiered(uint64_t length, size_t copies,
+                                                              uint64_t may_use_reserved);
   // Moves up to `max_moves` copies of the extents of `ino` that are on
   // `from` disks to `to` disks; adds the bytes moved.
   Status migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
@@ -450,6 +497,9 @@ class FileSystem {
 
   std::unique_ptr<Volume> m_volume;
   const bool m_read_only;
+  std::atomic<bool> m_mount_ro{false};
+  std::atomic<uint8_t> m_atime_mode{0};
+  std::atomic<bool> m_dir_atime{true};
   // Copies of the live settings read on hot paths.
   std::atomic<bool> m_commit_enabled;
   std::atomic<uint32_t> m_commit_delay_us;

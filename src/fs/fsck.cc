@@ -62,6 +62,7 @@ class Checker {
   Status load_inodes();
   Status load_entries();
   Status load_orphans();
+  Status check_reservations();
   void check_entries();
   void reconnect_lost();
   void check_link_counts();
@@ -140,6 +141,38 @@ Status Checker::load_entries() {
   }
   m_rep->entries = m_entries.size();
   return status_from_rocksdb(it->status(), "scanning directory entries");
+}
+
+Status Checker::check_reservations() {
+  // The index of fallocate reservations must match the inode records:
+  // mount sums it to know how much of the pool to keep free.
+  std::set<uint64_t> indexed;
+  auto it = m_meta.iterator(Cf::kVolume);
+  const std::string prefix = KeyCodec::kReservePrefix;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != prefix.size() + 8) continue;
+    const uint64_t ino = get_be64(it->key().data() + prefix.size());
+    auto rec = m_inodes.find(ino);
+    const uint64_t want = rec == m_inodes.end() ? 0 : rec->second.reserved_raw();
+    const bool ok = it->value().size() == 8 && get_le<uint64_t>(it->value().data()) == want;
+    if (want == 0) {
+      problem("reservation record of inode " + std::to_string(ino) + ", which reserves nothing",
+              true);
+      m_batch.Delete(cf(Cf::kVolume), it->key());
+    } else if (!ok) {
+      problem("reservation record of inode " + std::to_string(ino) + " is wrong", true);
+    }
+    indexed.insert(ino);
+  }
+  for (const auto& [ino, rec] : m_inodes) {
+    if (rec.reserved_raw() == 0) continue;
+    if (indexed.count(ino) == 0)
+      problem("inode " + std::to_string(ino) + " reserves space without a record", true);
+    std::string v;
+    put_le<uint64_t>(&v, rec.reserved_raw());
+    m_batch.Put(cf(Cf::kVolume), KeyCodec::reserve_key(ino), v);  // applied only on repair
+  }
+  return status_from_rocksdb(it->status(), "scanning reservation records");
 }
 
 Status Checker::load_orphans() {
@@ -414,6 +447,7 @@ Status Checker::run(FsckReport* rep) {
   DFS_RETURN_IF_ERROR(load_inodes());
   DFS_RETURN_IF_ERROR(load_entries());
   DFS_RETURN_IF_ERROR(load_orphans());
+  DFS_RETURN_IF_ERROR(check_reservations());
   check_entries();
   reconnect_lost();
   check_link_counts();

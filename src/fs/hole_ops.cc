@@ -70,6 +70,9 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
   // One commit: the partial edge blocks, rewritten with zeros (copy-on-
   // write), and the whole blocks between them, dropped. A crash leaves the
   // file as it was before the punch or as it is after it.
+  // Whole blocks of the range: what the punch takes out of a reservation.
+  const uint64_t punch_begin = (offset + kBlock - 1) & ~(kBlock - 1);
+  const uint64_t punch_end = std::max(punch_begin, (offset + length) & ~(kBlock - 1));
   for (int attempt = 0; attempt < kPunchRetries; ++attempt) {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
     uint64_t size = 0;
@@ -83,9 +86,13 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
       if (rec->is_dir()) return Status::error(EISDIR);
       if (!rec->is_reg()) return Status::error(ENODEV);
       size = rec->size;
-      // Past the end of the file there is nothing to punch (the size stays).
+      // Past the end of the file there is no data to punch (the size
+      // stays), only a reservation to give back.
       end = std::min(offset + length, size);
-      if (offset >= end) return Status::ok();
+      if (offset >= end) {
+        guard.release();
+        return drop_reservation(ino, punch_begin, punch_end);
+      }
       h0 = offset & ~(kBlock - 1);
       t1 = (end + kBlock - 1) & ~(kBlock - 1);
       head = offset != h0;
@@ -152,11 +159,14 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
     rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
     rec.mtime = rec.ctime = now_timestamp();
     ++rec.generation;
+    DFS_ASSIGN_OR_RETURN(uint64_t unreserve,
+                         release_reserved(&b, &rec, punch_begin, punch_end, /*cut=*/true));
     put_inode(&b, rec);
     crash_point("punch.before_commit");
     DFS_RETURN_IF_ERROR(commit_sharing(&b, shares));
     fresh.committed();
     guard.release();
+    m_alloc->unreserve(unreserve);
     release_space(freed);
     return Status::ok();
   }
@@ -179,15 +189,12 @@ Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   if (!rec.is_ok()) return rec.status();
   if (rec->is_dir()) return Status::error(EISDIR);
   if (!rec->is_reg()) return Status::error(ENODEV);
-  if (mode & FALLOC_FL_ZERO_RANGE) {
-    // Zeros are holes here: the range's blocks are freed, edges zeroed.
-    DFS_RETURN_IF_ERROR(punch_hole(ino, offset, length));
-  } else {
-    // Copy-on-write extents cannot be reserved ahead of the write; refuse
-    // what the pool could not hold now.
-    struct statvfs st = statfs();
-    if (length > static_cast<uint64_t>(st.f_bavail) * kBlock) return Status::error(ENOSPC);
-  }
+  // Zeros are holes here: ZERO_RANGE frees the range's blocks and zeroes
+  // the edges. Either way the holes of the range are then reserved, so
+  // writing into it never fails with ENOSPC (reserve_ops.cc).
+  if (mode & FALLOC_FL_ZERO_RANGE) DFS_RETURN_IF_ERROR(punch_hole(ino, offset, length));
+  DFS_RETURN_IF_ERROR(
+      reserve_range(ino, offset & ~(kBlock - 1), (offset + length + kBlock - 1) & ~(kBlock - 1)));
   if (!keep_size && offset + length > rec->size) {
     InodeRecord out;
     return truncate(ino, offset + length, &out);

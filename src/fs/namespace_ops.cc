@@ -19,6 +19,7 @@ constexpr std::string_view kSymlinkKey{"\0link", 5};
 }  // namespace
 
 Result<InodeRecord> FileSystem::lookup(uint64_t parent, std::string_view name) {
+  if (name == "." || name == "..") return lookup_dots(parent, name);
   DFS_RETURN_IF_ERROR(check_name(name));
   auto guard = m_locks.lock_shared(parent);
   auto dir = load_inode(parent);
@@ -28,6 +29,17 @@ Result<InodeRecord> FileSystem::lookup(uint64_t parent, std::string_view name) {
   if (!d.is_ok()) return d.status();
   if (!d->has_value()) return Status::error(ENOENT);
   return load_inode((*d)->first);
+}
+
+Result<InodeRecord> FileSystem::lookup_dots(uint64_t ino, std::string_view name) {
+  // The kernel asks for "." and ".." only to turn a file handle back into
+  // an inode (open_by_handle_at, NFS export): inode numbers are never
+  // reused, so a number names one inode for the volume's life. "." may be
+  // any inode; ".." only a directory's.
+  auto rec = load_inode(ino);
+  if (!rec.is_ok() || name == ".") return rec;
+  if (!rec->is_dir()) return Status::error(ENOTDIR);
+  return load_inode(rec->parent == 0 ? ino : rec->parent);
 }
 
 Result<InodeRecord> FileSystem::getattr(uint64_t ino) {
@@ -171,6 +183,8 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
     b->Delete(meta.handle(Cf::kXattrs), xit->key());
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(xit->status(), "xattr scan"));
+  auto rec = load_inode(ino);
+  if (rec.is_ok()) delete_reservation(b, rec.value());
   b->Delete(meta.handle(Cf::kInodes), KeyCodec::inode_key(ino));
   forget_access(ino);
   return Status::ok();
@@ -422,6 +436,9 @@ Result<std::vector<DirEntry>> FileSystem::list_dir(uint64_t ino) {
                            get_le<uint32_t>(it->value().data() + 8)});
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "directory scan"));
+  const bool touch_atime = atime_due(rec.value());
+  guard.release();
+  if (touch_atime) update_atime(ino);
   return out;
 }
 
@@ -463,9 +480,10 @@ Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const
   Timestamp now = now_timestamp();
   if (attr.valid & SetAttr::kMode) {
     uint32_t mode = attr.mode & 07777;
-    // A non-member (other than root) cannot leave a setgid bit behind.
-    if (caller.uid != 0 && !caller.in_group(rec.gid) && !rec.is_dir())
-      mode &= ~static_cast<uint32_t>(S_ISGID);
+    // A non-member of the (new) group, other than root, cannot leave a
+    // setgid bit behind, on a file or a directory (setattr_prepare()).
+    const uint32_t gid = (attr.valid & SetAttr::kGid) ? attr.gid : rec.gid;
+    if (!caller.may_keep_setgid(gid)) mode &= ~static_cast<uint32_t>(S_ISGID);
     rec.mode = (rec.mode & S_IFMT) | mode;
   }
   bool owner_changed = false;

@@ -109,7 +109,8 @@ TierClassUse FileSystem::class_use(DiskMask mask) const {
 }
 
 Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t length,
-                                                                        size_t copies) {
+                                                                        size_t copies,
+                                                                        uint64_t may_use_reserved) {
   const auto [ssd, hdd] = tier_masks();
   if (!m_tier_on.load(std::memory_order_relaxed) || ssd == 0 || hdd == 0)
     return Status::error(ENOSPC, "tiering inactive");
@@ -122,13 +123,16 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t
   const size_t on_ssd = std::min<size_t>(copies, static_cast<size_t>(std::popcount(room)));
   if (on_ssd == 0) return Status::error(ENOSPC, "the ssd class is full");
   auto fast = on_ssd == 1 && copies == 1 ? [&]() -> Result<std::vector<std::vector<DiskRange>>> {
-    auto one = m_alloc->allocate(length, room);
+    auto one = m_alloc->allocate(length, room, may_use_reserved);
     if (!one.is_ok()) return one.status();
     return std::vector<std::vector<DiskRange>>{std::move(one).value()};
   }()
-      : m_alloc->allocate_copies(length, on_ssd, room);
+      : m_alloc->allocate_copies(length, on_ssd, room, may_use_reserved);
   if (!fast.is_ok() || on_ssd == copies) return fast;
-  auto slow = m_alloc->allocate_copies(length, copies - on_ssd, hdd);
+  // What the fast copies took of the file's reservation is gone from it.
+  const uint64_t taken = on_ssd * ((length + kBlock - 1) & ~(kBlock - 1));
+  auto slow = m_alloc->allocate_copies(length, copies - on_ssd, hdd,
+                                       may_use_reserved - std::min(may_use_reserved, taken));
   if (!slow.is_ok()) {
     for (const auto& c : fast.value()) m_alloc->free_now(c);
     return slow.status();

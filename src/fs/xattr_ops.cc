@@ -57,8 +57,8 @@ Status FileSystem::inherit_acls(rocksdb::WriteBatch* b, uint64_t parent, InodeRe
   return Status::ok();
 }
 
-Status FileSystem::set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, std::string_view name,
-                           std::string_view value) {
+Status FileSystem::set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, const Caller& caller,
+                           std::string_view name, std::string_view value) {
   auto acl = PosixAcl::parse(value);
   if (!acl.is_ok()) return acl.status();
   auto* cf = m_volume->meta().handle(Cf::kXattrs);
@@ -79,6 +79,7 @@ Status FileSystem::set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, std::string
   // posix_acl_update_mode(): the mode follows the ACL, and an ACL that the
   // mode alone expresses is not stored.
   rec->mode = (rec->mode & ~0777u) | acl->mode_bits();
+  if (!caller.may_keep_setgid(rec->gid)) rec->mode &= ~static_cast<uint32_t>(S_ISGID);
   if (acl->equivalent_to_mode()) {
     b->Delete(cf, key);
   } else {
@@ -87,8 +88,8 @@ Status FileSystem::set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, std::string
   return Status::ok();
 }
 
-Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_view value,
-                            int flags) {
+Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags,
+                            const Caller& caller) {
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   if (value.size() > kXattrValueMax) return Status::error(E2BIG);
@@ -103,7 +104,7 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_vie
   r.ctime = now_timestamp();
   rocksdb::WriteBatch b;
   if (is_acl_name(name)) {
-    DFS_RETURN_IF_ERROR(set_acl(&b, &r, name, value));
+    DFS_RETURN_IF_ERROR(set_acl(&b, &r, caller, name, value));
   } else {
     b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(ino, name),
           rocksdb::Slice(value.data(), value.size()));

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
+#include <thread>
 
 using namespace dynamicfs;
 
@@ -214,4 +216,46 @@ TEST(Allocator, FullTrimWithALargeMinimumSkipsOnlyShortRanges) {
     a.end_discard(c);
   }
   EXPECT_EQ(got, 31 * kMiB) << "every free range of at least 1 MiB is trimmed";
+}
+
+TEST(Allocator, ReservationsAreKeptFreeForTheirOwner) {
+  Allocator a({{kMiB, 9 * kMiB}});  // 8 MiB
+  ASSERT_TRUE(a.reserve(6 * kMiB).is_ok());
+  EXPECT_EQ(a.reserve(3 * kMiB).err(), ENOSPC);  // 6 + 3 > 8
+  EXPECT_EQ(a.reserved(), 6 * kMiB);
+  // Others get only what is not reserved...
+  auto other = a.allocate(2 * kMiB);
+  ASSERT_TRUE(other.is_ok());
+  EXPECT_EQ(a.allocate(4096).err(), ENOSPC);
+  EXPECT_EQ(a.allocate_copies(4096, 1, kAllDisks).err(), ENOSPC);
+  // ...while the owner may take its reservation, not more.
+  auto own = a.allocate(6 * kMiB, kAllDisks, 6 * kMiB);
+  ASSERT_TRUE(own.is_ok());
+  EXPECT_EQ(total(own.value()), 6 * kMiB);
+  a.unreserve(6 * kMiB);  // the owner's commit turned it into data
+  EXPECT_EQ(a.reserved(), 0u);
+  a.free_now(other.value());
+  EXPECT_TRUE(a.allocate(2 * kMiB).is_ok());
+}
+
+TEST(Allocator, ConcurrentAllocationsNeverEatAReservation) {
+  // Allocators race with a reservation being taken: afterwards the free
+  // space always covers what was reserved.
+  for (int round = 0; round < 20; ++round) {
+    Allocator a({{kMiB, 33 * kMiB}});
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        while (!go.load()) std::this_thread::yield();
+        for (int i = 0; i < 64; ++i) (void)a.allocate(64 * 1024);
+      });
+    }
+    go = true;
+    Status st = a.reserve(12 * kMiB);
+    for (auto& t : threads) t.join();
+    if (st.is_ok()) {
+      EXPECT_GE(a.space(0).free, a.reserved()) << "round " << round;
+    }
+  }
 }

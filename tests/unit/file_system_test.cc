@@ -326,6 +326,45 @@ TEST_F(FsTest, FallocateModes) {
   EXPECT_EQ(m_fs->fallocate(d->ino, 0, 0, k).err(), EISDIR);
 }
 
+TEST_F(FsTest, FallocateReservesTheHolesOfItsRange) {
+  const uint64_t k = FileSystem::kBlock;
+  const uint64_t free0 = m_fs->statfs().f_bavail;
+  uint64_t f = mkfile("r");
+  write(f, 0, std::string(4 * k, 'a'));  // data in [0, 4k): not reserved again
+  ASSERT_TRUE(m_fs->fallocate(f, FALLOC_FL_KEEP_SIZE, 0, 64 * k).is_ok());
+  auto rec = m_fs->getattr(f);
+  EXPECT_EQ(rec->reserved_bytes, 60 * k);
+  struct stat st {};
+  rec->to_stat(&st);
+  EXPECT_EQ(static_cast<uint64_t>(st.st_blocks) * 512, 64 * k);
+  EXPECT_EQ(m_fs->statfs().f_bavail, free0 - 64);
+  // Writes turn reservation into data, partial blocks included; a second
+  // write into the same block takes nothing more.
+  write(f, 8 * k, std::string(2 * k, 'b'));
+  write(f, 20 * k + 100, "c");
+  write(f, 20 * k + 200, "d");
+  EXPECT_EQ(m_fs->getattr(f)->reserved_bytes, 57 * k);
+  // A punch gives back the holes it covers; a truncate what lies past the end.
+  ASSERT_TRUE(
+      m_fs->fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 30 * k, 10 * k).is_ok());
+  EXPECT_EQ(m_fs->getattr(f)->reserved_bytes, 47 * k);
+  // Kept across a remount, in the inode and in the pool.
+  reopen();
+  EXPECT_EQ(m_fs->getattr(f)->reserved_bytes, 47 * k);
+  EXPECT_EQ(m_fs->statfs().f_bavail, free0 - 4 - 2 - 1 - 47);
+  SetAttr sa;
+  sa.valid = SetAttr::kSize;
+  sa.size = 12 * k;  // from 20k + 201
+  ASSERT_TRUE(m_fs->setattr(f, sa, m_caller).is_ok());
+  // [0, 12k) keeps its holes reserved: blocks 4-7, 10 and 11.
+  EXPECT_EQ(m_fs->getattr(f)->reserved_bytes, 6 * k);
+  EXPECT_EQ(m_fs->statfs().f_bavail, free0 - 6 - 6);
+  // Unlink gives back the rest.
+  ASSERT_TRUE(m_fs->unlink(FileSystem::kRootIno, "r").is_ok());
+  ASSERT_TRUE(m_fs->sync_all().is_ok());
+  EXPECT_EQ(m_fs->statfs().f_bavail, free0);
+}
+
 TEST_F(FsTest, HardLinksAndUnlinkWhileOpen) {
   uint64_t f = mkfile("f");
   write(f, 0, "data");

@@ -1,0 +1,169 @@
+// FileSystem reservations: what fallocate promises. Data is copy-on-write,
+// so space cannot be handed out ahead of the write; instead fallocate
+// reserves pool space for the holes of the range, and the allocator keeps
+// that much free for the file (Allocator::reserve). The inode record keeps
+// the ranges fallocate covered and how many of their bytes are still holes
+// (the invariant every data path keeps: reserved_bytes = bytes of
+// reserve_ranges no extent covers); an index key per reserving file in the
+// volume family lets mount add the reservations up without a scan.
+#include <algorithm>
+
+#include "metadata/key_codec.h"
+#include "src/common/coding.h"
+#include "src/fs/file_system.h"
+
+namespace dynamicfs {
+
+namespace {
+
+using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
+
+// Bytes of [a, b) inside R.
+uint64_t overlap(const Ranges& r, uint64_t a, uint64_t b) {
+  uint64_t n = 0;
+  for (const auto& [off, len] : r) {
+    const uint64_t lo = std::max(a, off), hi = std::min(b, off + len);
+    if (lo < hi) n += hi - lo;
+  }
+  return n;
+}
+
+// R minus [a, b).
+void cut_range(Ranges* r, uint64_t a, uint64_t b) {
+  Ranges out;
+  for (const auto& [off, len] : *r) {
+    const uint64_t end = off + len;
+    if (end <= a || off >= b) {
+      out.emplace_back(off, len);
+      continue;
+    }
+    if (off < a) out.emplace_back(off, a - off);
+    if (end > b) out.emplace_back(b, end - b);
+  }
+  *r = std::move(out);
+}
+
+// R plus [a, b), merged.
+void add_range(Ranges* r, uint64_t a, uint64_t b) {
+  r->emplace_back(a, b - a);
+  std::sort(r->begin(), r->end());
+  Ranges out;
+  for (const auto& [off, len] : *r) {
+    if (!out.empty() && off <= out.back().first + out.back().second) {
+      auto& last = out.back();
+      last.second = std::max(last.first + last.second, off + len) - last.first;
+    } else {
+      out.emplace_back(off, len);
+    }
+  }
+  *r = std::move(out);
+}
+
+}  // namespace
+
+Result<uint64_t> FileSystem::hole_bytes(uint64_t ino, uint64_t a, uint64_t b,
+                                        const Ranges* within) {
+  uint64_t total = within == nullptr ? b - a : overlap(*within, a, b);
+  if (total == 0) return uint64_t{0};
+  auto ext = extents_in(ino, a, b);
+  if (!ext.is_ok()) return ext.status();
+  for (const auto& [off, e] : ext.value()) {
+    const uint64_t lo = std::max(a, off), hi = std::min(b, off + e.length);
+    if (lo >= hi) continue;
+    total -= within == nullptr ? hi - lo : overlap(*within, lo, hi);
+  }
+  return total;
+}
+
+void FileSystem::put_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec) {
+  auto* cf = m_volume->meta().handle(Cf::kVolume);
+  if (rec.reserved_raw() == 0) {
+    b->Delete(cf, KeyCodec::reserve_key(rec.ino));
+    return;
+  }
+  std::string v;
+  put_le<uint64_t>(&v, rec.reserved_raw());
+  b->Put(cf, KeyCodec::reserve_key(rec.ino), v);
+}
+
+Result<uint64_t> FileSystem::release_reserved(rocksdb::WriteBatch* b, InodeRecord* rec, uint64_t a,
+                                              uint64_t e, bool cut) {
+  if (rec->reserve_ranges.empty() || overlap(rec->reserve_ranges, a, e) == 0) return uint64_t{0};
+  DFS_ASSIGN_OR_RETURN(uint64_t holes, hole_bytes(rec->ino, a, e, &rec->reserve_ranges));
+  const uint64_t copies = rec->reserve_copies;
+  const uint64_t n = std::min(holes, rec->reserved_bytes);
+  rec->reserved_bytes -= n;
+  if (cut) cut_range(&rec->reserve_ranges, a, e);
+  if (rec->reserved_bytes == 0 || rec->reserve_ranges.empty()) {
+    rec->reserve_ranges.clear();
+    rec->reserved_bytes = 0;
+    rec->reserve_copies = 0;
+  }
+  put_reservation(b, *rec);
+  return n * copies;
+}
+
+Status FileSystem::reserve_range(uint64_t ino, uint64_t a, uint64_t e) {
+  auto policy = data_policy(ino);
+  if (!policy.is_ok()) return policy.status();
+  auto guard = m_locks.lock_whole_file(ino);
+  auto rec_r = load_inode(ino);
+  if (!rec_r.is_ok()) return rec_r.status();
+  InodeRecord rec = rec_r.value();
+  DFS_ASSIGN_OR_RETURN(uint64_t holes, hole_bytes(ino, a, e, nullptr));
+  DFS_ASSIGN_OR_RETURN(uint64_t held, hole_bytes(ino, a, e, &rec.reserve_ranges));
+  const uint64_t fresh = holes - std::min(holes, held);
+  if (rec.reserve_copies == 0) rec.reserve_copies = policy->copies(m_volume->replicas());
+  const uint64_t raw = fresh * rec.reserve_copies;
+  if (raw > 0) DFS_RETURN_IF_ERROR(m_alloc->reserve(raw));
+  add_range(&rec.reserve_ranges, a, e);
+  rec.reserved_bytes += fresh;
+  if (rec.reserved_bytes == 0) {  // the whole range holds data already
+    rec.reserve_ranges.clear();
+    rec.reserve_copies = 0;
+  }
+  rec.ctime = now_timestamp();
+  rocksdb::WriteBatch b;
+  put_inode(&b, rec);
+  put_reservation(&b, rec);
+  Status st = m_commit->apply(&b);
+  if (!st.is_ok() && raw > 0) m_alloc->unreserve(raw);
+  return st;
+}
+
+Status FileSystem::drop_reservation(uint64_t ino, uint64_t a, uint64_t e) {
+  auto guard = m_locks.lock_whole_file(ino);
+  auto rec_r = load_inode(ino);
+  if (!rec_r.is_ok()) return rec_r.status();
+  InodeRecord rec = rec_r.value();
+  rocksdb::WriteBatch b;
+  DFS_ASSIGN_OR_RETURN(uint64_t raw, release_reserved(&b, &rec, a, e, /*cut=*/true));
+  if (b.Count() == 0) return Status::ok();
+  put_inode(&b, rec);
+  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
+  m_alloc->unreserve(raw);
+  return Status::ok();
+}
+
+Result<uint64_t> FileSystem::load_reservations() {
+  auto& meta = m_volume->meta();
+  uint64_t total = 0;
+  const std::string prefix = KeyCodec::kReservePrefix;
+  auto it = meta.iterator(Cf::kVolume);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() != 8) return Status::error(EUCLEAN, "malformed reservation record");
+    total += get_le<uint64_t>(it->value().data());
+  }
+  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "reservation scan"));
+  return total;
+}
+
+void FileSystem::delete_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec) {
+  if (rec.reserved_raw() == 0) return;
+  b->Delete(m_volume->meta().handle(Cf::kVolume), KeyCodec::reserve_key(rec.ino));
+  // Given back as the deletion is batched: a failed commit of a deletion
+  // leaves the metadata store unusable anyway.
+  m_alloc->unreserve(rec.reserved_raw());
+}
+
+}  // namespace dynamicfs
