@@ -96,8 +96,9 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_SPLICE_READ) conn->want |= FUSE_CAP_SPLICE_READ;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
-  // Inode numbers are not stable file handles across our lookups; no NFS export.
-  conn->want &= ~static_cast<unsigned>(FUSE_CAP_EXPORT_SUPPORT);
+  // Inode numbers are never reused and lookup answers "." and "..", so a
+  // file handle (name_to_handle_at, NFS) stays valid across remounts.
+  if (conn->capable & FUSE_CAP_EXPORT_SUPPORT) conn->want |= FUSE_CAP_EXPORT_SUPPORT;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -214,12 +215,16 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
   reply_status(req, fs(req).rename(parent, name, newparent, newname, flags));
 }
 
-void set_open_flags(fuse_file_info* fi) {
-  if (fi->flags & O_DIRECT) {
-    fi->direct_io = 1;
-  } else {
-    fi->keep_cache = 1;
-  }
+// An open keeps the page cache unless a read through it must reach the
+// daemon to update the access time (the kernel keeps none for FUSE):
+// relatime after a change, every open under strictatime. O_DIRECT is left
+// to the kernel's own direct I/O path (not FOPEN_DIRECT_IO): it bypasses
+// the cache for that descriptor, writes back and drops cached pages of the
+// range around each direct write, removes setuid/setgid bits like any
+// write, follows fcntl(F_SETFL) toggling O_DIRECT, and lets such a file be
+// mmap'ed.
+void set_open_flags(fuse_file_info* fi, bool atime_due) {
+  fi->keep_cache = ((fi->flags & O_ACCMODE) == O_WRONLY || !atime_due) ? 1 : 0;
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -237,7 +242,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     reply_err(req, st.err());
     return;
   }
-  set_open_flags(fi);
+  set_open_flags(fi, fs(req).atime_due(rec.value()));
   if (fuse_reply_open(req, fi) != 0) (void)fs(req).release_file(ino);
 }
 
@@ -253,7 +258,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     reply_err(req, st.err());
     return;
   }
-  set_open_flags(fi);
+  set_open_flags(fi, false);  // nothing of a new file is cached
   fuse_entry_param e{};
   e.ino = r->ino;
   r->to_stat(&e.attr);
@@ -262,12 +267,17 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
   if (fuse_reply_create(req, &e, fi) != 0) (void)fs(req).release_file(r->ino);
 }
 
+// A read or write the kernel sends for an O_DIRECT descriptor (page-cache
+// writeback of an mmap'ed O_DIRECT file is not one).
+bool direct_request(const fuse_file_info* fi) {
+  return fi != nullptr && (fi->flags & O_DIRECT) != 0 && fi->writepage == 0;
+}
+
 // O_DIRECT I/O must be aligned to the logical block size, as on a block
 // device (the kernel checks the buffer only for real devices).
 constexpr uint64_t kDirectAlign = 512;
 bool misaligned_direct(const fuse_file_info* fi, off_t off, size_t size) {
-  return fi != nullptr && (fi->flags & O_DIRECT) != 0 &&
-         ((static_cast<uint64_t>(off) | size) & (kDirectAlign - 1)) != 0;
+  return direct_request(fi) && ((static_cast<uint64_t>(off) | size) & (kDirectAlign - 1)) != 0;
 }
 
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -301,6 +311,14 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off
       reply_err(req, st.err());
       return;
     }
+  }
+  if (direct_request(fi) && r.value() > 0) {
+    // The kernel drops cached pages of the range after a synchronous direct
+    // write, but not after an asynchronous one, and a buffered reader may
+    // have cached the old bytes while this write was on its way. Drop them
+    // before the writer hears the write is done.
+    (void)fuse_lowlevel_notify_inval_inode(server(req).session(), ino, off,
+                                           static_cast<off_t>(r.value()));
   }
   fuse_reply_write(req, r.value());
 }
@@ -408,7 +426,9 @@ void op_access(fuse_req_t req, fuse_ino_t ino, int mask) {
 
 void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
                  int flags) {
-  reply_status(req, fs(req).setxattr(ino, name, std::string_view(value, size), flags));
+  const bool acl = std::strncmp(name, "system.posix_acl_", 17) == 0;
+  reply_status(
+      req, fs(req).setxattr(ino, name, std::string_view(value, size), flags, caller_of(req, acl)));
 }
 
 void reply_xattr_value(fuse_req_t req, const std::string& value, size_t size) {
@@ -450,8 +470,9 @@ void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
 
 void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_info* /*fi*/) {
   // The kernel answers SEEK_SET/CUR/END itself; only DATA and HOLE come here.
+  // A negative offset is past no data and no hole: ENXIO, as ext4 says.
   if (off < 0) {
-    reply_err(req, EINVAL);
+    reply_err(req, ENXIO);
     return;
   }
   auto r = fs(req).seek_data_or_hole(ino, static_cast<uint64_t>(off), whence);

@@ -46,6 +46,7 @@ class FuseServer {
   void unmount();
 
   FileSystem& fs() { return m_fs; }
+  fuse_session* session() { return m_session; }
   const FuseConfig& config() const { return m_config; }
   FuseOpMetrics& op_metrics() { return m_op_metrics; }
   const FuseOpMetrics& op_metrics() const { return m_op_metrics; }

@@ -1,7 +1,6 @@
 // `dynamicfs mount`: checks the mountpoint, forks the daemon (daemon.cc), and
 // returns only when the daemon reports the filesystem mounted (or its
 // one-line error).
-#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,12 +18,30 @@
 #include "src/cli/commands.h"
 #include "src/cli/daemon.h"
 #include "src/common/status.h"
+#include "src/control/control_client.h"
+#include "src/fs/volume_config.h"
 
 namespace dynamicfs {
 
 namespace {
 
-Status check_mountpoint(const std::string& mp, std::string* canonical) {
+// Whether PATH is DIR or lies below it (both canonical).
+bool within(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                         (dir == "/" || path[dir.size()] == '/'));
+}
+
+std::string canonical_or_self(const std::string& p) {
+  char resolved[PATH_MAX];
+  return ::realpath(p.c_str(), resolved) != nullptr ? std::string(resolved) : p;
+}
+
+// Like any Linux filesystem, dynamicfs mounts over a non-empty directory
+// or over another mount. Refused are only the mountpoints that would hide
+// the volume from its own daemon (the volume directory, a directory inside
+// it, or a directory holding it or one of its disks) and a mountpoint where
+// a dynamicfs volume is already mounted.
+Status check_mountpoint(const std::string& mp, const std::string& volume, std::string* canonical) {
   struct stat st {};
   if (::stat(mp.c_str(), &st) != 0) return Status::from_errno("mountpoint " + mp);
   if (!S_ISDIR(st.st_mode))
@@ -33,26 +50,23 @@ Status check_mountpoint(const std::string& mp, std::string* canonical) {
   if (::realpath(mp.c_str(), resolved) == nullptr)
     return Status::from_errno("cannot resolve " + mp);
   *canonical = resolved;
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, dev, root, point;
-    ls >> id >> parent >> dev >> root >> point;
-    if (point == *canonical)
-      return Status::error(EBUSY, "mountpoint " + mp + " is already a mount point (busy)");
+  if (ControlClient::find_mount(*canonical).is_ok())
+    return Status::error(EBUSY, "mountpoint " + mp + " already has a dynamicfs volume mounted");
+  const std::string vol = canonical_or_self(volume);
+  if (within(*canonical, vol) || within(vol, *canonical)) {
+    return Status::error(EINVAL, "mountpoint " + mp + " would hide the volume directory " + vol +
+                                     " from its own daemon; choose a directory outside it");
   }
-  DIR* d = ::opendir(mp.c_str());
-  if (d == nullptr) return Status::from_errno("cannot open mountpoint " + mp);
-  bool empty = true;
-  while (dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
-      empty = false;
-      break;
+  auto cfg = VolumeConfig::load(vol);
+  if (cfg.is_ok()) {
+    for (const auto& d : cfg->disks) {
+      const std::string disk = canonical_or_self(d.path);
+      if (within(disk, *canonical)) {
+        return Status::error(EINVAL, "mountpoint " + mp + " would hide disk " + disk +
+                                         " of the volume; choose another directory");
+      }
     }
   }
-  ::closedir(d);
-  if (!empty) return Status::error(ENOTEMPTY, "mountpoint " + mp + " is not empty");
   return Status::ok();
 }
 
@@ -60,7 +74,7 @@ Status check_mountpoint(const std::string& mp, std::string* canonical) {
 
 int cmd_mount(const MountOptions& o) {
   std::string mountpoint;
-  Status st = check_mountpoint(o.mountpoint, &mountpoint);
+  Status st = check_mountpoint(o.mountpoint, o.volume, &mountpoint);
   if (!st.is_ok()) return fail(st.message());
   // The daemon leaves the working directory, so a relative volume path is
   // made absolute here.

@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -15,7 +16,9 @@
 #include <sstream>
 
 #include "src/cli/commands.h"
+#include "src/cli/daemon_settings.h"
 #include "src/cli/host_config.h"
+#include "src/cli/mount_flags.h"
 #include "src/control/control_client.h"
 
 namespace dynamicfs {
@@ -26,13 +29,12 @@ namespace {
 constexpr int kUsage = 1;
 constexpr int kMountFailure = 32;
 
-// Options mount(8) and fstab use that are not for the filesystem, and VFS
-// time options FUSE does not take (dynamicfs keeps atime as relatime).
+// Options mount(8) and fstab use that are not for the filesystem. (The
+// access-time options go to the daemon, which keeps access times.)
 bool userspace_only(const std::string& opt) {
-  static const char* const kDrop[] = {
-      "defaults", "_netdev",    "auto",     "noauto",     "user",     "nouser",     "users",
-      "owner",    "group",      "nofail",   "rw",         "relatime", "norelatime", "strictatime",
-      "lazytime", "nolazytime", "diratime", "nodiratime", "iversion", "noiversion"};
+  static const char* const kDrop[] = {"defaults", "_netdev",  "auto",      "noauto", "user",
+                                      "nouser",   "users",    "owner",     "group",  "nofail",
+                                      "rw",       "iversion", "noiversion"};
   for (const char* d : kDrop)
     if (opt == d) return true;
   return opt.starts_with("x-") || opt.starts_with("comment=");
@@ -81,11 +83,49 @@ void register_umount_helper(const std::string& source, const std::string& target
   mnt_unref_fs(fs);
 }
 
+// mount -o remount,...: changes the flags of the live mount with mount(2)
+// (ro and rw, suid, dev, exec, access times) and tells its daemon, which
+// keeps access times and may change live settings; no second daemon.
+int remount(const char* self, const std::string& target, const std::vector<std::string>& opts) {
+  auto info = ControlClient::find_mount(target);
+  if (!info.is_ok()) {
+    std::fprintf(stderr, "%s: cannot remount %s: %s\n", self, target.c_str(),
+                 info.status().message().c_str());
+    return kMountFailure;
+  }
+  DaemonSettings check;  // refuses options a remount cannot change, before anything changes
+  if (Status st = check.remount(opts); !st.is_ok()) {
+    std::fprintf(stderr, "%s: %s\n", self, st.message().c_str());
+    return kUsage;
+  }
+  unsigned long flags = MountFlags::current(info->mountpoint);
+  for (const auto& o : opts) (void)MountFlags::apply(o, &flags);
+  if (Status st = MountFlags::remount(info->mountpoint, flags); !st.is_ok()) {
+    std::fprintf(stderr, "%s: %s\n", self, st.message().c_str());
+    return kMountFailure;
+  }
+  auto client = ControlClient::connect(info->volume_dir);
+  Status told = client.is_ok() ? Status::ok() : client.status();
+  if (told.is_ok()) {
+    nlohmann::json req = {
+        {"op", "remount"}, {"read_only", (flags & MS_RDONLY) != 0}, {"options", opts}};
+    auto r = client.value()->call(req, ControlClient::kQuickTimeoutMs);
+    if (!r.is_ok()) told = r.status();
+  }
+  if (!told.is_ok()) {
+    std::fprintf(stderr, "%s: %s remounted, but its daemon was not told: %s\n", self,
+                 info->mountpoint.c_str(), told.message().c_str());
+    return kMountFailure;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int mount_helper(int argc, char** argv) {
   const char* self = argv[0];
   std::vector<std::string> args;
+  std::vector<std::string> all_options;  // as given, for a remount
   MountOptions mo;
   bool fake = false;
   for (int i = 1; i < argc; ++i) {
@@ -97,6 +137,7 @@ int mount_helper(int argc, char** argv) {
       std::stringstream ss(v);
       std::string opt;
       while (std::getline(ss, opt, ',')) {
+        if (!opt.empty()) all_options.push_back(opt);
         if (opt.empty() || userspace_only(opt)) continue;
         if (opt.starts_with("snapshot=")) {
           mo.snapshot = opt.substr(9);
@@ -122,6 +163,17 @@ int mount_helper(int argc, char** argv) {
     } else {
       args.push_back(a);
     }
+  }
+  const bool is_remount =
+      std::find(all_options.begin(), all_options.end(), "remount") != all_options.end();
+  if (is_remount && !args.empty()) {
+    if (fake) return 0;
+    // In order, the last word winning; `rw` is a flag here (userspace_only
+    // drops it for a first mount).
+    std::vector<std::string> opts;
+    for (const auto& opt : all_options)
+      if (opt != "remount" && (opt == "rw" || !userspace_only(opt))) opts.push_back(opt);
+    return remount(self, args.back(), opts);
   }
   if (args.size() != 2) return helper_usage(self, "SOURCE MOUNTPOINT [-fnsv] [-o OPTIONS]");
   mo.volume = args[0];

@@ -6,15 +6,19 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "fuse/fuse_server.h"
 #include "src/cli/daemon_logging.h"
 #include "src/cli/daemon_settings.h"
 #include "src/cli/daemon_status.h"
 #include "src/cli/host_config.h"
+#include "src/cli/mount_flags.h"
 #include "src/cli/scrub_service.h"
 #include "src/cli/sd_notify.h"
 #include "src/common/crash_point.h"
@@ -225,7 +229,67 @@ json handle_request(DaemonContext& d, const json& req) {
     arm_crash_point(name);
     return {{"armed", name}};
   }
+  if (op == "remount") {
+    // mount.dynamicfs has changed the kernel's flags; the daemon follows.
+    Status st = d.settings.remount(req.value("options", std::vector<std::string>{}));
+    if (!st.is_ok()) return error_reply(st);
+    d.fs.set_mount_read_only(req.value("read_only", false));
+    spdlog::info("remounted {}", d.fs.mount_read_only() ? "read-only" : "read-write");
+    return {{"read_only", d.fs.mount_read_only()}};
+  }
   return error_reply(Status::error(EOPNOTSUPP, "unknown control request '" + op + "'"));
+}
+
+// Whether VOLUME is mounted (live) in this mount namespace.
+bool volume_mounted(const std::string& volume) {
+  for (const auto& m : ControlClient::mount_table())
+    if (m.fstype == "fuse.dynamicfs" && m.source == volume) return true;
+  return false;
+}
+
+// Opens the volume. A live volume that is locked but mounted nowhere is
+// held by a daemon still flushing after a plain umount(8) (which returns
+// before the daemon is done), or by fsck or a fetch: wait for it, up to
+// kHeldWait, instead of failing at once. A mounted volume fails at once.
+Result<std::unique_ptr<Volume>> open_volume(const MountOptions& o) {
+  constexpr auto kHeldWait = std::chrono::seconds(60);
+  auto open = [&o] {
+    return o.snapshot.empty() ? Volume::open(o.volume)
+                              : Volume::open_snapshot(o.volume, o.snapshot);
+  };
+  auto vol = open();
+  if (vol.is_ok() || vol.err() != EBUSY || !o.snapshot.empty() || volume_mounted(o.volume))
+    return vol;
+  std::cerr << "dynamicfs: volume " << o.volume
+            << " is still in use but not mounted (its previous daemon finishing an unmount?); "
+               "waiting up to "
+            << kHeldWait.count() << " s" << std::endl;
+  const auto deadline = std::chrono::steady_clock::now() + kHeldWait;
+  while (std::chrono::steady_clock::now() < deadline && !volume_mounted(o.volume)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    vol = open();
+    if (vol.is_ok() || vol.err() != EBUSY) return vol;
+  }
+  return vol;
+}
+
+// libfuse passes noatime to the kernel, but not strictatime or nodiratime.
+// They are set with a remount, on a thread of its own once requests are
+// served (a remount syncs the filesystem, which needs the daemon), so that
+// the mount table says what the daemon does, and mount(8) repeats that,
+// not relatime, on a later `mount -o remount`.
+std::thread set_kernel_atime_flags(const std::string& mountpoint, AtimePolicy policy) {
+  if (::geteuid() != 0 || (policy.mode != AtimePolicy::Mode::kStrictatime && policy.dir_atime)) {
+    return {};
+  }
+  return std::thread([mountpoint, policy] {
+    unsigned long flags = MountFlags::current(mountpoint);
+    if (policy.mode == AtimePolicy::Mode::kStrictatime) MountFlags::apply("strictatime", &flags);
+    if (!policy.dir_atime) MountFlags::apply("nodiratime", &flags);
+    Status st = MountFlags::remount(mountpoint, flags);
+    if (!st.is_ok())
+      spdlog::warn("access-time flags not shown in the mount table: {}", st.message());
+  });
 }
 
 }  // namespace
@@ -241,8 +305,7 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
     ::close(notify);
     notify = -1;
   };
-  auto vol =
-      o.snapshot.empty() ? Volume::open(o.volume) : Volume::open_snapshot(o.volume, o.snapshot);
+  auto vol = open_volume(o);
   if (!vol.is_ok()) {
     report(vol.status().message());
     return 1;
@@ -297,6 +360,8 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   fc.fsname = volume_dir;
   fc.options = fuse_opts;
   fc.max_threads = o.threads;
+  fs.value()->set_mount_read_only(std::find(fuse_opts.begin(), fuse_opts.end(), "ro") !=
+                                  fuse_opts.end());
   FuseServer server(*fs.value(), fc);
   settings.attach(fs.value().get(), &server);
   ScrubService scrub(*fs.value());
@@ -353,7 +418,9 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
       if (null > 2) ::close(null);
     }
   }
+  std::thread kernel_atime = set_kernel_atime_flags(mountpoint, fs.value()->atime_policy());
   st = server.run();
+  if (kernel_atime.joinable()) kernel_atime.join();
   if (!st.is_ok()) spdlog::error("{}", st.to_string());
   server.unmount();
   sd_notify_state("STOPPING=1\nSTATUS=unmounted; flushing");

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 
 #include "src/fs/volume_config.h"
 
@@ -54,6 +55,12 @@ const std::vector<SettingDef> kDefs = {
     {"attr_timeout", K::kSeconds, 0, 3600, "10", true, "Seconds the kernel may cache attributes"},
     {"writeback_cache", K::kOnOff, 0, 0, "off", false,
      "Let the kernel cache writes and send them in large chunks (takes effect at mount)"},
+    {"atime", K::kAtime, 0, 0, "relatime", true,
+     "Access-time updates: relatime (on the first read after a change, or a day later), "
+     "strictatime (every read; opens then drop cached pages so reads reach the daemon) or "
+     "noatime; also set by -o relatime, strictatime, noatime"},
+    {"diratime", K::kOnOff, 0, 0, "on", true,
+     "Update directories' access times when they are listed (-o nodiratime: off)"},
     {"log_level", K::kLogLevel, 0, 0, "info", true,
      "Daemon log level: trace, debug, info, warn, error, critical or off"},
     {"metrics_listen", K::kListen, 0, 0, "", false,
@@ -120,6 +127,10 @@ Result<std::string> DaemonSettings::canonical(const SettingDef& def, const std::
     }
     case K::kListen:
       return value;  // checked when the endpoint starts
+    case K::kAtime:
+      if (value == "relatime" || value == "strictatime" || value == "noatime") return value;
+      return Status::error(EINVAL,
+                           name + " takes relatime, strictatime or noatime, not '" + value + "'");
   }
   return Status::error(EINVAL, "unknown setting kind");
 }
@@ -142,10 +153,48 @@ Status DaemonSettings::load_persisted(const std::map<std::string, std::string>& 
   return Status::ok();
 }
 
+namespace {
+
+// The VFS access-time options of mount(8) and fstab, as the settings they
+// set. lazytime is accepted and changes nothing: an access-time update is
+// never synced on its own, it reaches the disk with the next metadata sync.
+std::optional<std::string> atime_option(const std::string& opt) {
+  if (opt == "noatime") return "atime=noatime";
+  if (opt == "relatime" || opt == "atime" || opt == "nostrictatime") return "atime=relatime";
+  if (opt == "strictatime" || opt == "norelatime") return "atime=strictatime";
+  if (opt == "nodiratime") return "diratime=off";
+  if (opt == "diratime") return "diratime=on";
+  if (opt == "lazytime" || opt == "nolazytime") return "";
+  return std::nullopt;
+}
+
+// Mount flags the kernel applies on a remount (mount.dynamicfs passes them
+// to mount(2)), and the FUSE mount's own options, which mount(8) repeats
+// from the mount table: the daemon has nothing to change for them.
+bool kernel_mount_flag(const std::string& opt) {
+  static const char* const kFlags[] = {
+      "remount", "ro",     "rw",   "suid",  "nosuid",  "dev",         "nodev",
+      "exec",    "noexec", "sync", "async", "dirsync", "allow_other", "default_permissions"};
+  static const char* const kFuse[] = {
+      "user_id=", "group_id=", "fsname=", "subtype=", "max_read=", "blksize=", "rootmode=", "fd="};
+  for (const char* f : kFlags)
+    if (opt == f) return true;
+  for (const char* f : kFuse)
+    if (opt.starts_with(f)) return true;
+  return false;
+}
+
+}  // namespace
+
 Status DaemonSettings::apply_mount_options(const std::vector<std::string>& options,
                                            std::vector<std::string>* fuse_options) {
   std::lock_guard lk(m_mutex);
-  for (const std::string& opt : options) {
+  for (std::string opt : options) {
+    if (auto setting = atime_option(opt)) {
+      // noatime also goes to the kernel, so the mount table shows it.
+      if (opt == "noatime") fuse_options->push_back(opt);
+      opt = *setting;
+    }
     if (opt.empty()) continue;
     auto eq = opt.find('=');
     std::string key = opt.substr(0, eq);
@@ -158,6 +207,38 @@ Status DaemonSettings::apply_mount_options(const std::vector<std::string>& optio
     if (!st.is_ok()) return Status::error(st.err(), "-o " + opt + ": " + st.message());
   }
   return Status::ok();
+}
+
+Status DaemonSettings::remount(const std::vector<std::string>& options) {
+  std::lock_guard lk(m_mutex);
+  for (std::string opt : options) {
+    if (auto setting = atime_option(opt)) opt = *setting;
+    if (opt.empty() || kernel_mount_flag(opt)) continue;
+    auto eq = opt.find('=');
+    const SettingDef* def = find(opt.substr(0, eq));
+    if (def == nullptr || !def->live || eq == std::string::npos) {
+      return Status::error(EINVAL,
+                           "-o " + opt + " cannot change on a remount (unmount and mount again)");
+    }
+    const std::string name(def->name);
+    DFS_ASSIGN_OR_RETURN(std::string v, canonical(*def, opt.substr(eq + 1)));
+    if (v == m_values[name]) continue;
+    if (m_fs != nullptr)
+      spdlog::info("remount: setting {} changed from {} to {}", name, m_values[name], v);
+    m_values[name] = v;
+    apply_live(name);
+  }
+  return Status::ok();
+}
+
+AtimePolicy DaemonSettings::atime_policy() const {
+  AtimePolicy p;
+  const std::string& mode = m_values.at("atime");
+  p.mode = mode == "noatime"       ? AtimePolicy::Mode::kNoatime
+           : mode == "strictatime" ? AtimePolicy::Mode::kStrictatime
+                                   : AtimePolicy::Mode::kRelatime;
+  p.dir_atime = m_values.at("diratime") == "on";
+  return p;
 }
 
 TierSettings DaemonSettings::tier_settings() const {
@@ -185,6 +266,7 @@ void DaemonSettings::fill(FsOptions* fs, FuseConfig* fuse) const {
   fs->discard = m_values.at("discard") == "on";
   fs->extent_cache_bytes = number("extent_cache_mb") << 20;
   fs->tiering = tier_settings();
+  fs->atime = atime_policy();
   fuse->entry_timeout = std::strtod(m_values.at("entry_timeout").c_str(), nullptr);
   fuse->attr_timeout = std::strtod(m_values.at("attr_timeout").c_str(), nullptr);
   fuse->writeback_cache = m_values.at("writeback_cache") == "on";
@@ -215,6 +297,8 @@ void DaemonSettings::apply_live(const std::string& name) {
     m_fs->set_commit_settings(gc);
   } else if (name == "sync_interval_ms") {
     m_fs->set_sync_interval_ms(static_cast<unsigned>(number(name)));
+  } else if (name == "atime" || name == "diratime") {
+    m_fs->set_atime_policy(atime_policy());
   } else if (name.rfind("tier", 0) == 0) {
     m_fs->set_tier_settings(tier_settings());
   } else if (name == "extent_cache_mb") {

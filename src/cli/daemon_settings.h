@@ -21,7 +21,7 @@
 namespace dynamicfs {
 
 struct SettingDef {
-  enum class Kind { kNumber, kOnOff, kSeconds, kLogLevel, kListen };
+  enum class Kind { kNumber, kOnOff, kSeconds, kLogLevel, kListen, kAtime };
   std::string_view name;
   Kind kind;
   uint64_t min, max;  // kNumber and kSeconds
@@ -45,6 +45,10 @@ class DaemonSettings {
   Status apply_mount_options(const std::vector<std::string>& options,
                              std::vector<std::string>* fuse_options);
   void fill(FsOptions* fs, FuseConfig* fuse) const;
+  // mount -o remount: the live settings among OPTIONS (including the
+  // access-time options) take effect at once; mount flags such as ro are
+  // the kernel's, and the rest is refused as mount-time only.
+  Status remount(const std::vector<std::string>& options);
 
   // From here on set() changes the running daemon too.
   void attach(FileSystem* fs, FuseServer* fuse);
@@ -66,6 +70,7 @@ class DaemonSettings {
   void apply_live(const std::string& name);                         // m_mutex held
   uint64_t number(const std::string& name) const;                   // m_mutex held
   TierSettings tier_settings() const;                               // m_mutex held
+  AtimePolicy atime_policy() const;                                 // m_mutex held
 
   mutable std::mutex m_mutex;
   std::map<std::string, std::string> m_values;

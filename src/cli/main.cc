@@ -8,6 +8,33 @@
 
 using namespace dynamicfs;
 
+namespace {
+
+// CLI11 answers --help before it checks that a subcommand exists, so
+// `dynamicfs replicate publish --help` would print replicate's help and
+// exit 0. A word where a subcommand is due must name one: checked first.
+// (Stops at the first option: what follows may be an option's value.)
+std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {
+  CLI::App* cur = &app;
+  std::string path = "dynamicfs";
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word.empty() || word[0] == '-') break;
+    if (cur->get_subcommands([](CLI::App* a) { return !a->get_name().empty(); }).empty()) break;
+    CLI::App* next = nullptr;
+    try {
+      next = cur->get_subcommand(word);
+    } catch (const CLI::OptionNotFound&) {
+    }
+    if (next == nullptr) return path + ": unknown subcommand '" + word + "'";
+    path += " " + word;
+    cur = next;
+  }
+  return {};
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   // mount(8) and umount(8) run helpers by name: /sbin/mount.TYPE.
   const std::string self = std::filesystem::path(argv[0]).filename().string();
@@ -405,6 +432,10 @@ int main(int argc, char** argv) {
   c_seed->footer(repl_footer);
   c_fetch->footer(repl_footer);
 
+  if (std::string bad = unknown_subcommand(app, argc, argv); !bad.empty()) {
+    std::cerr << bad << "\nRun 'dynamicfs --help' for the list of subcommands." << std::endl;
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

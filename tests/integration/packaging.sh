@@ -142,6 +142,14 @@ daemon_exit_ok && pass "umount $FSMNT: the daemon exited 0" || fail "the daemon 
 mount "$FSMNT" || die "second mount $FSMNT failed"
 cmp -s "$TMP/big" "$FSMNT/big" && pass "the data is there after the next mount" ||
   fail "big differs after the next mount"
+# mount(8)'s remount runs the helper, which changes the live mount.
+mount -o remount,ro "$FSMNT" 2>"$TMP/err" || fail "mount -o remount,ro: $(cat "$TMP/err")"
+! touch "$FSMNT/ro-test" 2>/dev/null && findmnt -no OPTIONS "$FSMNT" | grep -qw ro &&
+  pass "mount -o remount,ro: read-only" || fail "mount -o remount,ro left the mount writable"
+mount -o remount,rw,noatime "$FSMNT" 2>"$TMP/err" || fail "mount -o remount,rw: $(cat "$TMP/err")"
+touch "$FSMNT/rw-test" && [[ "$(MNT=$FSMNT dfs_status_json "doc['settings']['atime']")" == noatime ]] &&
+  pass "mount -o remount,rw,noatime: writable, the daemon keeps noatime" ||
+  fail "mount -o remount,rw,noatime did not reach the daemon"
 
 # A snapshot through mount(8).
 "$BIN" snapshot create "$FSMNT" pkg >/dev/null || fail "snapshot create failed"
