@@ -145,6 +145,7 @@ MetricSet DaemonStatus::collect() const {
     m.add("space_bytes", {{"disk", d(i)}, {"kind", "deferred"}}, static_cast<double>(sp.deferred));
   }
 
+  m.add("space_reserved_bytes", {}, static_cast<double>(s.reserved));
   m.add("discard_bytes_total", {}, static_cast<double>(s.discard.bytes));
   m.add("discard_ops_total", {}, static_cast<double>(s.discard.ops));
   m.add("discard_errors_total", {}, static_cast<double>(s.discard.errors));

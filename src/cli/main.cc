@@ -16,6 +16,9 @@ namespace {
 // (Stops at the first option: what follows may be an option's value.)
 std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {
   CLI::App* cur = &app;
+  const auto unknown = [&cur](const std::string& path, const std::string& word) {
+    return path + ": unknown subcommand '" + word + "'\n" + cur->help();
+  };
   std::string path = "dynamicfs";
   for (int i = 1; i < argc; ++i) {
     const std::string word = argv[i];
@@ -26,7 +29,7 @@ std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {
       next = cur->get_subcommand(word);
     } catch (const CLI::OptionNotFound&) {
     }
-    if (next == nullptr) return path + ": unknown subcommand '" + word + "'";
+    if (next == nullptr) return unknown(path, word);
     path += " " + word;
     cur = next;
   }
@@ -433,7 +436,7 @@ int main(int argc, char** argv) {
   c_fetch->footer(repl_footer);
 
   if (std::string bad = unknown_subcommand(app, argc, argv); !bad.empty()) {
-    std::cerr << bad << "\nRun 'dynamicfs --help' for the list of subcommands." << std::endl;
+    std::cerr << bad << std::flush;
     return 2;
   }
   try {

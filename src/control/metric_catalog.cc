@@ -65,6 +65,8 @@ const std::vector<MetricDef> kMetrics = {
      "Disk state: 1 online, 0 failed, 2 draining, 3 removed."},
     {"space_bytes", T::kGauge, "disks", "disk,kind",
      "Disk space by kind: capacity, used, free, deferred (freed, awaiting commit)."},
+    {"space_reserved_bytes", T::kGauge, "disks", "",
+     "Pool bytes kept free for fallocate reservations (all copies); counted as used by df."},
     {"discard_bytes_total", T::kCounter, "disks", "",
      "Freed bytes discarded on the devices (automatic batches and `dynamicfs trim`)."},
     {"discard_ops_total", T::kCounter, "disks", "",

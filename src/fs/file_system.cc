@@ -553,6 +553,7 @@ FsStats FileSystem::stats() const {
   s.unrepaired = m_replicas->unrepaired();
   s.fsync_requests = m_fsync_requests.load();
   s.sync_rounds = m_sync_round.syncs() + m_solo_sync_rounds.load();
+  s.reserved = m_alloc->reserved();
   if (m_discarder) s.discard = m_discarder->stats();
   return s;
 }

@@ -88,6 +88,7 @@ struct FsStats {
   uint64_t fsync_requests = 0;  // fsync, fdatasync, O_SYNC writes, directory fsync
   uint64_t sync_rounds = 0;     // data + WAL sync rounds that served them
   uint64_t bytes_read = 0, bytes_written = 0;
+  uint64_t reserved = 0;  // pool bytes kept free for fallocate reservations
   DiscardStats discard;
 };
 

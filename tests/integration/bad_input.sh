@@ -168,14 +168,25 @@ expect_success "mkfs --force on the 64 MiB ext4 disk" \
 
 # -------------------------------------------------------------------- mount
 sums=$(checksums A0.img A1.img)
-expect_refusal "mount on a non-empty mountpoint" \
-  "$BIN" mount --volume "$TMP/A" "$TMP/m_nonempty"
-expect_not_mounted "$TMP/m_nonempty" "non-empty mountpoint"
+# A mountpoint that would hide the volume directory from its own daemon.
+mkdir -p "$TMP/A/inside"
+expect_refusal "mount inside the volume directory" \
+  "$BIN" mount --volume "$TMP/A" "$TMP/A/inside"
+expect_not_mounted "$TMP/A/inside" "mountpoint inside the volume"
+expect_unchanged "mount refused for a mountpoint inside the volume" "$sums" \
+  A0.img A1.img
+rmdir "$TMP/A/inside"
+# A non-empty directory is a mountpoint as on any Linux filesystem; what it
+# holds is hidden while mounted and there again afterwards.
+if expect_success "mount on a non-empty mountpoint" \
+  "$BIN" mount --volume "$TMP/A" "$TMP/m_nonempty"; then
+  [[ ! -e m_nonempty/file ]] && pass "the mount hides the directory's own file" ||
+    fail "the directory's own file shows through the mount"
+  "$BIN" umount "$TMP/m_nonempty" || fail "umount of the non-empty mountpoint failed"
+fi
 [[ "$(cat m_nonempty/file)" == precious ]] &&
   pass "non-empty mountpoint content intact" ||
   fail "non-empty mountpoint content changed"
-expect_unchanged "mount refused for a non-empty mountpoint" "$sums" \
-  A0.img A1.img
 
 if expect_success "mount volume A" "$BIN" mount --volume "$TMP/A" "$TMP/m1"; then
   mountpoint -q m1 || fail "mount A returned 0 but m1 is not mounted"

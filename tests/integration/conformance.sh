@@ -198,6 +198,8 @@ umount "$MNT" || fail "umount(8) failed"
 [[ $(cat "$MNT/many/500") == 500 ]] && pass "the 500 files are there" || fail "files lost"
 run_checks handle_open "$MNT" "$TMP/handle" "handle me
 "
+rm "$MNT/handled"
+run_checks handle_stale "$MNT" "$TMP/handle"
 
 echo "== 7. fallocate reservations"
 "$BIN" umount "$MNT" || fail "umount failed"
@@ -222,6 +224,10 @@ blocks=$(stat -c %b "$MNT/reserved")
 after=$(avail)
 ((before - after >= 32 << 20)) && pass "df shows the reservation used" ||
   fail "df: available went from $before to $after"
+metric=$("$BIN" status --prometheus "$MNT" | awk '$1 == "dynamicfs_space_reserved_bytes" {print $2}')
+[[ -n "$metric" ]] && awk -v v="$metric" 'BEGIN {exit !(v >= 32 * 1048576)}' &&
+  pass "space_reserved_bytes reports the reservation ($metric)" ||
+  fail "space_reserved_bytes is '$metric'"
 "$BIN" umount "$MNT" && "$BIN" mount --volume "$VOL" "$MNT" || die "remount failed"
 ((after - $(avail) < 1 << 20 && $(avail) - after < 1 << 20)) && pass "the reservation survives a remount" ||
   fail "after a remount available is $(avail), was $after"

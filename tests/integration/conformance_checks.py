@@ -176,6 +176,19 @@ def handle_open(mnt, saved, expect):
     check(data == expect.encode(), "open_by_handle_at after a remount opens the same file")
 
 
+def handle_stale(mnt, saved):
+    """open_by_handle_at with the handle of a deleted file: ESTALE."""
+    h = FileHandle.from_buffer_copy(open(saved, "rb").read())
+    mfd = os.open(mnt, os.O_RDONLY | os.O_DIRECTORY)
+    fd = libc().open_by_handle_at(mfd, ctypes.byref(h), os.O_RDONLY)
+    err = ctypes.get_errno()
+    os.close(mfd)
+    if fd >= 0:
+        os.close(fd)
+    check(fd < 0 and err == errno.ESTALE,
+          f"open_by_handle_at of a deleted file gives ESTALE ({os.strerror(err) if fd < 0 else 'opened'})")
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "direct_coherence":
@@ -192,6 +205,8 @@ def main():
         handle_save(args[0], args[1])
     elif cmd == "handle_open":
         handle_open(args[0], args[1], args[2])
+    elif cmd == "handle_stale":
+        handle_stale(args[0], args[1])
     else:
         sys.exit(f"unknown check {cmd}")
     sys.exit(1 if FAILED else 0)
