@@ -69,6 +69,9 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
     }
     gate.unlock();
     if (st.is_ok()) crash_point("group_commit.after_write");
+    if (st.is_ok() && m_after_write) {
+      for (Writer* w : group) m_after_write(*w->batch);
+    }
     m_write_latency.observe_ns(elapsed_ns(start));
     m_batches.fetch_add(group.size());
     m_ops.fetch_add(ops);

@@ -63,6 +63,11 @@ class GroupCommitCoordinator {
   const Histogram& write_latency() const { return m_write_latency; }
   // wal_sync_latency_seconds: one WAL sync shared by a group of fsyncs.
   const Histogram& sync_latency() const { return m_sync_latency; }
+  // Runs in the leader for each batch of a group once it is written, in
+  // commit order, before its writer is woken (write-through caches).
+  void set_after_write(std::function<void(const rocksdb::WriteBatch&)> hook) {
+    m_after_write = std::move(hook);
+  }
   // Test hook: runs in the sync leader just before each WAL sync.
   void set_before_sync_hook(std::function<void()> hook) { m_before_sync = std::move(hook); }
   // RocksDB sequence number up to which the WAL is known durable.
@@ -86,6 +91,7 @@ class GroupCommitCoordinator {
 
   CoalescedSync m_wal_sync;
   std::function<void()> m_before_sync;
+  std::function<void(const rocksdb::WriteBatch&)> m_after_write;
   std::atomic<uint64_t> m_durable_seq{0};
   std::atomic<uint64_t> m_batches{0}, m_ops{0}, m_sync_requests{0};
   Histogram m_write_latency;  // also the count and time of merged writes

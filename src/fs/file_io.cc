@@ -78,27 +78,24 @@ bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
 }
 
 Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino,
-                                                                              uint64_t start,
-                                                                              uint64_t end) const {
-  std::vector<std::pair<uint64_t, ExtentRecord>> out;
-  // Bounded to this inode: a SeekForPrev must not walk back over the
-  // tombstones of deleted files' extents.
-  std::string prefix = KeyCodec::extent_prefix(ino);
-  std::string upper = KeyCodec::prefix_end(prefix);
-  rocksdb::Slice lower_s(prefix), upper_s(upper);
-  auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lower_s, &upper_s);
-  it->SeekForPrev(KeyCodec::extent_key(ino, start));
-  if (!it->Valid() || !it->key().starts_with(prefix)) it->Seek(KeyCodec::extent_key(ino, start));
-  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    uint64_t off = KeyCodec::extent_key_offset({it->key().data(), it->key().size()});
-    if (off >= end) break;
-    auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
-    if (!e.is_ok())
-      return Status::error(e.err(), "inode " + std::to_string(ino) + ": " + e.status().message());
-    if (off + e->length > start) out.emplace_back(off, std::move(e).value());
-  }
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
-  return out;
+                                                                             uint64_t start,
+                                                                             uint64_t end) const {
+  // From the file's map in memory: the cost follows the file's layout, not
+  // its history (RocksDB's memtable keeps every deleted extent key until
+  // the next flush, and a seek would step over all of them).
+  auto load = [this](uint64_t file, ExtentMapCache::Map* out) -> Status {
+    const std::string prefix = KeyCodec::extent_prefix(file);
+    const std::string upper = KeyCodec::prefix_end(prefix);
+    rocksdb::Slice lo(prefix), hi(upper);
+    auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      out->emplace_hint(out->end(),
+                        KeyCodec::extent_key_offset({it->key().data(), it->key().size()}),
+                        it->value().ToString());
+    }
+    return status_from_rocksdb(it->status(), "extent scan");
+  };
+  return m_extent_maps->lookup(ino, start, end, load);
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> FileSystem::raw_extents(

@@ -45,6 +45,11 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
   m_alloc = std::make_unique<Allocator>(areas);
   m_replicas = std::make_unique<ReplicaIo>(*m_volume, m_readers, &m_cache);
   m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), opts.commit);
+  m_extent_maps = std::make_unique<ExtentMapCache>(
+      m_volume->meta().handle(Cf::kExtents)->GetID(), kExtentMapBudget);
+  m_commit->set_after_write([maps = m_extent_maps.get()](const rocksdb::WriteBatch& b) {
+    maps->apply(b);
+  });
   if (opts.io_workers != 0) set_io_workers(opts.io_workers);
 }
 

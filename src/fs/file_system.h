@@ -29,6 +29,7 @@
 #include "metadata/inode_record.h"
 #include "src/extent/allocator.h"
 #include "src/extent/extent_lock_manager.h"
+#include "src/extent/extent_map_cache.h"
 #include "src/extent/pending_space.h"
 #include "src/extent/reader_tracker.h"
 #include "src/extent/shared_extents.h"
@@ -511,6 +512,8 @@ class FileSystem {
   ExtentLockManager m_locks;
   ReaderTracker m_readers;
   ExtentCache m_cache;                    // before m_replicas, which reads through it
+  // Files' extent maps in memory, kept by the group committer's hook.
+  std::unique_ptr<ExtentMapCache> m_extent_maps;
   std::unique_ptr<ReplicaIo> m_replicas;  // after m_readers: its repairs hold pins
   SharedExtents m_shared;
   std::unique_ptr<Discarder> m_discarder;  // none on a read-only mount
@@ -528,6 +531,8 @@ class FileSystem {
     std::unordered_map<uint64_t, uint32_t> counts;
   };
   static constexpr size_t kOpenShards = 64;
+  // Memory for files' extent maps (encoded records): about 200,000 extents.
+  static constexpr uint64_t kExtentMapBudget = 64ull << 20;
   std::array<OpenShard, kOpenShards> m_open;
   OpenShard& open_shard(uint64_t ino) const {
     return const_cast<OpenShard&>(m_open[ino % kOpenShards]);
