@@ -71,19 +71,32 @@ ExtentMapCache::ExtentMapCache(uint32_t extents_cf_id, uint64_t budget_bytes)
     : m_cf_id(extents_cf_id), m_budget(budget_bytes) {}
 
 Result<std::vector<std::pair<uint64_t, ExtentRecord>>> ExtentMapCache::lookup(
-    uint64_t ino, uint64_t start, uint64_t end, const Loader& load) {
+    uint64_t ino, uint64_t start, uint64_t end, const Loader& load, const RangeLoader& load_range) {
   Shard& s = shard(ino);
   std::vector<std::pair<uint64_t, std::string>> found;
+  bool oversized = false;
   {
     std::lock_guard lk(s.mutex);
     auto it = s.files.find(ino);
     if (it == s.files.end()) {
       Map map;
-      DFS_RETURN_IF_ERROR(load(ino, &map));
-      m_loads.fetch_add(1, std::memory_order_relaxed);
       Entry e;
-      for (const auto& [off, v] : map) e.bytes += v.size() + kNodeOverhead;
-      e.map = std::move(map);
+      Status st = load(ino, m_budget.load(std::memory_order_relaxed) / kShards, &map);
+      if (st.err() == EFBIG) {
+        e.oversized = true;
+      } else if (!st.is_ok()) {
+        return st;
+      }
+      m_loads.fetch_add(1, std::memory_order_relaxed);
+      if (!e.oversized) {
+        for (const auto& [off, v] : map) e.bytes += v.size() + kNodeOverhead;
+        e.map = std::move(map);
+      }
+      if (e.bytes > m_budget.load(std::memory_order_relaxed) / kShards) {
+        e.map.clear();
+        e.bytes = 0;
+        e.oversized = true;
+      }
       s.lru.push_front(ino);
       e.lru = s.lru.begin();
       s.bytes += e.bytes;
@@ -92,12 +105,19 @@ Result<std::vector<std::pair<uint64_t, ExtentRecord>>> ExtentMapCache::lookup(
       m_hits.fetch_add(1, std::memory_order_relaxed);
       s.lru.splice(s.lru.begin(), s.lru, it->second.lru);
     }
+    oversized = it->second.oversized;
     const Map& map = it->second.map;
     // The extent that starts at or before START may reach into the range.
     auto m = map.upper_bound(start);
     if (m != map.begin()) --m;
-    for (; m != map.end() && m->first < end; ++m) found.emplace_back(m->first, m->second);
+    for (; !oversized && m != map.end() && m->first < end; ++m)
+      found.emplace_back(m->first, m->second);
     evict_locked(s);
+  }
+  if (oversized) {
+    Map range;
+    DFS_RETURN_IF_ERROR(load_range(ino, start, end, &range));
+    found.assign(range.begin(), range.end());
   }
   std::vector<std::pair<uint64_t, ExtentRecord>> out;
   out.reserve(found.size());
@@ -112,7 +132,7 @@ Result<std::vector<std::pair<uint64_t, ExtentRecord>>> ExtentMapCache::lookup(
 
 void ExtentMapCache::put_locked(Shard& s, uint64_t ino, uint64_t off, std::string value) {
   auto it = s.files.find(ino);
-  if (it == s.files.end()) return;  // not loaded: the store has it
+  if (it == s.files.end() || it->second.oversized) return;  // the store has it
   Entry& e = it->second;
   auto [m, inserted] = e.map.try_emplace(off);
   if (!inserted) {
@@ -122,6 +142,14 @@ void ExtentMapCache::put_locked(Shard& s, uint64_t ino, uint64_t off, std::strin
   e.bytes += value.size() + kNodeOverhead;
   s.bytes += value.size() + kNodeOverhead;
   m->second = std::move(value);
+  if (e.bytes > m_budget.load(std::memory_order_relaxed) / kShards) {
+    // Grown too large to keep (a big file being written): from now on its
+    // lookups read the store.
+    s.bytes -= e.bytes;
+    e.bytes = 0;
+    e.map.clear();
+    e.oversized = true;
+  }
 }
 
 void ExtentMapCache::erase_locked(Shard& s, uint64_t ino, uint64_t off) {

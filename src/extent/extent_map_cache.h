@@ -42,8 +42,12 @@ class ExtentMapCache {
  public:
   // Encoded extent records of one file by file offset.
   using Map = std::map<uint64_t, std::string>;
-  // Reads a file's whole map from the store.
-  using Loader = std::function<Status(uint64_t ino, Map* out)>;
+  // Reads a file's whole map from the store, or stops with EFBIG once it
+  // holds more than `max_bytes` of records.
+  using Loader = std::function<Status(uint64_t ino, uint64_t max_bytes, Map* out)>;
+  // Reads the records of [start, end) of a file straight from the store
+  // (files whose map is too large to keep).
+  using RangeLoader = std::function<Status(uint64_t ino, uint64_t start, uint64_t end, Map* out)>;
 
   // `extents_cf_id`: the column family id of the extents family, whose
   // keys are ino (u64 BE) ++ file offset (u64 BE).
@@ -51,9 +55,12 @@ class ExtentMapCache {
   ExtentMapCache(const ExtentMapCache&) = delete;
   ExtentMapCache& operator=(const ExtentMapCache&) = delete;
 
-  // The extents of INO that overlap [start, end), in file order.
+  // The extents of INO that overlap [start, end), in file order. A file
+  // whose map would take more than a shard's share of the budget is not
+  // kept: its lookups read the range from the store.
   Result<std::vector<std::pair<uint64_t, ExtentRecord>>> lookup(uint64_t ino, uint64_t start,
-                                                                uint64_t end, const Loader& load);
+                                                                uint64_t end, const Loader& load,
+                                                                const RangeLoader& load_range);
   // Replays a committed batch on the loaded maps.
   void apply(const rocksdb::WriteBatch& batch);
   // Drops INO's map (it is loaded again when used).
@@ -66,6 +73,7 @@ class ExtentMapCache {
   static constexpr size_t kShards = 64;
   struct Entry {
     Map map;
+    bool oversized = false;  // not kept: lookups go to the store
     uint64_t bytes = 0;
     std::list<uint64_t>::iterator lru;
   };

@@ -78,24 +78,44 @@ bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
 }
 
 Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino,
-                                                                             uint64_t start,
-                                                                             uint64_t end) const {
+                                                                              uint64_t start,
+                                                                              uint64_t end) const {
   // From the file's map in memory: the cost follows the file's layout, not
   // its history (RocksDB's memtable keeps every deleted extent key until
   // the next flush, and a seek would step over all of them).
-  auto load = [this](uint64_t file, ExtentMapCache::Map* out) -> Status {
+  // A file's records in [start, end) (all of them when start is 0 and end
+  // the maximum), stopping with EFBIG past max_bytes.
+  auto scan = [this](uint64_t file, uint64_t from, uint64_t to, uint64_t max_bytes,
+                     ExtentMapCache::Map* out) -> Status {
     const std::string prefix = KeyCodec::extent_prefix(file);
     const std::string upper = KeyCodec::prefix_end(prefix);
     rocksdb::Slice lo(prefix), hi(upper);
     auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
-    for (it->Seek(prefix); it->Valid(); it->Next()) {
-      out->emplace_hint(out->end(),
-                        KeyCodec::extent_key_offset({it->key().data(), it->key().size()}),
-                        it->value().ToString());
+    if (from == 0) {
+      it->Seek(prefix);
+    } else {
+      // The record that starts at or before FROM may reach into the range.
+      it->SeekForPrev(KeyCodec::extent_key(file, from));
+      if (!it->Valid()) it->Seek(KeyCodec::extent_key(file, from));
+    }
+    uint64_t bytes = 0;
+    for (; it->Valid(); it->Next()) {
+      const uint64_t off = KeyCodec::extent_key_offset({it->key().data(), it->key().size()});
+      if (off >= to) break;
+      bytes += it->value().size();
+      if (bytes > max_bytes) return Status::error(EFBIG);
+      out->emplace_hint(out->end(), off, it->value().ToString());
     }
     return status_from_rocksdb(it->status(), "extent scan");
   };
-  return m_extent_maps->lookup(ino, start, end, load);
+  return m_extent_maps->lookup(
+      ino, start, end,
+      [&scan](uint64_t file, uint64_t max_bytes, ExtentMapCache::Map* out) {
+        return scan(file, 0, UINT64_MAX, max_bytes, out);
+      },
+      [&scan](uint64_t file, uint64_t from, uint64_t to, ExtentMapCache::Map* out) {
+        return scan(file, from, to, UINT64_MAX, out);
+      });
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> FileSystem::raw_extents(
