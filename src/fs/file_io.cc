@@ -397,9 +397,13 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     std::memcpy(buf.ptr + (offset - a0), data, size);
     FreshExtents fresh(*m_alloc);
     // A file with a reservation (fallocate) may spend it; a hint, read
-    // without the lock: the allocator keeps other files' reservations.
-    auto hint = load_inode(ino);
-    const uint64_t may_use = hint.is_ok() ? hint->reserved_raw() : 0;
+    // without the lock (the allocator keeps other files' reservations), and
+    // only while the pool has reservations at all.
+    uint64_t may_use = 0;
+    if (m_alloc->reserved() > 0) {
+      auto hint = load_inode(ino);
+      if (hint.is_ok()) may_use = hint->reserved_raw();
+    }
     DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items,
                                           &fresh.space.ranges, policy.value(), IoClass::kWrite,
                                           may_use));
