@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "src/cli/mount_flags.h"
 #include "src/fs/volume_config.h"
 
 namespace dynamicfs {
@@ -172,13 +173,13 @@ std::optional<std::string> atime_option(const std::string& opt) {
 // to mount(2)), and the FUSE mount's own options, which mount(8) repeats
 // from the mount table: the daemon has nothing to change for them.
 bool kernel_mount_flag(const std::string& opt) {
-  static const char* const kFlags[] = {
-      "remount", "ro",     "rw",   "suid",  "nosuid",  "dev",         "nodev",
-      "exec",    "noexec", "sync", "async", "dirsync", "allow_other", "default_permissions"};
+  unsigned long ignored = 0;
+  if (opt == "remount" || opt == "allow_other" || opt == "default_permissions" ||
+      MountFlags::apply(opt, &ignored)) {
+    return true;
+  }
   static const char* const kFuse[] = {
       "user_id=", "group_id=", "fsname=", "subtype=", "max_read=", "blksize=", "rootmode=", "fd="};
-  for (const char* f : kFlags)
-    if (opt == f) return true;
   for (const char* f : kFuse)
     if (opt.starts_with(f)) return true;
   return false;

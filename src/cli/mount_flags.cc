@@ -39,6 +39,7 @@ bool MountFlags::apply(const std::string& opt, unsigned long* flags) {
       {"exec", 0, MS_NOEXEC},
       {"sync", MS_SYNCHRONOUS, 0},
       {"async", 0, MS_SYNCHRONOUS},
+      {"dirsync", MS_DIRSYNC, 0},
       {"noatime", MS_NOATIME, MS_RELATIME | MS_STRICTATIME},
       {"atime", MS_RELATIME, MS_NOATIME | MS_STRICTATIME},
       {"relatime", MS_RELATIME, MS_NOATIME | MS_STRICTATIME},
