@@ -52,9 +52,7 @@ class ExtentMapCache::Replay : public rocksdb::WriteBatch::Handler {
       std::lock_guard lk(s.mutex);
       for (auto it = s.files.begin(); it != s.files.end();) {
         if (it->first >= first && it->first <= last) {
-          s.bytes -= it->second.bytes;
-          s.lru.erase(it->second.lru);
-          it = s.files.erase(it);
+          it = ExtentMapCache::drop_locked(s, it);
         } else {
           ++it;
         }
@@ -81,26 +79,17 @@ Result<std::vector<std::pair<uint64_t, ExtentRecord>>> ExtentMapCache::lookup(
     if (it == s.files.end()) {
       Map map;
       Entry e;
-      Status st = load(ino, m_budget.load(std::memory_order_relaxed) / kShards, &map);
-      if (st.err() == EFBIG) {
-        e.oversized = true;
-      } else if (!st.is_ok()) {
-        return st;
-      }
+      Status st = load(ino, file_limit(), &map);
+      if (!st.is_ok() && st.err() != EFBIG) return st;
       m_loads.fetch_add(1, std::memory_order_relaxed);
-      if (!e.oversized) {
-        for (const auto& [off, v] : map) e.bytes += v.size() + kNodeOverhead;
-        e.map = std::move(map);
-      }
-      if (e.bytes > m_budget.load(std::memory_order_relaxed) / kShards) {
-        e.map.clear();
-        e.bytes = 0;
-        e.oversized = true;
-      }
       s.lru.push_front(ino);
       e.lru = s.lru.begin();
-      s.bytes += e.bytes;
       it = s.files.emplace(ino, std::move(e)).first;
+      if (st.is_ok()) {
+        for (auto& [off, v] : map) put_locked(s, ino, off, std::move(v));
+      } else {
+        mark_oversized_locked(s, it->second);
+      }
     } else {
       m_hits.fetch_add(1, std::memory_order_relaxed);
       s.lru.splice(s.lru.begin(), s.lru, it->second.lru);
@@ -142,14 +131,23 @@ void ExtentMapCache::put_locked(Shard& s, uint64_t ino, uint64_t off, std::strin
   e.bytes += value.size() + kNodeOverhead;
   s.bytes += value.size() + kNodeOverhead;
   m->second = std::move(value);
-  if (e.bytes > m_budget.load(std::memory_order_relaxed) / kShards) {
-    // Grown too large to keep (a big file being written): from now on its
-    // lookups read the store.
-    s.bytes -= e.bytes;
-    e.bytes = 0;
-    e.map.clear();
-    e.oversized = true;
-  }
+  // Grown too large to keep (a big file being written, or loaded): from
+  // now on its lookups read the store.
+  if (e.bytes > file_limit()) mark_oversized_locked(s, e);
+}
+
+void ExtentMapCache::mark_oversized_locked(Shard& s, Entry& e) {
+  s.bytes -= e.bytes;
+  e.bytes = 0;
+  e.map.clear();
+  e.oversized = true;
+}
+
+std::unordered_map<uint64_t, ExtentMapCache::Entry>::iterator ExtentMapCache::drop_locked(
+    Shard& s, std::unordered_map<uint64_t, Entry>::iterator it) {
+  s.bytes -= it->second.bytes;
+  s.lru.erase(it->second.lru);
+  return s.files.erase(it);
 }
 
 void ExtentMapCache::erase_locked(Shard& s, uint64_t ino, uint64_t off) {
@@ -164,14 +162,9 @@ void ExtentMapCache::erase_locked(Shard& s, uint64_t ino, uint64_t off) {
 }
 
 void ExtentMapCache::evict_locked(Shard& s) {
-  const uint64_t limit = m_budget.load(std::memory_order_relaxed) / kShards;
-  // The most recent file stays, however large: it is in use.
-  while (s.bytes > limit && s.lru.size() > 1) {
-    const uint64_t victim = s.lru.back();
-    auto it = s.files.find(victim);
-    s.bytes -= it->second.bytes;
-    s.lru.pop_back();
-    s.files.erase(it);
+  // The most recent file stays: it is in use (and within file_limit()).
+  while (s.bytes > file_limit() && s.lru.size() > 1) {
+    drop_locked(s, s.files.find(s.lru.back()));
     m_evictions.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -185,10 +178,7 @@ void ExtentMapCache::forget(uint64_t ino) {
   Shard& s = shard(ino);
   std::lock_guard lk(s.mutex);
   auto it = s.files.find(ino);
-  if (it == s.files.end()) return;
-  s.bytes -= it->second.bytes;
-  s.lru.erase(it->second.lru);
-  s.files.erase(it);
+  if (it != s.files.end()) drop_locked(s, it);
 }
 
 ExtentMapCacheStats ExtentMapCache::stats() const {

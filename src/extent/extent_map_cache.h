@@ -66,7 +66,6 @@ class ExtentMapCache {
   // Drops INO's map (it is loaded again when used).
   void forget(uint64_t ino);
 
-  void set_budget(uint64_t bytes) { m_budget.store(bytes); }
   ExtentMapCacheStats stats() const;
 
  private:
@@ -90,9 +89,16 @@ class ExtentMapCache {
   void put_locked(Shard& s, uint64_t ino, uint64_t off, std::string value);
   void erase_locked(Shard& s, uint64_t ino, uint64_t off);
   void evict_locked(Shard& s);
+  // Stops keeping E's map: lookups of its file go to the store.
+  static void mark_oversized_locked(Shard& s, Entry& e);
+  static std::unordered_map<uint64_t, Entry>::iterator drop_locked(
+      Shard& s, std::unordered_map<uint64_t, Entry>::iterator it);
+  // A shard's share of the budget: what one shard keeps, and the most one
+  // file's map may take.
+  uint64_t file_limit() const { return m_budget / kShards; }
 
   const uint32_t m_cf_id;
-  std::atomic<uint64_t> m_budget;
+  const uint64_t m_budget;
   std::array<Shard, kShards> m_shards;
   std::atomic<uint64_t> m_hits{0}, m_loads{0}, m_evictions{0};
 };
