@@ -56,6 +56,9 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
     auto start = std::chrono::steady_clock::now();
     Status st;
     std::shared_lock gate(m_gate);  // not while a sync round flushes the WAL
+    // Inside the gate: a sync round that holds it sees every batch already
+    // written, and no batch noted that it has not seen written.
+    if (m_before_write) m_before_write();
     crash_point("group_commit.before_write");
     if (group.size() == 1) {
       st = m_store->write(group[0]->batch, /*sync=*/false);
@@ -97,6 +100,32 @@ Status GroupCommitCoordinator::sync_wal_now(bool skip_if_clean) {
   if (st.is_ok()) {
     uint64_t prev = m_durable_seq.load();
     while (prev < target && !m_durable_seq.compare_exchange_weak(prev, target)) {
+    }
+  }
+  return st;
+}
+
+Status GroupCommitCoordinator::write_wal_if(const std::function<bool()>& ready, bool* written,
+                                            uint64_t* seq) {
+  *written = false;
+  std::unique_lock gate(m_gate);  // no merged write in progress
+  if (!ready()) return Status::ok();
+  *seq = m_store->db()->GetLatestSequenceNumber();
+  DFS_RETURN_IF_ERROR(m_store->write_wal());
+  *written = true;
+  return Status::ok();
+}
+
+Status GroupCommitCoordinator::sync_written(uint64_t seq) {
+  m_sync_requests.fetch_add(1);
+  if (seq <= m_durable_seq.load()) return Status::ok();  // nothing new since the last sync
+  if (m_before_sync) m_before_sync();
+  auto start = std::chrono::steady_clock::now();
+  Status st = m_store->sync_written_wal();
+  m_sync_latency.observe_ns(elapsed_ns(start));
+  if (st.is_ok()) {
+    uint64_t prev = m_durable_seq.load();
+    while (prev < seq && !m_durable_seq.compare_exchange_weak(prev, seq)) {
     }
   }
   return st;

@@ -10,6 +10,11 @@
 //    no lock held, after the data they depend on is durable. All callers that
 //    arrive together share one WAL sync (the group commit); max_delay lets the
 //    leader gather more of them first.
+//  * write_wal_if() + sync_written(): the same in two steps for an owner
+//    whose batches point at data that may not be durable yet. The WAL
+//    buffer reaches its file only while no batch is being written and only
+//    if the owner says all data applied so far is durable (a check, no I/O);
+//    the slow WAL sync then runs with nothing held back.
 // With group commit disabled (benchmarks), every durable request syncs alone.
 #pragma once
 
@@ -51,6 +56,13 @@ class GroupCommitCoordinator {
 
   Status apply(rocksdb::WriteBatch* batch);
   Status make_durable();
+  // Holds back apply() for a moment: if ready() is true, writes the WAL
+  // buffer to its file and sets *seq to the sequence that covers; sets
+  // *written to whether it did.
+  Status write_wal_if(const std::function<bool()>& ready, bool* written, uint64_t* seq);
+  // Syncs what write_wal_if() wrote, with nothing held back; durable_sequence()
+  // becomes at least seq.
+  Status sync_written(uint64_t seq);
   // Holds back every apply() while alive: a sync round takes it to sync the
   // data written since its first data pass and then the WAL, so no batch
   // whose data is still unsynced can slip into that WAL flush.
@@ -68,6 +80,10 @@ class GroupCommitCoordinator {
   void set_after_write(std::function<void(const rocksdb::WriteBatch&)> hook) {
     m_after_write = std::move(hook);
   }
+  // Runs in the leader just before it writes a group, inside the gate that
+  // write_wal_if() holds exclusively (the owner notes what the group may
+  // depend on: everything done before its batches were applied).
+  void set_before_write(std::function<void()> hook) { m_before_write = std::move(hook); }
   // Test hook: runs in the sync leader just before each WAL sync.
   void set_before_sync_hook(std::function<void()> hook) { m_before_sync = std::move(hook); }
   // RocksDB sequence number up to which the WAL is known durable.
@@ -91,6 +107,7 @@ class GroupCommitCoordinator {
 
   CoalescedSync m_wal_sync;
   std::function<void()> m_before_sync;
+  std::function<void()> m_before_write;
   std::function<void(const rocksdb::WriteBatch&)> m_after_write;
   std::atomic<uint64_t> m_durable_seq{0};
   std::atomic<uint64_t> m_batches{0}, m_ops{0}, m_sync_requests{0};

@@ -205,6 +205,14 @@ Status MetaStore::sync_wal() {
   return status_from_rocksdb(m_db->FlushWAL(/*sync=*/true), "metadata WAL sync");
 }
 
+Status MetaStore::write_wal() {
+  return status_from_rocksdb(m_db->FlushWAL(/*sync=*/false), "metadata WAL write");
+}
+
+Status MetaStore::sync_written_wal() {
+  return status_from_rocksdb(m_db->SyncWAL(), "metadata WAL sync");
+}
+
 Status MetaStore::flush() {
   rocksdb::FlushOptions fo;
   fo.wait = true;

@@ -46,6 +46,13 @@ class MetaStore {
   // here (manual WAL flush), so metadata is never on disk before the data
   // its caller synced first.
   Status sync_wal();
+  // The same in two steps, so the write to the file can happen at a chosen
+  // moment and the slow sync outside it: write_wal() moves every applied
+  // batch from the WAL buffer to the file (no sync); sync_written_wal()
+  // makes what earlier write_wal() calls wrote durable and nothing applied
+  // since (RocksDB syncs the current WAL without flushing its buffer).
+  Status write_wal();
+  Status sync_written_wal();
   // Called by RocksDB's flush thread before it writes a memtable to disk, so
   // the owner can make the data that memtable points at durable first.
   void set_before_flush(std::function<void()> hook);

@@ -112,6 +112,7 @@ MetricSet DaemonStatus::collect() const {
   m.add("metadata_ops_total", {}, static_cast<double>(c.ops));
   m.add("fsync_requests_total", {}, static_cast<double>(s.fsync_requests));
   m.add("sync_rounds_total", {}, static_cast<double>(s.sync_rounds));
+  m.add("sync_rounds_gated_total", {}, static_cast<double>(s.sync_rounds_gated));
   m.add("wal_syncs_total", {}, static_cast<double>(c.syncs));
   m.add_histogram("wal_sync_latency_seconds", {}, m_fs.commit().sync_latency().snapshot());
   MetaStore& meta = vol.meta();
@@ -368,6 +369,7 @@ json DaemonStatus::summary() const {
                 {"group_commit_latency_seconds_sum", static_cast<double>(c.write_ns) / 1e9},
                 {"fsync_requests_total", s.fsync_requests},
                 {"sync_rounds_total", s.sync_rounds},
+                {"sync_rounds_gated_total", s.sync_rounds_gated},
                 {"avg_fsyncs_per_round", ratio(s.fsync_requests, s.sync_rounds)},
                 {"sync_requests_total", c.sync_requests},
                 {"wal_syncs_total", c.syncs},

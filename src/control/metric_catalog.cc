@@ -39,6 +39,9 @@ const std::vector<MetricDef> kMetrics = {
      "fsync, fdatasync, O_SYNC writes and directory fsyncs served."},
     {"sync_rounds_total", T::kCounter, "metadata", "",
      "Data-then-metadata sync rounds: shared by concurrent fsyncs, plus the background sync."},
+    {"sync_rounds_gated_total", T::kCounter, "metadata", "",
+     "Sync rounds in which writers kept outrunning the data sync, so metadata commits waited "
+     "for one data pass."},
     {"wal_syncs_total", T::kCounter, "metadata", "", "Metadata WAL syncs performed."},
     {"wal_sync_latency_seconds", T::kHistogram, "metadata", "",
      "Duration of one metadata WAL sync."},

@@ -45,11 +45,12 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
   m_alloc = std::make_unique<Allocator>(areas);
   m_replicas = std::make_unique<ReplicaIo>(*m_volume, m_readers, &m_cache);
   m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), opts.commit);
-  m_extent_maps = std::make_unique<ExtentMapCache>(
-      m_volume->meta().handle(Cf::kExtents)->GetID(), kExtentMapBudget);
-  m_commit->set_after_write([maps = m_extent_maps.get()](const rocksdb::WriteBatch& b) {
-    maps->apply(b);
-  });
+  m_extent_maps = std::make_unique<ExtentMapCache>(m_volume->meta().handle(Cf::kExtents)->GetID(),
+                                                   kExtentMapBudget);
+  m_commit->set_after_write(
+      [maps = m_extent_maps.get()](const rocksdb::WriteBatch& b) { maps->apply(b); });
+  m_sync = std::make_unique<VolumeSync>(*m_volume, *m_replicas, *m_commit);
+  m_commit->set_before_write([sync = m_sync.get()] { sync->note_commit(); });
   if (opts.io_workers != 0) set_io_workers(opts.io_workers);
 }
 
@@ -288,47 +289,14 @@ void FileSystem::background_sync_loop() {
 }
 
 Status FileSystem::sync_data_disks() {
-  // fdatasync every disk written since its last sync, all disks at once.
-  // Failed disks are left out: no copy the volume relies on is there.
-  std::vector<size_t> dirty;
-  std::vector<uint64_t> written;
-  for (size_t d = 0; d < m_volume->disk_count(); ++d) {
-    uint64_t w = m_replicas->writes(d);
-    if (m_disk_synced[d].load() < w && m_volume->disk_state(d) != DiskState::kFailed) {
-      dirty.push_back(d);
-      written.push_back(w);
-    }
-  }
-  std::vector<Status> results(dirty.size());
-  auto sync_one = [&](size_t i) {
-    results[i] = m_volume->scheduler(dirty[i]).sync(IoClass::kCritical);
-  };
-  std::vector<std::thread> helpers;
-  for (size_t i = 1; i < dirty.size(); ++i) helpers.emplace_back(sync_one, i);
-  if (!dirty.empty()) sync_one(0);
-  for (auto& t : helpers) t.join();
-  for (size_t i = 0; i < dirty.size(); ++i) {
-    if (!results[i].is_ok()) {
-      // With another writable disk, every extent written since the last
-      // sync also has a copy there: the failed disk drops out and the
-      // round goes on. Otherwise the data is not durable: say so.
-      if (m_volume->replicas() <= 1 || m_volume->writable_count() <= 1) return results[i];
-      m_volume->mark_failed(dirty[i], "sync failed: " + results[i].to_string());
-      continue;
-    }
-    auto& synced = m_disk_synced[dirty[i]];
-    uint64_t prev = synced.load();
-    while (prev < written[i] && !synced.compare_exchange_weak(prev, written[i])) {
-    }
-  }
-  return Status::ok();
+  return m_sync->sync_data_disks();
 }
 
 Status FileSystem::sync_metadata() {
   // Frees applied before this point become reusable once the WAL holding
   // them is durable.
   std::vector<DeferredFree> freed = m_alloc->take_pending();
-  Status st = m_commit->make_durable();
+  Status st = m_sync->run_round();  // the data those batches point at, then the WAL
   if (st.is_ok()) {
     m_alloc->mark_durable(std::move(freed));
   } else {
@@ -344,19 +312,11 @@ Status FileSystem::sync_metadata() {
 
 Status FileSystem::sync_all() {
   if (m_read_only) return Status::ok();  // nothing is ever written
-  // Data first, then the metadata that points at it. Concurrent callers
-  // share one round (the group commit of fsyncs); with group commit off,
-  // every caller does its own.
-  auto round = [this]() -> Status {
-    DFS_RETURN_IF_ERROR(sync_data_disks());
-    // Batches applied during that pass may point at data it did not cover:
-    // with commits held back, sync what was written since, then the WAL.
-    // (Only metadata commits wait, for one short data sync; data writes and
-    // reads go on.)
-    auto paused = m_commit->pause_commits();
-    DFS_RETURN_IF_ERROR(sync_data_disks());
-    return sync_metadata();
-  };
+  // Data first, then the metadata that points at it (VolumeSync), with no
+  // writer held back across a disk or WAL sync. Concurrent callers share
+  // one round (the group commit of fsyncs); with group commit off, every
+  // caller does its own.
+  auto round = [this]() -> Status { return sync_metadata(); };
   if (!m_commit_enabled.load(std::memory_order_relaxed)) {
     m_solo_sync_rounds.fetch_add(1, std::memory_order_relaxed);
     return round();
@@ -374,8 +334,8 @@ Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
 
 void FileSystem::power_cut(uint64_t seed,
                            const std::function<void(size_t undone, const Status&)>& die) {
-  // The gate is what a sync round holds while it flushes the WAL: once we
-  // have it, no metadata reaches the WAL file any more.
+  // The gate is what a sync round holds while it writes the WAL buffer to
+  // its file: once we have it, no metadata reaches the WAL file any more.
   auto paused = m_commit->pause_commits();
   size_t undone = 0;
   Status st;
@@ -558,6 +518,7 @@ FsStats FileSystem::stats() const {
   s.unrepaired = m_replicas->unrepaired();
   s.fsync_requests = m_fsync_requests.load();
   s.sync_rounds = m_sync_round.syncs() + m_solo_sync_rounds.load();
+  s.sync_rounds_gated = m_sync->gated_rounds();
   s.reserved = m_alloc->reserved();
   if (m_discarder) s.discard = m_discarder->stats();
   return s;

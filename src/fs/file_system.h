@@ -38,6 +38,7 @@
 #include "src/fs/posix_acl.h"
 #include "src/fs/replica_io.h"
 #include "src/fs/volume.h"
+#include "src/fs/volume_sync.h"
 
 namespace dynamicfs {
 
@@ -83,11 +84,12 @@ struct FsStats {
   GroupCommitStats commit;
   LockStats locks;
   uint64_t checksum_errors = 0;
-  uint64_t repairs = 0;         // bad blocks rewritten from another copy (replicas > 1)
-  uint64_t unrepaired = 0;      // bad blocks with no good copy left
-  uint64_t rebuilt = 0;         // stripe blocks rebuilt from the other units
-  uint64_t fsync_requests = 0;  // fsync, fdatasync, O_SYNC writes, directory fsync
-  uint64_t sync_rounds = 0;     // data + WAL sync rounds that served them
+  uint64_t repairs = 0;            // bad blocks rewritten from another copy (replicas > 1)
+  uint64_t unrepaired = 0;         // bad blocks with no good copy left
+  uint64_t rebuilt = 0;            // stripe blocks rebuilt from the other units
+  uint64_t fsync_requests = 0;     // fsync, fdatasync, O_SYNC writes, directory fsync
+  uint64_t sync_rounds = 0;        // data + WAL sync rounds that served them
+  uint64_t sync_rounds_gated = 0;  // rounds that had to hold writers back
   uint64_t bytes_read = 0, bytes_written = 0;
   uint64_t reserved = 0;  // pool bytes kept free for fallocate reservations
   DiscardStats discard;
@@ -184,6 +186,10 @@ class FileSystem {
   void set_io_workers(unsigned workers);
   unsigned io_workers() const { return m_io_workers.load(); }
   const GroupCommitCoordinator& commit() const { return *m_commit; }
+  // Tests: runs before each metadata WAL sync (a slow WAL, held by a test).
+  void set_wal_sync_hook(std::function<void()> hook) {
+    m_commit->set_before_sync_hook(std::move(hook));
+  }
   // Automatic discard of freed space (live).
   void set_discard(bool on);
   bool discard_enabled() const { return m_discarder && m_discarder->enabled(); }
@@ -511,7 +517,7 @@ class FileSystem {
   std::unique_ptr<GroupCommitCoordinator> m_commit;
   ExtentLockManager m_locks;
   ReaderTracker m_readers;
-  ExtentCache m_cache;                    // before m_replicas, which reads through it
+  ExtentCache m_cache;  // before m_replicas, which reads through it
   // Files' extent maps in memory, kept by the group committer's hook.
   std::unique_ptr<ExtentMapCache> m_extent_maps;
   std::unique_ptr<ReplicaIo> m_replicas;  // after m_readers: its repairs hold pins
@@ -538,8 +544,7 @@ class FileSystem {
     return const_cast<OpenShard&>(m_open[ino % kOpenShards]);
   }
 
-  // Per disk: ReplicaIo::writes() at its last sync.
-  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_disk_synced{};
+  std::unique_ptr<VolumeSync> m_sync;  // data, then the WAL, nothing held across a sync
   CoalescedSync m_sync_round;
   std::atomic<uint64_t> m_solo_sync_rounds{0};  // rounds run with group commit off
   std::atomic<uint64_t> m_fsync_requests{0};  // one data+metadata sync round for concurrent fsyncs

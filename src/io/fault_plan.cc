@@ -28,6 +28,33 @@ uint64_t FaultPlan::before_write(int fd, uint64_t offset, uint64_t len) {
   return keep;
 }
 
+void FaultPlan::hold_syncs() {
+  std::lock_guard lk(m_mutex);
+  m_hold = true;
+}
+
+void FaultPlan::release_syncs() {
+  {
+    std::lock_guard lk(m_mutex);
+    m_hold = false;
+  }
+  m_hold_cv.notify_all();
+}
+
+void FaultPlan::wait_for_held_sync() {
+  std::unique_lock lk(m_mutex);
+  m_hold_cv.wait(lk, [this] { return m_held > 0 || !m_hold; });
+}
+
+void FaultPlan::sync_gate() {
+  std::unique_lock lk(m_mutex);
+  if (!m_hold) return;
+  ++m_held;
+  m_hold_cv.notify_all();
+  m_hold_cv.wait(lk, [this] { return !m_hold; });
+  --m_held;
+}
+
 size_t FaultPlan::sync_begins() {
   std::lock_guard lk(m_mutex);
   return m_unsynced.size();

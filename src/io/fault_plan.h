@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -32,6 +33,13 @@ class FaultPlan {
     m_write_errno = 0;
     m_tear_next = false;
   }
+  // A slow disk: every sync waits while syncs are held. wait_for_held_sync()
+  // returns once a sync is waiting (no sleeping in tests).
+  void hold_syncs();
+  void release_syncs();
+  void wait_for_held_sync();
+  // Called by Disk::sync before it syncs.
+  void sync_gate();
   // Remember what unsynced writes overwrote, for power_loss().
   void journal_unsynced(bool on);
 
@@ -68,6 +76,9 @@ class FaultPlan {
   std::mutex m_write_mutex;
   mutable std::mutex m_mutex;
   bool m_journal = false;
+  std::condition_variable m_hold_cv;
+  bool m_hold = false;
+  size_t m_held = 0;  // syncs waiting on the hold now
   std::vector<PreImage> m_unsynced;
 };
 
