@@ -129,10 +129,21 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
   store->m_db.reset(raw);
   store->m_default = handles[0];
   store->m_handles.assign(handles.begin() + 1, handles.end());
+  std::vector<int64_t> cached(static_cast<size_t>(Cf::kCount), -1);
+  for (Cf cf : {Cf::kInodes, Cf::kDentries, Cf::kXattrs})
+    cached[static_cast<size_t>(cf)] = store->handle(cf)->GetID();
+  store->m_records = std::make_unique<RecordCache>(std::move(cached), kRecordCacheBytes);
   return store;
 }
 
 Result<std::optional<std::string>> MetaStore::get(Cf cf, const std::string& key) const {
+  const auto family = static_cast<size_t>(cf);
+  if (m_records->caches(family))
+    return m_records->get(family, key, [&] { return get_from_db(cf, key); });
+  return get_from_db(cf, key);
+}
+
+Result<std::optional<std::string>> MetaStore::get_from_db(Cf cf, const std::string& key) const {
   std::string value;
   rocksdb::Status s = m_db->Get(rocksdb::ReadOptions(), handle(cf), key, &value);
   if (s.IsNotFound()) return std::optional<std::string>();
@@ -155,6 +166,7 @@ std::unique_ptr<rocksdb::Iterator> MetaStore::bounded_iterator(Cf cf, const rock
 Status MetaStore::write(rocksdb::WriteBatch* batch, bool sync) {
   DFS_RETURN_IF_ERROR(
       status_from_rocksdb(m_db->Write(rocksdb::WriteOptions(), batch), "metadata write"));
+  m_records->apply(*batch);  // before any caller can read through the cache
   return sync ? sync_wal() : Status::ok();
 }
 
@@ -203,6 +215,10 @@ Status MetaStore::append(rocksdb::WriteBatch* dst, const rocksdb::WriteBatch& sr
 
 Status MetaStore::sync_wal() {
   return status_from_rocksdb(m_db->FlushWAL(/*sync=*/true), "metadata WAL sync");
+}
+
+RecordCacheStats MetaStore::record_cache_stats() const {
+  return m_records->stats();
 }
 
 Status MetaStore::write_wal() {

@@ -1,6 +1,8 @@
 // MetaStore: the RocksDB database holding all metadata, one column family per
 // kind of record. It owns the DB handle; writes go through the
-// GroupCommitCoordinator, reads come straight from here.
+// GroupCommitCoordinator, reads come from here: point reads of inodes,
+// directory entries and xattrs from the RecordCache in front of RocksDB,
+// which every write here keeps current.
 #pragma once
 
 #include <rocksdb/cache.h>
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "metadata/record_cache.h"
 #include "src/common/result.h"
 
 namespace dynamicfs {
@@ -79,9 +82,13 @@ class MetaStore {
   uint64_t property_sum(const std::string& name) const;
 
   static constexpr uint64_t kDefaultBlockCacheBytes = 64ull << 20;
+  // Inodes, directory entries and xattrs kept in memory (RecordCache).
+  static constexpr uint64_t kRecordCacheBytes = 32ull << 20;
+  RecordCacheStats record_cache_stats() const;
 
  private:
   MetaStore() = default;
+  Result<std::optional<std::string>> get_from_db(Cf cf, const std::string& key) const;
   static Result<std::unique_ptr<MetaStore>> open_impl(const std::string& dir, bool create,
                                                       bool read_only);
   struct FlushHook;
@@ -92,6 +99,7 @@ class MetaStore {
   std::unique_ptr<rocksdb::DB> m_db;
   std::vector<rocksdb::ColumnFamilyHandle*> m_handles;
   rocksdb::ColumnFamilyHandle* m_default = nullptr;
+  std::unique_ptr<RecordCache> m_records;  // after m_handles: built from their ids
 };
 
 Status status_from_rocksdb(const rocksdb::Status& s, const std::string& what);

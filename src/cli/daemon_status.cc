@@ -121,6 +121,10 @@ MetricSet DaemonStatus::collect() const {
   m.add("metadata_live_data_bytes", {},
         static_cast<double>(meta.property_sum("rocksdb.estimate-live-data-size")));
   m.add("metadata_block_cache_bytes", {}, static_cast<double>(meta.block_cache_usage()));
+  const RecordCacheStats rc = meta.record_cache_stats();
+  m.add("metadata_record_cache_hits_total", {}, static_cast<double>(rc.hits));
+  m.add("metadata_record_cache_misses_total", {}, static_cast<double>(rc.misses));
+  m.add("metadata_record_cache_bytes", {}, static_cast<double>(rc.bytes));
   m.add("metadata_block_cache_capacity_bytes", {},
         static_cast<double>(meta.block_cache_capacity()));
 

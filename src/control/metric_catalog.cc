@@ -52,6 +52,12 @@ const std::vector<MetricDef> kMetrics = {
      "Memory used by the metadata block cache."},
     {"metadata_block_cache_capacity_bytes", T::kGauge, "metadata", "",
      "Capacity of the metadata block cache (setting metadata_cache_mb)."},
+    {"metadata_record_cache_hits_total", T::kCounter, "metadata", "",
+     "Point reads of inodes, directory entries and xattrs served from memory."},
+    {"metadata_record_cache_misses_total", T::kCounter, "metadata", "",
+     "Point reads the record cache loaded from RocksDB."},
+    {"metadata_record_cache_bytes", T::kGauge, "metadata", "",
+     "Memory held by the record cache of inodes, directory entries and xattrs."},
     // io
     {"io_queue_length", T::kGauge, "io", "disk,class",
      "I/O jobs waiting in a disk's queue, by priority class."},
