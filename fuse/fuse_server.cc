@@ -59,7 +59,10 @@ Status FuseServer::run() {
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_clone_fd(cfg, 1);
   fuse_loop_cfg_set_max_threads(cfg, m_config.max_threads);
-  fuse_loop_cfg_set_idle_threads(cfg, 4);
+  // Every worker stays once started: with fewer allowed idle, libfuse ends
+  // a worker after a request and starts another for the next one (a
+  // clone3 per 13 requests during 8-thread creates, measured with strace).
+  fuse_loop_cfg_set_idle_threads(cfg, m_config.max_threads);
   int rc = fuse_session_loop_mt(m_session, cfg);
   fuse_loop_cfg_destroy(cfg);
   if (rc != 0 && rc != SIGTERM && rc != SIGINT && rc != SIGHUP) {
