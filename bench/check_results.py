@@ -15,8 +15,13 @@ import os
 import sys
 
 ROWS = ["seq_write", "seq_read", "randread_4k_16j", "randwrite_fdatasync_4k_16j",
-        "create", "stat_warm", "unlink", "rss_1m_files"]
-FAMILIES = ["seq", "randread", "randwrite", "meta", "realwork", "memory"]
+        "randwrite_fdatasync_4k_16f", "create", "stat_warm", "unlink", "create_vs_passthrough",
+        "rename_vs_passthrough", "unlink_vs_passthrough", "create_vs_memfs",
+        "stat_warm_vs_memfs", "rename_vs_memfs", "unlink_vs_memfs", "churn_vs_native",
+        "churn_flat", "every_row_passthrough", "every_row_mergerfs", "rss_1m_files"]
+# Rows whose measure is "value", not "ratio".
+VALUE_ROWS = {"rss_1m_files", "churn_flat", "every_row_passthrough", "every_row_mergerfs"}
+FAMILIES = ["seq", "randread", "randwrite", "meta", "realwork", "memory", "churn"]
 
 
 def fail(msg):
@@ -49,8 +54,9 @@ def main():
         r = rows.get(name)
         if r is None:
             fail(f"target row '{name}' is missing")
-        value = r.get("value") if name == "rss_1m_files" else r.get("ratio")
-        if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        value = r.get("value") if name in VALUE_ROWS else r.get("ratio")
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (
+                value == 0 and not name.startswith("every_row_")):
             errs = [e for e in res.get("errors", []) if e["target"] in ("dynamicfs", "native")]
             fail(f"target row '{name}' has no measured value ({value!r}); "
                  f"dynamicfs/native errors: {errs[:3]}")

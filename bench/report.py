@@ -20,33 +20,47 @@ import os
 import statistics
 import sys
 
-TARGETS = ["native", "passthrough", "mergerfs", "dynamicfs", "dynamicfs_r2"]
-SHORT = {"native": "native", "passthrough": "passthru", "mergerfs": "mergerfs",
+TARGETS = ["native", "memfs", "passthrough", "mergerfs", "dynamicfs", "dynamicfs_r2"]
+SHORT = {"native": "native", "memfs": "memfs", "passthrough": "passthru", "mergerfs": "mergerfs",
          "dynamicfs": "dynamicfs", "dynamicfs_r2": "dfs-2rep"}
 # Presentation order; workloads not listed here are appended in sample order.
 ORDER = [
     "seq_write", "seq_read",
     "randread_4k_1j", "randread_4k_16j",
-    "randwrite_fdatasync_4k_1j", "randwrite_fdatasync_4k_16j",
+    "randwrite_fdatasync_4k_1j", "randwrite_fdatasync_4k_16j", "randwrite_fdatasync_4k_16f",
     "create_1t", "stat_warm_1t", "stat_cold_1t", "readdir_1t", "rename_1t", "unlink_1t",
     "create_8t", "stat_warm_8t", "stat_cold_8t", "readdir_8t", "rename_8t", "unlink_8t",
     "tar_x", "git_status_first", "git_status", "rm_rf",
     "rss_idle", "rss_peak_1m_files", "rss_after_1m_files",
+    "churn_first_1k", "churn_last_1k",
 ]
-# The project's goals (dynamicfs / native unless stated), one row each.
+# The project's goals, one row each: name, workload it is read from, the
+# speed ratio judged, goal (ratio >= goal).
 GOALS = [
-    # name, workload it is read from, goal
-    ("seq_write", "seq_write", 0.8),
-    ("seq_read", "seq_read", 0.9),
-    ("randread_4k_16j", "randread_4k_16j", 0.8),
-    ("randwrite_fdatasync_4k_16j", "randwrite_fdatasync_4k_16j", 0.5),
-    ("create", "create_8t", 1.0),
-    ("stat_warm", "stat_warm_8t", 0.5),
-    ("unlink", "unlink_8t", 0.3),
+    ("seq_write", "seq_write", "dynamicfs/native", 0.8),
+    ("seq_read", "seq_read", "dynamicfs/native", 0.9),
+    ("randread_4k_16j", "randread_4k_16j", "dynamicfs/native", 0.8),
+    ("randwrite_fdatasync_4k_16j", "randwrite_fdatasync_4k_16j", "dynamicfs/native", 0.5),
+    ("randwrite_fdatasync_4k_16f", "randwrite_fdatasync_4k_16f", "dynamicfs/native", 0.5),
+    ("create", "create_8t", "dynamicfs/native", 1.0),
+    ("stat_warm", "stat_warm_8t", "dynamicfs/native", 0.5),
+    ("unlink", "unlink_8t", "dynamicfs/native", 0.3),
+    ("create_vs_passthrough", "create_8t", "dynamicfs/passthrough", 1.5),
+    ("rename_vs_passthrough", "rename_8t", "dynamicfs/passthrough", 1.5),
+    ("unlink_vs_passthrough", "unlink_8t", "dynamicfs/passthrough", 1.5),
+    ("create_vs_memfs", "create_8t", "dynamicfs/memfs", 0.7),
+    ("stat_warm_vs_memfs", "stat_warm_8t", "dynamicfs/memfs", 0.7),
+    ("rename_vs_memfs", "rename_8t", "dynamicfs/memfs", 0.7),
+    ("unlink_vs_memfs", "unlink_8t", "dynamicfs/memfs", 0.7),
+    ("churn_vs_native", "churn_last_1k", "dynamicfs/native", 1 / 3),
 ]
+# Rows where dynamicfs is judged against both FUSE peers (>= 1.0 each).
+PEER_PAIRS = ["dynamicfs/passthrough", "dynamicfs/mergerfs"]
 RSS_GOAL_MIB = 256.0
 RATIO_PAIRS = [("dynamicfs", "native"), ("dynamicfs", "passthrough"), ("dynamicfs", "mergerfs"),
-               ("passthrough", "native"), ("mergerfs", "native"), ("dynamicfs_r2", "native")]
+               ("dynamicfs", "memfs"), ("passthrough", "native"), ("mergerfs", "native"),
+               ("dynamicfs_r2", "native"), ("dynamicfs_r2", "passthrough"),
+               ("dynamicfs_r2", "mergerfs")]
 
 
 def load(out):
@@ -103,17 +117,37 @@ def aggregate(samples, errors, mode):
 
 def goal_rows(workloads, machine):
     rows = []
-    for name, wl, goal in GOALS:
+    for name, wl, pair, goal in GOALS:
         w = workloads.get(wl)
-        ratio = w["ratios"].get("dynamicfs/native") if w else None
-        row = {"name": name, "workload": wl, "metric": "dynamicfs/native speed ratio",
+        ratio = w["ratios"].get(pair) if w else None
+        row = {"name": name, "workload": wl, "metric": f"{pair} speed ratio",
                "ratio": ratio, "goal": goal, "comparison": ">=",
                "met": ratio is not None and ratio >= goal, "missing": ratio is None,
                "smoke": machine["mode"] == "smoke"}
         if wl.endswith("_8t"):
             w1 = workloads.get(wl[:-3] + "_1t")
-            row["ratio_1t"] = w1["ratios"].get("dynamicfs/native") if w1 else None
+            row["ratio_1t"] = w1["ratios"].get(pair) if w1 else None
         rows.append(row)
+    # The churn row stays flat: the last 1,000 rounds cost at most 1.5x the first.
+    w = workloads.get("churn_last_1k")
+    w0 = workloads.get("churn_first_1k")
+    first = (w0 or {}).get("results", {}).get("dynamicfs", {}).get("median")
+    last = (w or {}).get("results", {}).get("dynamicfs", {}).get("median")
+    growth = last / first if first and last else None
+    rows.append({"name": "churn_flat", "workload": "churn_last_1k",
+                 "metric": "dynamicfs last/first 1,000 rounds (time)", "value": growth,
+                 "goal": 1.5, "comparison": "<=", "met": growth is not None and growth <= 1.5,
+                 "missing": growth is None, "smoke": machine["mode"] == "smoke"})
+    # Every row against both FUSE peers, one summary row each.
+    for pair in PEER_PAIRS:
+        judged = [(n, w["ratios"].get(pair)) for n, w in workloads.items()
+                  if w["ratios"].get(pair) is not None]
+        behind = [n for n, r in judged if r < 1.0]
+        rows.append({"name": f"every_row_{pair.split('/')[1]}", "workload": "*",
+                     "metric": f"rows with {pair} >= 1.0", "value": len(judged) - len(behind),
+                     "rows": len(judged), "behind": behind, "goal": len(judged),
+                     "comparison": "all", "met": bool(judged) and not behind,
+                     "missing": not judged, "smoke": machine["mode"] == "smoke"})
     w = workloads.get("rss_peak_1m_files")
     r = w["results"].get("dynamicfs") if w else None
     value = r["median"] if r else None
@@ -146,9 +180,11 @@ def fmt_ratio(v):
 
 def table(workloads, rows, present, machine):
     """Rows of cells: workload, unit, each target's median ±spread, ratios."""
-    header = ["workload", "unit"] + [SHORT[t] for t in present] + ["dfs/nat", "dfs/pt", "dfs/mfs", "pt/nat", "mfs/nat", "goal"]
-    goals = {g[1]: g[2] for g in GOALS}
-    goals["rss_peak_1m_files"] = RSS_GOAL_MIB
+    header = ["workload", "unit"] + [SHORT[t] for t in present] + [
+        "dfs/nat", "dfs/pt", "dfs/mfs", "dfs/mem", "pt/nat", "mfs/nat", "goals"]
+    goals = {}
+    for _, wl, pair, g in GOALS:
+        goals.setdefault(wl, []).append((pair, g))
     lines = []
     for name, w in workloads.items():
         cells = [name, w["unit"]]
@@ -167,17 +203,18 @@ def table(workloads, rows, present, machine):
             cells.append(cell)
         ra = w["ratios"]
         cells += [fmt_ratio(ra.get("dynamicfs/native")), fmt_ratio(ra.get("dynamicfs/passthrough")),
-                  fmt_ratio(ra.get("dynamicfs/mergerfs")), fmt_ratio(ra.get("passthrough/native")),
-                  fmt_ratio(ra.get("mergerfs/native"))]
-        g = goals.get(name)
-        if g is None:
-            cells.append("")
-        elif name.startswith("rss_"):
+                  fmt_ratio(ra.get("dynamicfs/mergerfs")), fmt_ratio(ra.get("dynamicfs/memfs")),
+                  fmt_ratio(ra.get("passthrough/native")), fmt_ratio(ra.get("mergerfs/native"))]
+        if name == "rss_peak_1m_files":
             v = w["results"].get("dynamicfs", {}).get("median")
-            cells.append(f"<={g:.0f} {'ok' if v is not None and v <= g else 'MISS'}")
+            cells.append(f"<={RSS_GOAL_MIB:.0f} {'ok' if v is not None and v <= RSS_GOAL_MIB else 'MISS'}")
         else:
-            v = ra.get("dynamicfs/native")
-            cells.append(f">={g} {'ok' if v is not None and v >= g else 'MISS'}")
+            parts = []
+            for pair, g in goals.get(name, []):
+                v = ra.get(pair)
+                short = {"native": "nat", "passthrough": "pt", "memfs": "mem"}[pair.split("/")[1]]
+                parts.append(f"{short}>={g:.2g} {'ok' if v is not None and v >= g else 'MISS'}")
+            cells.append(", ".join(parts))
         lines.append(cells)
     return header, lines
 
@@ -227,7 +264,7 @@ def chart(workloads, rows, present, machine, path):
                 xs.append(j - 0.4 + width * (i + 0.5))
                 ys.append(v)
         ax.bar(xs, ys, width, label=key, color=colors[t])
-    goals = {g[1]: g[2] for g in GOALS}
+    goals = {g[1]: g[3] for g in GOALS if g[2] == "dynamicfs/native"}
     gx = [j for j, n in enumerate(names) if n in goals]
     for j in gx:
         ax.plot([j - 0.45, j + 0.45], [goals[names[j]]] * 2, color="black", lw=1.5, ls=":")
@@ -281,10 +318,16 @@ def main():
     for r in rows:
         if r["name"] == "rss_1m_files":
             val = "missing" if r["missing"] else f"{r['value']:.0f} MiB ({r['files']} files)"
+        elif r["name"] == "churn_flat":
+            val = "missing" if r["missing"] else f"{r['value']:.2f}x"
+        elif r["name"].startswith("every_row_"):
+            val = "missing" if r["missing"] else f"{r['value']}/{r['rows']} rows"
+            if r.get("behind"):
+                val += "; behind: " + ", ".join(r["behind"])
         else:
             val = "missing" if r["missing"] else f"{r['ratio']:.2f}"
-        summary.append(f"  {r['name']:<28} {val:<24} goal {r['comparison']} {r['goal']:g}  "
-                       f"{'met' if r['met'] else 'NOT met'}")
+        goal = "all rows >= 1.0" if r["comparison"] == "all" else f"{r['comparison']} {r['goal']:.3g}"
+        summary.append(f"  {r['name']:<28} {val:<24} goal {goal}  {'met' if r['met'] else 'NOT met'}")
     head = (f"dynamicfs benchmark, {machine['mode']} run, {machine['date']}, {machine['nproc']} cores, "
             f"{machine['mem_total_mib']} MiB, kernel {machine['kernel']}, native = "
             f"{machine['bench_fs_type']} on {machine['bench_fs_source']}")
