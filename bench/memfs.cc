@@ -35,9 +35,9 @@ struct Node {
   gid_t gid = 0;
   nlink_t nlink = 0;
   uint64_t lookups = 0;
-  std::string data;                          // regular files
-  std::map<std::string, fuse_ino_t> kids;    // directories
-  fuse_ino_t parent = FUSE_ROOT_ID;          // directories
+  std::string data;                        // regular files
+  std::map<std::string, fuse_ino_t> kids;  // directories
+  fuse_ino_t parent = FUSE_ROOT_ID;        // directories
   timespec atime{}, mtime{}, ctime{};
 };
 
@@ -168,8 +168,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* a, int to_set, fuse
 }
 
 // Creates NAME in PARENT; replies with its entry (and open info for create).
-void make(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
-          fuse_file_info* fi) {
+void make(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
   std::unique_lock lk(g_mu);
   Node* p = find(parent);
   if (p == nullptr || !S_ISDIR(p->mode)) return (void)fuse_reply_err(req, ENOENT);
@@ -249,8 +248,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     if (flags & RENAME_NOREPLACE) return (void)fuse_reply_err(req, EEXIST);
     if (old->second == moving) return (void)fuse_reply_err(req, 0);
     Node* victim = find(old->second);
-    if (S_ISDIR(victim->mode) && !victim->kids.empty())
-      return (void)fuse_reply_err(req, ENOTEMPTY);
+    if (S_ISDIR(victim->mode) && !victim->kids.empty()) return (void)fuse_reply_err(req, ENOTEMPTY);
     victim->nlink = S_ISDIR(victim->mode) ? 0 : victim->nlink - 1;
     if (S_ISDIR(victim->mode)) --np->nlink;
     np->kids.erase(old);
@@ -298,8 +296,12 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_
   fuse_reply_write(req, size);
 }
 
-void op_ok(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
-void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); }
+void op_ok(fuse_req_t req, fuse_ino_t, fuse_file_info*) {
+  fuse_reply_err(req, 0);
+}
+void op_fsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  fuse_reply_err(req, 0);
+}
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   std::shared_lock lk(g_mu);
@@ -317,7 +319,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
   size_t used = 0;
   // Offsets: 1 after ".", 2 after "..", 3 + i after the i-th child.
   auto add = [&](const char* name, fuse_ino_t child, mode_t mode, off_t next) {
-    struct stat st{};
+    struct stat st {};
     st.st_ino = child;
     st.st_mode = mode;
     size_t want = fuse_add_direntry(req, buf.data() + used, size - used, name, &st, next);
@@ -341,7 +343,7 @@ void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fil
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
-  struct statvfs s{};
+  struct statvfs s {};
   s.f_bsize = s.f_frsize = 4096;
   s.f_blocks = s.f_bfree = s.f_bavail = 1ull << 24;
   s.f_files = s.f_ffree = s.f_favail = 1ull << 24;
