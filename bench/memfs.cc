@@ -72,14 +72,20 @@ void fill(const Node& n, struct stat* st) {
   st->st_ctim = n.ctime;
 }
 
-void reply_entry_locked(fuse_req_t req, Node* n) {
+// Replies with N's entry (and, for create, the open file in FI); the
+// kernel now holds one more lookup of N.
+void reply_entry_locked(fuse_req_t req, Node* n, fuse_file_info* fi = nullptr) {
   fuse_entry_param e{};
   e.ino = n->ino;
   e.attr_timeout = g_timeout;
   e.entry_timeout = g_timeout;
   fill(*n, &e.attr);
   ++n->lookups;
-  fuse_reply_entry(req, &e);
+  if (fi != nullptr) {
+    fuse_reply_create(req, &e, fi);
+  } else {
+    fuse_reply_entry(req, &e);
+  }
 }
 
 void drop_if_unused(Node* n) {
@@ -180,14 +186,7 @@ void make(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse
     n->parent = parent;
     ++p->nlink;
   }
-  if (fi == nullptr) return reply_entry_locked(req, n);
-  fuse_entry_param e{};
-  e.ino = n->ino;
-  e.attr_timeout = g_timeout;
-  e.entry_timeout = g_timeout;
-  fill(*n, &e.attr);
-  ++n->lookups;
-  fuse_reply_create(req, &e, fi);
+  reply_entry_locked(req, n, fi);
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {

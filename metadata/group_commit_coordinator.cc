@@ -93,9 +93,18 @@ Status GroupCommitCoordinator::sync_wal_now(bool skip_if_clean) {
   uint64_t target = m_store->db()->GetLatestSequenceNumber();
   if (skip_if_clean && target <= m_durable_seq.load())
     return Status::ok();  // nothing new since the last sync
-  if (m_before_sync) m_before_sync();
+  return timed_sync(target, [this] { return m_store->sync_wal(); });
+}
+
+Status GroupCommitCoordinator::timed_sync(uint64_t target, const std::function<Status()>& sync) {
+  std::function<void()> hook;
+  {
+    std::lock_guard lk(m_mutex);
+    hook = m_before_sync;
+  }
+  if (hook) hook();
   auto start = std::chrono::steady_clock::now();
-  Status st = m_store->sync_wal();
+  Status st = sync();
   m_sync_latency.observe_ns(elapsed_ns(start));
   if (st.is_ok()) {
     uint64_t prev = m_durable_seq.load();
@@ -119,16 +128,7 @@ Status GroupCommitCoordinator::write_wal_if(const std::function<bool()>& ready, 
 Status GroupCommitCoordinator::sync_written(uint64_t seq) {
   m_sync_requests.fetch_add(1);
   if (seq <= m_durable_seq.load()) return Status::ok();  // nothing new since the last sync
-  if (m_before_sync) m_before_sync();
-  auto start = std::chrono::steady_clock::now();
-  Status st = m_store->sync_written_wal();
-  m_sync_latency.observe_ns(elapsed_ns(start));
-  if (st.is_ok()) {
-    uint64_t prev = m_durable_seq.load();
-    while (prev < seq && !m_durable_seq.compare_exchange_weak(prev, seq)) {
-    }
-  }
-  return st;
+  return timed_sync(seq, [this] { return m_store->sync_written_wal(); });
 }
 
 Status GroupCommitCoordinator::make_durable() {

@@ -84,8 +84,12 @@ class GroupCommitCoordinator {
   // write_wal_if() holds exclusively (the owner notes what the group may
   // depend on: everything done before its batches were applied).
   void set_before_write(std::function<void()> hook) { m_before_write = std::move(hook); }
-  // Test hook: runs in the sync leader just before each WAL sync.
-  void set_before_sync_hook(std::function<void()> hook) { m_before_sync = std::move(hook); }
+  // Test hook: runs in the sync leader just before each WAL sync. May be
+  // set while syncs run (the background sync does not stop for a test).
+  void set_before_sync_hook(std::function<void()> hook) {
+    std::lock_guard lk(m_mutex);
+    m_before_sync = std::move(hook);
+  }
   // RocksDB sequence number up to which the WAL is known durable.
   uint64_t durable_sequence() const { return m_durable_seq.load(); }
 
@@ -96,6 +100,9 @@ class GroupCommitCoordinator {
     Status result;
   };
   Status sync_wal_now(bool skip_if_clean);
+  // Runs `sync` as one WAL sync (hook, latency); durable_sequence() becomes
+  // at least `target` if it succeeds.
+  Status timed_sync(uint64_t target, const std::function<Status()>& sync);
 
   MetaStore* m_store;
   std::shared_mutex m_gate;  // apply() shared, pause_commits() exclusive
