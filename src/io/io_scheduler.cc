@@ -114,8 +114,10 @@ bool IoScheduler::enqueue(Pending& pending) {
 }
 
 void IoScheduler::wait_done(Pending& pending) {
-  std::unique_lock lk(m_mutex);
-  m_done_cv.wait(lk, [&] { return pending.done; });
+  while (!pending.done.load(std::memory_order_acquire)) pending.done.wait(false);
+  // The worker sets and notifies under the mutex: once we hold it, it is
+  // done with `pending`, which dies when we return.
+  std::lock_guard lk(m_mutex);
 }
 
 void IoScheduler::run_parallel(const std::vector<std::pair<IoScheduler*, IoJob*>>& jobs) {
@@ -237,9 +239,9 @@ void IoScheduler::worker_loop() {
     m_stats.coalesced_writes += group.size() - 1;
     for (Pending* g : group) {
       ++m_stats.ops[static_cast<size_t>(g->job->cls)];
-      g->done = true;
+      g->done.store(true, std::memory_order_release);
+      g->done.notify_one();
     }
-    m_done_cv.notify_all();
     if (m_queued > 0) m_work_cv.notify_one();
   }
 }

@@ -95,7 +95,9 @@ class IoScheduler {
   struct Pending {
     IoJob* job;
     uint64_t seq;
-    bool done = false;
+    // Set and notified under m_mutex; its waiter alone sleeps on it (a
+    // shared condition variable woke every waiter of the disk per job).
+    std::atomic<bool> done{false};
   };
   // Queues `p` (waiting for space if the queue is full); false if stopping.
   bool enqueue(Pending& p);
@@ -112,7 +114,6 @@ class IoScheduler {
   size_t m_capacity;
   mutable std::mutex m_mutex;
   std::condition_variable m_work_cv;
-  std::condition_variable m_done_cv;
   std::condition_variable m_space_cv;
   std::array<std::deque<Pending*>, kIoClassCount> m_queues;
   size_t m_queued = 0;
