@@ -7,10 +7,10 @@
 #
 #   bench/run.sh [--quick] [--only LIST] [--out DIR] [--targets LIST] [--perf]
 #
-#   --quick        smaller sizes, still 3 repeats (about 5 minutes on 2 cores)
+#   --quick        smaller sizes, still 3 repeats (about 9 minutes on 2 cores)
 #   --only LIST    comma-separated workload families: seq, randread, randwrite,
 #                  meta, realwork, memory, churn (fio = seq,randread,randwrite), or
-#                  smoke (a tiny version of every family, 1 repeat, ~1 minute)
+#                  smoke (a tiny version of every family, 1 repeat, ~2 minutes)
 #   --out DIR      where results go (default bench/results/<timestamp>; a
 #                  'latest' symlink is made next to it)
 #   --targets LIST subset of native,memfs,passthrough,mergerfs,dynamicfs,
