@@ -6,9 +6,12 @@
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
+#include <rocksdb/wal_filter.h>
 #include <sys/stat.h>
 
 #include <mutex>
+
+#include "metadata/journal_blob.h"
 
 namespace dynamicfs {
 
@@ -58,6 +61,35 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_read_only(const std::string& 
   return open_impl(dir, /*create=*/false, /*read_only=*/true);
 }
 
+// Keeps the journal blobs of every WAL record replayed at open, in WAL order
+// (see take_journal).
+struct MetaStore::JournalCollector : public rocksdb::WalFilter {
+  struct Blobs : public rocksdb::WriteBatch::Handler {
+    std::vector<std::string>* out = nullptr;
+    void LogData(const rocksdb::Slice& blob) override {
+      if (JournalBlob::is_journal({blob.data(), blob.size()})) out->push_back(blob.ToString());
+    }
+  };
+  std::vector<std::string> blobs;
+  WalProcessingOption LogRecordFound(unsigned long long /*log_number*/,
+                                     const std::string& /*log_file_name*/,
+                                     const rocksdb::WriteBatch& batch,
+                                     rocksdb::WriteBatch* /*new_batch*/,
+                                     bool* batch_changed) override {
+    *batch_changed = false;
+    Blobs h;
+    h.out = &blobs;
+    (void)batch.Iterate(&h);
+    return WalProcessingOption::kContinueProcessing;
+  }
+  const char* Name() const override { return "dynamicfs-journal"; }
+};
+
+std::vector<std::string> MetaStore::take_journal() {
+  if (!m_journal) return {};
+  return std::move(m_journal->blobs);
+}
+
 // Runs the owner's hook before each memtable flush (see set_before_flush).
 struct MetaStore::FlushHook : public rocksdb::EventListener {
   std::mutex mutex;
@@ -100,6 +132,16 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
   opts.writable_file_max_buffer_size = 16ull << 20;
   auto flush_hook = std::make_shared<FlushHook>();
   opts.listeners.push_back(flush_hook);
+  // Small writes carry their data in the WAL (JournalBlob) until the data
+  // disks are synced: the blobs of the replayed WAL are kept for the owner,
+  // and the WAL files stay until a memtable flush (whose hook syncs the data
+  // disks first), so a crash during mount loses none of them.
+  std::shared_ptr<JournalCollector> journal;
+  if (!read_only) {
+    journal = std::make_shared<JournalCollector>();
+    opts.wal_filter = journal.get();
+    opts.avoid_flush_during_recovery = true;
+  }
 
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -124,6 +166,7 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
   std::unique_ptr<MetaStore> store(new MetaStore());
   store->m_dir = dir;
   store->m_flush_hook = flush_hook;
+  store->m_journal = journal;
   store->m_read_only = read_only;
   store->m_block_cache = cache;
   store->m_db.reset(raw);
@@ -193,6 +236,7 @@ class AppendHandler : public rocksdb::WriteBatch::Handler {
     return h == nullptr ? rocksdb::Status::InvalidArgument("unknown column family")
                         : m_dst->DeleteRange(h, b, e);
   }
+  void LogData(const rocksdb::Slice& blob) override { (void)m_dst->PutLogData(blob); }
 
  private:
   rocksdb::ColumnFamilyHandle* find(uint32_t id) const {

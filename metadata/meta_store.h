@@ -59,7 +59,10 @@ class MetaStore {
   // Called by RocksDB's flush thread before it writes a memtable to disk, so
   // the owner can make the data that memtable points at durable first.
   void set_before_flush(std::function<void()> hook);
-  // Copies every mutation of `src` onto the end of `dst`.
+  // The journal blobs (JournalBlob) found in the WAL replayed when the store
+  // was opened read-write, oldest first; empty after the first call.
+  std::vector<std::string> take_journal();
+  // Copies every mutation of `src` (and its log data) onto the end of `dst`.
   Status append(rocksdb::WriteBatch* dst, const rocksdb::WriteBatch& src) const;
   Status flush();
   // A consistent copy of the whole store in DIR (which must not exist):
@@ -92,8 +95,10 @@ class MetaStore {
   static Result<std::unique_ptr<MetaStore>> open_impl(const std::string& dir, bool create,
                                                       bool read_only);
   struct FlushHook;
+  struct JournalCollector;
   std::string m_dir;
   std::shared_ptr<FlushHook> m_flush_hook;
+  std::shared_ptr<JournalCollector> m_journal;  // read-write opens only
   bool m_read_only = false;
   std::shared_ptr<rocksdb::Cache> m_block_cache;
   std::unique_ptr<rocksdb::DB> m_db;

@@ -36,6 +36,9 @@ const std::vector<SettingDef> kDefs = {
     {"discard", K::kOnOff, 0, 0, "on", true,
      "Discard freed space on the disks in batches (BLKDISCARD, or holes in disk files); "
      "`dynamicfs trim` works either way"},
+    {"journal_max_kb", K::kNumber, 0, 1024, "64", true,
+     "Writes of up to this many KiB also carry their data in the metadata WAL, so fsync after "
+     "small writes syncs the WAL alone (the disks follow in the background sync); 0 = off"},
     {"tiering", K::kOnOff, 0, 0, "on", true,
      "Put new and hot data on ssd-class disks and move cold data to hdd-class disks (acts only "
      "when both classes have disks; see `disk class`)"},
@@ -265,6 +268,7 @@ void DaemonSettings::fill(FsOptions* fs, FuseConfig* fuse) const {
   fs->io_workers = static_cast<unsigned>(number("io_workers"));
   fs->sync_interval_ms = static_cast<unsigned>(number("sync_interval_ms"));
   fs->discard = m_values.at("discard") == "on";
+  fs->journal_max_bytes = static_cast<uint32_t>(number("journal_max_kb") << 10);
   fs->extent_cache_bytes = number("extent_cache_mb") << 20;
   fs->tiering = tier_settings();
   fs->atime = atime_policy();
@@ -306,6 +310,8 @@ void DaemonSettings::apply_live(const std::string& name) {
     m_fs->set_extent_cache_bytes(number(name) << 20);
   } else if (name == "discard") {
     m_fs->set_discard(m_values.at(name) == "on");
+  } else if (name == "journal_max_kb") {
+    m_fs->set_journal_max_bytes(static_cast<uint32_t>(number(name) << 10));
   } else if (name == "metadata_cache_mb") {
     m_fs->volume().meta().set_block_cache_capacity(number(name) << 20);
   } else if (m_fuse != nullptr && name == "entry_timeout") {

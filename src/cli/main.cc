@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
                    "commit_max_batch_ops=N, commit_max_delay_us=N, io_workers=N (per disk;\n"
                    "0 = from the device type), sync_interval_ms=N, scrub_rate_mb=N,\n"
                    "scrub_interval=S (automatic scrubs; 0 = off), discard=on|off,\n"
+                   "journal_max_kb=N (small writes' data also in the WAL; 0 = off),\n"
                    "extent_cache_mb=N (file data cache; 0 = off), metadata_cache_mb=N,\n"
                    "entry_timeout=S and attr_timeout=S (kernel cache, default 10 s),\n"
                    "writeback_cache=on|off, log_level=LEVEL, metrics_listen=[HOST:]PORT\n"
@@ -158,7 +159,7 @@ int main(int argc, char** argv) {
                          "next mount uses it");
   c_config->footer(
       "Settings: io_workers, group_commit, commit_max_batch_ops, commit_max_delay_us,\n"
-      "sync_interval_ms, discard, scrub_rate_mb, scrub_interval, extent_cache_mb, tiering,\n"
+      "sync_interval_ms, discard, journal_max_kb, scrub_rate_mb, scrub_interval, extent_cache_mb, tiering,\n"
       "tier_high_water, tier_low_water, tier_hot_seconds, tier_interval_ms,\n"
       "metadata_cache_mb, entry_timeout, attr_timeout, log_level (live) and metrics_listen (at "
       "mount). The same names work\n"

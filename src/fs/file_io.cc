@@ -19,6 +19,7 @@
 #include <cstring>
 #include <memory>
 
+#include "metadata/journal_blob.h"
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
 #include "src/extent/pending_space.h"
@@ -222,7 +223,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
 Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,
                                      std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
                                      const DataPolicy& policy, IoClass cls,
-                                     uint64_t may_use_reserved) {
+                                     uint64_t may_use_reserved, rocksdb::WriteBatch* journal) {
   // Under an erasure-coding policy, pieces of up to one record each become
   // stripes while they are long enough; the rest is replicated.
   uint64_t pos = 0;
@@ -240,10 +241,19 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
     if (!placed.is_ok()) return placed.status();
     std::vector<ExtentRecord> records;
     uint32_t failed = 0;
-    Status st = m_replicas->write(data + pos, placed.value(), generation, &records, &failed, cls);
+    Status st = m_replicas->write(data + pos, placed.value(), generation, &records, &failed, cls,
+                                  journal != nullptr);
     std::vector<DiskRange> all;
     for (const auto& c : placed.value()) all.insert(all.end(), c.begin(), c.end());
     if (st.is_ok()) {
+      if (journal != nullptr) {
+        journal->Clear();
+        uint64_t at = pos;
+        for (const auto& r : records) {
+          (void)journal->PutLogData(JournalBlob::encode(r.copies, data + at, r.length));
+          at += r.length;
+        }
+      }
       out->insert(out->end(), records.begin(), records.end());
       space->insert(space->end(), all.begin(), all.end());
       return Status::ok();
@@ -404,9 +414,13 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
       auto hint = load_inode(ino);
       if (hint.is_ok()) may_use = hint->reserved_raw();
     }
+    // A small write's data also rides in the WAL with its records: an fsync
+    // then needs one WAL sync, and the disks are synced in the background.
+    rocksdb::WriteBatch b;
+    const bool journal = a1 - a0 <= m_journal_max.load(std::memory_order_relaxed);
     DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items,
                                           &fresh.space.ranges, policy.value(), IoClass::kWrite,
-                                          may_use));
+                                          may_use, journal ? &b : nullptr));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto rec_r = load_inode(ino);
@@ -430,7 +444,6 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
       guard.release();
       continue;
     }
-    rocksdb::WriteBatch b;
     std::vector<DiskRange> freed, shares;
     int64_t delta = 0;
     Status st = remap(&b, ino, a0, a1, fresh.items, a0, &freed, &delta, &shares);

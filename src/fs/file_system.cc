@@ -33,6 +33,7 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       m_commit_enabled(opts.commit.enabled),
       m_commit_delay_us(opts.commit.max_delay_us),
       m_sync_interval_ms(opts.sync_interval_ms == 0 ? 1 : opts.sync_interval_ms),
+      m_journal_max(opts.journal_max_bytes),
       m_io_workers(opts.io_workers),
       m_cache(opts.extent_cache_bytes) {
   set_tier_settings(opts.tiering);
@@ -241,6 +242,7 @@ Status FileSystem::shutdown() {
   if (m_read_only || !m_recovered) return Status::ok();
   m_discarder->stop();          // claimed space is back in the free map
   m_replicas->drain_repairs();  // repaired copies are synced with the rest
+  DFS_RETURN_IF_ERROR(sync_data_disks());  // journaled small writes too
   DFS_RETURN_IF_ERROR(sync_all());
   // What the last syncs freed is discarded now: the untrimmed set is not
   // kept across mounts.
@@ -282,7 +284,10 @@ void FileSystem::background_sync_loop() {
     }
     if (m_bg_stop) break;
     lk.unlock();
-    Status st = sync_all();
+    // Every write reaches its disk within an interval, journaled ones too,
+    // so the WAL never holds more than an interval of their data.
+    Status st = sync_data_disks();
+    if (st.is_ok()) st = sync_all();
     if (!st.is_ok()) spdlog::error("background sync failed: {}", st.to_string());
     lk.lock();
   }

@@ -160,6 +160,9 @@ struct FsOptions {
   unsigned io_workers = 0;                     // per-disk I/O workers; 0 = from the device type
   unsigned sync_interval_ms = 1000;            // background sync that recycles freed space
   bool discard = true;                         // discard freed space on the devices
+  // Writes of up to this many bytes carry their data in the metadata WAL
+  // (JournalBlob), so their fsync syncs the WAL only; 0 = off.
+  uint32_t journal_max_bytes = 64 * 1024;
   uint64_t extent_cache_bytes = 128ull << 20;  // hot extent data kept in memory; 0 = off
   TierSettings tiering;
   AtimePolicy atime;
@@ -190,6 +193,9 @@ class FileSystem {
   void set_wal_sync_hook(std::function<void()> hook) {
     m_commit->set_before_sync_hook(std::move(hook));
   }
+  // Largest write whose data rides in the WAL (live; 0 = none).
+  void set_journal_max_bytes(uint32_t bytes) { m_journal_max.store(bytes); }
+  uint32_t journal_max_bytes() const { return m_journal_max.load(); }
   // Automatic discard of freed space (live).
   void set_discard(bool on);
   bool discard_enabled() const { return m_discarder && m_discarder->enabled(); }
@@ -395,11 +401,13 @@ class FileSystem {
   // copies); `space` gets all the disk space they took. A disk that fails
   // meanwhile is left out and the write placed again on the others.
   // `may_use_reserved`: pool bytes the file has reserved (fallocate), which
-  // its own writes may take.
+  // its own writes may take. `journal`: the replicated pieces' data also
+  // goes into this batch (JournalBlob), which the caller must commit with
+  // the records; their disk writes then hold back no sync round.
   Status write_new_extents(const char* data, uint64_t length, uint64_t generation,
                            std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
                            const DataPolicy& policy, IoClass cls = IoClass::kWrite,
-                           uint64_t may_use_reserved = 0);
+                           uint64_t may_use_reserved = 0, rocksdb::WriteBatch* journal = nullptr);
   // One stripe of `data` (one record's worth at most); false when the pool
   // has too few writable disks or no contiguous room for the units.
   Result<bool> write_stripe(const char* data, uint64_t length, const EcScheme& scheme,
@@ -512,6 +520,7 @@ class FileSystem {
   std::atomic<bool> m_commit_enabled;
   std::atomic<uint32_t> m_commit_delay_us;
   std::atomic<unsigned> m_sync_interval_ms;
+  std::atomic<uint32_t> m_journal_max;
   std::atomic<unsigned> m_io_workers;
   std::unique_ptr<Allocator> m_alloc;
   std::unique_ptr<GroupCommitCoordinator> m_commit;

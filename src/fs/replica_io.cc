@@ -44,7 +44,7 @@ ReplicaIo::~ReplicaIo() {
 
 Status ReplicaIo::write(const char* data, const std::vector<std::vector<DiskRange>>& copies,
                         uint64_t generation, std::vector<ExtentRecord>* out, uint32_t* failed_disk,
-                        IoClass cls) {
+                        IoClass cls, bool journaled) {
   out->clear();
   if (copies.empty()) return Status::error(EINVAL, "write with no copies");
   uint64_t total = 0;
@@ -102,7 +102,7 @@ Status ReplicaIo::write(const char* data, const std::vector<std::vector<DiskRang
   IoScheduler::run_parallel(run);
   Status first_error;
   for (size_t i = 0; i < jobs.size(); ++i) {
-    note_write(disks[i]);
+    note_write(disks[i], journaled);
     if (!jobs[i].result.is_ok() && first_error.is_ok()) {
       first_error = jobs[i].result;
       *failed_disk = disks[i];

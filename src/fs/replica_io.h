@@ -62,9 +62,11 @@ class ReplicaIo {
   // disk, as Allocator::allocate_copies returns; one copy may spill over
   // several disks), then writes every copy. On an error `failed_disk` names
   // the disk that failed; nothing is written to the extent map here.
+  // `journaled`: the caller commits the data in the WAL with the records
+  // (JournalBlob), so a sync round need not sync the disks for it.
   Status write(const char* data, const std::vector<std::vector<DiskRange>>& copies,
                uint64_t generation, std::vector<ExtentRecord>* out, uint32_t* failed_disk,
-               IoClass cls = IoClass::kWrite);
+               IoClass cls = IoClass::kWrite, bool journaled = false);
 
   // One erasure-coded stripe (stripe_io.cc): `data` (length bytes, more
   // than k - 1 units' worth) as scheme.k data units, the last zero-padded,
@@ -85,10 +87,18 @@ class ReplicaIo {
   // any copy from a good one before returning. The caller holds a pin.
   CopyCheck check_all(const ExtentRecord& e, IoClass cls, const ReadSite& site);
 
-  // One more write to `disk` (sync bookkeeping: FileSystem syncs the disks
-  // whose count moved).
-  void note_write(uint32_t disk) { m_writes[disk].fetch_add(1, std::memory_order_relaxed); }
+  // One more completed write to `disk` (sync bookkeeping: VolumeSync syncs
+  // the disks whose counts moved). writes() counts all of them; plain_writes()
+  // those whose data is not also in the WAL, which metadata may only point at
+  // once the disk is synced.
+  void note_write(uint32_t disk, bool journaled = false) {
+    if (!journaled) m_plain_writes[disk].fetch_add(1, std::memory_order_relaxed);
+    m_writes[disk].fetch_add(1, std::memory_order_relaxed);
+  }
   uint64_t writes(size_t disk) const { return m_writes[disk].load(std::memory_order_relaxed); }
+  uint64_t plain_writes(size_t disk) const {
+    return m_plain_writes[disk].load(std::memory_order_relaxed);
+  }
   uint64_t checksum_errors() const { return m_checksum_errors.load(); }
   uint64_t repairs() const { return m_repairs.load(); }
   // Blocks of stripes rebuilt from the other units (reads and scrub).
@@ -124,6 +134,7 @@ class ReplicaIo {
   ReaderTracker& m_readers;
   ExtentCache* m_cache;
   std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_writes{};
+  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_plain_writes{};
   std::atomic<uint64_t> m_checksum_errors{0};
   std::atomic<uint64_t> m_repairs{0};
   std::atomic<uint64_t> m_rebuilt{0};

@@ -12,6 +12,7 @@
 #include "metadata/inode_record.h"
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
+#include "src/fs/journal_replay.h"
 
 namespace dynamicfs {
 
@@ -267,6 +268,20 @@ Result<std::unique_ptr<Volume>> Volume::open_impl(const std::string& volume_dir,
   if (!stored->has_value() || **stored != uuid_to_string(vol->m_config.volume_uuid)) {
     return Status::error(EXDEV, "refusing to mount: metadata store does not belong to volume " +
                                     uuid_to_string(vol->m_config.volume_uuid));
+  }
+  // Small writes acknowledged by an fsync before a crash may be durable only
+  // in the WAL: put them back on the disks before anyone reads them.
+  if (snapshot.empty()) {
+    auto blobs = vol->m_meta->take_journal();
+    if (!blobs.empty()) {
+      auto replayed = JournalReplay::run(blobs, *vol);
+      if (!replayed.is_ok()) {
+        return Status::error(replayed.err(), "refusing to mount: replaying the write journal: " +
+                                                 replayed.status().message());
+      }
+      spdlog::info("write journal: {} blocks written back from {} journaled writes ({} stale)",
+                   replayed->blocks_written, replayed->blobs, replayed->blocks_stale);
+    }
   }
   return vol;
 }

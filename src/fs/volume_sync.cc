@@ -22,25 +22,31 @@ void VolumeSync::note_commit() {
   // The data writes of every batch in the group completed (and were
   // counted) before the batch was applied, so the counters now bound what
   // the group points at.
-  for (size_t d = 0; d < m_volume.disk_count(); ++d) raise_to(m_frontier[d], m_replicas.writes(d));
+  for (size_t d = 0; d < m_volume.disk_count(); ++d)
+    raise_to(m_frontier[d], m_replicas.plain_writes(d));
 }
 
 bool VolumeSync::data_covered() const {
   for (size_t d = 0; d < m_volume.disk_count(); ++d) {
-    if (m_frontier[d].load() > m_synced[d].load() && m_volume.disk_state(d) != DiskState::kFailed)
+    if (m_frontier[d].load() > m_synced_plain[d].load() &&
+        m_volume.disk_state(d) != DiskState::kFailed)
       return false;
   }
   return true;
 }
 
-Status VolumeSync::sync_data_disks() {
+Status VolumeSync::sync_data_disks(bool all) {
   std::vector<size_t> dirty;
-  std::vector<uint64_t> written;
+  std::vector<uint64_t> written, plain;
   for (size_t d = 0; d < m_volume.disk_count(); ++d) {
+    // Plain first: every write it counts is also in the total read after.
+    uint64_t p = m_replicas.plain_writes(d);
     uint64_t w = m_replicas.writes(d);
-    if (m_synced[d].load() < w && m_volume.disk_state(d) != DiskState::kFailed) {
+    bool behind = all ? m_synced[d].load() < w : m_synced_plain[d].load() < p;
+    if (behind && m_volume.disk_state(d) != DiskState::kFailed) {
       dirty.push_back(d);
       written.push_back(w);
+      plain.push_back(p);
     }
   }
   if (dirty.empty()) return Status::ok();
@@ -67,13 +73,14 @@ Status VolumeSync::sync_data_disks() {
       continue;
     }
     raise_to(m_synced[dirty[i]], written[i]);
+    raise_to(m_synced_plain[dirty[i]], plain[i]);
   }
   return Status::ok();
 }
 
 Status VolumeSync::run_round() {
   for (int pass = 1;; ++pass) {
-    DFS_RETURN_IF_ERROR(sync_data_disks());
+    DFS_RETURN_IF_ERROR(sync_data_disks(/*all=*/false));
     bool written = false;
     uint64_t seq = 0;
     if (pass < kMaxChase) {
@@ -85,7 +92,7 @@ Status VolumeSync::run_round() {
       Status data;
       DFS_RETURN_IF_ERROR(m_commit.write_wal_if(
           [&] {
-            data = sync_data_disks();
+            data = sync_data_disks(/*all=*/false);
             return data.is_ok() && data_covered();
           },
           &written, &seq));

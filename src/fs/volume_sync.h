@@ -14,6 +14,12 @@
 // missed: the round then syncs again. Only if writers keep outrunning the
 // disks for kMaxChase passes does one pass run with batches held back
 // (counted in sync_rounds_gated_total).
+//
+// Small writes whose data rides in the WAL with their records (JournalBlob)
+// do not hold a round back: batches depend only on the plain (unjournaled)
+// writes. Those disks are synced by full syncs instead: the background
+// sync, the hook before a memtable flush (which ends the WAL's life) and
+// unmount.
 #pragma once
 
 #include <array>
@@ -38,9 +44,10 @@ class VolumeSync {
   // Called as each group of batches is written to the store (inside the
   // commit gate): what they may point at is at most the data written so far.
   void note_commit();
-  // Fdatasyncs every disk written since its last sync, all at once. Failed
-  // disks are left out.
-  Status sync_data_disks();
+  // Fdatasyncs, all at once, every disk with writes since its last sync:
+  // with `all`, any write; otherwise only plain ones. Failed disks are left
+  // out.
+  Status sync_data_disks(bool all = true);
   // Data first, then the WAL written while the data of every applied batch
   // was durable. Not coalesced: the caller shares rounds among its callers.
   Status run_round();
@@ -53,8 +60,9 @@ class VolumeSync {
   Volume& m_volume;
   const ReplicaIo& m_replicas;
   GroupCommitCoordinator& m_commit;
-  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_synced{};    // writes a sync covered
-  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_frontier{};  // writes batches may need
+  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_synced{};        // writes a sync covered
+  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_synced_plain{};  // plain writes it covered
+  std::array<std::atomic<uint64_t>, Volume::kMaxDisks> m_frontier{};  // plain writes batches need
   std::atomic<uint64_t> m_gated_rounds{0};
 };
 
