@@ -159,11 +159,11 @@ int main(int argc, char** argv) {
                          "next mount uses it");
   c_config->footer(
       "Settings: io_workers, group_commit, commit_max_batch_ops, commit_max_delay_us,\n"
-      "sync_interval_ms, discard, journal_max_kb, scrub_rate_mb, scrub_interval, extent_cache_mb, tiering,\n"
-      "tier_high_water, tier_low_water, tier_hot_seconds, tier_interval_ms,\n"
-      "metadata_cache_mb, entry_timeout, attr_timeout, log_level (live) and metrics_listen (at "
-      "mount). The same names work\n"
-      "as mount -o KEY=VALUE and in the [settings] table of volume.toml.");
+      "sync_interval_ms, discard, journal_max_kb, scrub_rate_mb, scrub_interval,\n"
+      "extent_cache_mb, tiering, tier_high_water, tier_low_water, tier_hot_seconds,\n"
+      "tier_interval_ms, metadata_cache_mb, entry_timeout, attr_timeout, log_level (live)\n"
+      "and metrics_listen (at mount). The same names work as mount -o KEY=VALUE and in\n"
+      "the [settings] table of volume.toml.");
 
   std::string log_level, log_level_mp;
   auto* c_log = app.add_subcommand("log-level", "Change the daemon's log level at run time");

@@ -240,8 +240,8 @@ Status FileSystem::shutdown() {
   // A read-only mount writes nothing; a mount whose recovery failed must not
   // write a checkpoint of the state it could not load.
   if (m_read_only || !m_recovered) return Status::ok();
-  m_discarder->stop();          // claimed space is back in the free map
-  m_replicas->drain_repairs();  // repaired copies are synced with the rest
+  m_discarder->stop();                     // claimed space is back in the free map
+  m_replicas->drain_repairs();             // repaired copies are synced with the rest
   DFS_RETURN_IF_ERROR(sync_data_disks());  // journaled small writes too
   DFS_RETURN_IF_ERROR(sync_all());
   // What the last syncs freed is discarded now: the untrimmed set is not

@@ -156,10 +156,10 @@ struct AtimePolicy {
 };
 
 struct FsOptions {
-  GroupCommitSettings commit;                  // group commit of metadata (and disk syncs)
-  unsigned io_workers = 0;                     // per-disk I/O workers; 0 = from the device type
-  unsigned sync_interval_ms = 1000;            // background sync that recycles freed space
-  bool discard = true;                         // discard freed space on the devices
+  GroupCommitSettings commit;        // group commit of metadata (and disk syncs)
+  unsigned io_workers = 0;           // per-disk I/O workers; 0 = from the device type
+  unsigned sync_interval_ms = 1000;  // background sync that recycles freed space
+  bool discard = true;               // discard freed space on the devices
   // Writes of up to this many bytes carry their data in the metadata WAL
   // (JournalBlob), so their fsync syncs the WAL only; 0 = off.
   uint32_t journal_max_bytes = 64 * 1024;
