@@ -247,7 +247,6 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
     for (const auto& c : placed.value()) all.insert(all.end(), c.begin(), c.end());
     if (st.is_ok()) {
       if (journal != nullptr) {
-        journal->Clear();
         uint64_t at = pos;
         for (const auto& r : records) {
           (void)journal->PutLogData(JournalBlob::encode(r.copies, data + at, r.length));

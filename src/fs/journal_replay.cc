@@ -30,14 +30,14 @@ Result<JournalReplayStats> JournalReplay::run(const std::vector<std::string>& bl
   // Every block of every blob by the places it was written to; a later blob
   // for the same place comes later in its list.
   std::map<Place, std::vector<const char*>> places;
+  uint64_t blocks = 0;
   for (const auto& b : decoded) {
     for (const auto& c : b.copies) {
-      for (uint64_t off = 0; off < b.data.size(); off += kBlock)
+      for (uint64_t off = 0; off < b.data.size(); off += kBlock, ++blocks)
         places[{c.disk, c.offset + off}].push_back(b.data.data() + off);
     }
   }
   std::vector<bool> written(volume.disk_count(), false);
-  uint64_t expected = 0;
   auto& meta = volume.meta();
   auto it = meta.iterator(Cf::kExtents);
   for (it->SeekToFirst(); it->Valid() && !places.empty(); it->Next()) {
@@ -57,7 +57,7 @@ Result<JournalReplayStats> JournalReplay::run(const std::vector<std::string>& bl
           if (crc32c(*d, kBlock) != want) continue;
           DFS_RETURN_IF_ERROR(volume.disk(c.disk).write_at(*d, kBlock, p->first.second));
           written[c.disk] = true;
-          ++expected;
+          ++stats.blocks_written;
           break;
         }
         p = places.erase(p);
@@ -68,10 +68,7 @@ Result<JournalReplayStats> JournalReplay::run(const std::vector<std::string>& bl
   for (size_t d = 0; d < written.size(); ++d) {
     if (written[d]) DFS_RETURN_IF_ERROR(volume.disk(d).sync());
   }
-  stats.blocks_written = expected;
-  uint64_t total = 0;
-  for (const auto& b : decoded) total += b.copies.size() * (b.data.size() / kBlock);
-  stats.blocks_stale = total - expected;
+  stats.blocks_stale = blocks - stats.blocks_written;
   return stats;
 }
 
