@@ -33,60 +33,65 @@ GroupCommitSettings GroupCommitCoordinator::settings() const {
 
 Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
   if (batch->Count() == 0) return Status::ok();
-  Writer me{batch, false, Status::ok()};
+  Writer me(batch);
   std::unique_lock lk(m_mutex);
   m_queue.push_back(&me);
-  while (!me.done) {
-    if (m_leader) {
-      m_cv.wait(lk);
-      continue;
-    }
-    // Lead: take the queue in order, up to max_batch_ops mutations.
-    m_leader = true;
-    std::vector<Writer*> group;
-    size_t ops = 0;
-    while (!m_queue.empty()) {
-      auto count = static_cast<size_t>(m_queue.front()->batch->Count());
-      if (!group.empty() && ops + count > m_settings.max_batch_ops) break;
-      group.push_back(m_queue.front());
-      m_queue.pop_front();
-      ops += count;
-    }
-    lk.unlock();
-    auto start = std::chrono::steady_clock::now();
-    Status st;
-    std::shared_lock gate(m_gate);  // not while a sync round flushes the WAL
-    // Inside the gate: a sync round that holds it sees every batch already
-    // written, and no batch noted that it has not seen written.
-    if (m_before_write) m_before_write();
-    crash_point("group_commit.before_write");
-    if (group.size() == 1) {
-      st = m_store->write(group[0]->batch, /*sync=*/false);
-    } else {
-      rocksdb::WriteBatch merged;
-      for (Writer* w : group) {
-        st = m_store->append(&merged, *w->batch);
-        if (!st.is_ok()) break;
-      }
-      if (st.is_ok()) st = m_store->write(&merged, /*sync=*/false);
-    }
-    gate.unlock();
-    if (st.is_ok()) crash_point("group_commit.after_write");
-    if (st.is_ok() && m_after_write) {
-      for (Writer* w : group) m_after_write(*w->batch);
-    }
-    m_write_latency.observe_ns(elapsed_ns(start));
-    m_batches.fetch_add(group.size());
-    m_ops.fetch_add(ops);
-    lk.lock();
-    for (Writer* w : group) {
-      w->result = st;
-      w->done = true;
-    }
-    m_leader = false;
-    m_cv.notify_all();
+  // Wait until a leader has written this batch, or until this writer heads
+  // the queue and leads a group itself.
+  me.cv.wait(lk, [&] { return me.done || m_queue.front() == &me; });
+  if (me.done) return me.result;
+
+  // Lead: the queue's head in order, up to max_batch_ops mutations. The
+  // group stays queued while it is written, so arrivals wait behind it.
+  std::vector<Writer*> group;
+  size_t ops = 0;
+  for (Writer* w : m_queue) {
+    auto count = static_cast<size_t>(w->batch->Count());
+    if (!group.empty() && ops + count > m_settings.max_batch_ops) break;
+    group.push_back(w);
+    ops += count;
   }
-  return me.result;
+  lk.unlock();
+  Status st = write_group(group, ops);
+  lk.lock();
+  for (Writer* w : group) {
+    m_queue.pop_front();
+    if (w == &me) continue;
+    w->result = st;
+    w->done = true;
+    w->cv.notify_one();  // under the mutex: a waiter's Writer lives on its stack
+  }
+  if (!m_queue.empty()) m_queue.front()->cv.notify_one();  // the next leader
+  return st;
+}
+
+Status GroupCommitCoordinator::write_group(const std::vector<Writer*>& group, size_t ops) {
+  auto start = std::chrono::steady_clock::now();
+  Status st;
+  std::shared_lock gate(m_gate);  // not while a sync round flushes the WAL
+  // Inside the gate: a sync round that holds it sees every batch already
+  // written, and no batch noted that it has not seen written.
+  if (m_before_write) m_before_write();
+  crash_point("group_commit.before_write");
+  if (group.size() == 1) {
+    st = m_store->write(group[0]->batch, /*sync=*/false);
+  } else {
+    rocksdb::WriteBatch merged;
+    for (Writer* w : group) {
+      st = m_store->append(&merged, *w->batch);
+      if (!st.is_ok()) break;
+    }
+    if (st.is_ok()) st = m_store->write(&merged, /*sync=*/false);
+  }
+  gate.unlock();
+  if (st.is_ok()) crash_point("group_commit.after_write");
+  if (st.is_ok() && m_after_write) {
+    for (Writer* w : group) m_after_write(*w->batch);
+  }
+  m_write_latency.observe_ns(elapsed_ns(start));
+  m_batches.fetch_add(group.size());
+  m_ops.fetch_add(ops);
+  return st;
 }
 
 Status GroupCommitCoordinator::sync_wal_now(bool skip_if_clean) {

@@ -94,11 +94,17 @@ class GroupCommitCoordinator {
   uint64_t durable_sequence() const { return m_durable_seq.load(); }
 
  private:
+  // One waiting apply(). Each sleeps on its own condition variable so that a
+  // finished group wakes its own writers and the next leader, nobody else.
   struct Writer {
+    explicit Writer(rocksdb::WriteBatch* b) : batch(b) {}
     rocksdb::WriteBatch* batch;
     bool done = false;
     Status result;
+    std::condition_variable cv;
   };
+  // Writes `group` (the queue's head, led by its first writer) as one batch.
+  Status write_group(const std::vector<Writer*>& group, size_t ops);
   Status sync_wal_now(bool skip_if_clean);
   // Runs `sync` as one WAL sync (hook, latency); durable_sequence() becomes
   // at least `target` if it succeeds.
@@ -107,9 +113,7 @@ class GroupCommitCoordinator {
   MetaStore* m_store;
   std::shared_mutex m_gate;  // apply() shared, pause_commits() exclusive
   mutable std::mutex m_mutex;
-  std::condition_variable m_cv;
-  std::deque<Writer*> m_queue;
-  bool m_leader = false;
+  std::deque<Writer*> m_queue;  // the head is the leader while it writes
   GroupCommitSettings m_settings;
 
   CoalescedSync m_wal_sync;
