@@ -36,33 +36,34 @@ Status GroupCommitCoordinator::apply(rocksdb::WriteBatch* batch) {
   Writer me(batch);
   std::unique_lock lk(m_mutex);
   m_queue.push_back(&me);
-  // Wait until a leader has written this batch, or until this writer heads
-  // the queue and leads a group itself.
-  me.cv.wait(lk, [&] { return me.done || m_queue.front() == &me; });
-  if (me.done) return me.result;
-
-  // Lead: the queue's head in order, up to max_batch_ops mutations. The
-  // group stays queued while it is written, so arrivals wait behind it.
-  std::vector<Writer*> group;
-  size_t ops = 0;
-  for (Writer* w : m_queue) {
-    auto count = static_cast<size_t>(w->batch->Count());
-    if (!group.empty() && ops + count > m_settings.max_batch_ops) break;
-    group.push_back(w);
-    ops += count;
+  while (true) {
+    // Done when a leader wrote this batch; else lead as soon as nobody does.
+    // Any thread may lead, not only the queue's head: a thread already on a
+    // CPU must not wait for a woken one to be scheduled (on a busy machine
+    // that hand-off alone stalled writers for seconds).
+    me.cv.wait(lk, [&] { return me.done || !m_leader; });
+    if (me.done) return me.result;
+    m_leader = true;
+    std::vector<Writer*> group;  // the queue's head in order, up to max_batch_ops
+    size_t ops = 0;
+    while (!m_queue.empty()) {
+      auto count = static_cast<size_t>(m_queue.front()->batch->Count());
+      if (!group.empty() && ops + count > m_settings.max_batch_ops) break;
+      group.push_back(m_queue.front());
+      m_queue.pop_front();
+      ops += count;
+    }
+    lk.unlock();
+    Status st = write_group(group, ops);
+    lk.lock();
+    for (Writer* w : group) {
+      w->result = st;
+      w->done = true;
+      if (w != &me) w->cv.notify_one();  // under the mutex: a Writer lives on its waiter's stack
+    }
+    m_leader = false;
+    if (!m_queue.empty()) m_queue.front()->cv.notify_one();  // the next leader, unless one came
   }
-  lk.unlock();
-  Status st = write_group(group, ops);
-  lk.lock();
-  for (Writer* w : group) {
-    m_queue.pop_front();
-    if (w == &me) continue;
-    w->result = st;
-    w->done = true;
-    w->cv.notify_one();  // under the mutex: a waiter's Writer lives on its stack
-  }
-  if (!m_queue.empty()) m_queue.front()->cv.notify_one();  // the next leader
-  return st;
 }
 
 Status GroupCommitCoordinator::write_group(const std::vector<Writer*>& group, size_t ops) {

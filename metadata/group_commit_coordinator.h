@@ -95,7 +95,7 @@ class GroupCommitCoordinator {
 
  private:
   // One waiting apply(). Each sleeps on its own condition variable so that a
-  // finished group wakes its own writers and the next leader, nobody else.
+  // finished group wakes its own writers and one next leader, nobody else.
   struct Writer {
     explicit Writer(rocksdb::WriteBatch* b) : batch(b) {}
     rocksdb::WriteBatch* batch;
@@ -103,7 +103,7 @@ class GroupCommitCoordinator {
     Status result;
     std::condition_variable cv;
   };
-  // Writes `group` (the queue's head, led by its first writer) as one batch.
+  // Writes `group` (taken from the queue's head by the leader) as one batch.
   Status write_group(const std::vector<Writer*>& group, size_t ops);
   Status sync_wal_now(bool skip_if_clean);
   // Runs `sync` as one WAL sync (hook, latency); durable_sequence() becomes
@@ -113,7 +113,8 @@ class GroupCommitCoordinator {
   MetaStore* m_store;
   std::shared_mutex m_gate;  // apply() shared, pause_commits() exclusive
   mutable std::mutex m_mutex;
-  std::deque<Writer*> m_queue;  // the head is the leader while it writes
+  std::deque<Writer*> m_queue;  // batches waiting for a leader, in order
+  bool m_leader = false;        // a group is being written
   GroupCommitSettings m_settings;
 
   CoalescedSync m_wal_sync;
