@@ -2,6 +2,8 @@
 // report errors as values.
 #pragma once
 
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <utility>
 
@@ -9,8 +11,16 @@
 
 namespace dynamicfs {
 
+// Aborts with the error's text: value() of an error Result is a bug in the
+// caller (it must test is_ok() first), never something to run on from.
+[[noreturn]] inline void result_value_of_error(const Status& st) {
+  std::fprintf(stderr, "dynamicfs: internal error: value() of a failed Result (%s)\n",
+               st.to_string().c_str());
+  std::abort();
+}
+
 template <typename T>
-class Result {
+class [[nodiscard]] Result {
  public:
   Result(T value) : m_value(std::move(value)) {}          // NOLINT(google-explicit-constructor)
   Result(Status status) : m_status(std::move(status)) {}  // NOLINT(google-explicit-constructor)
@@ -20,14 +30,23 @@ class Result {
   const Status& status() const { return m_status; }
   int err() const { return m_status.err(); }
 
-  T& value() & { return *m_value; }
-  const T& value() const& { return *m_value; }
-  T&& value() && { return std::move(*m_value); }
-  T* operator->() { return &*m_value; }
-  const T* operator->() const { return &*m_value; }
-  T& operator*() { return *m_value; }
+  T& value() & { return checked(); }
+  const T& value() const& { return checked(); }
+  T&& value() && { return std::move(checked()); }
+  T* operator->() { return &checked(); }
+  const T* operator->() const { return &checked(); }
+  T& operator*() { return checked(); }
 
  private:
+  T& checked() {
+    if (!m_value) result_value_of_error(m_status);
+    return *m_value;
+  }
+  const T& checked() const {
+    if (!m_value) result_value_of_error(m_status);
+    return *m_value;
+  }
+
   Status m_status;
   std::optional<T> m_value;
 };

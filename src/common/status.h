@@ -9,7 +9,9 @@
 
 namespace dynamicfs {
 
-class Status {
+// [[nodiscard]]: an error dropped on the floor is a lost error; a caller that
+// really has nothing to do with one says so with `(void)`.
+class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status ok() { return Status(); }

@@ -130,7 +130,7 @@ void IoScheduler::run_parallel(const std::vector<std::pair<IoScheduler*, IoJob*>
     pending[i].job = jobs[i].second;
     jobs[i].first->enqueue(pending[i]);
   }
-  jobs.back().first->run(*jobs.back().second);
+  (void)jobs.back().first->run(*jobs.back().second);  // the status stays in job.result
   for (size_t i = 0; i + 1 < jobs.size(); ++i) {
     jobs[i].first->wait_done(pending[i]);
     jobs[i].first->m_load.fetch_sub(1, std::memory_order_relaxed);
