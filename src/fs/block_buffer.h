@@ -1,5 +1,7 @@
-// Block buffers for ReplicaIo (copies and stripes): 4 KiB-aligned heap
-// memory, as O_DIRECT disks need, and the per-block checksum test.
+// Block buffers and block arithmetic shared by file reads and writes,
+// ReplicaIo and stripes: block-aligned heap memory (checksums and disk I/O
+// work on whole blocks, and aligned buffers keep a later move to O_DIRECT
+// disks open) and the per-block checksum test.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +22,13 @@ using Ptr = std::unique_ptr<char, FreeDeleter>;
 // At least one block; `n` a multiple of kBlock.
 inline Ptr make(size_t n) {
   return Ptr(static_cast<char*>(std::aligned_alloc(kBlock, n ? n : kBlock)));
+}
+
+inline uint64_t align_down(uint64_t v) {
+  return v & ~(uint64_t{kBlock} - 1);
+}
+inline uint64_t align_up(uint64_t v) {
+  return (v + kBlock - 1) & ~(uint64_t{kBlock} - 1);
 }
 
 inline bool block_ok(const char* p, uint32_t crc) {

@@ -1,8 +1,6 @@
-// FileSystem file data: reads, copy-on-write writes and truncation.
+// FileSystem file data: copy-on-write writes, truncation, open and release
+// (reads and extent lookups are in file_read.cc).
 //
-// Reads take a snapshot of the extent map under a shared inode lock, do the
-// disk I/O with no lock held, and retry if the inode's generation moved
-// (the space they read may have been freed and reused meanwhile).
 // Writes prepare fresh extents (reading partial edge blocks, writing the data
 // with its crc32c) with no lock held, then take the inode lock, check that
 // the edge blocks they merged with are unchanged, and swap the extent map in
@@ -23,14 +21,13 @@
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
 #include "src/extent/pending_space.h"
+#include "src/fs/block_buffer.h"
 #include "src/fs/extent_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
 
 namespace {
-
-constexpr int kMaxRetries = 1000;
 
 // Fresh extents of a change and the space they took (freed again unless the
 // change commits).
@@ -48,176 +45,13 @@ std::atomic<uint64_t> g_write_seq{
                               std::chrono::system_clock::now().time_since_epoch())
                               .count())};
 
-uint64_t align_down(uint64_t v) {
-  return v & ~(FileSystem::kBlock - 1);
-}
-uint64_t align_up(uint64_t v) {
-  return (v + FileSystem::kBlock - 1) & ~(FileSystem::kBlock - 1);
-}
-
-struct AlignedBuf {
-  explicit AlignedBuf(size_t n)
-      : ptr(static_cast<char*>(std::aligned_alloc(FileSystem::kBlock, align_up(n ? n : 1)))) {}
-  ~AlignedBuf() { std::free(ptr); }
-  AlignedBuf(const AlignedBuf&) = delete;
-  AlignedBuf& operator=(const AlignedBuf&) = delete;
-  char* ptr;
-};
+using block_buffer::align_down;
+using block_buffer::align_up;
 
 }  // namespace
 
 uint64_t FileSystem::next_write_seq() {
   return g_write_seq.fetch_add(1);
-}
-
-bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
-  if (hole != o.hole) return false;
-  if (hole) return true;
-  return ext_file_off == o.ext_file_off && ext.copies == o.ext.copies &&
-         ext.length == o.ext.length && ext.generation == o.ext.generation &&
-         ext.skip == o.ext.skip && ext.ec_k == o.ext.ec_k;
-}
-
-Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino,
-                                                                              uint64_t start,
-                                                                              uint64_t end) const {
-  // From the file's map in memory: the cost follows the file's layout, not
-  // its history (RocksDB's memtable keeps every deleted extent key until
-  // the next flush, and a seek would step over all of them).
-  // A file's records in [start, end) (all of them when start is 0 and end
-  // the maximum), stopping with EFBIG past max_bytes.
-  auto scan = [this](uint64_t file, uint64_t from, uint64_t to, uint64_t max_bytes,
-                     ExtentMapCache::Map* out) -> Status {
-    const std::string prefix = KeyCodec::extent_prefix(file);
-    const std::string upper = KeyCodec::prefix_end(prefix);
-    rocksdb::Slice lo(prefix), hi(upper);
-    auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
-    if (from == 0) {
-      it->Seek(prefix);
-    } else {
-      // The record that starts at or before FROM may reach into the range.
-      it->SeekForPrev(KeyCodec::extent_key(file, from));
-      if (!it->Valid()) it->Seek(KeyCodec::extent_key(file, from));
-    }
-    uint64_t bytes = 0;
-    for (; it->Valid(); it->Next()) {
-      const uint64_t off = KeyCodec::extent_key_offset({it->key().data(), it->key().size()});
-      if (off >= to) break;
-      bytes += it->value().size();
-      if (bytes > max_bytes) return Status::error(EFBIG);
-      out->emplace_hint(out->end(), off, it->value().ToString());
-    }
-    return status_from_rocksdb(it->status(), "extent scan");
-  };
-  return m_extent_maps->lookup(
-      ino, start, end,
-      [&scan](uint64_t file, uint64_t max_bytes, ExtentMapCache::Map* out) {
-        return scan(file, 0, UINT64_MAX, max_bytes, out);
-      },
-      [&scan](uint64_t file, uint64_t from, uint64_t to, ExtentMapCache::Map* out) {
-        return scan(file, from, to, UINT64_MAX, out);
-      });
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> FileSystem::raw_extents(
-    uint64_t ino) const {
-  const std::string prefix = KeyCodec::extent_prefix(ino);
-  const std::string upper = KeyCodec::prefix_end(prefix);
-  rocksdb::Slice lo(prefix), hi(upper);
-  auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
-  std::vector<std::pair<std::string, std::string>> out;
-  for (it->Seek(prefix); it->Valid(); it->Next())
-    out.emplace_back(it->key().ToString(), it->value().ToString());
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
-  return out;
-}
-
-Result<FileSystem::BlockRef> FileSystem::block_ref(uint64_t ino, uint64_t block_off) const {
-  auto ext = extents_in(ino, block_off, block_off + kBlock);
-  if (!ext.is_ok()) return ext.status();
-  BlockRef ref;
-  if (!ext->empty()) {
-    ref.hole = false;
-    ref.ext_file_off = ext->front().first;
-    ref.ext = std::move(ext->front().second);
-  }
-  return ref;
-}
-
-Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
-                              const ReaderTracker::Pin& pin) {
-  if (ref.hole) {
-    std::memset(out, 0, kBlock);
-    return Status::ok();
-  }
-  uint64_t skip = block_off - ref.ext_file_off;
-  return m_replicas->read(ref.ext, skip / kBlock, 1, out, IoClass::kHighRead, pin,
-                          ReadSite{ino, block_off});
-}
-
-Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
-  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
-    // Pinned from before the extent map is read until after the last disk
-    // read, so nothing this reader may touch is reused meanwhile.
-    ReaderTracker::Pin pin = m_readers.enter();
-    uint64_t gen = 0, file_size = 0;
-    std::vector<std::pair<uint64_t, ExtentRecord>> pieces;
-    {
-      auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
-      auto rec = load_inode(ino);
-      if (!rec.is_ok()) return rec.status();
-      if (rec->is_dir()) return Status::error(EISDIR);
-      gen = rec->generation;
-      file_size = rec->size;
-      if (offset >= file_size || size == 0) return size_t{0};
-      auto ext = extents_in(ino, align_down(offset),
-                            align_up(std::min<uint64_t>(offset + size, file_size)));
-      if (!ext.is_ok()) return ext.status();
-      pieces = std::move(ext).value();
-    }
-    uint64_t end = std::min<uint64_t>(offset + size, file_size);
-    std::memset(buf, 0, end - offset);
-    Status failure;
-    for (const auto& [foff, e] : pieces) {
-      uint64_t b0 = std::max(foff, align_down(offset));
-      uint64_t b1 = std::min<uint64_t>(foff + e.length, align_up(end));
-      if (b0 >= b1) continue;
-      size_t n = b1 - b0;
-      bool direct = b0 >= offset && b1 <= offset + size;
-      std::unique_ptr<AlignedBuf> tmp;
-      char* dst = buf + (b0 - offset);
-      if (!direct) {
-        tmp = std::make_unique<AlignedBuf>(n);
-        dst = tmp->ptr;
-      }
-      failure = m_replicas->read(e, (b0 - foff) / kBlock, n / kBlock, dst, IoClass::kNormalRead,
-                                 pin, ReadSite{ino, b0});
-      if (!failure.is_ok()) break;
-      if (!direct) {
-        uint64_t c0 = std::max(b0, offset), c1 = std::min(b1, end);
-        std::memcpy(buf + (c0 - offset), dst + (c0 - b0), c1 - c0);
-      }
-    }
-    // Validate: if the file changed while we read, what we read may be stale
-    // or reused space; try again.
-    bool touch_atime = false;
-    {
-      auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
-      auto rec = load_inode(ino);
-      if (!rec.is_ok()) return rec.status();
-      if (rec->generation != gen) continue;
-      touch_atime = failure.is_ok() && atime_due(rec.value());
-    }
-    if (touch_atime) update_atime(ino);
-    if (!failure.is_ok()) {
-      spdlog::error("read failed: {}", failure.to_string());
-      return failure;
-    }
-    if (!pieces.empty()) note_access(ino);  // hot for tiering
-    return static_cast<size_t>(end - offset);
-  }
-  return Status::error(EAGAIN,
-                       "read of inode " + std::to_string(ino) + " kept racing with writers");
 }
 
 Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,
@@ -366,7 +200,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
   const uint64_t a0 = align_down(offset), a1 = align_up(offset + size);
   const bool head = offset != a0;
   const bool tail = (offset + size) != a1 && !(head && a1 - kBlock == a0);
-  AlignedBuf buf(a1 - a0);
+  block_buffer::Ptr buf = block_buffer::make(a1 - a0);
   auto policy = data_policy(ino);
   if (!policy.is_ok()) return policy.status();
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
@@ -389,21 +223,21 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
       }
     }
     if (head) {
-      Status st = read_block(head_ref, a0, buf.ptr, ino, pin);
+      Status st = read_block(head_ref, a0, buf.get(), ino, pin);
       if (!st.is_ok()) {
         if (attempt < 3) continue;
         return st;
       }
     }
     if (tail) {
-      Status st = read_block(tail_ref, a1 - kBlock, buf.ptr + (a1 - a0 - kBlock), ino, pin);
+      Status st = read_block(tail_ref, a1 - kBlock, buf.get() + (a1 - a0 - kBlock), ino, pin);
       if (!st.is_ok()) {
         if (attempt < 3) continue;
         return st;
       }
     }
     pin.release();
-    std::memcpy(buf.ptr + (offset - a0), data, size);
+    std::memcpy(buf.get() + (offset - a0), data, size);
     FreshExtents fresh(*m_alloc);
     // A file with a reservation (fallocate) may spend it; a hint, read
     // without the lock (the allocator keeps other files' reservations), and
@@ -417,9 +251,9 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     // then needs one WAL sync, and the disks are synced in the background.
     rocksdb::WriteBatch b;
     const bool journal = a1 - a0 <= m_journal_max.load(std::memory_order_relaxed);
-    DFS_RETURN_IF_ERROR(write_new_extents(buf.ptr, a1 - a0, g_write_seq.fetch_add(1), &fresh.items,
-                                          &fresh.space.ranges, policy.value(), IoClass::kWrite,
-                                          may_use, journal ? &b : nullptr));
+    DFS_RETURN_IF_ERROR(write_new_extents(buf.get(), a1 - a0, g_write_seq.fetch_add(1),
+                                          &fresh.items, &fresh.space.ranges, policy.value(),
+                                          IoClass::kWrite, may_use, journal ? &b : nullptr));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
     auto rec_r = load_inode(ino);
@@ -470,7 +304,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
 
 Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
   if (new_size > kMaxFileSize) return Status::error(EFBIG);
-  AlignedBuf block(kBlock);
+  block_buffer::Ptr block = block_buffer::make(kBlock);
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge read
     uint64_t old_size = 0;
@@ -496,17 +330,17 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     FreshExtents fresh(*m_alloc);
     if (cow) {
       // Rewrite the boundary block with zeros past the new end of data.
-      Status st = read_block(edge, edge_off, block.ptr, ino, pin);
+      Status st = read_block(edge, edge_off, block.get(), ino, pin);
       if (!st.is_ok()) {
         if (attempt < 3) continue;
         return st;
       }
       uint64_t keep = std::min(old_size, new_size) - edge_off;
-      std::memset(block.ptr + keep, 0, kBlock - keep);
+      std::memset(block.get() + keep, 0, kBlock - keep);
       pin.release();
       auto policy = data_policy(ino);
       if (!policy.is_ok()) return policy.status();
-      DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, g_write_seq.fetch_add(1),
+      DFS_RETURN_IF_ERROR(write_new_extents(block.get(), kBlock, g_write_seq.fetch_add(1),
                                             &fresh.items, &fresh.space.ranges, policy.value()));
     }
     auto guard = m_locks.lock_whole_file(ino);
