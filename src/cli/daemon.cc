@@ -1,4 +1,5 @@
-// The mount daemon: start-up order, the control request handler, shutdown.
+// The mount daemon: start-up order and shutdown (control requests are
+// answered by control_handlers.cc).
 #include "src/cli/daemon.h"
 
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "fuse/fuse_server.h"
+#include "src/cli/control_handlers.h"
 #include "src/cli/daemon_logging.h"
 #include "src/cli/daemon_settings.h"
 #include "src/cli/daemon_status.h"
@@ -34,212 +36,6 @@ namespace dynamicfs {
 namespace {
 
 using nlohmann::json;
-
-json error_reply(const Status& st) {
-  return {{"error", st.message()}, {"errno", st.err()}};
-}
-
-// Everything the control handler reaches.
-struct DaemonContext {
-  FileSystem& fs;
-  DaemonSettings& settings;
-  DaemonStatus& status;
-  ScrubService& scrub;
-  std::string volume_dir;
-};
-
-// Tests only: with DYNAMICFS_FAULT_INJECTION=1 in the daemon's environment
-// every disk journals its unsynced writes, so a "power_loss" request can
-// undo a random subset of them and kill the daemon at once: what a power cut
-// leaves on the data disks (the metadata store keeps what reached the OS,
-// the worst order for the data path).
-bool fault_injection_enabled() {
-  const char* v = std::getenv("DYNAMICFS_FAULT_INJECTION");
-  return v != nullptr && std::string(v) == "1";
-}
-
-json power_loss(DaemonContext& d, uint64_t seed) {
-  if (!fault_injection_enabled()) {
-    return error_reply(Status::error(
-        EPERM, "fault injection is off (start the daemon with DYNAMICFS_FAULT_INJECTION=1)"));
-  }
-  Status failed;
-  d.fs.power_cut(seed, [&](size_t undone, const Status& st) {
-    if (!st.is_ok()) {
-      failed = st;
-      return;
-    }
-    spdlog::warn("injected power loss: {} unsynced writes undone; killing the daemon", undone);
-    ::kill(::getpid(), SIGKILL);  // while nothing can reach the WAL any more
-  });
-  if (!failed.is_ok()) return error_reply(failed);
-  return error_reply(Status::error(EIO, "still alive after SIGKILL"));
-}
-
-uint64_t scrub_rate_setting(const DaemonSettings& settings) {
-  return std::strtoull(settings.get("scrub_rate_mb").value().c_str(), nullptr, 10) * 1000000;
-}
-
-json handle_request(DaemonContext& d, const json& req) {
-  const std::string op = req["op"].get<std::string>();
-  if (spdlog::should_log(spdlog::level::debug)) spdlog::debug("control request: {}", req.dump());
-  if (op == "status") {
-    json s = d.status.summary();
-    if (req.value("metrics", false)) s["metrics"] = d.status.collect().to_json();
-    return s;
-  }
-  if (op == "metrics") return {{"metrics", d.status.collect().to_json()}};
-  if (op == "scrub") {
-    uint64_t rate = req.contains("rate_bytes_per_sec") ? req["rate_bytes_per_sec"].get<uint64_t>()
-                                                       : scrub_rate_setting(d.settings);
-    auto r = d.scrub.run(rate);
-    if (!r.is_ok()) return error_reply(r.status());
-    return ScrubService::report_json(r.value());
-  }
-  if (op == "disk_class") {
-    const auto disk = req.value("disk", uint32_t{0});
-    Status st = d.fs.volume().set_disk_class(disk, req.value("class", ""));
-    if (!st.is_ok()) return error_reply(st);
-    return {{"disk", disk}, {"class", disk_class_name(d.fs.volume().disk_class(disk))}};
-  }
-  if (op == "locate") {
-    auto r = d.fs.extent_map(req.value("ino", uint64_t{0}));
-    if (!r.is_ok()) return error_reply(r.status());
-    json extents = json::array();
-    for (const auto& [off, e] : r.value()) {
-      json copies = json::array();
-      for (const auto& c : e.copies) {
-        const bool known = c.disk < d.fs.volume().disk_count();
-        copies.push_back(
-            {{"disk", c.disk},
-             {"offset", c.offset},
-             {"class", known ? disk_class_name(d.fs.volume().disk_class(c.disk)) : "unknown"}});
-      }
-      json item = {{"file_offset", off}, {"length", e.length}, {"copies", copies}};
-      if (e.is_ec()) {
-        item["ec"] = std::to_string(e.ec_k) + "+" + std::to_string(e.ec_m);
-        item["unit_bytes"] = uint64_t{e.unit_blocks} * ExtentRecord::kBlock;
-      }
-      extents.push_back(std::move(item));
-    }
-    return {{"extents", extents}};
-  }
-  if (op == "policy_set") {
-    auto p = DataPolicy::parse(req.value("policy", std::string()));
-    if (!p.is_ok()) return error_reply(p.status());
-    auto r = d.fs.set_policy(req.value("ino", uint64_t{0}), p.value());
-    if (!r.is_ok()) return error_reply(r.status());
-    return {{"policy", p->to_string()}, {"dirs", r->dirs}, {"files", r->files}};
-  }
-  if (op == "policy_get") {
-    auto p = d.fs.data_policy(req.value("ino", uint64_t{0}));
-    if (!p.is_ok()) return error_reply(p.status());
-    std::string effective = p->to_string();
-    if (p->is_default()) {
-      effective = "replicas " + std::to_string(d.fs.volume().replicas()) + " (the volume's)";
-    } else if (p->is_ec()) {
-      effective += " (pieces under " + std::to_string(p->ec.k * DataPolicy::kMinUnitBlocks * 4) +
-                   " KiB: replicas " + std::to_string(p->copies(d.fs.volume().replicas())) + ")";
-    }
-    return {{"policy", p->to_string()}, {"effective", effective}};
-  }
-  if (op == "trim") {
-    auto r = d.fs.trim(req.value("minimum", uint64_t{4096}));
-    if (!r.is_ok()) return error_reply(r.status());
-    return {{"bytes", r->bytes}, {"disks", r->disks}};
-  }
-  if (op == "sync") {
-    Status st = d.fs.sync_all();
-    return st.is_ok() ? json{{"ok", true}} : error_reply(st);
-  }
-  if (op == "config_list") {
-    json list = json::array();
-    json values = d.settings.all();
-    for (const auto& def : DaemonSettings::defs()) {
-      std::string name(def.name);
-      list.push_back({{"name", name},
-                      {"value", values.value(name, "")},
-                      {"default", std::string(def.default_value)},
-                      {"live", def.live},
-                      {"help", std::string(def.help)}});
-    }
-    return {{"settings", list}};
-  }
-  if (op == "config_get") {
-    auto v = d.settings.get(req.value("key", ""));
-    if (!v.is_ok()) return error_reply(v.status());
-    return {{"key", req["key"]}, {"value", v.value()}};
-  }
-  if (op == "config_set" || op == "log_level") {
-    std::string key = op == "log_level" ? "log_level" : req.value("key", "");
-    std::string value = req.value("value", "");
-    if (d.fs.read_only() && req.value("persist", false))
-      return error_reply(Status::error(EROFS, "a snapshot mount cannot persist settings"));
-    std::string old = d.settings.get(key).is_ok() ? d.settings.get(key).value() : "";
-    Status st = d.settings.set(key, value, req.value("persist", false), d.volume_dir);
-    if (!st.is_ok()) return error_reply(st);
-    // A running scrub follows a new rate at once.
-    if (key == "scrub_rate_mb") d.scrub.set_rate(scrub_rate_setting(d.settings));
-    if (key == "scrub_interval") d.scrub.wake_periodic();
-    return {{"key", key}, {"value", d.settings.get(key).value()}, {"previous", old}};
-  }
-  if (op == "disk_add") {
-    auto r = d.fs.add_disk(req.value("path", ""), req.value("size", uint64_t{8} << 30),
-                           req.value("force", false));
-    if (!r.is_ok()) return error_reply(r.status());
-    return {{"disk", r.value()}, {"moved_extents", d.fs.rebalance_status().extents_moved}};
-  }
-  if (op == "disk_remove") {
-    Status st = d.fs.remove_disk(req.value("disk", uint32_t{0}));
-    if (!st.is_ok()) return error_reply(st);
-    return {{"disk", req["disk"]}, {"moved_extents", d.fs.rebalance_status().extents_moved}};
-  }
-  if (op == "snapshot_create") {
-    auto r = d.fs.create_snapshot(req.value("name", ""));
-    if (!r.is_ok()) return error_reply(r.status());
-    return {{"name", r->name}, {"id", r->id}, {"created_ns", r->created_ns}};
-  }
-  if (op == "snapshot_delete") {
-    Status st = d.fs.delete_snapshot(req.value("name", ""));
-    if (!st.is_ok()) return error_reply(st);
-    if (req.value("wait", false)) d.fs.drain_snapshot_deletes();
-    return {{"deleted", req["name"]}};
-  }
-  if (op == "snapshot_list") {
-    auto r = d.fs.list_snapshots();
-    if (!r.is_ok()) return error_reply(r.status());
-    json list = json::array();
-    for (const auto& u : r.value()) {
-      list.push_back({{"name", u.info.name},
-                      {"id", u.info.id},
-                      {"created_ns", u.info.created_ns},
-                      {"referenced_bytes", u.referenced_bytes},
-                      {"unique_bytes", u.unique_bytes}});
-    }
-    return {{"snapshots", list}, {"deletes_pending", d.fs.snapshot_deletes_pending()}};
-  }
-  if (op == "power_loss") return power_loss(d, req.value("seed", uint64_t{0}));
-  if (op == "crash_point") {
-    if (!fault_injection_enabled()) {
-      return error_reply(Status::error(
-          EPERM, "fault injection is off (start the daemon with DYNAMICFS_FAULT_INJECTION=1)"));
-    }
-    std::string name = req.value("name", "");
-    if (!is_crash_point(name)) return error_reply(Status::error(EINVAL, "no crash point " + name));
-    spdlog::warn("crash point {} armed", name);
-    arm_crash_point(name);
-    return {{"armed", name}};
-  }
-  if (op == "remount") {
-    // mount.dynamicfs has changed the kernel's flags; the daemon follows.
-    Status st = d.settings.remount(req.value("options", std::vector<std::string>{}));
-    if (!st.is_ok()) return error_reply(st);
-    d.fs.set_mount_read_only(req.value("read_only", false));
-    spdlog::info("remounted {}", d.fs.mount_read_only() ? "read-only" : "read-write");
-    return {{"read_only", d.fs.mount_read_only()}};
-  }
-  return error_reply(Status::error(EOPNOTSUPP, "unknown control request '" + op + "'"));
-}
 
 // Whether VOLUME is mounted (live) in this mount namespace.
 bool volume_mounted(const std::string& volume) {
@@ -394,7 +190,7 @@ int run_daemon(const MountOptions& o, const std::string& mountpoint, int notify)
   }
   DaemonContext ctx{*fs.value(), settings, status, scrub, volume_dir};
   ControlServer control(ControlClient::socket_path(volume_dir),
-                        [&ctx](const json& req) { return handle_request(ctx, req); });
+                        [&ctx](const json& req) { return handle_control_request(ctx, req); });
   st = control.start();
   if (!st.is_ok()) {
     spdlog::error("{}", st.message());
