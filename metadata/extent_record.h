@@ -43,7 +43,7 @@ struct ExtentRecord {
 
   std::vector<ExtentCopy> copies;  // at least one, on distinct disks
   uint32_t length = 0;             // bytes, multiple of kBlock
-  uint64_t generation = 0;         // inode generation that wrote it
+  uint64_t generation = 0;         // write sequence tag of the write that made it
   std::vector<uint32_t> crcs;      // one crc32c per 4 KiB block (EC: per stripe block)
   uint8_t ec_k = 0, ec_m = 0;      // erasure coded when ec_k > 0; copies are the units
   uint32_t unit_blocks = 0;        // EC: blocks per unit

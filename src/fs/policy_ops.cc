@@ -92,7 +92,7 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     return true;
   };
-  // Directories first, breadth first; a file with several links once.
+  // Directories first, depth first (a stack); a file with several links once.
   if (root->is_reg()) {
     auto m = mark(ino);
     if (!m.is_ok()) return m.status();
