@@ -11,6 +11,7 @@
 #include "metadata/key_codec.h"
 #include "src/common/clock.h"
 #include "src/common/crash_point.h"
+#include "src/fs/block_buffer.h"
 #include "src/fs/extent_space.h"
 #include "src/fs/file_system.h"
 
@@ -153,8 +154,8 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
   // The destination range takes the source's layout, holes included: what
   // it had reserved there is given back.
   DFS_ASSIGN_OR_RETURN(uint64_t unreserve,
-                       release_reserved(&b, &d, dst_off & ~(kBlock - 1),
-                                        (dst_off + length) & ~(kBlock - 1), /*cut=*/true));
+                       release_reserved(&b, &d, block_buffer::align_down(dst_off),
+                                        block_buffer::align_down(dst_off + length), /*cut=*/true));
   put_inode(&b, d);
   // The extra references exist before the commit that makes them visible,
   // while the source's writers are still locked out: no release can free

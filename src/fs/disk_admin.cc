@@ -18,17 +18,10 @@
 
 #include "metadata/key_codec.h"
 #include "src/extent/pending_space.h"
+#include "src/fs/block_buffer.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
-
-namespace {
-
-struct FreeBuf {
-  void operator()(char* p) const { std::free(p); }
-};
-
-}  // namespace
 
 RebalanceStatus FileSystem::rebalance_status() const {
   std::lock_guard lk(m_rebalance_mutex);
@@ -109,7 +102,7 @@ Status FileSystem::replace_copies(std::string_view key, std::string_view value,
     }
     for (const auto& c : copies.value())
       space.ranges.insert(space.ranges.end(), c.begin(), c.end());
-    std::unique_ptr<char, FreeBuf> buf(static_cast<char*>(std::aligned_alloc(kBlock, e.length)));
+    block_buffer::Ptr buf = block_buffer::make(e.length);
     DFS_RETURN_IF_ERROR(m_replicas->read(e, 0, e.blocks(), buf.get(), IoClass::kBackground, pin,
                                          ReadSite{ino, off}));
     std::vector<ExtentRecord> fresh;

@@ -12,22 +12,12 @@
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
 #include "src/extent/pending_space.h"
+#include "src/fs/block_buffer.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
 
 namespace {
-
-constexpr int kPunchRetries = 1000;
-
-struct PunchBuf {
-  PunchBuf()
-      : ptr(static_cast<char*>(std::aligned_alloc(FileSystem::kBlock, FileSystem::kBlock))) {}
-  ~PunchBuf() { std::free(ptr); }
-  PunchBuf(const PunchBuf&) = delete;
-  PunchBuf& operator=(const PunchBuf&) = delete;
-  char* ptr;
-};
 
 // Zeroed edge blocks of a punch, at their file offsets, and their space.
 struct FreshPieces {
@@ -71,9 +61,9 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
   // write), and the whole blocks between them, dropped. A crash leaves the
   // file as it was before the punch or as it is after it.
   // Whole blocks of the range: what the punch takes out of a reservation.
-  const uint64_t punch_begin = (offset + kBlock - 1) & ~(kBlock - 1);
-  const uint64_t punch_end = std::max(punch_begin, (offset + length) & ~(kBlock - 1));
-  for (int attempt = 0; attempt < kPunchRetries; ++attempt) {
+  const uint64_t punch_begin = block_buffer::align_up(offset);
+  const uint64_t punch_end = std::max(punch_begin, block_buffer::align_down(offset + length));
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
     uint64_t size = 0;
     BlockRef head_ref, tail_ref;
@@ -93,8 +83,8 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
         guard.release();
         return drop_reservation(ino, punch_begin, punch_end);
       }
-      h0 = offset & ~(kBlock - 1);
-      t1 = (end + kBlock - 1) & ~(kBlock - 1);
+      h0 = block_buffer::align_down(offset);
+      t1 = block_buffer::align_up(end);
       head = offset != h0;
       tail = end != t1 && !(head && t1 - kBlock == h0);
       if (head) {
@@ -112,14 +102,14 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
     FreshPieces fresh(*m_alloc);
     auto zero_edge = [&](const BlockRef& ref, uint64_t block_off) -> Status {
       if (ref.hole) return Status::ok();
-      PunchBuf block;
-      DFS_RETURN_IF_ERROR(read_block(ref, block_off, block.ptr, ino, pin));
+      block_buffer::Ptr block = block_buffer::make(kBlock);
+      DFS_RETURN_IF_ERROR(read_block(ref, block_off, block.get(), ino, pin));
       uint64_t z0 = std::max(offset, block_off), z1 = std::min(end, block_off + kBlock);
-      std::memset(block.ptr + (z0 - block_off), 0, z1 - z0);
+      std::memset(block.get() + (z0 - block_off), 0, z1 - z0);
       std::vector<ExtentRecord> recs;
       auto policy = data_policy(ino);
       if (!policy.is_ok()) return policy.status();
-      DFS_RETURN_IF_ERROR(write_new_extents(block.ptr, kBlock, next_write_seq(), &recs,
+      DFS_RETURN_IF_ERROR(write_new_extents(block.get(), kBlock, next_write_seq(), &recs,
                                             &fresh.space.ranges, policy.value()));
       for (auto& r : recs) fresh.placed.emplace_back(block_off, std::move(r));
       return Status::ok();

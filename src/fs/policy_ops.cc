@@ -16,6 +16,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/extent/pending_space.h"
+#include "src/fs/block_buffer.h"
 #include "src/fs/extent_space.h"
 #include "src/fs/file_system.h"
 
@@ -24,10 +25,6 @@ namespace dynamicfs {
 namespace {
 
 constexpr std::string_view kPolicyKey{"\0policy", 7};
-
-struct FreeBuf {
-  void operator()(char* p) const { std::free(p); }
-};
 
 }  // namespace
 
@@ -142,7 +139,7 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
     auto live = m_volume->meta().get(Cf::kExtents, std::string(key));
     if (!live.is_ok()) return live.status();
     if (!live->has_value() || **live != value) return Status::ok();  // changed: nothing to do
-    std::unique_ptr<char, FreeBuf> buf(static_cast<char*>(std::aligned_alloc(kBlock, e.length)));
+    block_buffer::Ptr buf = block_buffer::make(e.length);
     DFS_RETURN_IF_ERROR(m_replicas->read(e, 0, e.blocks(), buf.get(), IoClass::kBackground, pin,
                                          ReadSite{ino, off}));
     DFS_RETURN_IF_ERROR(write_new_extents(buf.get(), e.length, e.generation, &fresh, &space.ranges,

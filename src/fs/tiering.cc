@@ -15,6 +15,7 @@
 #include <chrono>
 
 #include "metadata/key_codec.h"
+#include "src/fs/block_buffer.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -130,7 +131,7 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t
       : m_alloc->allocate_copies(length, on_ssd, room, may_use_reserved);
   if (!fast.is_ok() || on_ssd == copies) return fast;
   // What the fast copies took of the file's reservation is gone from it.
-  const uint64_t taken = on_ssd * ((length + kBlock - 1) & ~(kBlock - 1));
+  const uint64_t taken = on_ssd * block_buffer::align_up(length);
   auto slow = m_alloc->allocate_copies(length, copies - on_ssd, hdd,
                                        may_use_reserved - std::min(may_use_reserved, taken));
   if (!slow.is_ok()) {
