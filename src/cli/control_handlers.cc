@@ -40,11 +40,15 @@ json error_reply(const Status& st) {
   return {{"error", st.message()}, {"errno", st.err()}};
 }
 
-json power_loss(DaemonContext& d, uint64_t seed) {
-  if (!fault_injection_enabled()) {
-    return error_reply(Status::error(
-        EPERM, "fault injection is off (start the daemon with DYNAMICFS_FAULT_INJECTION=1)"));
-  }
+// The refusal of the test-only requests when fault injection is off.
+json fault_injection_off() {
+  return error_reply(Status::error(
+      EPERM, "fault injection is off (start the daemon with DYNAMICFS_FAULT_INJECTION=1)"));
+}
+
+json on_power_loss(DaemonContext& d, const json& req) {
+  if (!fault_injection_enabled()) return fault_injection_off();
+  const auto seed = req.value("seed", uint64_t{0});
   Status failed;
   d.fs.power_cut(seed, [&](size_t undone, const Status& st) {
     if (!st.is_ok()) {
@@ -212,15 +216,8 @@ json on_snapshot_list(DaemonContext& d, const json& /*req*/) {
   return {{"snapshots", list}, {"deletes_pending", d.fs.snapshot_deletes_pending()}};
 }
 
-json on_power_loss(DaemonContext& d, const json& req) {
-  return power_loss(d, req.value("seed", uint64_t{0}));
-}
-
 json on_crash_point(DaemonContext& /*d*/, const json& req) {
-  if (!fault_injection_enabled()) {
-    return error_reply(Status::error(
-        EPERM, "fault injection is off (start the daemon with DYNAMICFS_FAULT_INJECTION=1)"));
-  }
+  if (!fault_injection_enabled()) return fault_injection_off();
   std::string name = req.value("name", "");
   if (!is_crash_point(name)) return error_reply(Status::error(EINVAL, "no crash point " + name));
   spdlog::warn("crash point {} armed", name);

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <malloc.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -24,7 +23,6 @@
 #include "src/cli/mount_flags.h"
 #include "src/cli/scrub_service.h"
 #include "src/cli/sd_notify.h"
-#include "src/common/crash_point.h"
 #include "src/control/control_client.h"
 #include "src/control/control_server.h"
 #include "src/control/metric_format.h"
