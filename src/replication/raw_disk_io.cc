@@ -19,8 +19,9 @@ namespace dynamicfs {
 
 namespace {
 using raw_disk_io_detail::kBlock;
-using raw_disk_io_detail::kMaxMergedWrites;
 using raw_disk_io_detail::to_storage_error;
+
+constexpr size_t kMaxMergedWrites = 64;  // 1 MiB per pwritev
 }  // namespace
 
 lt::disk_io_constructor_type RawDiskIo::constructor(RawDiskOptions opts,

@@ -19,7 +19,6 @@ namespace dynamicfs {
 namespace raw_disk_io_detail {
 
 constexpr int kBlock = static_cast<int>(BufferPool::kBlockSize);
-constexpr size_t kMaxMergedWrites = 64;  // 1 MiB per pwritev
 
 inline lt::storage_error to_storage_error(const Status& s, int file, lt::operation_t op) {
   lt::storage_error e(lt::error_code(s.err(), boost::system::system_category()), op);
