@@ -10,7 +10,6 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/clock.h"
-#include "src/common/crash_point.h"
 #include "src/fs/block_buffer.h"
 #include "src/fs/extent_space.h"
 #include "src/fs/file_system.h"
@@ -127,50 +126,33 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
 
   auto pieces = extents_in(src, src_off, src_off + length);
   if (!pieces.is_ok()) return pieces.status();
-  rocksdb::WriteBatch b;
-  std::vector<DiskRange> freed;
-  int64_t delta = 0;
+  CowChange c(*m_alloc);
   // The destination range's old extents go (one remap per batch); the
   // source's blocks take their place, sliced to the range. Source holes stay
-  // holes.
-  // `shared`: references this change adds (the source's blocks, and stripes
-  // of the destination cut in two).
-  std::vector<DiskRange> shared;
-  DFS_RETURN_IF_ERROR(remap(&b, dst, dst_off, dst_off + length, {}, 0, &freed, &delta, &shared));
+  // holes. `c.shares`: references this change adds (the source's blocks, and
+  // stripes of the destination cut in two).
+  DFS_RETURN_IF_ERROR(
+      remap(&c.batch, dst, dst_off, dst_off + length, {}, 0, &c.freed, &c.alloc_delta, &c.shares));
   auto* cf = m_volume->meta().handle(Cf::kExtents);
   for (const auto& [foff, e] : pieces.value()) {
     const uint64_t cut0 = std::max(foff, src_off);
     const uint64_t cut1 = std::min<uint64_t>(foff + e.length, src_off + length);
     ExtentRecord part =
         e.slice(static_cast<uint32_t>(cut0 - foff), static_cast<uint32_t>(cut1 - cut0));
-    b.Put(cf, KeyCodec::extent_key(dst, dst_off + (cut0 - src_off)), part.encode());
-    append_space(part, &shared);
-    delta += static_cast<int64_t>(part.length);
+    c.batch.Put(cf, KeyCodec::extent_key(dst, dst_off + (cut0 - src_off)), part.encode());
+    append_space(part, &c.shares);
+    c.alloc_delta += static_cast<int64_t>(part.length);
   }
   d.size = std::max(d.size, dst_off + length);
-  d.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(d.alloc_bytes) + delta);
-  d.mtime = d.ctime = now_timestamp();
-  ++d.generation;
   // The destination range takes the source's layout, holes included: what
-  // it had reserved there is given back.
-  DFS_ASSIGN_OR_RETURN(uint64_t unreserve,
-                       release_reserved(&b, &d, block_buffer::align_down(dst_off),
-                                        block_buffer::align_down(dst_off + length), /*cut=*/true));
-  put_inode(&b, d);
-  // The extra references exist before the commit that makes them visible,
-  // while the source's writers are still locked out: no release can free
-  // these blocks in between.
-  for (const DiskRange& r : shared) m_shared.share(r);
-  crash_point("copy_range.before_commit");
-  Status st = m_commit->apply(&b);
-  if (!st.is_ok()) {
-    std::vector<DiskRange> none;  // the source still owns every block
-    m_shared.release(shared, &none);
-    return st;
-  }
-  guard.release();
-  m_alloc->unreserve(unreserve);
-  release_space(freed);
+  // it had reserved there is given back. The extra references exist before
+  // the commit that makes them visible, while the source's writers are
+  // still locked out: no release can free these blocks in between.
+  DFS_RETURN_IF_ERROR(commit_cow(
+      &d, &c, &guard,
+      ReserveRelease{block_buffer::align_down(dst_off), block_buffer::align_down(dst_off + length),
+                     /*cut=*/true},
+      "copy_range.before_commit"));
   return length;
 }
 

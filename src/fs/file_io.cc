@@ -19,8 +19,6 @@
 
 #include "metadata/journal_blob.h"
 #include "metadata/key_codec.h"
-#include "src/common/crash_point.h"
-#include "src/extent/pending_space.h"
 #include "src/fs/block_buffer.h"
 #include "src/fs/extent_space.h"
 #include "src/fs/file_system.h"
@@ -29,14 +27,6 @@ namespace dynamicfs {
 
 namespace {
 
-// Fresh extents of a change and the space they took (freed again unless the
-// change commits).
-struct FreshExtents {
-  explicit FreshExtents(Allocator& alloc) : space(alloc) {}
-  void committed() { space.committed(); }
-  std::vector<ExtentRecord> items;
-  PendingSpace space;
-};
 // Starts at the wall clock in ns, so tags of different mounts rarely meet.
 // (The extent cache does not rely on it: space is dropped from the cache
 // before it can be reused; the tag check is a second guard.)
@@ -181,18 +171,6 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
   return Status::ok();
 }
 
-Status FileSystem::commit_sharing(rocksdb::WriteBatch* b, const std::vector<DiskRange>& shares) {
-  // The extra references exist before the commit makes the second window
-  // visible; the caller's locks keep every window of these stripes alive.
-  for (const DiskRange& r : shares) m_shared.share(r);
-  Status st = m_commit->apply(b);
-  if (!st.is_ok() && !shares.empty()) {
-    std::vector<DiskRange> none;  // the uncut window still holds them
-    m_shared.release(shares, &none);
-  }
-  return st;
-}
-
 Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
   DFS_RETURN_IF_ERROR(check_writable());
   if (size == 0) return size_t{0};
@@ -203,42 +181,22 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
   block_buffer::Ptr buf = block_buffer::make(a1 - a0);
   auto policy = data_policy(ino);
   if (!policy.is_ok()) return policy.status();
-  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+  DFS_RETURN_IF_ERROR(run_cow("write", ino, [&](int attempt) -> Result<CowStep> {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
-    BlockRef head_ref, tail_ref;
+    CowChange c(*m_alloc);
     if (head || tail) {
       auto guard = m_locks.lock_range_shared(ino, a0, a1);
-      auto rec = load_inode(ino);
-      if (!rec.is_ok()) return rec.status();
-      if (!rec->is_reg()) return Status::error(rec->is_dir() ? EISDIR : EINVAL);
-      if (head) {
-        auto r = block_ref(ino, a0);
-        if (!r.is_ok()) return r.status();
-        head_ref = std::move(r).value();
-      }
-      if (tail) {
-        auto r = block_ref(ino, a1 - kBlock);
-        if (!r.is_ok()) return r.status();
-        tail_ref = std::move(r).value();
-      }
+      DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+      if (!rec.is_reg()) return Status::error(rec.is_dir() ? EISDIR : EINVAL);
+      if (head) DFS_RETURN_IF_ERROR(add_edge(ino, a0, &c));
+      if (tail) DFS_RETURN_IF_ERROR(add_edge(ino, a1 - kBlock, &c));
     }
-    if (head) {
-      Status st = read_block(head_ref, a0, buf.get(), ino, pin);
-      if (!st.is_ok()) {
-        if (attempt < 3) continue;
-        return st;
-      }
-    }
-    if (tail) {
-      Status st = read_block(tail_ref, a1 - kBlock, buf.get() + (a1 - a0 - kBlock), ino, pin);
-      if (!st.is_ok()) {
-        if (attempt < 3) continue;
-        return st;
-      }
+    for (const CowEdge& e : c.edges) {
+      Status st = read_block(e.ref, e.offset, buf.get() + (e.offset - a0), ino, pin);
+      if (!st.is_ok()) return retry_edge_read(st, attempt);
     }
     pin.release();
     std::memcpy(buf.get() + (offset - a0), data, size);
-    FreshExtents fresh(*m_alloc);
     // A file with a reservation (fallocate) may spend it; a hint, read
     // without the lock (the allocator keeps other files' reservations), and
     // only while the pool has reservations at all.
@@ -249,154 +207,79 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     }
     // A small write's data also rides in the WAL with its records: an fsync
     // then needs one WAL sync, and the disks are synced in the background.
-    rocksdb::WriteBatch b;
     const bool journal = a1 - a0 <= m_journal_max.load(std::memory_order_relaxed);
-    DFS_RETURN_IF_ERROR(write_new_extents(buf.get(), a1 - a0, g_write_seq.fetch_add(1),
-                                          &fresh.items, &fresh.space.ranges, policy.value(),
-                                          IoClass::kWrite, may_use, journal ? &b : nullptr));
+    std::vector<ExtentRecord> fresh;
+    DFS_RETURN_IF_ERROR(write_new_extents(buf.get(), a1 - a0, g_write_seq.fetch_add(1), &fresh,
+                                          &c.fresh.ranges, policy.value(), IoClass::kWrite, may_use,
+                                          journal ? &c.batch : nullptr));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
-    auto rec_r = load_inode(ino);
-    if (!rec_r.is_ok()) {
-      return rec_r.status();
-    }
-    InodeRecord rec = rec_r.value();
-    if (!rec.is_reg()) {
-      return Status::error(rec.is_dir() ? EISDIR : EINVAL);
-    }
-    bool changed = false;
-    if (head) {
-      auto r = block_ref(ino, a0);
-      changed = !r.is_ok() || !r->same_as(head_ref);
-    }
-    if (tail && !changed) {
-      auto r = block_ref(ino, a1 - kBlock);
-      changed = !r.is_ok() || !r->same_as(tail_ref);
-    }
-    if (changed) {
-      guard.release();
-      continue;
-    }
-    std::vector<DiskRange> freed, shares;
-    int64_t delta = 0;
-    Status st = remap(&b, ino, a0, a1, fresh.items, a0, &freed, &delta, &shares);
-    if (!st.is_ok()) {
-      return st;
-    }
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+    if (!rec.is_reg()) return Status::error(rec.is_dir() ? EISDIR : EINVAL);
+    if (!edges_unchanged(ino, c)) return CowStep::kRetry;
+    DFS_RETURN_IF_ERROR(
+        remap(&c.batch, ino, a0, a1, fresh, a0, &c.freed, &c.alloc_delta, &c.shares));
     rec.size = std::max<uint64_t>(rec.size, offset + size);
-    rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
-    rec.mtime = rec.ctime = now_timestamp();
-    ++rec.generation;
-    auto unreserve = release_reserved(&b, &rec, a0, a1, /*cut=*/false);
-    if (!unreserve.is_ok()) return unreserve.status();
-    put_inode(&b, rec);
-    st = commit_sharing(&b, shares);
-    if (!st.is_ok()) return st;
-    fresh.committed();
-    guard.release();
-    m_alloc->unreserve(unreserve.value());
-    release_space(freed);
-    return size;
-  }
-  return Status::error(EAGAIN,
-                       "write to inode " + std::to_string(ino) + " kept racing with other writers");
+    DFS_RETURN_IF_ERROR(commit_cow(&rec, &c, &guard, ReserveRelease{a0, a1, /*cut=*/false}));
+    return CowStep::kCommitted;
+  }));
+  return size;
 }
 
 Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
   if (new_size > kMaxFileSize) return Status::error(EFBIG);
   block_buffer::Ptr block = block_buffer::make(kBlock);
-  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+  return run_cow("truncate", ino, [&](int attempt) -> Result<CowStep> {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge read
+    CowChange c(*m_alloc);
     uint64_t old_size = 0;
-    BlockRef edge;
-    uint64_t edge_off = 0;
-    bool cow = false;
     {
       auto guard = m_locks.lock_range_shared(ino, 0, UINT64_MAX);
-      auto rec = load_inode(ino);
-      if (!rec.is_ok()) return rec.status();
-      if (rec->is_dir()) return Status::error(EISDIR);
-      if (!rec->is_reg()) return Status::error(EINVAL);
-      old_size = rec->size;
-      uint64_t boundary = std::min(old_size, new_size);
+      DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+      if (rec.is_dir()) return Status::error(EISDIR);
+      if (!rec.is_reg()) return Status::error(EINVAL);
+      old_size = rec.size;
+      const uint64_t boundary = std::min(old_size, new_size);
       if (new_size != old_size && boundary % kBlock != 0) {
-        edge_off = align_down(boundary);
-        auto r = block_ref(ino, edge_off);
-        if (!r.is_ok()) return r.status();
-        edge = std::move(r).value();
-        cow = !edge.hole;
+        DFS_RETURN_IF_ERROR(add_edge(ino, align_down(boundary), &c));
+        if (c.edges.back().ref.hole) c.edges.clear();  // a hole stays one
       }
     }
-    FreshExtents fresh(*m_alloc);
+    // Rewrite the boundary block with zeros past the new end of data.
+    const bool cow = !c.edges.empty();
+    const uint64_t edge_off = cow ? c.edges.front().offset : 0;
+    std::vector<ExtentRecord> fresh;
     if (cow) {
-      // Rewrite the boundary block with zeros past the new end of data.
-      Status st = read_block(edge, edge_off, block.get(), ino, pin);
-      if (!st.is_ok()) {
-        if (attempt < 3) continue;
-        return st;
-      }
-      uint64_t keep = std::min(old_size, new_size) - edge_off;
+      Status st = read_block(c.edges.front().ref, edge_off, block.get(), ino, pin);
+      if (!st.is_ok()) return retry_edge_read(st, attempt);
+      const uint64_t keep = std::min(old_size, new_size) - edge_off;
       std::memset(block.get() + keep, 0, kBlock - keep);
       pin.release();
-      auto policy = data_policy(ino);
-      if (!policy.is_ok()) return policy.status();
-      DFS_RETURN_IF_ERROR(write_new_extents(block.get(), kBlock, g_write_seq.fetch_add(1),
-                                            &fresh.items, &fresh.space.ranges, policy.value()));
+      DFS_ASSIGN_OR_RETURN(DataPolicy policy, data_policy(ino));
+      DFS_RETURN_IF_ERROR(write_new_extents(block.get(), kBlock, g_write_seq.fetch_add(1), &fresh,
+                                            &c.fresh.ranges, policy));
     }
     auto guard = m_locks.lock_whole_file(ino);
-    auto rec_r = load_inode(ino);
-    if (!rec_r.is_ok()) {
-      return rec_r.status();
-    }
-    InodeRecord rec = rec_r.value();
-    bool changed = rec.size != old_size;
-    if (!changed && cow) {
-      auto r = block_ref(ino, edge_off);
-      changed = !r.is_ok() || !r->same_as(edge);
-    }
-    if (changed) {
-      guard.release();
-      continue;
-    }
-    rocksdb::WriteBatch b;
-    std::vector<DiskRange> freed, shares;
-    int64_t delta = 0;
-    Status st;
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+    if (rec.size != old_size || !edges_unchanged(ino, c)) return CowStep::kRetry;
     // One remap per batch: a second one would read the extent map without
     // the first one's (unapplied) changes.
-    crash_point("truncate.before_commit");
     if (cow) {
-      uint64_t end = new_size < old_size ? UINT64_MAX : edge_off + kBlock;
-      st = remap(&b, ino, edge_off, end, fresh.items, edge_off, &freed, &delta, &shares);
+      const uint64_t end = new_size < old_size ? UINT64_MAX : edge_off + kBlock;
+      DFS_RETURN_IF_ERROR(remap(&c.batch, ino, edge_off, end, fresh, edge_off, &c.freed,
+                                &c.alloc_delta, &c.shares));
     } else if (new_size < old_size) {
-      st = remap(&b, ino, align_up(new_size), UINT64_MAX, {}, 0, &freed, &delta, &shares);
-    }
-    if (!st.is_ok()) {
-      return st;
+      DFS_RETURN_IF_ERROR(remap(&c.batch, ino, align_up(new_size), UINT64_MAX, {}, 0, &c.freed,
+                                &c.alloc_delta, &c.shares));
     }
     // Shrinking also gives back what was reserved past the new end.
-    uint64_t unreserve = 0;
-    if (new_size < old_size) {
-      auto r = release_reserved(&b, &rec, align_up(new_size), UINT64_MAX, /*cut=*/true);
-      if (!r.is_ok()) return r.status();
-      unreserve = r.value();
-    }
+    ReserveRelease reserve;
+    if (new_size < old_size) reserve = ReserveRelease{align_up(new_size), UINT64_MAX, true};
     rec.size = new_size;
-    rec.alloc_bytes = static_cast<uint64_t>(static_cast<int64_t>(rec.alloc_bytes) + delta);
-    rec.mtime = rec.ctime = now_timestamp();
-    ++rec.generation;
-    put_inode(&b, rec);
-    st = commit_sharing(&b, shares);
-    if (!st.is_ok()) return st;
-    fresh.committed();
-    guard.release();
-    m_alloc->unreserve(unreserve);
-    release_space(freed);
+    DFS_RETURN_IF_ERROR(commit_cow(&rec, &c, &guard, reserve, "truncate.before_commit"));
     *out = rec;
-    return Status::ok();
-  }
-  return Status::error(EAGAIN,
-                       "truncate of inode " + std::to_string(ino) + " kept racing with writers");
+    return CowStep::kCommitted;
+  });
 }
 
 Status FileSystem::open_file(uint64_t ino, int flags) {

@@ -299,6 +299,45 @@ class FileSystem {
                std::vector<DiskRange>* freed, int64_t* alloc_delta, std::vector<DiskRange>* shares);
   // Commits `b`, with one more reference to each of `shares` if it applies.
   Status commit_sharing(rocksdb::WriteBatch* b, const std::vector<DiskRange>& shares);
+
+  // Copy-on-write changes (cow_change.cc): write, truncate, punch and shared
+  // copies all read their partial edge blocks and write fresh extents with
+  // no exclusive lock, then commit under it only if the edges are unchanged.
+  struct CowEdge {
+    uint64_t offset = 0;
+    BlockRef ref;  // the block as the change read it
+  };
+  struct CowChange {
+    explicit CowChange(Allocator& alloc) : fresh(alloc) {}
+    std::vector<CowEdge> edges;
+    PendingSpace fresh;  // the fresh extents' space: freed unless committed
+    rocksdb::WriteBatch batch;
+    std::vector<DiskRange> freed, shares;  // see remap
+    int64_t alloc_delta = 0;
+  };
+  enum class CowStep { kCommitted, kRetry };
+  // Runs ATTEMPT (given its number) until it commits or fails; EAGAIN after
+  // kMaxRetries retries, naming WHAT.
+  Status run_cow(const char* what, uint64_t ino,
+                 const std::function<Result<CowStep>(int)>& attempt);
+  // What a failed edge read means on attempt ATTEMPT: retry, or the error.
+  static Result<CowStep> retry_edge_read(const Status& st, int attempt);
+  // Under a shared lock: the block at OFFSET becomes an edge of C.
+  Status add_edge(uint64_t ino, uint64_t offset, CowChange* c) const;
+  // Under the exclusive lock: whether every edge of C is as it was read.
+  bool edges_unchanged(uint64_t ino, const CowChange& c) const;
+  // The reservation a change gives back: [begin, end) (empty: none); `cut`:
+  // the range is no longer reserved (see release_reserved).
+  struct ReserveRelease {
+    uint64_t begin = 0, end = 0;
+    bool cut = false;
+  };
+  // Ends C under the exclusive GUARD: REC's allocation, times, generation
+  // and reservation updated in C's batch, which commits with C's shares
+  // (after CRASH_AT, if any); then the guard goes and the freed space is
+  // released.
+  Status commit_cow(InodeRecord* rec, CowChange* c, ExtentLockManager::Guard* guard,
+                    const ReserveRelease& reserve, const char* crash_at = nullptr);
   // Sets the size: copy-on-write of the boundary block, then one commit.
   Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
   // Space for min(copies, writable disks) copies of `length` bytes on
