@@ -8,31 +8,16 @@
 
 namespace dynamicfs {
 
-Discarder::Discarder(Volume& volume, Allocator& alloc, bool enabled)
-    : m_volume(volume), m_alloc(alloc), m_enabled(enabled) {
-  m_thread = std::thread([this] { loop(); });
-}
-
-Discarder::~Discarder() {
-  stop();
-}
-
-void Discarder::stop() {
-  {
-    std::lock_guard lk(m_mutex);
-    m_stop = true;
-  }
-  m_cv.notify_all();
-  if (m_thread.joinable()) m_thread.join();
+Discarder::Discarder(Volume& volume, Allocator& alloc, BackgroundScheduler& jobs, bool enabled)
+    : m_volume(volume), m_alloc(alloc), m_enabled(enabled), m_jobs(jobs) {
+  BackgroundScheduler::Job job;
+  job.name = "discard";
+  job.pass = [this] { pass(); };
+  m_job = m_jobs.start(std::move(job));
 }
 
 void Discarder::notify() {
-  if (!m_enabled.load(std::memory_order_relaxed)) return;
-  {
-    std::lock_guard lk(m_mutex);
-    m_work = true;
-  }
-  m_cv.notify_all();
+  if (m_enabled.load(std::memory_order_relaxed)) m_jobs.wake(m_job);
 }
 
 void Discarder::set_enabled(bool on) {
@@ -78,22 +63,10 @@ Status Discarder::discard_claimed(uint32_t disk, const std::vector<DiskRange>& r
   return st;
 }
 
-void Discarder::loop() {
-  std::unique_lock lk(m_mutex);
-  while (!m_stop) {
-    m_cv.wait(lk, [&] { return m_stop || m_work; });
-    if (m_stop) break;
-    // Let frees that come together go together.
-    m_cv.wait_for(lk, std::chrono::milliseconds(kDelayMs), [&] { return m_stop; });
-    if (m_stop) break;
-    m_work = false;
-    lk.unlock();
-    drain_untrimmed([this] {
-      std::lock_guard stop_lk(m_mutex);
-      return m_stop || !m_enabled.load();
-    });
-    lk.lock();
-  }
+void Discarder::pass() {
+  // Let frees that come together go together.
+  if (m_jobs.wait_for_stop(std::chrono::milliseconds(kDelayMs))) return;
+  drain_untrimmed([this] { return m_jobs.stopping() || !m_enabled.load(); });
 }
 
 void Discarder::drain_untrimmed(const std::function<bool()>& stop_early) {

@@ -10,15 +10,13 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <thread>
 
 #include "src/common/result.h"
 #include "src/extent/allocator.h"
 #include "src/fs/volume.h"
+#include "src/io/background_scheduler.h"
 
 namespace dynamicfs {
 
@@ -42,8 +40,8 @@ class Discarder {
   static constexpr uint64_t kMinAutoBytes = 64 << 10;   // smaller freed pieces are not worth it
   static constexpr unsigned kDelayMs = 500;             // batching delay after a free
 
-  Discarder(Volume& volume, Allocator& alloc, bool enabled);
-  ~Discarder();
+  // Automatic discards run as JOBS' "discard" job.
+  Discarder(Volume& volume, Allocator& alloc, BackgroundScheduler& jobs, bool enabled);
   Discarder(const Discarder&) = delete;
   Discarder& operator=(const Discarder&) = delete;
 
@@ -55,10 +53,8 @@ class Discarder {
   // Discards every free range of at least min_len on every disk now. EOPNOTSUPP
   // when no disk supports it.
   Result<TrimResult> trim(uint64_t min_len);
-  // Stops the worker; every claim is back in the free map afterwards.
-  void stop();
-  // After stop(): discards all untrimmed space now, on the caller's thread
-  // (unmount), if automatic discard is on.
+  // After JOBS has stopped (every claim is back in the free map): discards all untrimmed space now,
+  // on the caller's thread (unmount), if automatic discard is on.
   void discard_untrimmed_now();
   DiscardStats stats() const;
 
@@ -70,19 +66,16 @@ class Discarder {
   // Discards every disk's untrimmed space in batches until none is left (or
   // `stop_early` says so).
   void drain_untrimmed(const std::function<bool()>& stop_early);
-  void loop();
+  // The discard job's pass: batches what was freed, then discards it.
+  void pass();
 
   Volume& m_volume;
   Allocator& m_alloc;
   std::atomic<bool> m_enabled;
   std::array<std::atomic<bool>, Volume::kMaxDisks> m_unsupported{};
   std::atomic<uint64_t> m_bytes{0}, m_ops{0}, m_errors{0};
-
-  std::mutex m_mutex;
-  std::condition_variable m_cv;
-  bool m_work = false;
-  bool m_stop = false;
-  std::thread m_thread;
+  BackgroundScheduler& m_jobs;
+  BackgroundScheduler::JobId m_job = 0;
 };
 
 }  // namespace dynamicfs

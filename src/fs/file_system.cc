@@ -44,7 +44,7 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
     areas.emplace_back(sb.data_start, sb.disk_size);
   }
   m_alloc = std::make_unique<Allocator>(areas);
-  m_replicas = std::make_unique<ReplicaIo>(*m_volume, m_readers, &m_cache);
+  m_replicas = std::make_unique<ReplicaIo>(*m_volume, m_readers, m_jobs, &m_cache);
   m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), opts.commit);
   m_extent_maps = std::make_unique<ExtentMapCache>(m_volume->meta().handle(Cf::kExtents)->GetID(),
                                                    kExtentMapBudget);
@@ -63,8 +63,7 @@ void FileSystem::set_commit_settings(const GroupCommitSettings& s) {
 
 void FileSystem::set_sync_interval_ms(unsigned ms) {
   m_sync_interval_ms.store(ms == 0 ? 1 : ms);
-  std::lock_guard lk(m_bg_mutex);
-  m_bg_cv.notify_all();  // the loop re-reads the interval
+  m_jobs.reschedule(m_sync_job);  // the next sync after the new interval
 }
 
 void FileSystem::set_discard(bool on) {
@@ -88,6 +87,7 @@ FileSystem::~FileSystem() {
     Status st = shutdown();
     if (!st.is_ok()) spdlog::error("shutdown failed: {}", st.to_string());
   }
+  m_jobs.stop();                               // before the parts its jobs use go
   m_volume->meta().set_before_flush(nullptr);  // the hook points at this object
 }
 
@@ -102,17 +102,15 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> vol
   }
   DFS_RETURN_IF_ERROR(fs->recover());
   fs->m_recovered = true;
-  fs->m_discarder = std::make_unique<Discarder>(*fs->m_volume, *fs->m_alloc, opts.discard);
+  fs->m_discarder =
+      std::make_unique<Discarder>(*fs->m_volume, *fs->m_alloc, fs->m_jobs, opts.discard);
   fs->refresh_tier_active();
-  fs->m_tier_thread = std::thread([raw = fs.get()] { raw->tier_loop(); });
-  fs->m_convert_thread = std::thread([raw = fs.get()] { raw->convert_loop(); });
-  fs->m_delete_thread = std::thread([raw = fs.get()] { raw->snapshot_delete_loop(); });
   // A memtable reaches disk only after the data it points at.
   fs->m_volume->meta().set_before_flush([raw = fs.get()] {
     Status st = raw->sync_data_disks();
     if (!st.is_ok()) spdlog::error("data sync before a metadata flush failed: {}", st.to_string());
   });
-  fs->m_bg_thread = std::thread([raw = fs.get()] { raw->background_sync_loop(); });
+  fs->start_background_jobs();
   return fs;
 }
 
@@ -213,36 +211,13 @@ Status FileSystem::remove_orphans() {
 Status FileSystem::shutdown() {
   if (m_shut_down) return Status::ok();
   m_shut_down = true;
-  {
-    std::lock_guard lk(m_bg_mutex);
-    m_bg_stop = true;
-  }
-  m_bg_cv.notify_all();
-  if (m_bg_thread.joinable()) m_bg_thread.join();
-  {
-    std::lock_guard lk(m_tier_mutex);
-    m_tier_stop = true;
-  }
-  m_tier_cv.notify_all();
-  if (m_tier_thread.joinable()) m_tier_thread.join();
-  {
-    std::lock_guard lk(m_convert_mutex);
-    m_convert_stop = true;
-  }
-  m_convert_cv.notify_all();
-  if (m_convert_thread.joinable()) m_convert_thread.join();
-  {
-    std::lock_guard lk(m_delete_mutex);
-    m_delete_stop = true;
-  }
-  m_delete_cv.notify_all();
-  if (m_delete_thread.joinable()) m_delete_thread.join();  // after the queue is empty
+  // Every job ends its pass; the snapshot deleter and the repairer drain
+  // their queues, and claimed discards are back in the free map.
+  m_jobs.stop();
   // A read-only mount writes nothing; a mount whose recovery failed must not
   // write a checkpoint of the state it could not load.
   if (m_read_only || !m_recovered) return Status::ok();
-  m_discarder->stop();                     // claimed space is back in the free map
-  m_replicas->drain_repairs();             // repaired copies are synced with the rest
-  DFS_RETURN_IF_ERROR(sync_data_disks());  // journaled small writes too
+  DFS_RETURN_IF_ERROR(sync_data_disks());  // repaired copies and journaled small writes too
   DFS_RETURN_IF_ERROR(sync_all());
   // What the last syncs freed is discarded now: the untrimmed set is not
   // kept across mounts.
@@ -273,24 +248,53 @@ Status FileSystem::shutdown() {
   return flushed;
 }
 
-void FileSystem::background_sync_loop() {
-  std::unique_lock lk(m_bg_mutex);
-  while (!m_bg_stop) {
-    auto interval = std::chrono::milliseconds(m_sync_interval_ms.load());
-    auto deadline = std::chrono::steady_clock::now() + interval;
-    if (m_bg_cv.wait_until(lk, deadline) == std::cv_status::no_timeout &&
-        std::chrono::steady_clock::now() < deadline) {
-      continue;  // woken early: stop, or a new interval to wait for
-    }
-    if (m_bg_stop) break;
-    lk.unlock();
-    // Every write reaches its disk within an interval, journaled ones too,
-    // so the WAL never holds more than an interval of their data.
+void FileSystem::start_background_jobs() {
+  // Started in the order they may rely on one another (the repair job,
+  // from ReplicaIo, and the discard job came first); stopped in reverse.
+  BackgroundScheduler::Job tier;
+  tier.name = "tier";
+  tier.period = [this] {
+    std::lock_guard lk(m_tier_mutex);
+    return std::chrono::milliseconds(std::max(100u, m_tier.interval_ms));
+  };
+  tier.pass = [this] {
+    Status st = run_tier_pass();
+    if (!st.is_ok()) spdlog::warn("tiering pass failed: {}", st.to_string());
+  };
+  m_tier_job = m_jobs.start(std::move(tier));
+
+  BackgroundScheduler::Job convert;
+  convert.name = "convert";
+  convert.pass = [this] { run_conversions(); };
+  convert.finish = [this] {
+    // Files still queued keep their layout until their policy is set
+    // again (conversion does not resume across mounts); nobody waits now.
+    m_convert_queue.close();
+    while (m_convert_queue.take()) m_convert_queue.done();
+  };
+  m_convert_job = m_jobs.start(std::move(convert));
+
+  BackgroundScheduler::Job snap;
+  snap.name = "snap-delete";
+  snap.pass = [this] { run_snapshot_deletes(); };
+  snap.finish = [this] {
+    m_delete_queue.close();
+    run_snapshot_deletes();
+  };
+  m_delete_job = m_jobs.start(std::move(snap));
+
+  // Every write reaches its disk within an interval, journaled ones too,
+  // so the WAL never holds more than an interval of their data.
+  BackgroundScheduler::Job sync;
+  sync.name = "sync";
+  sync.io_class = IoClass::kWrite;
+  sync.period = [this] { return std::chrono::milliseconds(m_sync_interval_ms.load()); };
+  sync.pass = [this] {
     Status st = sync_data_disks();
     if (st.is_ok()) st = sync_all();
     if (!st.is_ok()) spdlog::error("background sync failed: {}", st.to_string());
-    lk.lock();
-  }
+  };
+  m_sync_job = m_jobs.start(std::move(sync));
 }
 
 Status FileSystem::sync_data_disks() {

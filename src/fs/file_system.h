@@ -41,6 +41,8 @@
 #include "src/fs/replica_io.h"
 #include "src/fs/volume.h"
 #include "src/fs/volume_sync.h"
+#include "src/io/background_scheduler.h"
+#include "src/io/job_queue.h"
 
 namespace dynamicfs {
 
@@ -218,7 +220,10 @@ class FileSystem {
   Status check_writable() const {
     return m_read_only ? Status::error(EROFS, "read-only snapshot mount") : Status::ok();
   }
-  void snapshot_delete_loop();
+  // Background jobs (one scheduler, m_jobs): tiering, conversion, deleted
+  // snapshots' space, the periodic sync; started by open().
+  void start_background_jobs();
+  void run_snapshot_deletes();
   Status load_checkpoint(bool* loaded);
   Status remove_orphans();
 
@@ -258,7 +263,7 @@ class FileSystem {
   Status rewrite_extent(std::string_view key, std::string_view value, const ExtentRecord& e,
                         const DataPolicy& policy);
   Status convert_file(uint64_t ino);
-  void convert_loop();
+  void run_conversions();
 
   // Data path helpers (file_io.cc).
   struct BlockRef {
@@ -404,7 +409,6 @@ class FileSystem {
   Result<uint64_t> extents_on(uint32_t disk) const;
   Status sync_metadata();
   Status sync_data_disks();
-  void background_sync_loop();
   // Tiering helpers (tiering.cc).
   void note_access(uint64_t ino);
   void forget_access(uint64_t ino);
@@ -426,7 +430,6 @@ class FileSystem {
   // `from` disks to `to` disks; adds the bytes moved.
   Status migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
                       uint64_t* moved_bytes, uint64_t* moved_extents);
-  void tier_loop();
 
   std::unique_ptr<Volume> m_volume;
   const bool m_read_only;
@@ -443,6 +446,13 @@ class FileSystem {
   std::unique_ptr<GroupCommitCoordinator> m_commit;
   ExtentLockManager m_locks;
   ReaderTracker m_readers;
+  // Before everything its jobs use (ReplicaIo's repairs, the Discarder);
+  // stopped by shutdown() and the destructor before they go.
+  BackgroundScheduler m_jobs;
+  BackgroundScheduler::JobId m_tier_job = BackgroundScheduler::kNoJob;
+  BackgroundScheduler::JobId m_convert_job = BackgroundScheduler::kNoJob;
+  BackgroundScheduler::JobId m_delete_job = BackgroundScheduler::kNoJob;
+  BackgroundScheduler::JobId m_sync_job = BackgroundScheduler::kNoJob;
   ExtentCache m_cache;  // before m_replicas, which reads through it
   // Files' extent maps in memory, kept by the group committer's hook.
   std::unique_ptr<ExtentMapCache> m_extent_maps;
@@ -482,13 +492,8 @@ class FileSystem {
   std::atomic<uint64_t> m_rebalance_done{0};
 
   std::mutex m_snapshot_mutex;  // one snapshot create or delete at a time
-  mutable std::mutex m_delete_mutex;
-  std::condition_variable m_delete_cv;
-  // .deleting-NAME dirs whose space is not yet back; the front one leaves
-  // the queue once released.
-  std::deque<std::string> m_delete_queue;
-  bool m_delete_stop = false;
-  std::thread m_delete_thread;
+  // .deleting-NAME dirs whose space is not yet back.
+  JobQueue<std::string> m_delete_queue;
 
   // Tiering: last read per inode (wall clock seconds), sharded.
   struct alignas(64) AccessShard {
@@ -504,23 +509,11 @@ class FileSystem {
   std::atomic<uint64_t> m_demoted_bytes{0}, m_promoted_bytes{0};
   std::atomic<uint64_t> m_demoted_extents{0}, m_promoted_extents{0}, m_tier_passes{0};
   std::mutex m_tier_pass_mutex;  // one pass at a time
-  std::condition_variable m_tier_cv;
-  std::atomic<bool> m_tier_stop{false};
-  std::thread m_tier_thread;
 
-  // The converter (policy_ops.cc).
-  mutable std::mutex m_convert_mutex;
-  std::condition_variable m_convert_cv;
-  std::deque<uint64_t> m_convert_queue;
-  size_t m_convert_busy = 0;
-  std::atomic<bool> m_convert_stop{false};
+  // The converter (policy_ops.cc): files whose extents to lay out anew.
+  JobQueue<uint64_t> m_convert_queue;
   std::atomic<uint64_t> m_converted_extents{0}, m_converted_bytes{0};
-  std::thread m_convert_thread;
 
-  std::mutex m_bg_mutex;
-  std::condition_variable m_bg_cv;
-  bool m_bg_stop = false;
-  std::thread m_bg_thread;
   bool m_shut_down = false;
   bool m_recovered = false;  // recover() succeeded: shutdown may write the checkpoint
 };

@@ -2,11 +2,10 @@
 // directory (`dynamicfs policy`). The policy is a hidden xattr; new files
 // and directories take their directory's at create. Setting a policy on a
 // directory sets it on everything below and queues the files for the
-// converter, a background thread that rewrites each extent not laid out as
+// converter, a background job that rewrites each extent not laid out as
 // its file's policy says: read verified, written at Background priority,
 // swapped under the range lock only if the record is unchanged (like a
 // relocation, so readers never see different bytes and need no retry).
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -119,11 +118,13 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
     }
   }
   change.files = files.size();
-  {
-    std::lock_guard lk(m_convert_mutex);
-    for (uint64_t f : files) m_convert_queue.push_back(f);
+  for (uint64_t f : files) {
+    if (!m_convert_queue.push(f))
+      return Status::error(
+          ESHUTDOWN,
+          "unmounting: the policy is set but its files keep their layout until it is set again");
   }
-  m_convert_cv.notify_all();
+  m_jobs.wake(m_convert_job);
   spdlog::info("data policy of inode {} set to {}: {} directories, {} files to convert", ino, value,
                change.dirs, change.files);
   return change;
@@ -169,7 +170,7 @@ Status FileSystem::convert_file(uint64_t ino) {
   auto records = raw_extents(ino);
   if (!records.is_ok()) return records.status();
   for (const auto& [key, value] : records.value()) {
-    if (m_convert_stop) return Status::error(ECANCELED, "unmounting");
+    if (m_jobs.stopping()) return Status::error(ECANCELED, "unmounting");
     auto e = ExtentRecord::decode(value);
     if (!e.is_ok()) return e.status();
     if (extent_matches(e.value(), policy.value())) continue;
@@ -181,36 +182,24 @@ Status FileSystem::convert_file(uint64_t ino) {
 
 ConvertStats FileSystem::convert_stats() const {
   ConvertStats s;
-  {
-    std::lock_guard lk(m_convert_mutex);
-    s.pending_files = m_convert_queue.size() + m_convert_busy;
-  }
+  s.pending_files = m_convert_queue.pending();
   s.extents = m_converted_extents.load();
   s.bytes = m_converted_bytes.load();
   return s;
 }
 
 void FileSystem::drain_conversions() {
-  std::unique_lock lk(m_convert_mutex);
-  m_convert_cv.wait(lk, [&] { return m_convert_queue.empty() && m_convert_busy == 0; });
+  m_convert_queue.drain();
 }
 
-void FileSystem::convert_loop() {
-  ::pthread_setname_np(::pthread_self(), "dfs-convert");
-  std::unique_lock lk(m_convert_mutex);
-  for (;;) {
-    m_convert_cv.wait(lk, [&] { return m_convert_stop || !m_convert_queue.empty(); });
-    if (m_convert_stop) return;
-    const uint64_t ino = m_convert_queue.front();
-    m_convert_queue.pop_front();
-    ++m_convert_busy;
-    lk.unlock();
-    Status st = convert_file(ino);
+void FileSystem::run_conversions() {
+  while (!m_jobs.stopping()) {
+    auto ino = m_convert_queue.take();
+    if (!ino) return;
+    Status st = convert_file(*ino);
     if (!st.is_ok() && st.err() != ENOENT && st.err() != ECANCELED)
-      spdlog::error("converting inode {} to its data policy failed: {}", ino, st.to_string());
-    lk.lock();
-    --m_convert_busy;
-    m_convert_cv.notify_all();
+      spdlog::error("converting inode {} to its data policy failed: {}", *ino, st.to_string());
+    m_convert_queue.done();
   }
 }
 

@@ -2,7 +2,6 @@
 // and the background repair queue.
 #include "src/fs/replica_io.h"
 
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -28,18 +27,17 @@ std::string site_text(const ReadSite& site, uint64_t block, uint32_t disk) {
 
 }  // namespace
 
-ReplicaIo::ReplicaIo(Volume& volume, ReaderTracker& readers, ExtentCache* cache)
-    : m_volume(volume), m_readers(readers), m_cache(cache) {
-  m_thread = std::thread([this] { repair_loop(); });
-}
-
-ReplicaIo::~ReplicaIo() {
-  {
-    std::lock_guard lk(m_mutex);
-    m_stop = true;
-  }
-  m_cv.notify_all();
-  m_thread.join();
+ReplicaIo::ReplicaIo(Volume& volume, ReaderTracker& readers, BackgroundScheduler& jobs,
+                     ExtentCache* cache)
+    : m_volume(volume), m_readers(readers), m_cache(cache), m_jobs(jobs) {
+  BackgroundScheduler::Job job;
+  job.name = "repair";
+  job.pass = [this] { run_repairs(); };
+  job.finish = [this] {
+    m_repair_queue.close();  // later bad reads are left for the next scrub
+    run_repairs();
+  };
+  m_repair_job = m_jobs.start(std::move(job));
 }
 
 Status ReplicaIo::write(const char* data, const std::vector<std::vector<DiskRange>>& copies,
@@ -310,37 +308,23 @@ void ReplicaIo::queue_repair(RepairJob job) {
                  job.where);
     return;
   }
-  {
-    std::lock_guard lk(m_mutex);
-    if (m_stop || m_queue.size() >= kMaxQueuedRepairs) {
-      spdlog::warn("repair queue full; {} is left for the next scrub", job.where);
-      return;
-    }
-    m_queue.push_back(std::move(job));
+  std::string where = job.where;
+  if (!m_repair_queue.push(std::move(job), kMaxQueuedRepairs)) {
+    spdlog::warn("repair queue full; {} is left for the next scrub", where);
+    return;
   }
-  m_cv.notify_all();
+  m_jobs.wake(m_repair_job);
 }
 
 void ReplicaIo::drain_repairs() {
-  std::unique_lock lk(m_mutex);
-  m_cv.wait(lk, [&] { return m_queue.empty() && m_busy == 0; });
+  m_repair_queue.drain();
 }
 
-void ReplicaIo::repair_loop() {
-  ::pthread_setname_np(::pthread_self(), "dfs-repair");
-  std::unique_lock lk(m_mutex);
-  for (;;) {
-    m_cv.wait(lk, [&] { return m_stop || !m_queue.empty(); });
-    if (m_queue.empty()) return;  // stopping, nothing left
-    RepairJob job = std::move(m_queue.front());
-    m_queue.pop_front();
-    ++m_busy;
-    lk.unlock();
-    (void)write_repair(job);
-    job.pin.release();
-    lk.lock();
-    --m_busy;
-    m_cv.notify_all();
+void ReplicaIo::run_repairs() {
+  while (auto job = m_repair_queue.take()) {
+    (void)write_repair(*job);
+    job->pin.release();
+    m_repair_queue.done();
   }
 }
 

@@ -29,6 +29,8 @@
 #include "src/extent/extent_cache.h"
 #include "src/extent/reader_tracker.h"
 #include "src/fs/volume.h"
+#include "src/io/background_scheduler.h"
+#include "src/io/job_queue.h"
 
 namespace dynamicfs {
 
@@ -53,8 +55,9 @@ class ReplicaIo {
   static constexpr size_t kMaxQueuedRepairs = 256;
 
   // `cache` (may be null) serves and keeps verified foreground reads.
-  ReplicaIo(Volume& volume, ReaderTracker& readers, ExtentCache* cache = nullptr);
-  ~ReplicaIo();
+  // Repairs run as JOBS' "repair" job, which drains its queue when it stops.
+  ReplicaIo(Volume& volume, ReaderTracker& readers, BackgroundScheduler& jobs,
+            ExtentCache* cache = nullptr);
   ReplicaIo(const ReplicaIo&) = delete;
   ReplicaIo& operator=(const ReplicaIo&) = delete;
 
@@ -128,7 +131,8 @@ class ReplicaIo {
   CopyCheck check_stripe(const ExtentRecord& e, IoClass cls, const ReadSite& site);
   Status write_repair(const RepairJob& job);
   void queue_repair(RepairJob job);
-  void repair_loop();
+  // Writes every queued repair (the repair job's pass).
+  void run_repairs();
 
   Volume& m_volume;
   ReaderTracker& m_readers;
@@ -141,12 +145,9 @@ class ReplicaIo {
   std::atomic<uint64_t> m_unrepaired{0};
   mutable std::atomic<uint64_t> m_turn{0};
 
-  std::mutex m_mutex;
-  std::condition_variable m_cv;
-  std::deque<RepairJob> m_queue;
-  size_t m_busy = 0;  // repairs being written
-  bool m_stop = false;
-  std::thread m_thread;
+  BackgroundScheduler& m_jobs;
+  JobQueue<RepairJob> m_repair_queue;
+  BackgroundScheduler::JobId m_repair_job = 0;
 };
 
 }  // namespace dynamicfs

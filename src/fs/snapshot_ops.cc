@@ -85,48 +85,40 @@ Status FileSystem::delete_snapshot(const std::string& name) {
   std::lock_guard one_at_a_time(m_snapshot_mutex);
   DFS_ASSIGN_OR_RETURN(std::string gone, SnapshotCatalog::begin_delete(m_volume->dir(), name));
   spdlog::info("snapshot {} deleted; its space is released in the background", name);
-  {
-    std::lock_guard lk(m_delete_mutex);
-    m_delete_queue.push_back(gone);
+  if (!m_delete_queue.push(gone)) {
+    spdlog::warn("unmounting: the space of deleted snapshot {} is released at the next mount",
+                 name);
+    return Status::ok();
   }
-  m_delete_cv.notify_all();
+  m_jobs.wake(m_delete_job);
   return Status::ok();
 }
 
-void FileSystem::snapshot_delete_loop() {
-  std::unique_lock lk(m_delete_mutex);
-  while (true) {
-    m_delete_cv.wait(lk, [&] { return m_delete_stop || !m_delete_queue.empty(); });
-    if (m_delete_queue.empty()) return;        // stopping, nothing left
-    std::string dir = m_delete_queue.front();  // stays queued until released
-    lk.unlock();
+void FileSystem::run_snapshot_deletes() {
+  while (auto dir = m_delete_queue.take()) {        // pending until released
     crash_point("snapshot_delete.before_release");  // renamed away, space still held
-    auto refs = SnapshotCatalog::extent_refs_in(SnapshotCatalog::meta_dir(dir));
+    auto refs = SnapshotCatalog::extent_refs_in(SnapshotCatalog::meta_dir(*dir));
     if (refs.is_ok()) {
       release_space(refs.value());
-      Status st = SnapshotCatalog::remove_tree(dir);
+      Status st = SnapshotCatalog::remove_tree(*dir);
       if (!st.is_ok()) spdlog::error("{}", st.to_string());
     } else {
       // Left in place: the next mount removes it and recounts all space.
       spdlog::error(
           "cannot release the space of deleted snapshot {}: {}; it is recounted at the "
           "next mount",
-          dir, refs.status().to_string());
+          *dir, refs.status().to_string());
     }
-    lk.lock();
-    m_delete_queue.pop_front();
-    m_delete_cv.notify_all();
+    m_delete_queue.done();
   }
 }
 
 void FileSystem::drain_snapshot_deletes() {
-  std::unique_lock lk(m_delete_mutex);
-  m_delete_cv.wait(lk, [&] { return m_delete_queue.empty(); });
+  m_delete_queue.drain();
 }
 
 size_t FileSystem::snapshot_deletes_pending() const {
-  std::lock_guard lk(m_delete_mutex);
-  return m_delete_queue.size();
+  return m_delete_queue.pending();
 }
 
 Result<std::vector<SnapshotUsage>> FileSystem::list_snapshots() const {

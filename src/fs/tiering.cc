@@ -45,7 +45,7 @@ void FileSystem::set_tier_settings(const TierSettings& t) {
     if (m_tier.low_water >= m_tier.high_water) m_tier.low_water = m_tier.high_water * 9 / 10;
     m_tier_on = m_tier.enabled;
   }
-  m_tier_cv.notify_all();
+  m_jobs.wake(m_tier_job);
 }
 
 TierSettings FileSystem::tier_settings() const {
@@ -156,7 +156,7 @@ Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t
   if (!records.is_ok()) return records.status();
   const DiskMask writable = m_volume->writable_mask();
   for (const auto& [key, value] : records.value()) {
-    if (m_tier_stop) break;
+    if (m_jobs.stopping()) break;
     auto e = ExtentRecord::decode(value);
     if (!e.is_ok()) return e.status();
     if (e->is_ec()) continue;
@@ -233,7 +233,7 @@ Status FileSystem::run_tier_pass() {
               [](const FileUse& a, const FileUse& b) { return a.last < b.last; });
     uint64_t over = use.used - low;
     for (const auto& f : files) {
-      if (over == 0 || m_tier_stop) break;
+      if (over == 0 || m_jobs.stopping()) break;
       if (f.on_ssd == 0) continue;
       uint64_t bytes = 0, extents = 0;
       Status st = migrate_file(f.ino, ssd, hdd, Volume::kMaxDisks, &bytes, &extents);
@@ -253,7 +253,7 @@ Status FileSystem::run_tier_pass() {
             [](const FileUse& a, const FileUse& b) { return a.read > b.read; });
   uint64_t room = low - use.used;
   for (const auto& f : files) {
-    if (m_tier_stop || f.read == 0 || f.read + t.hot_seconds < now) break;
+    if (m_jobs.stopping() || f.read == 0 || f.read + t.hot_seconds < now) break;
     if (f.off_ssd == 0 || f.off_ssd > room) continue;
     uint64_t bytes = 0, extents = 0;
     Status st = migrate_file(f.ino, hdd, ssd, 1, &bytes, &extents);
@@ -263,18 +263,6 @@ Status FileSystem::run_tier_pass() {
     if (st.err() == ENOSPC) break;
   }
   return Status::ok();
-}
-
-void FileSystem::tier_loop() {
-  std::unique_lock lk(m_tier_mutex);
-  while (!m_tier_stop) {
-    m_tier_cv.wait_for(lk, std::chrono::milliseconds(std::max(100u, m_tier.interval_ms)));
-    if (m_tier_stop) break;
-    lk.unlock();
-    Status st = run_tier_pass();
-    if (!st.is_ok()) spdlog::warn("tiering pass failed: {}", st.to_string());
-    lk.lock();
-  }
 }
 
 TierStats FileSystem::tier_stats() const {
