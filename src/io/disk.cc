@@ -175,14 +175,15 @@ Status Disk::writev_at(const struct iovec* iov_in, int iovcnt, uint64_t offset) 
 
 Status Disk::sync() const {
   if (m_fd < 0) return Status::error(ENODEV, "disk " + m_path + " is missing");
-  if (m_faults) m_faults->sync_gate();
   const size_t mark = m_faults ? m_faults->sync_begins() : 0;
   if (m_faults && m_faults->write_errno() != 0)
     return Status::error(m_faults->write_errno(), "fdatasync of " + m_path + " (injected fault)");
   if (m_faults && m_faults->powered_off())
     return Status::error(EIO, "fdatasync of " + m_path + " after a power loss");
+  if (m_faults) m_faults->sync_gate();  // a slow device: the power may go meanwhile
   if (::fdatasync(m_fd) != 0) return Status::from_errno("fdatasync of " + m_path);
-  if (m_faults) m_faults->sync_done(mark);
+  if (m_faults && !m_faults->sync_done(mark))
+    return Status::error(EIO, "fdatasync of " + m_path + " cut short by a power loss");
   return Status::ok();
 }
 

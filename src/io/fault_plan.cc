@@ -60,10 +60,12 @@ size_t FaultPlan::sync_begins() {
   return m_unsynced.size();
 }
 
-void FaultPlan::sync_done(size_t mark) {
+bool FaultPlan::sync_done(size_t mark) {
   std::lock_guard lk(m_mutex);
+  if (m_off) return false;
   mark = std::min(mark, m_unsynced.size());
   m_unsynced.erase(m_unsynced.begin(), m_unsynced.begin() + static_cast<ptrdiff_t>(mark));
+  return true;
 }
 
 size_t FaultPlan::unsynced_writes() const {

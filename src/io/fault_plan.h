@@ -38,7 +38,7 @@ class FaultPlan {
   void hold_syncs();
   void release_syncs();
   void wait_for_held_sync();
-  // Called by Disk::sync before it syncs.
+  // Called by Disk::sync right before its fdatasync.
   void sync_gate();
   // Remember what unsynced writes overwrote, for power_loss().
   void journal_unsynced(bool on);
@@ -55,8 +55,10 @@ class FaultPlan {
   // (read through fd) and returns how many bytes to really write.
   uint64_t before_write(int fd, uint64_t offset, uint64_t len);
   // A sync began (returns a mark) / completed (forgets writes before mark).
+  // sync_done is false when the power went while the sync ran: the sync
+  // never completed, and the writes it was to cover are undone.
   size_t sync_begins();
-  void sync_done(size_t mark);
+  [[nodiscard]] bool sync_done(size_t mark);
 
   // Undoes unsynced writes through fd, newest first: all of them, or each
   // with probability 1/2 (seeded), as if they had not reached the disk.

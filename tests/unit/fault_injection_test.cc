@@ -171,6 +171,45 @@ TEST_F(FaultTest, PowerCutKeepsFsyncedSmallWritesThroughTheJournal) {
   }
 }
 
+// A data sync that the power cut short never happened: the writes it was to
+// cover are undone, the sync reports EIO, nothing counts them as durable,
+// and the fsync'd small writes come back from the WAL at the next mount.
+// (A model that counted such a sync as complete let unmount checkpoint the
+// volume and drop the WAL that held them.)
+TEST_F(FaultTest, SyncCutShortByPowerLossCountsForNothing) {
+  m_fs->set_sync_interval_ms(3600 * 1000);
+  each([](FaultPlan& p) { p.journal_unsynced(true); });
+  std::vector<std::pair<std::string, std::string>> files;
+  for (int i = 0; i < 8; ++i) {
+    std::string name = "c" + std::to_string(i);
+    std::string d = pattern(4096 * (1 + i % 2), static_cast<char>('c' + i));
+    file_with(name, d);
+    files.emplace_back(name, d);
+  }
+  ASSERT_TRUE(m_fs->sync_all().is_ok());  // the fsync: data in the WAL only
+  FaultPlan* dirty = nullptr;
+  for (auto& p : m_plans)
+    if (p->unsynced_writes() > 0) dirty = p.get();
+  ASSERT_NE(dirty, nullptr) << "the fsync synced the data disks: nothing journaled to test";
+  each([](FaultPlan& p) { p.hold_syncs(); });
+  m_fs->set_sync_interval_ms(1);  // the background sync starts a data pass
+  dirty->wait_for_held_sync();    // ...and is inside fdatasync
+  for (size_t i = 0; i < m_plans.size(); ++i)
+    ASSERT_TRUE(m_fs->volume().disk(i).power_loss(/*random_subset=*/false, 0).is_ok());
+  each([](FaultPlan& p) { p.release_syncs(); });
+  m_fs.reset();  // unmount finds the disks dirty and fails: no clean checkpoint
+  m_plans.clear();
+  m_fs = test_volume::open_with_faults(m_dir, &m_plans);
+  ASSERT_TRUE(m_fs);
+  for (const auto& [name, d] : files) {
+    auto rec = m_fs->lookup(FileSystem::kRootIno, name);
+    ASSERT_TRUE(rec.is_ok()) << name << ": " << rec.status().to_string();
+    auto back = read_all(rec->ino);
+    ASSERT_TRUE(back.is_ok()) << "fsync'd small write lost: " << back.status().to_string();
+    EXPECT_EQ(back.value(), d);
+  }
+}
+
 // An older journaled write of the same place, or of space freed since, is
 // never written back over what the extent map expects: replay checks every
 // block against the live record's checksum.
