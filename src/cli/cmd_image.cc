@@ -10,7 +10,7 @@
 #include "src/cli/progress_line.h"
 #include "src/cli/target_guard.h"
 #include "src/control/control_client.h"
-#include "src/fs/volume_config.h"
+#include "src/extent/volume_config.h"
 #include "src/io/disk.h"
 #include "src/replication/image_torrent.h"
 #include "src/replication/used_ranges.h"

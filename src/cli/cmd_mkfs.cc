@@ -2,7 +2,7 @@
 #include <iostream>
 
 #include "src/cli/commands.h"
-#include "src/fs/volume.h"
+#include "src/extent/volume.h"
 
 namespace dynamicfs {
 

@@ -19,7 +19,7 @@
 #include "src/cli/daemon.h"
 #include "src/common/status.h"
 #include "src/control/control_client.h"
-#include "src/fs/volume_config.h"
+#include "src/extent/volume_config.h"
 
 namespace dynamicfs {
 

@@ -8,7 +8,7 @@
 #include "src/cli/commands.h"
 #include "src/control/control_client.h"
 #include "src/control/metric_format.h"
-#include "src/fs/snapshot_catalog.h"
+#include "src/extent/snapshot_catalog.h"
 #include "src/fs/snapshot_diff.h"
 
 namespace dynamicfs {

@@ -13,7 +13,7 @@
 #include <memory>
 #include <vector>
 
-#include "src/fs/volume.h"
+#include "src/extent/volume.h"
 
 namespace dynamicfs {
 

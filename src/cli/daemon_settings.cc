@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "src/cli/mount_flags.h"
-#include "src/fs/volume_config.h"
+#include "src/extent/volume_config.h"
 
 namespace dynamicfs {
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <toml.hpp>
 
-#include "src/fs/volume_config.h"
+#include "src/extent/volume_config.h"
 
 namespace dynamicfs {
 

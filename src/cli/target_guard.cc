@@ -10,7 +10,7 @@
 #include <fstream>
 
 #include "src/control/control_client.h"
-#include "src/fs/volume_config.h"
+#include "src/extent/volume_config.h"
 #include "src/io/disk.h"
 
 namespace dynamicfs {

@@ -1,6 +1,6 @@
 // JournalReplay: index the blobs' blocks by disk place, walk the extent map
 // once, write back the blocks whose checksum a record expects.
-#include "src/fs/journal_replay.h"
+#include "src/extent/journal_replay.h"
 
 #include <map>
 #include <utility>

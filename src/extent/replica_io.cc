@@ -1,6 +1,6 @@
 // ReplicaIo: parallel copy writes, least-busy reads with per-block fallback,
 // and the background repair queue.
-#include "src/fs/replica_io.h"
+#include "src/extent/replica_io.h"
 
 #include <spdlog/spdlog.h>
 
@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "src/common/crc32c.h"
-#include "src/fs/block_buffer.h"
+#include "src/extent/block_buffer.h"
 
 namespace dynamicfs {
 

@@ -28,7 +28,7 @@
 #include "src/extent/allocator.h"
 #include "src/extent/extent_cache.h"
 #include "src/extent/reader_tracker.h"
-#include "src/fs/volume.h"
+#include "src/extent/volume.h"
 #include "src/io/background_scheduler.h"
 #include "src/io/job_queue.h"
 

@@ -1,5 +1,5 @@
 // SnapshotCatalog: the snapshot directories, their info files and locks.
-#include "src/fs/snapshot_catalog.h"
+#include "src/extent/snapshot_catalog.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,7 +15,7 @@
 
 #include "metadata/meta_store.h"
 #include "src/common/file_sync.h"
-#include "src/fs/space_checkpoint.h"
+#include "src/extent/space_checkpoint.h"
 
 namespace dynamicfs {
 

@@ -1,10 +1,10 @@
 // read_space_checkpoint: decodes the free-range and shared-space records.
-#include "src/fs/space_checkpoint.h"
+#include "src/extent/space_checkpoint.h"
 
 #include "metadata/extent_record.h"
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
-#include "src/fs/extent_space.h"
+#include "src/extent/extent_space.h"
 
 namespace dynamicfs {
 

@@ -13,8 +13,8 @@
 
 #include "src/common/crc32c.h"
 #include "src/common/erasure_code.h"
-#include "src/fs/block_buffer.h"
-#include "src/fs/replica_io.h"
+#include "src/extent/block_buffer.h"
+#include "src/extent/replica_io.h"
 
 namespace dynamicfs {
 

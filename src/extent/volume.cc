@@ -1,5 +1,5 @@
 // Volume: mkfs and the mount-time checks of disks and metadata.
-#include "src/fs/volume.h"
+#include "src/extent/volume.h"
 
 #include <blkid/blkid.h>
 #include <spdlog/spdlog.h>
@@ -12,7 +12,7 @@
 #include "metadata/inode_record.h"
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
-#include "src/fs/journal_replay.h"
+#include "src/extent/journal_replay.h"
 
 namespace dynamicfs {
 

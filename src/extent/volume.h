@@ -13,8 +13,8 @@
 
 #include "metadata/meta_store.h"
 #include "src/common/result.h"
-#include "src/fs/snapshot_catalog.h"
-#include "src/fs/volume_config.h"
+#include "src/extent/snapshot_catalog.h"
+#include "src/extent/volume_config.h"
 #include "src/io/disk.h"
 #include "src/io/io_scheduler.h"
 #include "src/io/superblock.h"

@@ -1,5 +1,5 @@
 // VolumeConfig: toml11 parsing with errors turned into one clear line.
-#include "src/fs/volume_config.h"
+#include "src/extent/volume_config.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -10,8 +10,8 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/clock.h"
-#include "src/fs/block_buffer.h"
-#include "src/fs/extent_space.h"
+#include "src/extent/block_buffer.h"
+#include "src/extent/extent_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {

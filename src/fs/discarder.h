@@ -15,7 +15,7 @@
 
 #include "src/common/result.h"
 #include "src/extent/allocator.h"
-#include "src/fs/volume.h"
+#include "src/extent/volume.h"
 #include "src/io/background_scheduler.h"
 
 namespace dynamicfs {

@@ -18,7 +18,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/extent/pending_space.h"
-#include "src/fs/block_buffer.h"
+#include "src/extent/block_buffer.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {

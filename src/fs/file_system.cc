@@ -11,7 +11,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
-#include "src/fs/space_checkpoint.h"
+#include "src/extent/space_checkpoint.h"
 
 namespace dynamicfs {
 

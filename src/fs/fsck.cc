@@ -15,8 +15,8 @@
 #include "src/common/clock.h"
 #include "src/common/coding.h"
 #include "src/extent/shared_extents.h"
-#include "src/fs/extent_space.h"
-#include "src/fs/space_checkpoint.h"
+#include "src/extent/extent_space.h"
+#include "src/extent/space_checkpoint.h"
 
 namespace dynamicfs {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "src/common/result.h"
-#include "src/fs/volume.h"
+#include "src/extent/volume.h"
 
 namespace dynamicfs {
 

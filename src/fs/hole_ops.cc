@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "metadata/key_codec.h"
-#include "src/fs/block_buffer.h"
+#include "src/extent/block_buffer.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {

@@ -9,7 +9,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
-#include "src/fs/extent_space.h"
+#include "src/extent/extent_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {

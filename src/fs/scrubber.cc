@@ -10,7 +10,7 @@
 
 #include "metadata/extent_record.h"
 #include "metadata/key_codec.h"
-#include "src/fs/extent_space.h"
+#include "src/extent/extent_space.h"
 
 namespace dynamicfs {
 

@@ -16,7 +16,7 @@
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
 #include "src/fs/file_system.h"
-#include "src/fs/space_checkpoint.h"
+#include "src/extent/space_checkpoint.h"
 
 namespace dynamicfs {
 

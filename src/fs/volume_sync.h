@@ -28,8 +28,8 @@
 
 #include "metadata/group_commit_coordinator.h"
 #include "src/common/status.h"
-#include "src/fs/replica_io.h"
-#include "src/fs/volume.h"
+#include "src/extent/replica_io.h"
+#include "src/extent/volume.h"
 
 namespace dynamicfs {
 

@@ -12,8 +12,8 @@
 #include "metadata/extent_record.h"
 #include "metadata/key_codec.h"
 #include "metadata/meta_store.h"
-#include "src/fs/volume.h"
-#include "src/fs/volume_config.h"
+#include "src/extent/volume.h"
+#include "src/extent/volume_config.h"
 #include "src/io/disk.h"
 #include "src/io/superblock.h"
 

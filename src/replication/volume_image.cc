@@ -17,8 +17,8 @@
 #include "metadata/meta_store.h"
 #include "src/common/coding.h"
 #include "src/common/file_sync.h"
-#include "src/fs/volume.h"
-#include "src/fs/volume_config.h"
+#include "src/extent/volume.h"
+#include "src/extent/volume_config.h"
 #include "src/replication/image_target.h"
 
 namespace dynamicfs {

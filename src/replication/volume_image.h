@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "src/common/result.h"
-#include "src/fs/snapshot_catalog.h"
+#include "src/extent/snapshot_catalog.h"
 #include "src/io/disk.h"
 #include "src/io/superblock.h"
 #include "src/replication/image_torrent.h"

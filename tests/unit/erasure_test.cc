@@ -16,7 +16,7 @@
 #include <filesystem>
 #include <random>
 
-#include "src/fs/extent_space.h"
+#include "src/extent/extent_space.h"
 #include "src/fs/fsck.h"
 #include "src/fs/scrubber.h"
 #include "src/replication/used_ranges.h"

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "src/fs/file_system.h"
-#include "src/fs/volume.h"
+#include "src/extent/volume.h"
 #include "src/io/fault_plan.h"
 
 namespace dynamicfs::test_volume {
