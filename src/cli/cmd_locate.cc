@@ -2,13 +2,12 @@
 // class of every copy), like filefrag(8) for a dynamicfs mount.
 #include <sys/stat.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
 #include "src/cli/commands.h"
 #include "src/control/control_client.h"
-#include "src/control/metric_format.h"
+#include "src/control/extent_map_view.h"
 
 namespace dynamicfs {
 
@@ -54,32 +53,7 @@ int cmd_locate(const std::vector<std::string>& paths, bool as_json) {
       all.push_back({{"path", path}, {"extents", extents}});
       continue;
     }
-    double total = 0, ssd = 0, hdd = 0;
-    for (const auto& e : extents) {
-      total += e.value("length", 0.0);
-      // Disk bytes each copy (or stripe unit) holds.
-      const double len = e.contains("ec") ? e.value("unit_bytes", 0.0) : e.value("length", 0.0);
-      for (const auto& c : e["copies"]) (c.value("class", "") == "hdd" ? hdd : ssd) += len;
-    }
-    std::printf("%s: %zu extents, %s; copies on ssd %s, on hdd %s\n", path.c_str(), extents.size(),
-                MetricFormat::bytes(total).c_str(), MetricFormat::bytes(ssd).c_str(),
-                MetricFormat::bytes(hdd).c_str());
-    std::printf("  %14s  %10s  %s\n", "FILE OFFSET", "LENGTH",
-                "COPIES or EC K+M UNITS (disk:class@offset)");
-    for (const auto& e : extents) {
-      std::string copies;
-      if (e.contains("ec")) copies = " ec " + e.value("ec", std::string()) + ":";
-      for (const auto& c : e["copies"]) {
-        char one[96];
-        std::snprintf(one, sizeof(one), " %u:%s@%llu", c.value("disk", 0u),
-                      c.value("class", std::string()).c_str(),
-                      static_cast<unsigned long long>(c.value("offset", uint64_t{0})));
-        copies += one;
-      }
-      std::printf("  %14llu  %10s %s\n",
-                  static_cast<unsigned long long>(e.value("file_offset", uint64_t{0})),
-                  MetricFormat::bytes(e.value("length", 0.0)).c_str(), copies.c_str());
-    }
+    std::cout << ExtentMapView::render(path, extents);
   }
   if (as_json) std::cout << all.dump() << std::endl;
   return rc;

@@ -2,12 +2,12 @@
 // and delete go to the mounted volume's daemon; diff reads the two frozen
 // snapshots' metadata directly.
 #include <cstdio>
-#include <ctime>
 #include <iostream>
 
 #include "src/cli/commands.h"
 #include "src/control/control_client.h"
 #include "src/control/metric_format.h"
+#include "src/control/snapshot_list_view.h"
 #include "src/extent/snapshot_catalog.h"
 #include "src/fs/snapshot_diff.h"
 
@@ -17,15 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string local_time(int64_t ns) {
-  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
-}
-
 int list(const SnapshotOptions& o, ControlClient& client) {
   auto r = client.call({{"op", "snapshot_list"}});
   if (!r.is_ok()) return fail(r.status().message());
@@ -33,17 +24,7 @@ int list(const SnapshotOptions& o, ControlClient& client) {
     std::cout << r.value().dump() << std::endl;
     return 0;
   }
-  std::printf("%-24s  %-19s  %12s  %12s\n", "NAME", "CREATED", "REFERENCED", "UNIQUE");
-  for (const auto& s : r.value().value("snapshots", json::array())) {
-    std::printf("%-24s  %-19s  %12s  %12s\n", s.value("name", std::string()).c_str(),
-                local_time(s.value("created_ns", int64_t{0})).c_str(),
-                MetricFormat::bytes(s.value("referenced_bytes", 0.0)).c_str(),
-                MetricFormat::bytes(s.value("unique_bytes", 0.0)).c_str());
-  }
-  uint64_t pending = r.value().value("deletes_pending", uint64_t{0});
-  if (pending > 0)
-    std::printf("(%llu deleted snapshot(s) still giving space back)\n",
-                static_cast<unsigned long long>(pending));
+  std::cout << SnapshotListView::render(r.value());
   return 0;
 }
 

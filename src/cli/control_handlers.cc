@@ -121,14 +121,7 @@ json on_policy_set(DaemonContext& d, const json& req) {
 json on_policy_get(DaemonContext& d, const json& req) {
   auto p = d.fs.data_policy(req.value("ino", uint64_t{0}));
   if (!p.is_ok()) return error_reply(p.status());
-  std::string effective = p->to_string();
-  if (p->is_default()) {
-    effective = "replicas " + std::to_string(d.fs.volume().replicas()) + " (the volume's)";
-  } else if (p->is_ec()) {
-    effective += " (pieces under " + std::to_string(p->ec.k * DataPolicy::kMinUnitBlocks * 4) +
-                 " KiB: replicas " + std::to_string(p->copies(d.fs.volume().replicas())) + ")";
-  }
-  return {{"policy", p->to_string()}, {"effective", effective}};
+  return {{"policy", p->to_string()}, {"effective", p->describe(d.fs.volume().replicas())}};
 }
 
 json on_trim(DaemonContext& d, const json& req) {

@@ -36,6 +36,16 @@ struct DataPolicy {
     if (replicas > 0) return "replicas " + std::to_string(replicas);
     return "default";
   }
+  // What the policy means on a volume of VOLUME_REPLICAS copies: "replicas
+  // 2 (the volume's)", or for erasure coding the size below which pieces
+  // stay replicated.
+  std::string describe(unsigned volume_replicas) const {
+    if (is_default()) return "replicas " + std::to_string(volume_replicas) + " (the volume's)";
+    if (!is_ec()) return to_string();
+    return to_string() + " (pieces under " +
+           std::to_string(ec.k * kMinUnitBlocks * ExtentRecord::kBlock / 1024) + " KiB: replicas " +
+           std::to_string(copies(volume_replicas)) + ")";
+  }
   static Result<DataPolicy> parse(std::string_view text) {
     DataPolicy p;
     if (text == "default") return p;
