@@ -17,6 +17,7 @@ struct ModelPicks {
   std::function<std::string()> any_path;  // anything from the name pool
   std::function<uint64_t()> offset;
   std::function<uint64_t()> length;
+  std::function<uint64_t()> truncate_size;  // mostly small, sometimes huge
 };
 
 class PosixOps {

@@ -42,8 +42,10 @@
 #include <string>
 #include <vector>
 
+#include "model_fd_xattr_ops.h"
 #include "model_posix_ops.h"
 #include "model_support.h"
+#include "model_tree.h"
 #include "mount_fixture.h"
 
 namespace {
@@ -53,12 +55,6 @@ using dynamicfs::testing::TestVolume;
 
 using namespace dynamicfs::model;
 
-struct TreeEntry {
-  struct stat st {};
-  std::string target;                         // symlinks
-  std::map<std::string, std::string> xattrs;  // regular files and dirs
-};
-
 class Model {
  public:
   Model(const std::string& mount_root, const std::string& reference_root, uint64_t seed,
@@ -67,11 +63,15 @@ class Model {
         xattrs_(xattrs),
         mnt_("dynamicfs", mount_root),
         ref_("reference", reference_root),
-        posix_(rng_,
-               ModelPicks{[this] { return pick_path(Prefer::kFile); },
-                          [this] { return pick_path(Prefer::kAny); },
-                          [this] { return random_offset(); }, [this] { return random_length(); }},
-               zero_range) {}
+        posix_(rng_, picks(), zero_range),
+        fdx_(rng_, picks()) {}
+
+  ModelPicks picks() {
+    return ModelPicks{[this] { return pick_path(Prefer::kFile); },
+                      [this] { return pick_path(Prefer::kAny); },
+                      [this] { return random_offset(); }, [this] { return random_length(); },
+                      [this] { return random_truncate_size(); }};
+  }
 
   ~Model() {
     mnt_.close_all();
@@ -117,32 +117,17 @@ class Model {
   void close_fds() {
     mnt_.close_all();
     ref_.close_all();
-    slot_open_.fill(false);
+    fdx_.forget_fds();
   }
 
   // Compares the complete trees; reports a failure and returns false on any
   // difference.
   bool compare_trees(const std::string& when) {
-    std::map<std::string, TreeEntry> m, r;
-    std::vector<std::string> diffs;
-    walk(mnt_.root, "", m, diffs);
-    walk(ref_.root, "", r, diffs);
-    for (const auto& [path, e] : m) {
-      if (!r.count(path)) diffs.push_back("only on dynamicfs: " + path);
-    }
-    for (const auto& [path, e] : r) {
-      if (!m.count(path)) diffs.push_back("only on reference: " + path);
-    }
-    for (const auto& [path, re] : r) {
-      auto it = m.find(path);
-      if (it == m.end()) continue;
-      compare_entry(path, it->second, re, diffs);
-      if (diffs.size() > kMaxReportedDiffs) break;
-    }
-    compare_link_structure(m, r, diffs);
+    size_t entries = 0;
+    std::vector<std::string> diffs =
+        TreeComparison(mnt_, ref_, xattrs_, big_offsets_).differences(&entries);
     if (diffs.empty()) {
-      std::cout << "[model] tree identical " << when << " (" << r.size() << " entries)"
-                << std::endl;
+      std::cout << "[model] tree identical " << when << " (" << entries << " entries)" << std::endl;
       return true;
     }
     std::ostringstream os;
@@ -312,6 +297,17 @@ class Model {
   }
 
   Op op_fallocate() { return posix_.fallocate(); }
+  Op op_setxattr() { return xattrs_ ? fdx_.setxattr() : Op{}; }
+  Op op_getxattr() { return xattrs_ ? fdx_.getxattr() : Op{}; }
+  Op op_listxattr() { return xattrs_ ? fdx_.listxattr() : Op{}; }
+  Op op_removexattr() { return xattrs_ ? fdx_.removexattr() : Op{}; }
+  Op op_open_fd() { return fdx_.open_fd(); }
+  Op op_fd_write() { return fdx_.fd_write(); }
+  Op op_fd_read() { return fdx_.fd_read(); }
+  Op op_fd_ftruncate() { return fdx_.fd_ftruncate(); }
+  Op op_fd_fsync() { return fdx_.fd_fsync(); }
+  Op op_fd_fstat() { return fdx_.fd_fstat(); }
+  Op op_fd_close() { return fdx_.fd_close(); }
   Op op_copy_range() { return posix_.copy_range(); }
   Op op_rename2() { return posix_.rename2(); }
   Op op_mmap_write() { return posix_.mmap_write(); }
@@ -486,81 +482,6 @@ class Model {
     return {d.str(), false, [=](Side& s) { return result_of(chmod(s.abs(path).c_str(), mode)); }};
   }
 
-  Op op_setxattr() {
-    if (!xattrs_) return {};
-    std::string path = pick_path(Prefer::kFile);
-    std::string name = rng_.pick(kXattrNames);
-    uint64_t r = rng_.below(100);
-    std::string value = rng_.bytes(r < 10 ? 0 : r < 70 ? rng_.below(32) : rng_.below(256));
-    static const std::array<int, 4> flag_choices = {0, 0, XATTR_CREATE, XATTR_REPLACE};
-    int flags = rng_.pick(flag_choices);
-    bool nofollow = rng_.percent(20);
-    std::string desc = std::string(nofollow ? "lsetxattr(" : "setxattr(") + path + ", " + name +
-                       ", " + printable(value, 16) + ", flags=" + std::to_string(flags) + ")";
-    return {desc, false, [=](Side& s) {
-              auto fn = nofollow ? lsetxattr : setxattr;
-              return result_of(
-                  fn(s.abs(path).c_str(), name.c_str(), value.data(), value.size(), flags));
-            }};
-  }
-
-  Op op_getxattr() {
-    if (!xattrs_) return {};
-    std::string path = pick_path(Prefer::kFile);
-    std::string name = rng_.pick(kXattrNames);
-    static const std::array<size_t, 5> sizes = {0, 1, 4, 64, 1024};
-    size_t size = rng_.pick(sizes);  // small sizes provoke ERANGE
-    bool nofollow = rng_.percent(20);
-    return {std::string(nofollow ? "lgetxattr(" : "getxattr(") + path + ", " + name +
-                ", size=" + std::to_string(size) + ")",
-            false, [=](Side& s) {
-              std::string buf(size, '\0');
-              auto fn = nofollow ? lgetxattr : getxattr;
-              ssize_t n = fn(s.abs(path).c_str(), name.c_str(), size ? buf.data() : nullptr, size);
-              Outcome o = result_of(n);
-              if (n >= 0 && size > 0) {
-                o.data = buf.substr(0, static_cast<size_t>(n));
-              }
-              return o;
-            }};
-  }
-
-  Op op_listxattr() {
-    if (!xattrs_) return {};
-    std::string path = pick_path();
-    static const std::array<size_t, 4> sizes = {0, 1, 8, 4096};
-    size_t size = rng_.pick(sizes);
-    bool nofollow = rng_.percent(20);
-    return {std::string(nofollow ? "llistxattr(" : "listxattr(") + path +
-                ", size=" + std::to_string(size) + ")",
-            false, [=](Side& s) {
-              std::string buf(size, '\0');
-              auto fn = nofollow ? llistxattr : listxattr;
-              ssize_t n = fn(s.abs(path).c_str(), size ? buf.data() : nullptr, size);
-              Outcome o = result_of(n);
-              if (n > 0 && size > 0) {
-                // Order is unspecified; compare the sorted set of names.
-                std::vector<std::string> names;
-                for (size_t i = 0; i < static_cast<size_t>(n);) {
-                  std::string nm(buf.c_str() + i);
-                  names.push_back(nm);
-                  i += nm.size() + 1;
-                }
-                std::sort(names.begin(), names.end());
-                for (const auto& nm : names) o.data += nm + ";";
-              }
-              return o;
-            }};
-  }
-
-  Op op_removexattr() {
-    if (!xattrs_) return {};
-    std::string path = pick_path(Prefer::kFile);
-    std::string name = rng_.pick(kXattrNames);
-    return {"removexattr(" + path + ", " + name + ")", false,
-            [=](Side& s) { return result_of(removexattr(s.abs(path).c_str(), name.c_str())); }};
-  }
-
   Op op_fsync_path() {
     std::string path = pick_path(Prefer::kFile);
     bool data_only = rng_.percent(30);
@@ -577,290 +498,6 @@ class Model {
             }};
   }
 
-  int random_slot() { return static_cast<int>(rng_.below(kFdSlots)); }
-
-  // Picks an open slot, or -1 if none is open.
-  int random_open_slot() {
-    int start = random_slot();
-    for (int i = 0; i < kFdSlots; ++i) {
-      int slot = (start + i) % kFdSlots;
-      if (slot_open_[slot]) return slot;
-    }
-    return -1;
-  }
-
-  Op op_open_fd() {
-    int slot = random_slot();
-    std::string path = pick_path(Prefer::kFile);
-    static const std::array<int, 3> access = {O_RDONLY, O_WRONLY, O_RDWR};
-    int flags = rng_.pick(access);
-    if (rng_.percent(40)) flags |= O_CREAT;
-    if ((flags & O_ACCMODE) != O_RDONLY) {
-      if (rng_.percent(20)) flags |= O_APPEND;
-      if (rng_.percent(10)) flags |= O_TRUNC;
-    }
-    std::ostringstream d;
-    d << "open_fd(slot " << slot << ", " << path << ", flags=0" << std::oct << flags << ")";
-    // Whether the slot ends up open is decided by the reference outcome;
-    // a divergence fails the test anyway.
-    bool* open_flag = &slot_open_[slot];
-    return {d.str(), (flags & O_CREAT) != 0, [=](Side& s) {
-              if (s.fds[slot] >= 0) close(s.fds[slot]);
-              s.fds[slot] = open(s.abs(path).c_str(), flags | O_CLOEXEC, 0640);
-              Outcome o = result_of(s.fds[slot] < 0 ? -1 : 0);
-              *open_flag = s.fds[slot] >= 0;
-              return o;
-            }};
-  }
-
-  Op op_fd_write() {
-    int slot = random_open_slot();
-    if (slot < 0) return {};
-    bool positional = rng_.percent(70);
-    uint64_t off = random_offset();
-    auto data = std::make_shared<std::string>(rng_.bytes(random_length()));
-    return {"fd_write(slot " + std::to_string(slot) +
-                (positional ? ", pwrite off=" + std::to_string(off) : ", write") +
-                ", len=" + std::to_string(data->size()) + ")",
-            false, [=](Side& s) {
-              ssize_t n = positional ? pwrite(s.fds[slot], data->data(), data->size(),
-                                              static_cast<off_t>(off))
-                                     : write(s.fds[slot], data->data(), data->size());
-              Outcome o = result_of(n);
-              if (n >= 0) o.ret = n;
-              return o;
-            }};
-  }
-
-  Op op_fd_read() {
-    int slot = random_open_slot();
-    if (slot < 0) return {};
-    bool positional = rng_.percent(70);
-    uint64_t off = random_offset();
-    uint64_t len = random_length();
-    return {"fd_read(slot " + std::to_string(slot) +
-                (positional ? ", pread off=" + std::to_string(off) : ", read") +
-                ", len=" + std::to_string(len) + ")",
-            false, [=](Side& s) {
-              std::string buf(len, '\0');
-              ssize_t n = positional ? pread(s.fds[slot], buf.data(), len, static_cast<off_t>(off))
-                                     : read(s.fds[slot], buf.data(), len);
-              Outcome o = result_of(n);
-              if (n >= 0) {
-                o.ret = n;
-                buf.resize(static_cast<size_t>(n));
-                o.data = std::move(buf);
-              }
-              return o;
-            }};
-  }
-
-  Op op_fd_ftruncate() {
-    int slot = random_open_slot();
-    if (slot < 0) return {};
-    uint64_t size = random_truncate_size();
-    return {"fd_ftruncate(slot " + std::to_string(slot) + ", " + std::to_string(size) + ")", false,
-            [=](Side& s) { return result_of(ftruncate(s.fds[slot], static_cast<off_t>(size))); }};
-  }
-
-  Op op_fd_fsync() {
-    int slot = random_open_slot();
-    if (slot < 0) return {};
-    bool data_only = rng_.percent(40);
-    return {std::string(data_only ? "fd_fdatasync(slot " : "fd_fsync(slot ") +
-                std::to_string(slot) + ")",
-            false, [=](Side& s) {
-              return result_of(data_only ? fdatasync(s.fds[slot]) : fsync(s.fds[slot]));
-            }};
-  }
-
-  Op op_fd_fstat() {
-    int slot = random_open_slot();
-    if (slot < 0) return {};
-    return {"fd_fstat(slot " + std::to_string(slot) + ")", false, [=](Side& s) {
-              struct stat st;
-              int rc = fstat(s.fds[slot], &st);
-              Outcome o = result_of(rc);
-              // nlink is 0 once the file was unlinked while open.
-              if (rc == 0) o.data = stat_summary(st);
-              return o;
-            }};
-  }
-
-  Op op_fd_close() {
-    int slot = random_open_slot();
-    if (slot < 0) return {};
-    bool* open_flag = &slot_open_[slot];
-    return {"fd_close(slot " + std::to_string(slot) + ")", false, [=](Side& s) {
-              int rc = close(s.fds[slot]);
-              s.fds[slot] = -1;
-              *open_flag = false;
-              return result_of(rc);
-            }};
-  }
-
-  // ----------------------------------------------------- tree comparison
-  void walk(const std::string& root, const std::string& rel, std::map<std::string, TreeEntry>& out,
-            std::vector<std::string>& diffs) {
-    const std::string dir = rel.empty() ? root : root + "/" + rel;
-    DIR* d = opendir(dir.c_str());
-    if (d == nullptr) {
-      diffs.push_back("opendir(" + dir + "): " + errno_name(errno));
-      return;
-    }
-    std::vector<std::string> names;
-    while (dirent* de = readdir(d)) {
-      std::string n = de->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    closedir(d);
-    for (const auto& n : names) {
-      const std::string child = rel.empty() ? n : rel + "/" + n;
-      const std::string full = root + "/" + child;
-      TreeEntry e;
-      if (lstat(full.c_str(), &e.st) != 0) {
-        diffs.push_back("lstat(" + full + "): " + errno_name(errno));
-        continue;
-      }
-      if (S_ISLNK(e.st.st_mode)) {
-        std::string buf(4096, '\0');
-        ssize_t len = readlink(full.c_str(), buf.data(), buf.size());
-        if (len < 0) {
-          diffs.push_back("readlink(" + full + "): " + errno_name(errno));
-        } else {
-          e.target = buf.substr(0, static_cast<size_t>(len));
-        }
-      }
-      if (xattrs_ && (S_ISREG(e.st.st_mode) || S_ISDIR(e.st.st_mode))) {
-        read_xattrs(full, e.xattrs, diffs);
-      }
-      bool is_dir = S_ISDIR(e.st.st_mode);
-      out.emplace(child, std::move(e));
-      if (is_dir) walk(root, child, out, diffs);
-    }
-  }
-
-  static void read_xattrs(const std::string& path, std::map<std::string, std::string>& out,
-                          std::vector<std::string>& diffs) {
-    std::string names(64 * kKiB, '\0');
-    ssize_t n = llistxattr(path.c_str(), names.data(), names.size());
-    if (n < 0) {
-      diffs.push_back("llistxattr(" + path + "): " + errno_name(errno));
-      return;
-    }
-    for (size_t i = 0; i < static_cast<size_t>(n);) {
-      std::string name(names.c_str() + i);
-      i += name.size() + 1;
-      std::string value(64 * kKiB, '\0');
-      ssize_t v = lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
-      if (v < 0) {
-        diffs.push_back("lgetxattr(" + path + ", " + name + "): " + errno_name(errno));
-        continue;
-      }
-      value.resize(static_cast<size_t>(v));
-      out[name] = value;
-    }
-  }
-
-  void compare_entry(const std::string& path, const TreeEntry& m, const TreeEntry& r,
-                     std::vector<std::string>& diffs) {
-    const std::string ms = stat_summary(m.st);
-    const std::string rs = stat_summary(r.st);
-    if (ms != rs) {
-      diffs.push_back(path + ": dynamicfs {" + ms + "} vs reference {" + rs + "}");
-      return;
-    }
-    if (m.target != r.target) {
-      diffs.push_back(path + ": symlink target " + printable(m.target) + " vs " +
-                      printable(r.target));
-    }
-    if (m.xattrs != r.xattrs) {
-      std::string mx, rx;
-      for (const auto& [k, v] : m.xattrs) mx += k + "=" + printable(v, 8) + " ";
-      for (const auto& [k, v] : r.xattrs) rx += k + "=" + printable(v, 8) + " ";
-      diffs.push_back(path + ": xattrs {" + mx + "} vs {" + rx + "}");
-    }
-    if (S_ISREG(r.st.st_mode)) {
-      std::string d = compare_content(path, static_cast<uint64_t>(r.st.st_size));
-      if (!d.empty()) diffs.push_back(path + ": " + d);
-    }
-  }
-
-  // Returns "" when equal, else a description of the first difference.
-  std::string compare_content(const std::string& rel, uint64_t size) {
-    int mfd = open(mnt_.abs(rel).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (mfd < 0) return "open on dynamicfs: " + errno_name(errno);
-    int rfd = open(ref_.abs(rel).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (rfd < 0) {
-      close(mfd);
-      return "open on reference: " + errno_name(errno);
-    }
-    // Byte-for-byte up to kFullCompareLimit; huge sparse files are compared
-    // at their head, tail and around every large offset the test used.
-    std::vector<std::pair<uint64_t, uint64_t>> ranges;
-    if (size <= kFullCompareLimit) {
-      ranges.push_back({0, size});
-    } else {
-      ranges.push_back({0, 1 * kMiB});
-      ranges.push_back({size - 1 * kMiB, size});
-      for (uint64_t o : big_offsets_) {
-        uint64_t lo = o > 64 * kKiB ? o - 64 * kKiB : 0;
-        if (lo < size) ranges.push_back({lo, std::min(size, o + 256 * kKiB)});
-      }
-    }
-    std::string result;
-    std::string mb(1 * kMiB, '\0');
-    std::string rb(1 * kMiB, '\0');
-    for (auto [lo, hi] : ranges) {
-      for (uint64_t pos = lo; pos < hi && result.empty();) {
-        size_t want = static_cast<size_t>(std::min<uint64_t>(hi - pos, kMiB));
-        ssize_t mn = pread(mfd, mb.data(), want, static_cast<off_t>(pos));
-        ssize_t rn = pread(rfd, rb.data(), want, static_cast<off_t>(pos));
-        if (mn != rn) {
-          result = "read at " + std::to_string(pos) + " returned " + std::to_string(mn) + " vs " +
-                   std::to_string(rn);
-        } else if (mn <= 0) {
-          if (mn < 0) result = "read error at " + std::to_string(pos);
-          break;
-        } else if (std::memcmp(mb.data(), rb.data(), static_cast<size_t>(mn)) != 0) {
-          size_t i = 0;
-          while (mb[i] == rb[i]) ++i;
-          result = "content differs at offset " + std::to_string(pos + i);
-        }
-        pos += static_cast<uint64_t>(std::max<ssize_t>(mn, 0));
-      }
-      if (!result.empty()) break;
-    }
-    close(mfd);
-    close(rfd);
-    return result;
-  }
-
-  // Hard links must group the same paths on both sides.
-  static void compare_link_structure(const std::map<std::string, TreeEntry>& m,
-                                     const std::map<std::string, TreeEntry>& r,
-                                     std::vector<std::string>& diffs) {
-    auto canonical = [](const std::map<std::string, TreeEntry>& tree) {
-      std::map<ino_t, std::string> first;  // maps are ordered: first = least
-      std::map<std::string, std::string> out;
-      for (const auto& [path, e] : tree) {
-        if (S_ISDIR(e.st.st_mode)) continue;
-        auto [it, inserted] = first.emplace(e.st.st_ino, path);
-        out[path] = it->second;
-      }
-      return out;
-    };
-    auto mc = canonical(m);
-    auto rc = canonical(r);
-    for (const auto& [path, leader] : rc) {
-      auto it = mc.find(path);
-      if (it != mc.end() && it->second != leader) {
-        diffs.push_back(path + ": hard-linked with " + it->second + " on dynamicfs but with " +
-                        leader + " on reference");
-      }
-    }
-  }
-
   std::string recent_history() const {
     std::string s;
     for (const auto& h : history_) s += "    " + h + "\n";
@@ -871,10 +508,10 @@ class Model {
   bool xattrs_;
   Side mnt_;
   Side ref_;
-  std::array<bool, kFdSlots> slot_open_{};
   ExistingPaths existing_;
   bool paths_dirty_ = true;
   PosixOps posix_;
+  FdXattrOps fdx_;
   std::set<uint64_t> big_offsets_;
   std::deque<std::string> history_;
   std::map<std::string, std::map<std::string, uint64_t>> stats_;
