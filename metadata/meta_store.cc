@@ -1,6 +1,7 @@
 // MetaStore: RocksDB options and column-family plumbing.
 #include "metadata/meta_store.h"
 
+#include <fcntl.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/listener.h>
 #include <rocksdb/options.h>
@@ -8,8 +9,11 @@
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/wal_filter.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <mutex>
+#include <set>
 
 #include "metadata/journal_blob.h"
 
@@ -18,12 +22,41 @@ namespace dynamicfs {
 Status status_from_rocksdb(const rocksdb::Status& s, const std::string& what) {
   if (s.ok()) return Status::ok();
   int err = EIO;
-  if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) err = EBUSY;
   if (s.IsNoSpace()) err = ENOSPC;
   if (s.IsCorruption()) err = EUCLEAN;
   if (s.IsInvalidArgument()) err = EINVAL;
   return Status::error(err, what + ": " + s.ToString());
 }
+
+namespace {
+
+// Read-write stores open in this process, by canonical path. RocksDB
+// refuses a second open of one; fcntl cannot show a process its own locks,
+// and probing the LOCK file here would drop them (closing any descriptor of
+// a file releases the process's record locks on it).
+std::mutex g_open_mutex;
+std::set<std::string> g_open_dirs;
+
+std::string canonical_dir(const std::string& dir) {
+  std::error_code ec;
+  auto p = std::filesystem::weakly_canonical(dir, ec);
+  return ec ? dir : p.string();
+}
+
+// Whether another process holds RocksDB's LOCK file of DIR (RocksDB locks
+// it with fcntl F_SETLK). Only called when this process does not hold it.
+bool locked_by_another_process(const std::string& dir) {
+  const int fd = ::open((dir + "/LOCK").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock fl {};
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  const bool held = ::fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  ::close(fd);
+  return held;
+}
+
+}  // namespace
 
 const char* MetaStore::cf_name(Cf cf) {
   switch (cf) {
@@ -50,6 +83,10 @@ MetaStore::~MetaStore() {
     for (auto* h : m_handles) m_db->DestroyColumnFamilyHandle(h);
     if (m_default != nullptr) m_db->DestroyColumnFamilyHandle(m_default);
     m_db->Close();
+  }
+  if (!m_read_only && !m_dir.empty()) {
+    std::lock_guard lk(g_open_mutex);
+    g_open_dirs.erase(canonical_dir(m_dir));
   }
 }
 
@@ -107,6 +144,23 @@ void MetaStore::set_before_flush(std::function<void()> hook) {
 
 Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, bool create,
                                                         bool read_only) {
+  // One read-write open of a store per process (see g_open_dirs); the
+  // claim goes again unless the open succeeds.
+  struct Claim {
+    std::string key;
+    bool kept = false;
+    ~Claim() {
+      if (key.empty() || kept) return;
+      std::lock_guard lk(g_open_mutex);
+      g_open_dirs.erase(key);
+    }
+  } claim;
+  if (!read_only) {
+    std::lock_guard lk(g_open_mutex);
+    if (!g_open_dirs.insert(canonical_dir(dir)).second)
+      return Status::error(EBUSY, "metadata store " + dir + " is already open in this process");
+    claim.key = canonical_dir(dir);
+  }
   struct stat st {};
   bool exists = ::stat((dir + "/CURRENT").c_str(), &st) == 0;
   if (create && exists) return Status::error(EEXIST, "metadata store already exists in " + dir);
@@ -161,7 +215,11 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
   rocksdb::Status s = read_only ? rocksdb::DB::OpenForReadOnly(opts, dir, descs, &handles, &raw,
                                                                /*error_if_wal_file_exists=*/false)
                                 : rocksdb::DB::Open(opts, dir, descs, &handles, &raw);
-  if (!s.ok()) return status_from_rocksdb(s, "cannot open metadata store " + dir);
+  if (!s.ok()) {
+    if (!read_only && locked_by_another_process(dir))
+      return Status::error(EBUSY, "metadata store " + dir + " is locked by another process");
+    return status_from_rocksdb(s, "cannot open metadata store " + dir);
+  }
 
   std::unique_ptr<MetaStore> store(new MetaStore());
   store->m_dir = dir;
@@ -176,6 +234,7 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
   for (Cf cf : {Cf::kInodes, Cf::kDentries, Cf::kXattrs})
     cached[static_cast<size_t>(cf)] = store->handle(cf)->GetID();
   store->m_records = std::make_unique<RecordCache>(std::move(cached), kRecordCacheBytes);
+  claim.kept = true;  // the store's destructor lets it go
   return store;
 }
 
