@@ -51,8 +51,7 @@ void ScrubService::cancel() {
     m_cancelled = true;
     if (m_active) m_active->cancel();
   }
-  m_wake.notify_all();
-  if (m_periodic.joinable()) m_periodic.join();
+  m_jobs.stop();
 }
 
 ScrubService::~ScrubService() {
@@ -64,30 +63,31 @@ void ScrubService::start_periodic(std::function<uint64_t()> interval_seconds,
   std::lock_guard lk(m_mutex);
   m_interval = std::move(interval_seconds);
   m_rate = std::move(rate);
-  m_periodic = std::thread([this] { periodic_loop(); });
+  BackgroundScheduler::Job job;
+  job.name = "scrub";
+  job.period = [] { return std::chrono::milliseconds(1000); };
+  job.pass = [this] { periodic_pass(); };
+  m_periodic = m_jobs.start(std::move(job));
 }
 
 void ScrubService::wake_periodic() {
-  m_wake.notify_all();
+  m_jobs.wake(m_periodic);
 }
 
-void ScrubService::periodic_loop() {
+void ScrubService::periodic_pass() {
   std::unique_lock lk(m_mutex);
-  while (!m_cancelled) {
-    m_wake.wait_for(lk, std::chrono::seconds(1));
-    if (m_cancelled) break;
-    const uint64_t interval = m_interval();
-    if (interval == 0 || m_active) continue;
-    if (std::chrono::steady_clock::now() - m_last_end < std::chrono::seconds(interval)) continue;
-    const uint64_t rate = m_rate();
-    lk.unlock();
-    spdlog::info("periodic scrub (every {} s) starting", interval);
-    auto r = run(rate);
-    if (!r.is_ok() && r.err() != EBUSY && r.err() != ESHUTDOWN)
-      spdlog::error("periodic scrub failed: {}", r.status().to_string());
-    lk.lock();
-    m_last_end = std::chrono::steady_clock::now();
-  }
+  if (m_cancelled) return;
+  const uint64_t interval = m_interval();
+  if (interval == 0 || m_active) return;
+  if (std::chrono::steady_clock::now() - m_last_end < std::chrono::seconds(interval)) return;
+  const uint64_t rate = m_rate();
+  lk.unlock();
+  spdlog::info("periodic scrub (every {} s) starting", interval);
+  auto r = run(rate);
+  if (!r.is_ok() && r.err() != EBUSY && r.err() != ESHUTDOWN)
+    spdlog::error("periodic scrub failed: {}", r.status().to_string());
+  lk.lock();
+  m_last_end = std::chrono::steady_clock::now();
 }
 
 ScrubProgress ScrubService::progress() const {

@@ -5,16 +5,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "src/fs/file_system.h"
 #include "src/fs/scrubber.h"
+#include "src/io/background_scheduler.h"
 
 namespace dynamicfs {
 
@@ -46,7 +45,7 @@ class ScrubService {
 
   // Blocks until the scrub finishes; EBUSY if one is already running.
   Result<ScrubReport> run(uint64_t rate_bytes_per_sec);
-  // Stops the periodic thread and a running scrub; later scrubs are refused.
+  // Stops the periodic job and a running scrub; later scrubs are refused.
   void cancel();
   // Changes the rate of the running scrub (0 = unthrottled), if any.
   void set_rate(uint64_t rate_bytes_per_sec);
@@ -65,12 +64,15 @@ class ScrubService {
   uint64_t m_bytes_total = 0;
   nlohmann::json m_last_report;
 
-  void periodic_loop();
+  // The periodic job's pass (every second and when woken): a scrub if one
+  // is due.
+  void periodic_pass();
   std::function<uint64_t()> m_interval;
   std::function<uint64_t()> m_rate;
-  std::condition_variable m_wake;
   std::chrono::steady_clock::time_point m_last_end = std::chrono::steady_clock::now();
-  std::thread m_periodic;
+  // Last member: stopped (by cancel) before the rest goes.
+  BackgroundScheduler m_jobs;
+  BackgroundScheduler::JobId m_periodic = BackgroundScheduler::kNoJob;
 };
 
 }  // namespace dynamicfs
