@@ -47,13 +47,11 @@ int list(const std::string& mountpoint) {
 Result<uint32_t> resolve(const std::string& mountpoint, const std::string& name) {
   if (!name.empty() && name.find_first_not_of("0123456789") == std::string::npos)
     return static_cast<uint32_t>(std::stoul(name));
-  auto client = ControlClient::connect_mount(mountpoint);
-  if (!client.is_ok()) return client.status();
-  auto st = client.value()->call({{"op", "status"}});
-  if (!st.is_ok()) return st.status();
+  DFS_ASSIGN_OR_RETURN(auto client, ControlClient::connect_mount(mountpoint));
+  DFS_ASSIGN_OR_RETURN(auto st, client->call({{"op", "status"}}));
   std::error_code ec;
   auto want = std::filesystem::weakly_canonical(name, ec);
-  for (const auto& d : st.value().value("disks", json::array())) {
+  for (const auto& d : st.value("disks", json::array())) {
     if (d.value("state", std::string()) == "removed") continue;
     auto have = std::filesystem::weakly_canonical(d.value("path", std::string()), ec);
     if (!ec && have == want) return d.value("index", uint32_t{0});

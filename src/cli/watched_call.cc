@@ -14,17 +14,16 @@ namespace dynamicfs {
 
 Result<nlohmann::json> watched_call(const std::string& mountpoint, const nlohmann::json& request,
                                     const ProgressOf& progress_of) {
-  auto client = ControlClient::connect_mount(mountpoint);
-  if (!client.is_ok()) return client.status();
+  DFS_ASSIGN_OR_RETURN(auto client, ControlClient::connect_mount(mountpoint));
   ProgressLine bar;
-  if (!bar.tty()) return client.value()->call(request);
+  if (!bar.tty()) return client->call(request);
 
   std::mutex mu;
   std::condition_variable cv;
   bool finished = false;
   Result<nlohmann::json> reply = Status::error(EIO, "no reply");
   std::thread worker([&] {
-    auto r = client.value()->call(request);
+    auto r = client->call(request);
     std::lock_guard lk(mu);
     reply = std::move(r);
     finished = true;

@@ -22,9 +22,8 @@ Result<JournalReplayStats> JournalReplay::run(const std::vector<std::string>& bl
   std::vector<JournalBlob> decoded;
   decoded.reserve(blobs.size());
   for (const auto& raw : blobs) {
-    auto b = JournalBlob::decode(raw);
-    if (!b.is_ok()) return b.status();
-    decoded.push_back(std::move(b).value());
+    DFS_ASSIGN_OR_RETURN(auto b, JournalBlob::decode(raw));
+    decoded.push_back(std::move(b));
   }
   stats.blobs = decoded.size();
   // Every block of every blob by the places it was written to; a later blob
@@ -41,9 +40,8 @@ Result<JournalReplayStats> JournalReplay::run(const std::vector<std::string>& bl
   auto& meta = volume.meta();
   auto it = meta.iterator(Cf::kExtents);
   for (it->SeekToFirst(); it->Valid() && !places.empty(); it->Next()) {
-    auto rec = ExtentRecord::decode({it->value().data(), it->value().size()});
-    if (!rec.is_ok()) return rec.status();
-    const ExtentRecord& e = rec.value();
+    DFS_ASSIGN_OR_RETURN(auto rec, ExtentRecord::decode({it->value().data(), it->value().size()}));
+    const ExtentRecord& e = rec;
     if (e.is_ec()) continue;
     for (const auto& c : e.copies) {
       if (c.disk >= volume.disk_count() || volume.disk_state(c.disk) == DiskState::kFailed)

@@ -52,8 +52,7 @@ Status ReplicaIo::write_stripe(const char* data, uint64_t length, const EcScheme
   const uint64_t ublocks = unit_len / kBlock;
   if (length == 0 || length % kBlock != 0 || length > scheme.k * unit_len)
     return Status::error(EINVAL, "stripe write of a length that does not fit its units");
-  auto code = ErasureCode::make(scheme);
-  if (!code.is_ok()) return code.status();
+  DFS_ASSIGN_OR_RETURN(auto code, ErasureCode::make(scheme));
   // Data units point into `data`, except a partial one, which is padded,
   // and any after the data ends (ceil(blocks / k) per unit can leave the last
   // units empty), which are zeros.
@@ -86,7 +85,7 @@ Status ReplicaIo::write_stripe(const char* data, uint64_t length, const EcScheme
     outp.push_back(reinterpret_cast<uint8_t*>(parity.back().get()));
     unit_data[scheme.k + j] = parity.back().get();
   }
-  code->encode(in, outp, unit_len);
+  code.encode(in, outp, unit_len);
 
   ExtentRecord e;
   e.length = static_cast<uint32_t>(length);
@@ -230,8 +229,7 @@ Status ReplicaIo::read_stripe(const ExtentRecord& e, uint64_t first, uint64_t co
               if (!st.is_ok() && usable(u)) note_io_error(d, st);
               return st.is_ok();
             });
-  auto code = ErasureCode::make(EcScheme{e.ec_k, e.ec_m});
-  if (!code.is_ok()) return code.status();
+  DFS_ASSIGN_OR_RETURN(auto code, ErasureCode::make(EcScheme{e.ec_k, e.ec_m}));
   uint64_t lost = 0, first_lost = 0;
   for (uint64_t r = r0; r < r1; ++r) {
     std::vector<uint8_t*> ptrs(n);
@@ -259,7 +257,7 @@ Status ReplicaIo::read_stripe(const ExtentRecord& e, uint64_t first, uint64_t co
       scratch.push_back(block_buffer::make(kBlock));
       ptrs[u] = reinterpret_cast<uint8_t*>(scratch.back().get());
     }
-    const bool rebuilt = have >= e.ec_k && code->reconstruct(ptrs, present, kBlock).is_ok();
+    const bool rebuilt = have >= e.ec_k && code.reconstruct(ptrs, present, kBlock).is_ok();
     for (size_t u = 0; u < n; ++u) {
       if (present[u]) continue;
       const char* p = reinterpret_cast<const char*>(ptrs[u]);

@@ -160,9 +160,8 @@ Status Volume::format(const FormatOptions& opts) {
     DFS_RETURN_IF_ERROR(sb.write_to(*disks[i]));
     areas.emplace_back(sb.data_start, sb.disk_size);
   }
-  auto meta = MetaStore::open(meta_dir(opts.volume_dir), /*create=*/true);
-  if (!meta.is_ok()) return meta.status();
-  DFS_RETURN_IF_ERROR(write_root(*meta.value(), cfg.volume_uuid, areas));
+  DFS_ASSIGN_OR_RETURN(auto meta, MetaStore::open(meta_dir(opts.volume_dir), /*create=*/true));
+  DFS_RETURN_IF_ERROR(write_root(*meta, cfg.volume_uuid, areas));
   fs::create_directories(log_dir(opts.volume_dir), ec);
   return cfg.save(opts.volume_dir);
 }
@@ -182,14 +181,12 @@ Result<std::unique_ptr<Volume>> Volume::open_impl(const std::string& volume_dir,
   std::unique_ptr<Volume> vol(new Volume());
   vol->m_dir = std::filesystem::absolute(volume_dir).lexically_normal().string();
   vol->m_snapshot = snapshot;
-  auto cfg = VolumeConfig::load(vol->m_dir);
-  if (!cfg.is_ok()) return cfg.status();
+  DFS_ASSIGN_OR_RETURN(auto cfg, VolumeConfig::load(vol->m_dir));
   if (!snapshot.empty()) {
-    auto hold = SnapshotCatalog::hold(vol->m_dir, snapshot);
-    if (!hold.is_ok()) return hold.status();
-    vol->m_snapshot_hold = std::move(hold).value();
+    DFS_ASSIGN_OR_RETURN(auto hold, SnapshotCatalog::hold(vol->m_dir, snapshot));
+    vol->m_snapshot_hold = std::move(hold);
   }
-  vol->m_config = std::move(cfg).value();
+  vol->m_config = std::move(cfg);
   size_t missing = 0;
   for (const auto& dc : vol->m_config.disks) {
     if (dc.removed) {
@@ -263,9 +260,8 @@ Result<std::unique_ptr<Volume>> Volume::open_impl(const std::string& volume_dir,
     return meta.status();
   }
   vol->m_meta = std::move(meta).value();
-  auto stored = vol->m_meta->get(Cf::kVolume, KeyCodec::kVolumeUuid);
-  if (!stored.is_ok()) return stored.status();
-  if (!stored->has_value() || **stored != uuid_to_string(vol->m_config.volume_uuid)) {
+  DFS_ASSIGN_OR_RETURN(auto stored, vol->m_meta->get(Cf::kVolume, KeyCodec::kVolumeUuid));
+  if (!stored.has_value() || *stored != uuid_to_string(vol->m_config.volume_uuid)) {
     return Status::error(EXDEV, "refusing to mount: metadata store does not belong to volume " +
                                     uuid_to_string(vol->m_config.volume_uuid));
   }
@@ -405,12 +401,11 @@ Result<uint32_t> Volume::add_disk(const std::string& path_in, uint64_t create_si
   if (Status held = disk.value()->hold_exclusive(); !held.is_ok()) return held;
   // The volume.toml on disk may carry settings saved since the mount.
   std::lock_guard lk(m_config_mutex);
-  auto cfg = VolumeConfig::load(m_dir);
-  if (!cfg.is_ok()) return cfg.status();
+  DFS_ASSIGN_OR_RETURN(auto cfg, VolumeConfig::load(m_dir));
   const uint32_t index = static_cast<uint32_t>(disk_count());
-  if (cfg->disks.size() != index)
+  if (cfg.disks.size() != index)
     return Status::error(EUCLEAN, VolumeConfig::file_path(m_dir) + " lists " +
-                                      std::to_string(cfg->disks.size()) + " disks, the volume " +
+                                      std::to_string(cfg.disks.size()) + " disks, the volume " +
                                       std::to_string(index));
   Superblock sb;
   sb.volume_uuid = m_config.volume_uuid;
@@ -427,8 +422,8 @@ Result<uint32_t> Volume::add_disk(const std::string& path_in, uint64_t create_si
   dc.uuid = sb.disk_uuid;
   dc.path = path;
   dc.size = sb.disk_size;
-  cfg->disks.push_back(dc);
-  DFS_RETURN_IF_ERROR(cfg->save(m_dir));
+  cfg.disks.push_back(dc);
+  DFS_RETURN_IF_ERROR(cfg.save(m_dir));
   m_config.disks.push_back(dc);
   add_slot(std::move(disk).value(), sb);
   spdlog::info("disk {} added: {} ({} MiB)", index, path, sb.disk_size >> 20);
@@ -437,11 +432,10 @@ Result<uint32_t> Volume::add_disk(const std::string& path_in, uint64_t create_si
 
 Status Volume::finish_remove(size_t i) {
   std::unique_lock lk(m_config_mutex);
-  auto cfg = VolumeConfig::load(m_dir);
-  if (!cfg.is_ok()) return cfg.status();
-  if (i >= cfg->disks.size()) return Status::error(EINVAL, "no disk " + std::to_string(i));
-  cfg->disks[i].removed = true;
-  DFS_RETURN_IF_ERROR(cfg->save(m_dir));
+  DFS_ASSIGN_OR_RETURN(auto cfg, VolumeConfig::load(m_dir));
+  if (i >= cfg.disks.size()) return Status::error(EINVAL, "no disk " + std::to_string(i));
+  cfg.disks[i].removed = true;
+  DFS_RETURN_IF_ERROR(cfg.save(m_dir));
   lk.unlock();
   m_config.disks[i].removed = true;
   m_slots[i]->state = DiskState::kRemoved;

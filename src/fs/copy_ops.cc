@@ -38,14 +38,12 @@ Result<size_t> FileSystem::copy_range(uint64_t src, uint64_t src_off, uint64_t d
   DFS_RETURN_IF_ERROR(check_writable());
   if (length == 0) return size_t{0};
   if (src_off + length < src_off || dst_off + length < dst_off) return Status::error(EINVAL);
-  auto s = load_inode(src);
-  if (!s.is_ok()) return s.status();
-  DFS_RETURN_IF_ERROR(check_regular(s.value()));
-  auto d = load_inode(dst);
-  if (!d.is_ok()) return d.status();
-  DFS_RETURN_IF_ERROR(check_regular(d.value()));
-  if (src_off >= s->size) return size_t{0};
-  uint64_t len = std::min<uint64_t>(length, s->size - src_off);
+  DFS_ASSIGN_OR_RETURN(auto s, load_inode(src));
+  DFS_RETURN_IF_ERROR(check_regular(s));
+  DFS_ASSIGN_OR_RETURN(auto d, load_inode(dst));
+  DFS_RETURN_IF_ERROR(check_regular(d));
+  if (src_off >= s.size) return size_t{0};
+  uint64_t len = std::min<uint64_t>(length, s.size - src_off);
   if (dst_off + len > kMaxFileSize) return Status::error(EFBIG);
   if (src == dst && src_off < dst_off + len && dst_off < src_off + len)
     return Status::error(EINVAL);  // overlapping ranges of one file
@@ -59,10 +57,9 @@ Result<size_t> FileSystem::copy_range(uint64_t src, uint64_t src_off, uint64_t d
   // The partial block before the first block boundary.
   const uint64_t head = std::min(len, (kBlock - src_off % kBlock) % kBlock);
   if (head > 0) {
-    auto n = copy_bytes(src, src_off, dst, dst_off, head);
-    if (!n.is_ok()) return n.status();
-    done += n.value();
-    if (n.value() < head) return static_cast<size_t>(done);
+    DFS_ASSIGN_OR_RETURN(auto n, copy_bytes(src, src_off, dst, dst_off, head));
+    done += n;
+    if (n < head) return static_cast<size_t>(done);
   }
   const uint64_t whole = (len - done) / kBlock * kBlock;
   if (whole > 0) {
@@ -114,18 +111,15 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
   auto s = load_inode(src);
   if (!s.is_ok()) return s.status();
   DFS_RETURN_IF_ERROR(check_regular(s.value()));
-  auto d_r = load_inode(dst);
-  if (!d_r.is_ok()) return d_r.status();
-  DFS_RETURN_IF_ERROR(check_regular(d_r.value()));
-  InodeRecord d = d_r.value();
+  DFS_ASSIGN_OR_RETURN(InodeRecord d, load_inode(dst));
+  DFS_RETURN_IF_ERROR(check_regular(d));
   // Only whole blocks that lie inside the source as it is now (it may have
   // shrunk since the caller looked).
   if (src_off >= s->size) return uint64_t{0};
   length = std::min(length, (s->size - src_off) / kBlock * kBlock);
   if (length == 0) return uint64_t{0};
 
-  auto pieces = extents_in(src, src_off, src_off + length);
-  if (!pieces.is_ok()) return pieces.status();
+  DFS_ASSIGN_OR_RETURN(auto pieces, extents_in(src, src_off, src_off + length));
   CowChange c(*m_alloc);
   // The destination range's old extents go (one remap per batch); the
   // source's blocks take their place, sliced to the range. Source holes stay
@@ -134,7 +128,7 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
   DFS_RETURN_IF_ERROR(
       remap(&c.batch, dst, dst_off, dst_off + length, {}, 0, &c.freed, &c.alloc_delta, &c.shares));
   auto* cf = m_volume->meta().handle(Cf::kExtents);
-  for (const auto& [foff, e] : pieces.value()) {
+  for (const auto& [foff, e] : pieces) {
     const uint64_t cut0 = std::max(foff, src_off);
     const uint64_t cut1 = std::min<uint64_t>(foff + e.length, src_off + length);
     ExtentRecord part =

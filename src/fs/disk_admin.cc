@@ -17,8 +17,8 @@
 #include <memory>
 
 #include "metadata/key_codec.h"
-#include "src/extent/pending_space.h"
 #include "src/extent/block_buffer.h"
+#include "src/extent/pending_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -85,9 +85,8 @@ Status FileSystem::replace_copies(std::string_view key, std::string_view value,
   PendingSpace space(*m_alloc);
   std::vector<ExtentRecord> pieces;  // replaces `e`, in file order
   ReaderTracker::Pin pin = m_readers.enter();
-  auto live = m_volume->meta().get(Cf::kExtents, std::string(key));
-  if (!live.is_ok()) return live.status();
-  if (!live->has_value() || **live != value) return Status::ok();  // changed: a later pass
+  DFS_ASSIGN_OR_RETURN(auto live, m_volume->meta().get(Cf::kExtents, std::string(key)));
+  if (!live.has_value() || *live != value) return Status::ok();  // changed: a later pass
   if (add > 0) {
     auto copies = m_alloc->allocate_copies(e.length, add, allowed);
     if (!copies.is_ok() && copies.err() == ENOSPC) {
@@ -127,9 +126,8 @@ Status FileSystem::replace_copies(std::string_view key, std::string_view value,
 
   DiskMask kept = 0;
   for (const auto& k : keep) kept |= DiskMask{1} << k.disk;
-  auto swapped = swap_extent(key, value, e.length, pieces, kept, &space);
-  if (!swapped.is_ok()) return swapped.status();
-  if (swapped.value()) release_space(dropped);
+  DFS_ASSIGN_OR_RETURN(auto swapped, swap_extent(key, value, e.length, pieces, kept, &space));
+  if (swapped) release_space(dropped);
   return Status::ok();
 }
 
@@ -138,9 +136,8 @@ Result<bool> FileSystem::swap_extent(std::string_view key, std::string_view valu
                                      PendingSpace* space) {
   const uint64_t ino = KeyCodec::extent_key_ino(key), off = KeyCodec::extent_key_offset(key);
   auto guard = m_locks.lock_range_exclusive(ino, off, off + length);
-  auto cur = m_volume->meta().get(Cf::kExtents, std::string(key));
-  if (!cur.is_ok()) return cur.status();
-  if (!cur->has_value() || **cur != value) return false;  // rewritten meanwhile
+  DFS_ASSIGN_OR_RETURN(auto cur, m_volume->meta().get(Cf::kExtents, std::string(key)));
+  if (!cur.has_value() || *cur != value) return false;  // rewritten meanwhile
   // A disk that started draining or failed meanwhile gets no new data.
   for (const auto& p : pieces) {
     for (const auto& c : p.copies) {
@@ -240,9 +237,8 @@ Result<uint64_t> FileSystem::extents_on(uint32_t disk) const {
   uint64_t n = 0;
   auto it = m_volume->meta().iterator(Cf::kExtents);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
-    if (!e.is_ok()) return e.status();
-    if (e->copy_on(disk) != nullptr) ++n;
+    DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode({it->value().data(), it->value().size()}));
+    if (e.copy_on(disk) != nullptr) ++n;
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
   return n;
@@ -274,22 +270,21 @@ Result<uint32_t> FileSystem::add_disk(const std::string& path, uint64_t create_s
   DFS_RETURN_IF_ERROR(check_writable());
   return run_task(
       m_admin_mutex, m_rebalance_mutex, m_rebalance, "adding " + path, [&]() -> Result<uint32_t> {
-        auto index = m_volume->add_disk(path, create_size, force);
-        if (!index.is_ok()) return index.status();
-        const Superblock& sb = m_volume->superblock(index.value());
+        DFS_ASSIGN_OR_RETURN(auto index, m_volume->add_disk(path, create_size, force));
+        const Superblock& sb = m_volume->superblock(index);
         auto a = m_alloc->add_disk(sb.data_start, sb.disk_size);
         if (!a.is_ok()) return a.status();
-        if (a.value() != index.value())
+        if (a.value() != index)
           return Status::error(EUCLEAN, "allocator and volume disagree on disk count");
-        m_volume->scheduler(index.value()).set_workers(m_io_workers.load());
+        m_volume->scheduler(index).set_workers(m_io_workers.load());
         {
           std::lock_guard lk(m_rebalance_mutex);
-          m_rebalance.task = "restoring copies after adding disk " + std::to_string(index.value());
+          m_rebalance.task = "restoring copies after adding disk " + std::to_string(index);
         }
         // Extents written while a disk was failed get their copies back.
         DFS_RETURN_IF_ERROR(rebalance_all(3));
         DFS_RETURN_IF_ERROR(sync_all());
-        return index.value();
+        return index;
       });
 }
 
@@ -302,12 +297,11 @@ Status FileSystem::remove_disk(uint32_t disk) {
           return Status::error(ENOENT, "the volume has no disk " + std::to_string(disk));
         // A snapshot's extents stay where they were written: moving them
         // would mean rewriting its frozen metadata.
-        auto snaps = SnapshotCatalog::list(m_volume->dir());
-        if (!snaps.is_ok()) return snaps.status();
-        if (!snaps->empty()) {
+        DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(m_volume->dir()));
+        if (!snaps.empty()) {
           return Status::error(EBUSY,
                                "cannot remove disk " + std::to_string(disk) + ": the volume has " +
-                                   std::to_string(snaps->size()) +
+                                   std::to_string(snaps.size()) +
                                    " snapshot(s), whose data stays on the disks it was "
                                    "written to; delete them first (dynamicfs snapshot delete)");
         }

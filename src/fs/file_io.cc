@@ -53,22 +53,21 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
   uint64_t pos = 0;
   while (policy.codes(std::min<uint64_t>(ReplicaIo::kMaxExtent, length - pos) / kBlock)) {
     const uint64_t len = std::min<uint64_t>(ReplicaIo::kMaxExtent, length - pos);
-    auto coded = write_stripe(data + pos, len, policy.ec, generation, out, space, cls);
-    if (!coded.is_ok()) return coded.status();
-    if (!coded.value()) break;  // too few disks or no contiguous room: replicate
+    DFS_ASSIGN_OR_RETURN(auto coded,
+                         write_stripe(data + pos, len, policy.ec, generation, out, space, cls));
+    if (!coded) break;  // too few disks or no contiguous room: replicate
     pos += len;
   }
   if (pos == length) return Status::ok();
   const size_t copies = policy.copies(m_volume->replicas());
   for (size_t attempt = 0;; ++attempt) {
-    auto placed = allocate_space(length - pos, copies, may_use_reserved);
-    if (!placed.is_ok()) return placed.status();
+    DFS_ASSIGN_OR_RETURN(auto placed, allocate_space(length - pos, copies, may_use_reserved));
     std::vector<ExtentRecord> records;
     uint32_t failed = 0;
-    Status st = m_replicas->write(data + pos, placed.value(), generation, &records, &failed, cls,
+    Status st = m_replicas->write(data + pos, placed, generation, &records, &failed, cls,
                                   journal != nullptr);
     std::vector<DiskRange> all;
-    for (const auto& c : placed.value()) all.insert(all.end(), c.begin(), c.end());
+    for (const auto& c : placed) all.insert(all.end(), c.begin(), c.end());
     if (st.is_ok()) {
       if (journal != nullptr) {
         uint64_t at = pos;
@@ -133,9 +132,8 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
                          std::vector<DiskRange>* freed, int64_t* alloc_delta,
                          std::vector<DiskRange>* shares) {
   auto* cf = m_volume->meta().handle(Cf::kExtents);
-  auto old = extents_in(ino, start, end);
-  if (!old.is_ok()) return old.status();
-  for (const auto& [foff, e] : old.value()) {
+  DFS_ASSIGN_OR_RETURN(auto old, extents_in(ino, start, end));
+  for (const auto& [foff, e] : old) {
     b->Delete(cf, KeyCodec::extent_key(ino, foff));
     uint64_t cut0 = std::max(foff, start), cut1 = std::min<uint64_t>(foff + e.length, end);
     if (foff < start)
@@ -179,8 +177,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
   const bool head = offset != a0;
   const bool tail = (offset + size) != a1 && !(head && a1 - kBlock == a0);
   block_buffer::Ptr buf = block_buffer::make(a1 - a0);
-  auto policy = data_policy(ino);
-  if (!policy.is_ok()) return policy.status();
+  DFS_ASSIGN_OR_RETURN(auto policy, data_policy(ino));
   DFS_RETURN_IF_ERROR(run_cow("write", ino, [&](int attempt) -> Result<CowStep> {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
     CowChange c(*m_alloc);
@@ -210,7 +207,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     const bool journal = a1 - a0 <= m_journal_max.load(std::memory_order_relaxed);
     std::vector<ExtentRecord> fresh;
     DFS_RETURN_IF_ERROR(write_new_extents(buf.get(), a1 - a0, g_write_seq.fetch_add(1), &fresh,
-                                          &c.fresh.ranges, policy.value(), IoClass::kWrite, may_use,
+                                          &c.fresh.ranges, policy, IoClass::kWrite, may_use,
                                           journal ? &c.batch : nullptr));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
@@ -284,14 +281,13 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
 
 Status FileSystem::open_file(uint64_t ino, int flags) {
   if (m_read_only && (flags & O_ACCMODE) != O_RDONLY) return Status::error(EROFS);
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
+  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
   {
     auto& shard = open_shard(ino);
     std::lock_guard lk(shard.mutex);
     ++shard.counts[ino];
   }
-  if ((flags & O_TRUNC) && rec->is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
+  if ((flags & O_TRUNC) && rec.is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
     InodeRecord after;
     Status st = truncate(ino, 0, &after);
     if (!st.is_ok()) {
@@ -305,9 +301,8 @@ Status FileSystem::open_file(uint64_t ino, int flags) {
 Status FileSystem::open_dir(uint64_t ino) {
   {
     auto guard = m_locks.lock_shared(ino);
-    auto rec = load_inode(ino);
-    if (!rec.is_ok()) return rec.status();
-    if (!rec->is_dir()) return Status::error(ENOTDIR);
+    DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+    if (!rec.is_dir()) return Status::error(ENOTDIR);
     // Counted while the inode lock keeps an rmdir from finishing between
     // the check and the count.
     auto& shard = open_shard(ino);

@@ -115,11 +115,10 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     std::vector<std::pair<uint64_t, ExtentRecord>> pieces;
     {
       auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
-      auto rec = load_inode(ino);
-      if (!rec.is_ok()) return rec.status();
-      if (rec->is_dir()) return Status::error(EISDIR);
-      gen = rec->generation;
-      file_size = rec->size;
+      DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+      if (rec.is_dir()) return Status::error(EISDIR);
+      gen = rec.generation;
+      file_size = rec.size;
       if (offset >= file_size || size == 0) return size_t{0};
       auto ext = extents_in(ino, align_down(offset),
                             align_up(std::min<uint64_t>(offset + size, file_size)));
@@ -154,10 +153,9 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     bool touch_atime = false;
     {
       auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
-      auto rec = load_inode(ino);
-      if (!rec.is_ok()) return rec.status();
-      if (rec->generation != gen) continue;
-      touch_atime = failure.is_ok() && atime_due(rec.value());
+      DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+      if (rec.generation != gen) continue;
+      touch_atime = failure.is_ok() && atime_due(rec);
     }
     if (touch_atime) update_atime(ino);
     if (!failure.is_ok()) {

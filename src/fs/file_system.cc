@@ -117,15 +117,13 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> vol
 Status FileSystem::load_checkpoint(bool* loaded) {
   *loaded = false;
   auto& meta = m_volume->meta();
-  auto clean = meta.get(Cf::kVolume, KeyCodec::kCleanUnmount);
-  if (!clean.is_ok()) return clean.status();
-  if (!clean->has_value() || clean->value().size() != 8) return Status::ok();
-  m_inode_count = get_le<uint64_t>(clean->value().data());
-  auto cp = read_space_checkpoint(meta, m_volume->disk_count());
-  if (!cp.is_ok()) return cp.status();
+  DFS_ASSIGN_OR_RETURN(auto clean, meta.get(Cf::kVolume, KeyCodec::kCleanUnmount));
+  if (!clean.has_value() || clean.value().size() != 8) return Status::ok();
+  m_inode_count = get_le<uint64_t>(clean.value().data());
+  DFS_ASSIGN_OR_RETURN(auto cp, read_space_checkpoint(meta, m_volume->disk_count()));
   std::vector<std::vector<std::pair<uint64_t, uint64_t>>> free(m_volume->disk_count());
-  for (const DiskRange& r : cp->free) free[r.disk].emplace_back(r.offset, r.length);
-  for (const auto& [r, extra] : cp->shared) m_shared.load(r, extra);
+  for (const DiskRange& r : cp.free) free[r.disk].emplace_back(r.offset, r.length);
+  for (const auto& [r, extra] : cp.shared) m_shared.load(r, extra);
   for (uint32_t d = 0; d < free.size(); ++d) m_alloc->load_free(d, free[d]);
   *loaded = true;
   return Status::ok();
@@ -166,11 +164,10 @@ Status FileSystem::recover() {
   delete_all(meta, Cf::kAlloc, &dirty);
   DFS_RETURN_IF_ERROR(meta.write(&dirty, true));
 
-  auto next = meta.get(Cf::kVolume, KeyCodec::kNextIno);
-  if (!next.is_ok()) return next.status();
-  if (!next->has_value() || next->value().size() != 8)
+  DFS_ASSIGN_OR_RETURN(auto next, meta.get(Cf::kVolume, KeyCodec::kNextIno));
+  if (!next.has_value() || next.value().size() != 8)
     return Status::error(EUCLEAN, "volume record next_ino missing");
-  uint64_t next_ino = get_le<uint64_t>(next->value().data());
+  uint64_t next_ino = get_le<uint64_t>(next.value().data());
   auto last = meta.iterator(Cf::kInodes);
   last->SeekToLast();
   if (last->Valid()) {
@@ -335,8 +332,7 @@ Status FileSystem::sync_all() {
 
 Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
   // Data first, then the metadata that points at it, then the reply.
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
+  DFS_RETURN_IF_ERROR(load_inode(ino).status());
   m_fsync_requests.fetch_add(1, std::memory_order_relaxed);
   return sync_all();
 }
@@ -377,9 +373,8 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t 
     if (tiered.is_ok()) return tiered;
     if (copies > 1) return m_alloc->allocate_copies(length, copies, writable, may_use_reserved);
     // One copy may spill over disks.
-    auto one = m_alloc->allocate(length, writable, may_use_reserved);
-    if (!one.is_ok()) return one.status();
-    return std::vector<std::vector<DiskRange>>{std::move(one).value()};
+    DFS_ASSIGN_OR_RETURN(auto one, m_alloc->allocate(length, writable, may_use_reserved));
+    return std::vector<std::vector<DiskRange>>{std::move(one)};
   };
   auto r = attempt();
   if (r.is_ok() || r.err() != ENOSPC) return r;
@@ -397,21 +392,18 @@ Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_vie
   // Pinned before the liveness check: once the record is seen live, its
   // space cannot be reused until the pin goes, so repairs write safely.
   ReaderTracker::Pin pin = m_readers.enter();
-  auto cur = m_volume->meta().get(Cf::kExtents, std::string(key));
-  if (!cur.is_ok()) return cur.status();
-  if (!cur->has_value() || **cur != value) return CopyCheck{};
-  auto e = ExtentRecord::decode(value);
-  if (!e.is_ok()) return e.status();
+  DFS_ASSIGN_OR_RETURN(auto cur, m_volume->meta().get(Cf::kExtents, std::string(key)));
+  if (!cur.has_value() || *cur != value) return CopyCheck{};
+  DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode(value));
   *live = true;
   return m_replicas->check_all(
-      e.value(), cls, ReadSite{KeyCodec::extent_key_ino(key), KeyCodec::extent_key_offset(key)});
+      e, cls, ReadSite{KeyCodec::extent_key_ino(key), KeyCodec::extent_key_offset(key)});
 }
 
 Result<InodeRecord> FileSystem::load_inode(uint64_t ino) const {
-  auto v = m_volume->meta().get(Cf::kInodes, KeyCodec::inode_key(ino));
-  if (!v.is_ok()) return v.status();
-  if (!v->has_value()) return Status::error(ENOENT);
-  return InodeRecord::decode(ino, **v);
+  DFS_ASSIGN_OR_RETURN(auto v, m_volume->meta().get(Cf::kInodes, KeyCodec::inode_key(ino)));
+  if (!v.has_value()) return Status::error(ENOENT);
+  return InodeRecord::decode(ino, *v);
 }
 
 void FileSystem::put_inode(rocksdb::WriteBatch* b, const InodeRecord& rec) {

@@ -14,8 +14,8 @@
 #include "metadata/key_codec.h"
 #include "src/common/clock.h"
 #include "src/common/coding.h"
-#include "src/extent/shared_extents.h"
 #include "src/extent/extent_space.h"
+#include "src/extent/shared_extents.h"
 #include "src/extent/space_checkpoint.h"
 
 namespace dynamicfs {
@@ -111,9 +111,8 @@ Status Checker::load_inodes() {
   auto root = m_inodes.find(kRootIno);
   if (root == m_inodes.end() || !root->second.is_dir())
     problem("the root directory (inode 1) is missing or not a directory", false);
-  auto next = m_meta.get(Cf::kVolume, KeyCodec::kNextIno);
-  if (!next.is_ok()) return next.status();
-  m_next_ino = next->has_value() && (*next)->size() == 8 ? get_le<uint64_t>((*next)->data()) : 0;
+  DFS_ASSIGN_OR_RETURN(auto next, m_meta.get(Cf::kVolume, KeyCodec::kNextIno));
+  m_next_ino = next.has_value() && next->size() == 8 ? get_le<uint64_t>(next->data()) : 0;
   uint64_t needed = m_inodes.empty() ? kRootIno + 1 : m_inodes.rbegin()->first + 1;
   if (m_next_ino < needed) {
     problem("next_ino " + std::to_string(m_next_ino) + " is below an inode in use", true);

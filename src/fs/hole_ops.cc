@@ -18,16 +18,14 @@ namespace dynamicfs {
 Result<uint64_t> FileSystem::seek_data_or_hole(uint64_t ino, uint64_t offset, int whence) {
   if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::error(EINVAL);
   auto guard = m_locks.lock_shared(ino);
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
-  if (rec->is_dir()) return Status::error(EISDIR);
-  const uint64_t size = rec->size;
+  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  if (rec.is_dir()) return Status::error(EISDIR);
+  const uint64_t size = rec.size;
   if (offset >= size) return Status::error(ENXIO);
-  auto ext = extents_in(ino, offset, size);
-  if (!ext.is_ok()) return ext.status();
+  DFS_ASSIGN_OR_RETURN(auto ext, extents_in(ino, offset, size));
   if (whence == SEEK_DATA) {
     // The first extent that reaches past OFFSET; holes have no extent.
-    for (const auto& [off, e] : ext.value()) {
+    for (const auto& [off, e] : ext) {
       if (off + e.length > offset) return std::min(std::max(off, offset), size);
     }
     return Status::error(ENXIO);  // only a hole up to the end of the file
@@ -35,7 +33,7 @@ Result<uint64_t> FileSystem::seek_data_or_hole(uint64_t ino, uint64_t offset, in
   // SEEK_HOLE: follow contiguous extents from OFFSET; the end of the file
   // counts as a hole.
   uint64_t pos = offset;
-  for (const auto& [off, e] : ext.value()) {
+  for (const auto& [off, e] : ext) {
     if (off > pos) break;
     pos = std::max(pos, off + e.length);
   }
@@ -119,17 +117,16 @@ Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
     if (!keep_size || (mode & FALLOC_FL_ZERO_RANGE)) return Status::error(EOPNOTSUPP);
     return punch_hole(ino, offset, length);
   }
-  auto rec = getattr(ino);
-  if (!rec.is_ok()) return rec.status();
-  if (rec->is_dir()) return Status::error(EISDIR);
-  if (!rec->is_reg()) return Status::error(ENODEV);
+  DFS_ASSIGN_OR_RETURN(auto rec, getattr(ino));
+  if (rec.is_dir()) return Status::error(EISDIR);
+  if (!rec.is_reg()) return Status::error(ENODEV);
   // Zeros are holes here: ZERO_RANGE frees the range's blocks and zeroes
   // the edges. Either way the holes of the range are then reserved, so
   // writing into it never fails with ENOSPC (reserve_ops.cc).
   if (mode & FALLOC_FL_ZERO_RANGE) DFS_RETURN_IF_ERROR(punch_hole(ino, offset, length));
   DFS_RETURN_IF_ERROR(
       reserve_range(ino, offset & ~(kBlock - 1), (offset + length + kBlock - 1) & ~(kBlock - 1)));
-  if (!keep_size && offset + length > rec->size) {
+  if (!keep_size && offset + length > rec.size) {
     InodeRecord out;
     return truncate(ino, offset + length, &out);
   }

@@ -22,13 +22,11 @@ Result<InodeRecord> FileSystem::lookup(uint64_t parent, std::string_view name) {
   if (name == "." || name == "..") return lookup_dots(parent, name);
   DFS_RETURN_IF_ERROR(check_name(name));
   auto guard = m_locks.lock_shared(parent);
-  auto dir = load_inode(parent);
-  if (!dir.is_ok()) return dir.status();
-  if (!dir->is_dir()) return Status::error(ENOTDIR);
-  auto d = get_dentry(parent, name);
-  if (!d.is_ok()) return d.status();
-  if (!d->has_value()) return Status::error(ENOENT);
-  return load_inode((*d)->first);
+  DFS_ASSIGN_OR_RETURN(auto dir, load_inode(parent));
+  if (!dir.is_dir()) return Status::error(ENOTDIR);
+  DFS_ASSIGN_OR_RETURN(auto d, get_dentry(parent, name));
+  if (!d.has_value()) return Status::error(ENOENT);
+  return load_inode(d->first);
 }
 
 Result<InodeRecord> FileSystem::lookup_dots(uint64_t ino, std::string_view name) {
@@ -52,14 +50,11 @@ Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view na
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(name));
   auto guard = m_locks.lock_exclusive({parent});
-  auto dir_r = load_inode(parent);
-  if (!dir_r.is_ok()) return dir_r.status();
-  InodeRecord dir = dir_r.value();
+  DFS_ASSIGN_OR_RETURN(InodeRecord dir, load_inode(parent));
   if (!dir.is_dir()) return Status::error(ENOTDIR);
   if (dir.nlink == 0) return Status::error(ENOENT);
-  auto existing = get_dentry(parent, name);
-  if (!existing.is_ok()) return existing.status();
-  if (existing->has_value()) return Status::error(EEXIST);
+  DFS_ASSIGN_OR_RETURN(auto existing, get_dentry(parent, name));
+  if (existing.has_value()) return Status::error(EEXIST);
   bool is_dir = S_ISDIR(mode);
   if (is_dir && dir.nlink >= kLinkMax) return Status::error(EMLINK);
 
@@ -123,33 +118,27 @@ Result<InodeRecord> FileSystem::symlink(uint64_t parent, std::string_view name,
 }
 
 Result<std::string> FileSystem::readlink(uint64_t ino) {
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
-  if (!rec->is_symlink()) return Status::error(EINVAL);
-  auto v = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, kSymlinkKey));
-  if (!v.is_ok()) return v.status();
-  if (!v->has_value()) return Status::error(EUCLEAN, "symlink without target");
-  return std::move(**v);
+  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  if (!rec.is_symlink()) return Status::error(EINVAL);
+  DFS_ASSIGN_OR_RETURN(auto v,
+                       m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, kSymlinkKey)));
+  if (!v.has_value()) return Status::error(EUCLEAN, "symlink without target");
+  return std::move(*v);
 }
 
 Result<InodeRecord> FileSystem::link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(new_name));
   auto guard = m_locks.lock_exclusive({new_parent, ino});
-  auto dir_r = load_inode(new_parent);
-  if (!dir_r.is_ok()) return dir_r.status();
-  InodeRecord dir = dir_r.value();
+  DFS_ASSIGN_OR_RETURN(InodeRecord dir, load_inode(new_parent));
   if (!dir.is_dir()) return Status::error(ENOTDIR);
   if (dir.nlink == 0) return Status::error(ENOENT);
-  auto rec_r = load_inode(ino);
-  if (!rec_r.is_ok()) return rec_r.status();
-  InodeRecord rec = rec_r.value();
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
   if (rec.is_dir()) return Status::error(EPERM);
   if (rec.nlink == 0) return Status::error(ENOENT);
   if (rec.nlink >= kLinkMax) return Status::error(EMLINK);
-  auto existing = get_dentry(new_parent, new_name);
-  if (!existing.is_ok()) return existing.status();
-  if (existing->has_value()) return Status::error(EEXIST);
+  DFS_ASSIGN_OR_RETURN(auto existing, get_dentry(new_parent, new_name));
+  if (existing.has_value()) return Status::error(EEXIST);
   Timestamp now = now_timestamp();
   rocksdb::WriteBatch b;
   ++rec.nlink;
@@ -172,9 +161,8 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
   // Point deletes, not DeleteRange: range tombstones in the memtable make
   // every later read and iterator slower, and unlink-heavy work piles them up.
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
-    if (!e.is_ok()) return e.status();
-    append_space(e.value(), freed);
+    DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode({it->value().data(), it->value().size()}));
+    append_space(e, freed);
     b->Delete(meta.handle(Cf::kExtents), it->key());
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
@@ -214,25 +202,18 @@ Status FileSystem::remove_entry(uint64_t parent, std::string_view name, bool wan
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(name));
   for (;;) {
-    auto d = get_dentry(parent, name);
-    if (!d.is_ok()) return d.status();
-    if (!d->has_value()) return Status::error(ENOENT);
-    uint64_t child = (*d)->first;
+    DFS_ASSIGN_OR_RETURN(auto d, get_dentry(parent, name));
+    if (!d.has_value()) return Status::error(ENOENT);
+    uint64_t child = d->first;
     auto guard = m_locks.lock_exclusive({parent, child});
-    auto again = get_dentry(parent, name);
-    if (!again.is_ok()) return again.status();
-    if (!again->has_value() || (*again)->first != child) continue;  // changed before we locked
-    auto dir_r = load_inode(parent);
-    if (!dir_r.is_ok()) return dir_r.status();
-    InodeRecord dir = dir_r.value();
-    auto rec_r = load_inode(child);
-    if (!rec_r.is_ok()) return rec_r.status();
-    InodeRecord rec = rec_r.value();
+    DFS_ASSIGN_OR_RETURN(auto again, get_dentry(parent, name));
+    if (!again.has_value() || again->first != child) continue;  // changed before we locked
+    DFS_ASSIGN_OR_RETURN(InodeRecord dir, load_inode(parent));
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(child));
     if (want_dir) {
       if (!rec.is_dir()) return Status::error(ENOTDIR);
-      auto empty = dir_is_empty(child);
-      if (!empty.is_ok()) return empty.status();
-      if (!empty.value()) return Status::error(ENOTEMPTY);
+      DFS_ASSIGN_OR_RETURN(auto empty, dir_is_empty(child));
+      if (!empty) return Status::error(ENOTEMPTY);
       --dir.nlink;
     } else if (rec.is_dir()) {
       return Status::error(EISDIR);
@@ -269,9 +250,8 @@ Status FileSystem::is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* resu
       return Status::ok();
     }
     if (ino == kRootIno) return Status::ok();
-    auto rec = load_inode(ino);
-    if (!rec.is_ok()) return rec.status();
-    ino = rec->parent;
+    DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+    ino = rec.parent;
   }
   return Status::error(ELOOP, "directory tree too deep or looped");
 }
@@ -286,13 +266,11 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
   DFS_RETURN_IF_ERROR(check_name(name));
   DFS_RETURN_IF_ERROR(check_name(new_name));
   for (;;) {
-    auto src_d = get_dentry(parent, name);
-    if (!src_d.is_ok()) return src_d.status();
-    if (!src_d->has_value()) return Status::error(ENOENT);
-    auto dst_d = get_dentry(new_parent, new_name);
-    if (!dst_d.is_ok()) return dst_d.status();
-    uint64_t src = (*src_d)->first;
-    uint64_t dst = dst_d->has_value() ? (*dst_d)->first : 0;
+    DFS_ASSIGN_OR_RETURN(auto src_d, get_dentry(parent, name));
+    if (!src_d.has_value()) return Status::error(ENOENT);
+    DFS_ASSIGN_OR_RETURN(auto dst_d, get_dentry(new_parent, new_name));
+    uint64_t src = src_d->first;
+    uint64_t dst = dst_d.has_value() ? dst_d->first : 0;
     std::vector<uint64_t> keys{parent, new_parent, src};
     if (dst != 0) keys.push_back(dst);
     auto guard = m_locks.lock(keys, true);
@@ -321,9 +299,8 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
       if (src_rec.is_dir() && !dst_rec.is_dir()) return Status::error(ENOTDIR);
       if (!src_rec.is_dir() && dst_rec.is_dir()) return Status::error(EISDIR);
       if (dst_rec.is_dir()) {
-        auto empty = dir_is_empty(dst);
-        if (!empty.is_ok()) return empty.status();
-        if (!empty.value()) return Status::error(ENOTEMPTY);
+        DFS_ASSIGN_OR_RETURN(auto empty, dir_is_empty(dst));
+        if (!empty) return Status::error(ENOTEMPTY);
       }
     }
     if (src_rec.is_dir() && parent != new_parent) {
@@ -367,9 +344,8 @@ Status FileSystem::load_inodes(const std::vector<uint64_t>& inos,
                                std::map<uint64_t, InodeRecord>* out) {
   for (uint64_t ino : inos) {
     if (out->count(ino)) continue;
-    auto r = load_inode(ino);
-    if (!r.is_ok()) return r.status();
-    (*out)[ino] = std::move(r).value();
+    DFS_ASSIGN_OR_RETURN(auto r, load_inode(ino));
+    (*out)[ino] = std::move(r);
   }
   return Status::ok();
 }
@@ -421,12 +397,11 @@ Status FileSystem::exchange_entries(uint64_t parent, std::string_view name, uint
 
 Result<std::vector<DirEntry>> FileSystem::list_dir(uint64_t ino) {
   auto guard = m_locks.lock_shared(ino);
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
-  if (!rec->is_dir()) return Status::error(ENOTDIR);
+  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  if (!rec.is_dir()) return Status::error(ENOTDIR);
   std::vector<DirEntry> out;
   out.push_back(DirEntry{".", ino, S_IFDIR});
-  out.push_back(DirEntry{"..", rec->parent == 0 ? ino : rec->parent, S_IFDIR});
+  out.push_back(DirEntry{"..", rec.parent == 0 ? ino : rec.parent, S_IFDIR});
   auto it = m_volume->meta().iterator(Cf::kDentries);
   std::string prefix = KeyCodec::dentry_prefix(ino);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -436,27 +411,26 @@ Result<std::vector<DirEntry>> FileSystem::list_dir(uint64_t ino) {
                            get_le<uint32_t>(it->value().data() + 8)});
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "directory scan"));
-  const bool touch_atime = atime_due(rec.value());
+  const bool touch_atime = atime_due(rec);
   guard.release();
   if (touch_atime) update_atime(ino);
   return out;
 }
 
 Status FileSystem::access(uint64_t ino, int mask, const Caller& caller) {
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
+  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
   if (mask == F_OK) return Status::ok();
-  uint32_t mode = rec->mode;
+  uint32_t mode = rec.mode;
   if (caller.uid == 0) {
     // root may do anything except execute a file that nobody may execute.
-    if ((mask & X_OK) && !rec->is_dir() && !(mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
+    if ((mask & X_OK) && !rec.is_dir() && !(mode & (S_IXUSR | S_IXGRP | S_IXOTH)))
       return Status::error(EACCES);
     return Status::ok();
   }
   uint32_t bits;
-  if (caller.uid == rec->uid) {
+  if (caller.uid == rec.uid) {
     bits = (mode >> 6) & 7;
-  } else if (caller.in_group(rec->gid)) {
+  } else if (caller.in_group(rec.gid)) {
     bits = (mode >> 3) & 7;
   } else {
     bits = mode & 7;
@@ -474,9 +448,7 @@ Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const
     if ((attr.valid & ~static_cast<uint32_t>(SetAttr::kSize)) == 0) return after;
   }
   auto guard = m_locks.lock_exclusive({ino});
-  auto rec_r = load_inode(ino);
-  if (!rec_r.is_ok()) return rec_r.status();
-  InodeRecord rec = rec_r.value();
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
   Timestamp now = now_timestamp();
   if (attr.valid & SetAttr::kMode) {
     uint32_t mode = attr.mode & 07777;
@@ -514,12 +486,11 @@ Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const
   rocksdb::WriteBatch b;
   if (attr.valid & SetAttr::kMode) {
     // posix_acl_chmod(): an access ACL follows the new mode.
-    auto acl = load_acl(ino, PosixAcl::kAccessName);
-    if (!acl.is_ok()) return acl.status();
-    if (acl->has_value()) {
-      (*acl)->apply_chmod(rec.mode);
+    DFS_ASSIGN_OR_RETURN(auto acl, load_acl(ino, PosixAcl::kAccessName));
+    if (acl.has_value()) {
+      acl->apply_chmod(rec.mode);
       b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(ino, PosixAcl::kAccessName),
-            (*acl)->encode());
+            acl->encode());
     }
   }
   put_inode(&b, rec);

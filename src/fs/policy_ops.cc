@@ -14,9 +14,9 @@
 #include <unordered_set>
 
 #include "metadata/key_codec.h"
-#include "src/extent/pending_space.h"
 #include "src/extent/block_buffer.h"
 #include "src/extent/extent_space.h"
+#include "src/extent/pending_space.h"
 #include "src/fs/file_system.h"
 
 namespace dynamicfs {
@@ -28,10 +28,10 @@ constexpr std::string_view kPolicyKey{"\0policy", 7};
 }  // namespace
 
 Result<DataPolicy> FileSystem::data_policy(uint64_t ino) const {
-  auto v = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, kPolicyKey));
-  if (!v.is_ok()) return v.status();
-  if (!v->has_value()) return DataPolicy{};
-  auto p = DataPolicy::parse(**v);
+  DFS_ASSIGN_OR_RETURN(auto v,
+                       m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, kPolicyKey)));
+  if (!v.has_value()) return DataPolicy{};
+  auto p = DataPolicy::parse(*v);
   if (!p.is_ok())
     return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": " + p.status().message());
   return p;
@@ -40,10 +40,9 @@ Result<DataPolicy> FileSystem::data_policy(uint64_t ino) const {
 Status FileSystem::inherit_policy(rocksdb::WriteBatch* b, uint64_t parent, const InodeRecord& rec) {
   if (!rec.is_dir() && !rec.is_reg()) return Status::ok();
   const std::string key = KeyCodec::xattr_key(parent, kPolicyKey);
-  auto v = m_volume->meta().get(Cf::kXattrs, key);
-  if (!v.is_ok()) return v.status();
-  if (v->has_value())
-    b->Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kPolicyKey), **v);
+  DFS_ASSIGN_OR_RETURN(auto v, m_volume->meta().get(Cf::kXattrs, key));
+  if (v.has_value())
+    b->Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kPolicyKey), *v);
   return Status::ok();
 }
 
@@ -58,9 +57,8 @@ bool FileSystem::extent_matches(const ExtentRecord& e, const DataPolicy& policy)
 
 Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& policy) {
   DFS_RETURN_IF_ERROR(check_writable());
-  auto root = load_inode(ino);
-  if (!root.is_ok()) return root.status();
-  if (!root->is_dir() && !root->is_reg())
+  DFS_ASSIGN_OR_RETURN(auto root, load_inode(ino));
+  if (!root.is_dir() && !root.is_reg())
     return Status::error(EINVAL, "a data policy applies to files and directories only");
   PolicyChange change;
   std::vector<uint64_t> files;
@@ -89,17 +87,15 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
     return true;
   };
   // Directories first, depth first (a stack); a file with several links once.
-  if (root->is_reg()) {
-    auto m = mark(ino);
-    if (!m.is_ok()) return m.status();
+  if (root.is_reg()) {
+    DFS_RETURN_IF_ERROR(mark(ino).status());
     files.push_back(ino);
   }
-  while (root->is_dir() && !todo.empty()) {
+  while (root.is_dir() && !todo.empty()) {
     const uint64_t dir = todo.back();
     todo.pop_back();
-    auto m = mark(dir);
-    if (!m.is_ok()) return m.status();
-    if (!m.value()) continue;  // removed meanwhile
+    DFS_ASSIGN_OR_RETURN(auto m, mark(dir));
+    if (!m) continue;  // removed meanwhile
     ++change.dirs;
     auto entries = list_dir(dir);
     if (!entries.is_ok()) {
@@ -111,9 +107,8 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
       if (d.type == S_IFDIR) {
         todo.push_back(d.ino);
       } else if (d.type == S_IFREG && seen.insert(d.ino).second) {
-        auto f = mark(d.ino);
-        if (!f.is_ok()) return f.status();
-        if (f.value()) files.push_back(d.ino);
+        DFS_ASSIGN_OR_RETURN(auto f, mark(d.ino));
+        if (f) files.push_back(d.ino);
       }
     }
   }
@@ -137,9 +132,8 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
   std::vector<ExtentRecord> fresh;
   {
     ReaderTracker::Pin pin = m_readers.enter();
-    auto live = m_volume->meta().get(Cf::kExtents, std::string(key));
-    if (!live.is_ok()) return live.status();
-    if (!live->has_value() || **live != value) return Status::ok();  // changed: nothing to do
+    DFS_ASSIGN_OR_RETURN(auto live, m_volume->meta().get(Cf::kExtents, std::string(key)));
+    if (!live.has_value() || *live != value) return Status::ok();  // changed: nothing to do
     block_buffer::Ptr buf = block_buffer::make(e.length);
     DFS_RETURN_IF_ERROR(m_replicas->read(e, 0, e.blocks(), buf.get(), IoClass::kBackground, pin,
                                          ReadSite{ino, off}));
@@ -152,9 +146,8 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
   if (!e.is_ec() && policy.codes(e.blocks()) &&
       std::none_of(fresh.begin(), fresh.end(), [](const ExtentRecord& r) { return r.is_ec(); }))
     return Status::error(EAGAIN, "no room to code inode " + std::to_string(ino) + " now");
-  auto swapped = swap_extent(key, value, e.length, fresh, /*kept=*/0, &space);
-  if (!swapped.is_ok()) return swapped.status();
-  if (!swapped.value()) return Status::ok();  // rewritten meanwhile
+  DFS_ASSIGN_OR_RETURN(auto swapped, swap_extent(key, value, e.length, fresh, /*kept=*/0, &space));
+  if (!swapped) return Status::ok();  // rewritten meanwhile
   std::vector<DiskRange> old;
   append_space(e, &old);
   release_space(old);
@@ -164,17 +157,14 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
 }
 
 Status FileSystem::convert_file(uint64_t ino) {
-  auto policy = data_policy(ino);
-  if (!policy.is_ok()) return policy.status();
+  DFS_ASSIGN_OR_RETURN(auto policy, data_policy(ino));
   // Collected first: the rewrites change this inode's records.
-  auto records = raw_extents(ino);
-  if (!records.is_ok()) return records.status();
-  for (const auto& [key, value] : records.value()) {
+  DFS_ASSIGN_OR_RETURN(auto records, raw_extents(ino));
+  for (const auto& [key, value] : records) {
     if (m_jobs.stopping()) return Status::error(ECANCELED, "unmounting");
-    auto e = ExtentRecord::decode(value);
-    if (!e.is_ok()) return e.status();
-    if (extent_matches(e.value(), policy.value())) continue;
-    Status st = rewrite_extent(key, value, e.value(), policy.value());
+    DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode(value));
+    if (extent_matches(e, policy)) continue;
+    Status st = rewrite_extent(key, value, e, policy);
     if (!st.is_ok() && st.err() != EAGAIN) return st;
   }
   return Status::ok();

@@ -65,9 +65,8 @@ Result<uint64_t> FileSystem::hole_bytes(uint64_t ino, uint64_t a, uint64_t b,
                                         const Ranges* within) {
   uint64_t total = within == nullptr ? b - a : overlap(*within, a, b);
   if (total == 0) return uint64_t{0};
-  auto ext = extents_in(ino, a, b);
-  if (!ext.is_ok()) return ext.status();
-  for (const auto& [off, e] : ext.value()) {
+  DFS_ASSIGN_OR_RETURN(auto ext, extents_in(ino, a, b));
+  for (const auto& [off, e] : ext) {
     const uint64_t lo = std::max(a, off), hi = std::min(b, off + e.length);
     if (lo >= hi) continue;
     total -= within == nullptr ? hi - lo : overlap(*within, lo, hi);
@@ -104,16 +103,13 @@ Result<uint64_t> FileSystem::release_reserved(rocksdb::WriteBatch* b, InodeRecor
 }
 
 Status FileSystem::reserve_range(uint64_t ino, uint64_t a, uint64_t e) {
-  auto policy = data_policy(ino);
-  if (!policy.is_ok()) return policy.status();
+  DFS_ASSIGN_OR_RETURN(auto policy, data_policy(ino));
   auto guard = m_locks.lock_whole_file(ino);
-  auto rec_r = load_inode(ino);
-  if (!rec_r.is_ok()) return rec_r.status();
-  InodeRecord rec = rec_r.value();
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
   DFS_ASSIGN_OR_RETURN(uint64_t holes, hole_bytes(ino, a, e, nullptr));
   DFS_ASSIGN_OR_RETURN(uint64_t held, hole_bytes(ino, a, e, &rec.reserve_ranges));
   const uint64_t fresh = holes - std::min(holes, held);
-  if (rec.reserve_copies == 0) rec.reserve_copies = policy->copies(m_volume->replicas());
+  if (rec.reserve_copies == 0) rec.reserve_copies = policy.copies(m_volume->replicas());
   const uint64_t raw = fresh * rec.reserve_copies;
   if (raw > 0) DFS_RETURN_IF_ERROR(m_alloc->reserve(raw));
   add_range(&rec.reserve_ranges, a, e);
@@ -133,9 +129,7 @@ Status FileSystem::reserve_range(uint64_t ino, uint64_t a, uint64_t e) {
 
 Status FileSystem::drop_reservation(uint64_t ino, uint64_t a, uint64_t e) {
   auto guard = m_locks.lock_whole_file(ino);
-  auto rec_r = load_inode(ino);
-  if (!rec_r.is_ok()) return rec_r.status();
-  InodeRecord rec = rec_r.value();
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
   rocksdb::WriteBatch b;
   DFS_ASSIGN_OR_RETURN(uint64_t raw, release_reserved(&b, &rec, a, e, /*cut=*/true));
   if (b.Count() == 0) return Status::ok();

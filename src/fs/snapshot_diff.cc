@@ -34,10 +34,9 @@ Result<std::map<std::string, InodeRecord>> namespace_of(const MetaStore& meta) {
       if (it->value().size() != 12) return Status::error(EUCLEAN, "malformed directory entry");
       const uint64_t ino = get_le<uint64_t>(it->value().data());
       std::string name(KeyCodec::dentry_name({it->key().data(), it->key().size()}));
-      auto v = meta.get(Cf::kInodes, KeyCodec::inode_key(ino));
-      if (!v.is_ok()) return v.status();
-      if (!v->has_value()) continue;  // dangling entry: fsck's business
-      DFS_ASSIGN_OR_RETURN(auto rec, InodeRecord::decode(ino, **v));
+      DFS_ASSIGN_OR_RETURN(auto v, meta.get(Cf::kInodes, KeyCodec::inode_key(ino)));
+      if (!v.has_value()) continue;  // dangling entry: fsck's business
+      DFS_ASSIGN_OR_RETURN(auto rec, InodeRecord::decode(ino, *v));
       std::string child = path + "/" + name;
       if (rec.is_dir()) dirs.emplace_back(ino, child);
       out.emplace(std::move(child), rec);

@@ -15,17 +15,16 @@
 
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
-#include "src/fs/file_system.h"
 #include "src/extent/space_checkpoint.h"
+#include "src/fs/file_system.h"
 
 namespace dynamicfs {
 
 Status FileSystem::add_snapshot_refs(std::vector<DiskRange>* refs) const {
   DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(m_volume->dir()));
   for (const auto& s : snaps) {
-    auto r = SnapshotCatalog::extent_refs(m_volume->dir(), s.name);
-    if (!r.is_ok()) return r.status();
-    refs->insert(refs->end(), r->begin(), r->end());
+    DFS_ASSIGN_OR_RETURN(auto r, SnapshotCatalog::extent_refs(m_volume->dir(), s.name));
+    refs->insert(refs->end(), r.begin(), r.end());
   }
   return Status::ok();
 }
@@ -126,13 +125,11 @@ Result<std::vector<SnapshotUsage>> FileSystem::list_snapshots() const {
   std::vector<SnapshotUsage> out;
   for (auto& s : snaps) {
     SnapshotUsage u;
-    auto refs = SnapshotCatalog::extent_refs(m_volume->dir(), s.name);
-    if (!refs.is_ok()) return refs.status();
-    for (const DiskRange& r : SharedExtents::count(refs.value(), nullptr))
-      u.referenced_bytes += r.length;
+    DFS_ASSIGN_OR_RETURN(auto refs, SnapshotCatalog::extent_refs(m_volume->dir(), s.name));
+    for (const DiskRange& r : SharedExtents::count(refs, nullptr)) u.referenced_bytes += r.length;
     // Only meaningful against this volume's counts: a read-only mount
     // counts nothing of the live volume.
-    if (!m_read_only) u.unique_bytes = m_shared.held_only_by(refs.value());
+    if (!m_read_only) u.unique_bytes = m_shared.held_only_by(refs);
     u.info = std::move(s);
     out.push_back(std::move(u));
   }

@@ -124,9 +124,8 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t
   const size_t on_ssd = std::min<size_t>(copies, static_cast<size_t>(std::popcount(room)));
   if (on_ssd == 0) return Status::error(ENOSPC, "the ssd class is full");
   auto fast = on_ssd == 1 && copies == 1 ? [&]() -> Result<std::vector<std::vector<DiskRange>>> {
-    auto one = m_alloc->allocate(length, room, may_use_reserved);
-    if (!one.is_ok()) return one.status();
-    return std::vector<std::vector<DiskRange>>{std::move(one).value()};
+    DFS_ASSIGN_OR_RETURN(auto one, m_alloc->allocate(length, room, may_use_reserved));
+    return std::vector<std::vector<DiskRange>>{std::move(one)};
   }()
       : m_alloc->allocate_copies(length, on_ssd, room, may_use_reserved);
   if (!fast.is_ok() || on_ssd == copies) return fast;
@@ -152,19 +151,17 @@ Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extent_map(ui
 Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
                                 uint64_t* moved_bytes, uint64_t* moved_extents) {
   // Collected first: replace_copies writes records of this inode.
-  auto records = raw_extents(ino);
-  if (!records.is_ok()) return records.status();
+  DFS_ASSIGN_OR_RETURN(auto records, raw_extents(ino));
   const DiskMask writable = m_volume->writable_mask();
-  for (const auto& [key, value] : records.value()) {
+  for (const auto& [key, value] : records) {
     if (m_jobs.stopping()) break;
-    auto e = ExtentRecord::decode(value);
-    if (!e.is_ok()) return e.status();
-    if (e->is_ec()) continue;
+    DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode(value));
+    if (e.is_ec()) continue;
     std::vector<ExtentCopy> keep;
     std::vector<DiskRange> dropped;
-    for (const auto& c : e->copies) {
+    for (const auto& c : e.copies) {
       if (dropped.size() < max_moves && ((from >> c.disk) & 1) != 0) {
-        dropped.push_back(DiskRange{c.disk, c.offset, e->length});
+        dropped.push_back(DiskRange{c.disk, c.offset, e.length});
       } else {
         keep.push_back(c);
       }
@@ -174,13 +171,13 @@ Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t
     for (const auto& c : keep) taken |= DiskMask{1} << c.disk;
     const DiskMask allowed = to & writable & ~taken;
     if (static_cast<size_t>(std::popcount(allowed)) < dropped.size()) continue;
-    Status st = replace_copies(key, value, e.value(), keep, dropped, dropped.size(), allowed);
+    Status st = replace_copies(key, value, e, keep, dropped, dropped.size(), allowed);
     if (st.err() == ENOSPC) return st;  // the target class is full: stop here
     if (!st.is_ok()) {
       spdlog::warn("tiering: moving inode {} failed: {}", ino, st.to_string());
       continue;
     }
-    *moved_bytes += e->length * dropped.size();
+    *moved_bytes += e.length * dropped.size();
     ++*moved_extents;
   }
   return Status::ok();
@@ -212,15 +209,14 @@ Status FileSystem::run_tier_pass() {
     auto it = m_volume->meta().iterator(Cf::kExtents);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       uint64_t ino = KeyCodec::extent_key_ino({it->key().data(), it->key().size()});
-      auto e = ExtentRecord::decode({it->value().data(), it->value().size()});
-      if (!e.is_ok()) return e.status();
-      if (e->is_ec()) continue;  // stripes stay where they were coded
+      DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode({it->value().data(), it->value().size()}));
+      if (e.is_ec()) continue;  // stripes stay where they were coded
       if (files.empty() || files.back().ino != ino) files.push_back(FileUse{ino, 0, 0, 0, 0});
-      const DiskMask where = copies_mask(e.value());
+      const DiskMask where = copies_mask(e);
       if ((where & ssd) != 0) {
-        files.back().on_ssd += e->length * std::popcount(where & ssd);
+        files.back().on_ssd += e.length * std::popcount(where & ssd);
       } else {
-        files.back().off_ssd += e->length;
+        files.back().off_ssd += e.length;
       }
     }
     DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));

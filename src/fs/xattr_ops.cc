@@ -25,10 +25,9 @@ bool is_acl_name(std::string_view name) {
 }  // namespace
 
 Result<std::optional<PosixAcl>> FileSystem::load_acl(uint64_t ino, const char* name) const {
-  auto v = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name));
-  if (!v.is_ok()) return v.status();
-  if (!v->has_value()) return std::optional<PosixAcl>{};
-  auto acl = PosixAcl::parse(**v);
+  DFS_ASSIGN_OR_RETURN(auto v, m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name)));
+  if (!v.has_value()) return std::optional<PosixAcl>{};
+  auto acl = PosixAcl::parse(*v);
   if (!acl.is_ok()) {
     return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": stored " + name + ": " +
                                       acl.status().message());
@@ -59,31 +58,30 @@ Status FileSystem::inherit_acls(rocksdb::WriteBatch* b, uint64_t parent, InodeRe
 
 Status FileSystem::set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, const Caller& caller,
                            std::string_view name, std::string_view value) {
-  auto acl = PosixAcl::parse(value);
-  if (!acl.is_ok()) return acl.status();
+  DFS_ASSIGN_OR_RETURN(auto acl, PosixAcl::parse(value));
   auto* cf = m_volume->meta().handle(Cf::kXattrs);
   const std::string key = KeyCodec::xattr_key(rec->ino, name);
   if (name == PosixAcl::kDefaultName) {
     if (!rec->is_dir()) return Status::error(EACCES);  // as posix_acl_xattr_set()
-    if (acl->empty()) {
+    if (acl.empty()) {
       b->Delete(cf, key);
     } else {
-      b->Put(cf, key, acl->encode());
+      b->Put(cf, key, acl.encode());
     }
     return Status::ok();
   }
-  if (acl->empty()) {
+  if (acl.empty()) {
     b->Delete(cf, key);
     return Status::ok();
   }
   // posix_acl_update_mode(): the mode follows the ACL, and an ACL that the
   // mode alone expresses is not stored.
-  rec->mode = (rec->mode & ~0777u) | acl->mode_bits();
+  rec->mode = (rec->mode & ~0777u) | acl.mode_bits();
   if (!caller.may_keep_setgid(rec->gid)) rec->mode &= ~static_cast<uint32_t>(S_ISGID);
-  if (acl->equivalent_to_mode()) {
+  if (acl.equivalent_to_mode()) {
     b->Delete(cf, key);
   } else {
-    b->Put(cf, key, acl->encode());
+    b->Put(cf, key, acl.encode());
   }
   return Status::ok();
 }
@@ -94,13 +92,12 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_vie
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   if (value.size() > kXattrValueMax) return Status::error(E2BIG);
   auto guard = m_locks.lock_exclusive({ino});
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
-  auto existing = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name));
-  if (!existing.is_ok()) return existing.status();
-  if ((flags & XATTR_CREATE) && existing->has_value()) return Status::error(EEXIST);
-  if ((flags & XATTR_REPLACE) && !existing->has_value()) return Status::error(ENODATA);
-  InodeRecord r = rec.value();
+  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto existing,
+                       m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name)));
+  if ((flags & XATTR_CREATE) && existing.has_value()) return Status::error(EEXIST);
+  if ((flags & XATTR_REPLACE) && !existing.has_value()) return Status::error(ENODATA);
+  InodeRecord r = rec;
   r.ctime = now_timestamp();
   rocksdb::WriteBatch b;
   if (is_acl_name(name)) {
@@ -115,17 +112,14 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_vie
 
 Result<std::string> FileSystem::getxattr(uint64_t ino, std::string_view name) {
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
-  auto v = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name));
-  if (!v.is_ok()) return v.status();
-  if (!v->has_value()) return Status::error(ENODATA);
-  return std::move(**v);
+  DFS_RETURN_IF_ERROR(load_inode(ino).status());
+  DFS_ASSIGN_OR_RETURN(auto v, m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name)));
+  if (!v.has_value()) return Status::error(ENODATA);
+  return std::move(*v);
 }
 
 Result<std::vector<std::string>> FileSystem::listxattr(uint64_t ino) {
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
+  DFS_RETURN_IF_ERROR(load_inode(ino).status());
   std::vector<std::string> names;
   auto it = m_volume->meta().iterator(Cf::kXattrs);
   std::string prefix = KeyCodec::xattr_prefix(ino);
@@ -141,12 +135,11 @@ Status FileSystem::removexattr(uint64_t ino, std::string_view name) {
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   auto guard = m_locks.lock_exclusive({ino});
-  auto rec = load_inode(ino);
-  if (!rec.is_ok()) return rec.status();
-  auto existing = m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name));
-  if (!existing.is_ok()) return existing.status();
-  if (!existing->has_value()) return Status::error(ENODATA);
-  InodeRecord r = rec.value();
+  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto existing,
+                       m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name)));
+  if (!existing.has_value()) return Status::error(ENODATA);
+  InodeRecord r = rec;
   r.ctime = now_timestamp();
   rocksdb::WriteBatch b;
   b.Delete(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(ino, name));

@@ -16,9 +16,8 @@ Result<std::shared_ptr<ImageTarget>> ImageTarget::open_regions(
     const std::map<uint32_t, std::string>& regions, bool writable) {
   auto t = std::make_shared<ImageTarget>();
   for (const auto& [index, path] : regions) {
-    auto d = writable ? Disk::open(path) : Disk::open_read_only(path);
-    if (!d.is_ok()) return d.status();
-    t->m_regions.emplace(index, std::move(d).value());
+    DFS_ASSIGN_OR_RETURN(auto d, writable ? Disk::open(path) : Disk::open_read_only(path));
+    t->m_regions.emplace(index, std::move(d));
   }
   return t;
 }
