@@ -88,12 +88,8 @@ Status FileSystem::replace_copies(std::string_view key, std::string_view value,
   DFS_ASSIGN_OR_RETURN(auto live, m_volume->meta().get(Cf::kExtents, std::string(key)));
   if (!live.has_value() || *live != value) return Status::ok();  // changed: a later pass
   if (add > 0) {
-    auto copies = m_alloc->allocate_copies(e.length, add, allowed);
-    if (!copies.is_ok() && copies.err() == ENOSPC) {
-      DFS_RETURN_IF_ERROR(sync_all());  // recycle deferred frees, then try again
-      m_alloc->wait_for_claims(std::chrono::seconds(10));
-      copies = m_alloc->allocate_copies(e.length, add, allowed);
-    }
+    auto copies = allocate_or_recycle<Placement>(
+        [&] { return m_alloc->allocate_copies(e.length, add, allowed); });
     if (!copies.is_ok()) {
       return Status::error(
           copies.err(), "no room for another copy of inode " + std::to_string(ino) + " at offset " +

@@ -93,14 +93,8 @@ Result<bool> FileSystem::write_stripe(const char* data, uint64_t length, const E
   const uint64_t unit = (length / kBlock + scheme.k - 1) / scheme.k * kBlock;
   for (size_t attempt = 0;; ++attempt) {
     if (m_volume->writable_count() < scheme.units()) return false;
-    auto placed = m_alloc->allocate_copies(unit, scheme.units(), m_volume->writable_mask());
-    if (!placed.is_ok() && placed.err() == ENOSPC) {
-      // Recycle space freed by recent overwrites and discards, as
-      // allocate_space does, before giving up.
-      DFS_RETURN_IF_ERROR(sync_all());
-      m_alloc->wait_for_claims(std::chrono::seconds(10));
-      placed = m_alloc->allocate_copies(unit, scheme.units(), m_volume->writable_mask());
-    }
+    auto placed = allocate_or_recycle<Placement>(
+        [&] { return m_alloc->allocate_copies(unit, scheme.units(), m_volume->writable_mask()); });
     // Too few disks with room for a unit each: copies may still fit.
     if (!placed.is_ok() && placed.err() == ENOSPC) return false;
     if (!placed.is_ok()) return placed.status();

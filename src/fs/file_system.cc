@@ -361,28 +361,20 @@ void FileSystem::release_space(const std::vector<DiskRange>& freed) {
   m_alloc->defer_free(unowned, m_readers.tag_free());
 }
 
-Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_space(uint64_t length,
-                                                                       size_t wanted,
-                                                                       uint64_t may_use_reserved) {
+Result<FileSystem::Placement> FileSystem::allocate_space(uint64_t length, size_t wanted,
+                                                         uint64_t may_use_reserved) {
   const DiskMask writable = m_volume->writable_mask();
   const size_t copies = std::min<size_t>(wanted, m_volume->writable_count());
   if (copies == 0) return Status::error(EIO, "no disk of the volume can take new data");
-  auto attempt = [&]() -> Result<std::vector<std::vector<DiskRange>>> {
+  return allocate_or_recycle<Placement>([&]() -> Result<Placement> {
     // The ssd class first while it has room (tiering), else any disks.
-    auto tiered = allocate_tiered(length, copies, may_use_reserved);
-    if (tiered.is_ok()) return tiered;
+    DFS_ASSIGN_OR_RETURN(auto tiered, allocate_tiered(length, copies, may_use_reserved));
+    if (tiered.has_value()) return std::move(*tiered);
     if (copies > 1) return m_alloc->allocate_copies(length, copies, writable, may_use_reserved);
     // One copy may spill over disks.
     DFS_ASSIGN_OR_RETURN(auto one, m_alloc->allocate(length, writable, may_use_reserved));
-    return std::vector<std::vector<DiskRange>>{std::move(one)};
-  };
-  auto r = attempt();
-  if (r.is_ok() || r.err() != ENOSPC) return r;
-  // Space freed by recent overwrites becomes usable after a durable commit,
-  // and space being discarded once the device is done.
-  DFS_RETURN_IF_ERROR(sync_all());
-  m_alloc->wait_for_claims(std::chrono::seconds(10));
-  return attempt();
+    return Placement{std::move(one)};
+  });
 }
 
 Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_view value,

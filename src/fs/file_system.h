@@ -11,6 +11,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -28,18 +29,18 @@
 #include "metadata/group_commit_coordinator.h"
 #include "metadata/inode_record.h"
 #include "src/extent/allocator.h"
+#include "src/extent/block_buffer.h"
 #include "src/extent/extent_lock_manager.h"
 #include "src/extent/extent_map_cache.h"
 #include "src/extent/pending_space.h"
 #include "src/extent/reader_tracker.h"
+#include "src/extent/replica_io.h"
 #include "src/extent/shared_extents.h"
-#include "src/extent/block_buffer.h"
+#include "src/extent/volume.h"
 #include "src/fs/data_policy.h"
 #include "src/fs/discarder.h"
 #include "src/fs/fs_types.h"
 #include "src/fs/posix_acl.h"
-#include "src/extent/replica_io.h"
-#include "src/extent/volume.h"
 #include "src/fs/volume_sync.h"
 #include "src/io/background_scheduler.h"
 #include "src/io/job_queue.h"
@@ -345,10 +346,22 @@ class FileSystem {
                     const ReserveRelease& reserve, const char* crash_at = nullptr);
   // Sets the size: copy-on-write of the boundary block, then one commit.
   Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
+  // Disk space of each copy of a piece of data.
+  using Placement = std::vector<std::vector<DiskRange>>;
   // Space for min(copies, writable disks) copies of `length` bytes on
   // distinct writable disks (see Allocator::allocate_copies).
-  Result<std::vector<std::vector<DiskRange>>> allocate_space(uint64_t length, size_t copies,
-                                                             uint64_t may_use_reserved = 0);
+  Result<Placement> allocate_space(uint64_t length, size_t copies, uint64_t may_use_reserved = 0);
+  // Runs ALLOCATE; when the pool is out of space, makes recently freed
+  // space usable (a durable commit releases deferred frees, finished
+  // discards give claimed space back) and runs it once more.
+  template <class T>
+  Result<T> allocate_or_recycle(const std::function<Result<T>()>& allocate) {
+    auto r = allocate();
+    if (r.is_ok() || r.err() != ENOSPC) return r;
+    DFS_RETURN_IF_ERROR(sync_all());
+    m_alloc->wait_for_claims(std::chrono::seconds(10));
+    return allocate();
+  }
   // Generation tag of fresh extents (unique per write).
   static uint64_t next_write_seq();
   void update_atime(uint64_t ino);
@@ -423,9 +436,10 @@ class FileSystem {
   // Whether tiering can act now (enabled, both classes writable); kept in
   // m_tier_active for the read path, refreshed at open and by every pass.
   bool refresh_tier_active();
-  // Placement of new data on the ssd class when it has room; ENOSPC if not.
-  Result<std::vector<std::vector<DiskRange>>> allocate_tiered(uint64_t length, size_t copies,
-                                                              uint64_t may_use_reserved);
+  // Placement of new data on the ssd class while tiering is active and the
+  // class has room; nothing when the data goes anywhere instead.
+  Result<std::optional<Placement>> allocate_tiered(uint64_t length, size_t copies,
+                                                   uint64_t may_use_reserved);
   // Moves up to `max_moves` copies of the extents of `ino` that are on
   // `from` disks to `to` disks; adds the bytes moved.
   Status migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,

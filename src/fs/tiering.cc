@@ -109,12 +109,11 @@ TierClassUse FileSystem::class_use(DiskMask mask) const {
   return u;
 }
 
-Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t length,
-                                                                        size_t copies,
-                                                                        uint64_t may_use_reserved) {
+Result<std::optional<FileSystem::Placement>> FileSystem::allocate_tiered(
+    uint64_t length, size_t copies, uint64_t may_use_reserved) {
+  const std::optional<Placement> not_here;  // the caller places the data anywhere
   const auto [ssd, hdd] = tier_masks();
-  if (!m_tier_on.load(std::memory_order_relaxed) || ssd == 0 || hdd == 0)
-    return Status::error(ENOSPC, "tiering inactive");
+  if (!m_tier_on.load(std::memory_order_relaxed) || ssd == 0 || hdd == 0) return not_here;
   DiskMask room = 0;
   for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
     if (((ssd >> d) & 1) == 0) continue;
@@ -122,24 +121,27 @@ Result<std::vector<std::vector<DiskRange>>> FileSystem::allocate_tiered(uint64_t
     if (sp.used() + length <= sp.capacity / 100 * kFastFillLimit) room |= DiskMask{1} << d;
   }
   const size_t on_ssd = std::min<size_t>(copies, static_cast<size_t>(std::popcount(room)));
-  if (on_ssd == 0) return Status::error(ENOSPC, "the ssd class is full");
+  if (on_ssd == 0) return not_here;  // the ssd class is full
   auto fast = on_ssd == 1 && copies == 1 ? [&]() -> Result<std::vector<std::vector<DiskRange>>> {
     DFS_ASSIGN_OR_RETURN(auto one, m_alloc->allocate(length, room, may_use_reserved));
     return std::vector<std::vector<DiskRange>>{std::move(one)};
   }()
       : m_alloc->allocate_copies(length, on_ssd, room, may_use_reserved);
-  if (!fast.is_ok() || on_ssd == copies) return fast;
+  if (!fast.is_ok() && fast.err() == ENOSPC) return not_here;
+  if (!fast.is_ok()) return fast.status();
+  if (on_ssd == copies) return std::optional<Placement>(std::move(fast).value());
   // What the fast copies took of the file's reservation is gone from it.
   const uint64_t taken = on_ssd * block_buffer::align_up(length);
   auto slow = m_alloc->allocate_copies(length, copies - on_ssd, hdd,
                                        may_use_reserved - std::min(may_use_reserved, taken));
   if (!slow.is_ok()) {
     for (const auto& c : fast.value()) m_alloc->free_now(c);
+    if (slow.err() == ENOSPC) return not_here;
     return slow.status();
   }
   auto out = std::move(fast).value();
   for (auto& c : slow.value()) out.push_back(std::move(c));
-  return out;
+  return std::optional<Placement>(std::move(out));
 }
 
 Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extent_map(uint64_t ino) const {
