@@ -70,10 +70,6 @@ class FileSystem {
   void set_io_workers(unsigned workers);
   unsigned io_workers() const { return m_io_workers.load(); }
   const GroupCommitCoordinator& commit() const { return *m_commit; }
-  // Tests: runs before each metadata WAL sync (a slow WAL, held by a test).
-  void set_wal_sync_hook(std::function<void()> hook) {
-    m_commit->set_before_sync_hook(std::move(hook));
-  }
   // Largest write whose data rides in the WAL (live; 0 = none).
   void set_journal_max_bytes(uint32_t bytes) { m_journal_max.store(bytes); }
   uint32_t journal_max_bytes() const { return m_journal_max.load(); }
@@ -83,12 +79,10 @@ class FileSystem {
   // Extent cache size in bytes (live; 0 turns it off).
   void set_extent_cache_bytes(uint64_t bytes) { m_cache.set_capacity(bytes); }
   ExtentCacheStats extent_cache_stats() const { return m_cache.stats(); }
-  // Tiering (tiering.cc). Settings are live; run_tier_pass does one pass of
-  // the background migration now (tests).
+  // Tiering (tiering.cc). Settings are live.
   void set_tier_settings(const TierSettings& t);
   TierSettings tier_settings() const;
   TierStats tier_stats() const;
-  Status run_tier_pass();
   // The extents of a file in file order (`dynamicfs locate`).
   Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extent_map(uint64_t ino) const;
   // Data policies (policy_ops.cc). set_policy sets INO's policy, and for a
@@ -97,8 +91,6 @@ class FileSystem {
   Result<PolicyChange> set_policy(uint64_t ino, const DataPolicy& policy);
   Result<DataPolicy> data_policy(uint64_t ino) const;
   ConvertStats convert_stats() const;
-  // Waits until the converter's queue is empty (tests).
-  void drain_conversions();
   // fstrim(8): discards all free space of at least min_len bytes now.
   Result<TrimResult> trim(uint64_t min_len);
   ~FileSystem();
@@ -212,6 +204,16 @@ class FileSystem {
   void drain_repairs() { m_replicas->drain_repairs(); }
   Volume& volume() { return *m_volume; }
 
+  // Tests only (LevelDB's TEST_ convention): hooks into background work.
+  // Runs before each metadata WAL sync (a slow WAL, held by a test).
+  void TEST_set_wal_sync_hook(std::function<void()> hook) {
+    m_commit->set_before_sync_hook(std::move(hook));
+  }
+  // One pass of the tiering migration now.
+  Status TEST_run_tier_pass() { return run_tier_pass(); }
+  // Waits until the converter's queue is empty.
+  void TEST_drain_conversions() { m_convert_queue.drain(); }
+
  private:
   explicit FileSystem(std::unique_ptr<Volume> volume, FsOptions opts);
   Status recover();
@@ -224,6 +226,7 @@ class FileSystem {
   // Background jobs (one scheduler, m_jobs): tiering, conversion, deleted
   // snapshots' space, the periodic sync; started by open().
   void start_background_jobs();
+  Status run_tier_pass();
   void run_snapshot_deletes();
   Status load_checkpoint(bool* loaded);
   Status remove_orphans();

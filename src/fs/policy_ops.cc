@@ -178,10 +178,6 @@ ConvertStats FileSystem::convert_stats() const {
   return s;
 }
 
-void FileSystem::drain_conversions() {
-  m_convert_queue.drain();
-}
-
 void FileSystem::run_conversions() {
   while (!m_jobs.stopping()) {
     auto ino = m_convert_queue.take();

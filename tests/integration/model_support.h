@@ -3,6 +3,7 @@
 // operation (Op). Header-only; used by model_test.cc and model_posix_ops.cc.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace dynamicfs::model {
 constexpr uint64_t kKiB = 1024;
@@ -121,6 +123,19 @@ inline std::string stat_summary(const struct stat& st) {
   // Directory sizes are filesystem specific; file and symlink sizes are not.
   if (!S_ISDIR(st.st_mode)) os << " size=" << st.st_size;
   return os.str();
+}
+
+// The entries of directory DIR but "." and "..", in readdir order; false
+// (errno set) if it cannot be opened.
+inline bool list_names(const std::string& dir, std::vector<std::string>* names) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  while (dirent* de = readdir(d)) {
+    std::string n = de->d_name;
+    if (n != "." && n != "..") names->push_back(n);
+  }
+  closedir(d);
+  return true;
 }
 
 // One tree under test: the dynamicfs mount or the host reference.

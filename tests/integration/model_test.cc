@@ -169,14 +169,8 @@ class Model {
   }
 
   static void collect_paths(const std::string& root, const std::string& rel, ExistingPaths& out) {
-    DIR* d = opendir((root + "/" + rel).c_str());
-    if (d == nullptr) return;
     std::vector<std::string> names;
-    while (dirent* de = readdir(d)) {
-      std::string n = de->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    closedir(d);
+    if (!list_names(root + "/" + rel, &names)) return;
     for (const auto& n : names) {
       std::string child = rel.empty() ? n : rel + "/" + n;
       struct stat st;

@@ -36,17 +36,11 @@ std::vector<std::string> TreeComparison::differences(size_t* entries) {
 void TreeComparison::walk(const std::string& root, const std::string& rel,
                           std::map<std::string, TreeEntry>& out, std::vector<std::string>& diffs) {
   const std::string dir = rel.empty() ? root : root + "/" + rel;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
+  std::vector<std::string> names;
+  if (!list_names(dir, &names)) {
     diffs.push_back("opendir(" + dir + "): " + errno_name(errno));
     return;
   }
-  std::vector<std::string> names;
-  while (dirent* de = readdir(d)) {
-    std::string n = de->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
   for (const auto& n : names) {
     const std::string child = rel.empty() ? n : rel + "/" + n;
     const std::string full = root + "/" + child;

@@ -297,7 +297,7 @@ TEST_F(ErasureTest, PolicySetConvertsExistingFilesBothWays) {
   auto change = m_fs->set_policy(FileSystem::kRootIno, ec42());
   ASSERT_TRUE(change.is_ok());
   EXPECT_EQ(change->files, 1u);
-  m_fs->drain_conversions();
+  m_fs->TEST_drain_conversions();
   uint64_t coded = 0;
   for (const auto& [off, e] : extents(f)) coded += e.is_ec() ? e.length : 0;
   EXPECT_EQ(coded, 3 * kMiB + 8192) << "the replicated pieces were not coded";
@@ -305,7 +305,7 @@ TEST_F(ErasureTest, PolicySetConvertsExistingFilesBothWays) {
   EXPECT_TRUE(same(read_all(f), data));
   expect_fsck_clean();
   ASSERT_TRUE(m_fs->set_policy(f, two).is_ok());
-  m_fs->drain_conversions();
+  m_fs->TEST_drain_conversions();
   for (const auto& [off, e] : extents(f)) {
     EXPECT_FALSE(e.is_ec());
     EXPECT_EQ(e.copies.size(), 2u);

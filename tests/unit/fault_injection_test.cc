@@ -39,6 +39,16 @@ class FaultTest : public ::testing::Test {
     return test_volume::file_with(*m_fs, name, data);
   }
   Result<std::string> read_all(uint64_t ino) { return test_volume::read_all(*m_fs, ino); }
+  // Every (name, data) file in the root reads back whole.
+  void expect_files(const std::vector<std::pair<std::string, std::string>>& files) {
+    for (const auto& [name, d] : files) {
+      auto rec = m_fs->lookup(FileSystem::kRootIno, name);
+      ASSERT_TRUE(rec.is_ok()) << name << ": " << rec.status().to_string();
+      auto back = read_all(rec->ino);
+      ASSERT_TRUE(back.is_ok()) << "fsync'd small write lost: " << back.status().to_string();
+      EXPECT_EQ(back.value(), d);
+    }
+  }
   static std::string pattern(size_t n, char seed) {
     std::string s(n, '\0');
     for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + i % 97 + i / 4096);
@@ -162,13 +172,7 @@ TEST_F(FaultTest, PowerCutKeepsFsyncedSmallWritesThroughTheJournal) {
   m_plans.clear();
   m_fs = test_volume::open_with_faults(m_dir, &m_plans);
   ASSERT_TRUE(m_fs);
-  for (const auto& [name, d] : files) {
-    auto rec = m_fs->lookup(FileSystem::kRootIno, name);
-    ASSERT_TRUE(rec.is_ok()) << name << ": " << rec.status().to_string();
-    auto back = read_all(rec->ino);
-    ASSERT_TRUE(back.is_ok()) << "fsync'd small write lost: " << back.status().to_string();
-    EXPECT_EQ(back.value(), d);
-  }
+  expect_files(files);
 }
 
 // A data sync that the power cut short never happened: the writes it was to
@@ -201,13 +205,7 @@ TEST_F(FaultTest, SyncCutShortByPowerLossCountsForNothing) {
   m_plans.clear();
   m_fs = test_volume::open_with_faults(m_dir, &m_plans);
   ASSERT_TRUE(m_fs);
-  for (const auto& [name, d] : files) {
-    auto rec = m_fs->lookup(FileSystem::kRootIno, name);
-    ASSERT_TRUE(rec.is_ok()) << name << ": " << rec.status().to_string();
-    auto back = read_all(rec->ino);
-    ASSERT_TRUE(back.is_ok()) << "fsync'd small write lost: " << back.status().to_string();
-    EXPECT_EQ(back.value(), d);
-  }
+  expect_files(files);
 }
 
 // An older journaled write of the same place, or of space freed since, is

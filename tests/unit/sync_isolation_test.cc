@@ -155,7 +155,7 @@ TEST_F(SyncIsolationTest, HeldDataSyncDoesNotBlockOtherFiles) {
 }
 
 TEST_F(SyncIsolationTest, HeldWalSyncDoesNotBlockOtherFiles) {
-  m_fs->set_wal_sync_hook([this] { m_wal.wait_here(); });
+  m_fs->TEST_set_wal_sync_hook([this] { m_wal.wait_here(); });
   check_isolated([this] { m_wal.wait_for_waiter(); }, [this] { m_wal.open(); },
                  /*others_synced=*/false);
 }

@@ -88,7 +88,7 @@ TEST(Tiering, NewDataOnSsdColdFilesMoveOffHotFilesMoveBack) {
       }
     }
   });
-  ASSERT_TRUE(fs.run_tier_pass().is_ok());
+  ASSERT_TRUE(fs.TEST_run_tier_pass().is_ok());
   ASSERT_TRUE(fs.sync_all().is_ok());
   TierStats after = fs.tier_stats();
   EXPECT_LE(after.ssd.used, after.ssd.capacity * 30 / 100 + 8 * kMiB);
@@ -103,7 +103,7 @@ TEST(Tiering, NewDataOnSsdColdFilesMoveOffHotFilesMoveBack) {
   TierSettings t = fs.tier_settings();
   t.low_water = 49;
   fs.set_tier_settings(t);
-  ASSERT_TRUE(fs.run_tier_pass().is_ok());
+  ASSERT_TRUE(fs.TEST_run_tier_pass().is_ok());
   stop = true;
   reader.join();
   EXPECT_EQ(bad.load(), 0u) << "reads during migration returned wrong data";
