@@ -276,11 +276,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
 Status FileSystem::open_file(uint64_t ino, int flags) {
   if (m_read_only && (flags & O_ACCMODE) != O_RDONLY) return Status::error(EROFS);
   DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
-  {
-    auto& shard = open_shard(ino);
-    std::lock_guard lk(shard.mutex);
-    ++shard.counts[ino];
-  }
+  m_open.open(ino);
   if ((flags & O_TRUNC) && rec.is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
     InodeRecord after;
     Status st = truncate(ino, 0, &after);
@@ -299,24 +295,15 @@ Status FileSystem::open_dir(uint64_t ino) {
     if (!rec.is_dir()) return Status::error(ENOTDIR);
     // Counted while the inode lock keeps an rmdir from finishing between
     // the check and the count.
-    auto& shard = open_shard(ino);
-    std::lock_guard lk(shard.mutex);
-    ++shard.counts[ino];
+    m_open.open(ino);
   }
   return Status::ok();
 }
 
 Status FileSystem::release_file(uint64_t ino) {
-  {
-    auto& shard = open_shard(ino);
-    std::lock_guard lk(shard.mutex);
-    auto it = shard.counts.find(ino);
-    if (it == shard.counts.end()) return Status::ok();
-    if (--it->second > 0) return Status::ok();
-    shard.counts.erase(it);
-  }
+  if (!m_open.close(ino)) return Status::ok();  // other handles remain
   auto guard = m_locks.lock_whole_file(ino);
-  if (is_open(ino)) return Status::ok();  // reopened meanwhile
+  if (m_open.is_open(ino)) return Status::ok();  // reopened meanwhile
   auto rec = load_inode(ino);
   if (!rec.is_ok()) return rec.err() == ENOENT ? Status::ok() : rec.status();
   if (rec->nlink > 0) return Status::ok();

@@ -452,13 +452,6 @@ Result<uint64_t> FileSystem::allocate_ino() {
   return ino;
 }
 
-bool FileSystem::is_open(uint64_t ino) const {
-  auto& shard = open_shard(ino);
-  std::lock_guard lk(shard.mutex);
-  auto it = shard.counts.find(ino);
-  return it != shard.counts.end() && it->second > 0;
-}
-
 Status FileSystem::check_name(std::string_view name) const {
   if (name.empty()) return Status::error(ENOENT);
   if (name.size() > kNameMax) return Status::error(ENAMETOOLONG);

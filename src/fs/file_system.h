@@ -37,9 +37,11 @@
 #include "src/extent/replica_io.h"
 #include "src/extent/shared_extents.h"
 #include "src/extent/volume.h"
+#include "src/fs/access_tracker.h"
 #include "src/fs/data_policy.h"
 #include "src/fs/discarder.h"
 #include "src/fs/fs_types.h"
+#include "src/fs/open_file_table.h"
 #include "src/fs/posix_acl.h"
 #include "src/fs/volume_sync.h"
 #include "src/io/background_scheduler.h"
@@ -248,7 +250,6 @@ class FileSystem {
   Status delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::vector<DiskRange>* freed);
   // unlink (want_dir = false) and rmdir (true).
   Status remove_entry(uint64_t parent, std::string_view name, bool want_dir);
-  bool is_open(uint64_t ino) const;
   Status check_name(std::string_view name) const;
   // POSIX ACLs (xattr_ops.cc). The default ACL of a directory, if any.
   Result<std::optional<PosixAcl>> load_acl(uint64_t ino, const char* name) const;
@@ -426,9 +427,7 @@ class FileSystem {
   Status sync_metadata();
   Status sync_data_disks();
   // Tiering helpers (tiering.cc).
-  void note_access(uint64_t ino);
-  void forget_access(uint64_t ino);
-  uint64_t last_read(uint64_t ino);    // wall clock seconds of the last read since mount, or 0
+  void note_access(uint64_t ino);      // a read of INO (recorded while tiering can act)
   uint64_t last_access(uint64_t ino);  // the last read or the mtime, whichever is later
   TierClassUse class_use(DiskMask mask) const;
   // The writable disks of each class.
@@ -484,18 +483,9 @@ class FileSystem {
   std::atomic<uint64_t> m_ino_reserved{0};  // persisted next_ino (exclusive bound)
   std::atomic<uint64_t> m_inode_count{0};
 
-  // Open handles per inode, sharded so opens never contend on one lock.
-  struct alignas(64) OpenShard {
-    mutable std::mutex mutex;
-    std::unordered_map<uint64_t, uint32_t> counts;
-  };
-  static constexpr size_t kOpenShards = 64;
+  OpenFileTable m_open;  // handles per inode
   // Memory for files' extent maps (encoded records): about 200,000 extents.
   static constexpr uint64_t kExtentMapBudget = 64ull << 20;
-  std::array<OpenShard, kOpenShards> m_open;
-  OpenShard& open_shard(uint64_t ino) const {
-    return const_cast<OpenShard&>(m_open[ino % kOpenShards]);
-  }
 
   std::unique_ptr<VolumeSync> m_sync;  // data, then the WAL, nothing held across a sync
   CoalescedSync m_sync_round;
@@ -512,17 +502,11 @@ class FileSystem {
   // .deleting-NAME dirs whose space is not yet back.
   JobQueue<std::string> m_delete_queue;
 
-  // Tiering: last read per inode (wall clock seconds), sharded.
-  struct alignas(64) AccessShard {
-    std::mutex mutex;
-    std::unordered_map<uint64_t, uint64_t> last;
-  };
-  std::array<AccessShard, kOpenShards> m_access;
-  mutable std::mutex m_tier_mutex;  // guards m_tier and the loop's wait
+  AccessTracker m_access;           // tiering: the last read of each file
+  mutable std::mutex m_tier_mutex;  // guards m_tier
   TierSettings m_tier;
   std::atomic<bool> m_tier_on{false};
   std::atomic<bool> m_tier_active{false};
-  std::atomic<uint64_t> m_last_read_any{0};  // wall clock seconds of the latest read
   std::atomic<uint64_t> m_demoted_bytes{0}, m_promoted_bytes{0};
   std::atomic<uint64_t> m_demoted_extents{0}, m_promoted_extents{0}, m_tier_passes{0};
   std::mutex m_tier_pass_mutex;  // one pass at a time

@@ -174,7 +174,7 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
   auto rec = load_inode(ino);
   if (rec.is_ok()) delete_reservation(b, rec.value());
   b->Delete(meta.handle(Cf::kInodes), KeyCodec::inode_key(ino));
-  forget_access(ino);
+  m_access.forget(ino);
   return Status::ok();
 }
 
@@ -186,7 +186,7 @@ Status FileSystem::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim,
     put_inode(b, *victim);
     return Status::ok();
   }
-  if (is_open(victim->ino)) {
+  if (m_open.is_open(victim->ino)) {
     // Unlinked while open: keep the data until the last close; the orphan
     // record lets mount clean it up after a crash.
     put_inode(b, *victim);

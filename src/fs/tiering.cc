@@ -69,29 +69,11 @@ bool FileSystem::refresh_tier_active() {
 void FileSystem::note_access(uint64_t ino) {
   // Reads are only worth recording while there is somewhere to move to.
   if (!m_tier_active.load(std::memory_order_relaxed)) return;
-  const uint64_t now = wall_seconds();
-  if (m_last_read_any.load(std::memory_order_relaxed) != now)
-    m_last_read_any.store(now, std::memory_order_relaxed);
-  AccessShard& s = m_access[ino % kOpenShards];
-  std::lock_guard lk(s.mutex);
-  s.last[ino] = now;
-}
-
-void FileSystem::forget_access(uint64_t ino) {
-  AccessShard& s = m_access[ino % kOpenShards];
-  std::lock_guard lk(s.mutex);
-  s.last.erase(ino);
-}
-
-uint64_t FileSystem::last_read(uint64_t ino) {
-  AccessShard& s = m_access[ino % kOpenShards];
-  std::lock_guard lk(s.mutex);
-  auto it = s.last.find(ino);
-  return it == s.last.end() ? 0 : it->second;
+  m_access.note(ino, wall_seconds());
 }
 
 uint64_t FileSystem::last_access(uint64_t ino) {
-  uint64_t t = last_read(ino);
+  uint64_t t = m_access.last_read(ino);
   auto rec = load_inode(ino);
   if (rec.is_ok()) t = std::max<uint64_t>(t, static_cast<uint64_t>(rec->mtime.sec));
   return t;
@@ -199,7 +181,7 @@ Status FileSystem::run_tier_pass() {
   if (!demote && use.used >= low) return Status::ok();
   // Below the low water mark only reads make work: skip the scan when no
   // file was read within hot_seconds.
-  if (!demote && m_last_read_any.load() + t.hot_seconds < wall_seconds()) return Status::ok();
+  if (!demote && m_access.last_read_any() + t.hot_seconds < wall_seconds()) return Status::ok();
 
   // Bytes each file holds on ssd disks, and whether it has extents with no
   // ssd copy, from one scan of the extent map.
@@ -246,7 +228,7 @@ Status FileSystem::run_tier_pass() {
   // most recent first, while they fit under it. (New data is written
   // there already; only reads make a file hot again.)
   const uint64_t now = wall_seconds();
-  for (auto& f : files) f.read = last_read(f.ino);
+  for (auto& f : files) f.read = m_access.last_read(f.ino);
   std::sort(files.begin(), files.end(),
             [](const FileUse& a, const FileUse& b) { return a.read > b.read; });
   uint64_t room = low - use.used;
