@@ -284,7 +284,6 @@ void FileSystem::start_background_jobs() {
   // so the WAL never holds more than an interval of their data.
   BackgroundScheduler::Job sync;
   sync.name = "sync";
-  sync.io_class = IoClass::kWrite;
   sync.period = [this] { return std::chrono::milliseconds(m_sync_interval_ms.load()); };
   sync.pass = [this] {
     Status st = sync_data_disks();

@@ -99,8 +99,7 @@ void BackgroundScheduler::stop() {
 std::vector<BackgroundScheduler::JobStats> BackgroundScheduler::stats() const {
   std::lock_guard lk(m_mutex);
   std::vector<JobStats> out;
-  for (const auto& s : m_jobs)
-    out.push_back(JobStats{s->job.name, s->job.io_class, s->passes.load()});
+  for (const auto& s : m_jobs) out.push_back(JobStats{s->job.name, s->passes.load()});
   return out;
 }
 

@@ -1,11 +1,10 @@
 // BackgroundScheduler: the one way dynamicfs runs background work (syncs,
 // tiering, policy conversion, snapshot space release, discards, repairs).
-// A job is a name, the I/O class its disk work runs at, an optional period
-// and a pass. Each job has its own thread, so a long pass of one never
-// delays another; a job runs a pass when woken or when its period has
-// passed. All jobs stop one way: stop() tells every pass to end early
-// (stopping()), then stops the jobs in the reverse order of their start,
-// running each job's `finish` (drain what must not be dropped) last.
+// A job is a name, an optional period and a pass (its disk I/O names its
+// own IoClass, Background for all but the periodic sync). Each job has its own thread, so a long
+// pass of one never delays another; a job runs a pass when woken or when its period has passed. All
+// jobs stop one way: stop() tells every pass to end early (stopping()), then stops the jobs in the
+// reverse order of their start, running each job's `finish` (drain what must not be dropped) last.
 #pragma once
 
 #include <atomic>
@@ -19,15 +18,12 @@
 #include <thread>
 #include <vector>
 
-#include "src/io/io_scheduler.h"
-
 namespace dynamicfs {
 
 class BackgroundScheduler {
  public:
   struct Job {
     std::string name;  // the thread is "dfs-NAME"
-    IoClass io_class = IoClass::kBackground;
     // Time between passes, asked again before every wait (live settings);
     // unset or zero: a pass only when woken.
     std::function<std::chrono::milliseconds()> period;
@@ -37,7 +33,6 @@ class BackgroundScheduler {
   };
   struct JobStats {
     std::string name;
-    IoClass io_class = IoClass::kBackground;
     uint64_t passes = 0;
   };
   using JobId = size_t;
