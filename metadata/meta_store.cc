@@ -84,9 +84,9 @@ MetaStore::~MetaStore() {
     if (m_default != nullptr) m_db->DestroyColumnFamilyHandle(m_default);
     m_db->Close();
   }
-  if (!m_read_only && !m_dir.empty()) {
+  if (!m_open_key.empty()) {
     std::lock_guard lk(g_open_mutex);
-    g_open_dirs.erase(canonical_dir(m_dir));
+    g_open_dirs.erase(m_open_key);
   }
 }
 
@@ -156,10 +156,11 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
     }
   } claim;
   if (!read_only) {
+    std::string key = canonical_dir(dir);
     std::lock_guard lk(g_open_mutex);
-    if (!g_open_dirs.insert(canonical_dir(dir)).second)
+    if (!g_open_dirs.insert(key).second)
       return Status::error(EBUSY, "metadata store " + dir + " is already open in this process");
-    claim.key = canonical_dir(dir);
+    claim.key = std::move(key);
   }
   struct stat st {};
   bool exists = ::stat((dir + "/CURRENT").c_str(), &st) == 0;
@@ -234,6 +235,7 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open_impl(const std::string& dir, 
   for (Cf cf : {Cf::kInodes, Cf::kDentries, Cf::kXattrs})
     cached[static_cast<size_t>(cf)] = store->handle(cf)->GetID();
   store->m_records = std::make_unique<RecordCache>(std::move(cached), kRecordCacheBytes);
+  store->m_open_key = claim.key;
   claim.kept = true;  // the store's destructor lets it go
   return store;
 }

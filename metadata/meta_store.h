@@ -97,6 +97,7 @@ class MetaStore {
   struct FlushHook;
   struct JournalCollector;
   std::string m_dir;
+  std::string m_open_key;  // this store's entry among the process's open stores
   std::shared_ptr<FlushHook> m_flush_hook;
   std::shared_ptr<JournalCollector> m_journal;  // read-write opens only
   bool m_read_only = false;
