@@ -14,6 +14,9 @@
 
 namespace dynamicfs {
 
+// The root directory's inode number (FUSE_ROOT_ID); mkfs creates it.
+inline constexpr uint64_t kRootIno = 1;
+
 struct InodeRecord {
   static constexpr uint8_t kVersion = 1;
 

@@ -22,7 +22,6 @@ namespace dynamicfs {
 
 namespace {
 
-constexpr uint64_t kRootIno = 1;
 constexpr uint64_t kBlock = 4096;
 constexpr const char* kLostFound = "lost+found";
 

@@ -17,8 +17,6 @@ namespace dynamicfs {
 
 namespace {
 
-constexpr uint64_t kRootIno = 1;
-
 // Path -> inode record, every name reachable from the root.
 Result<std::map<std::string, InodeRecord>> namespace_of(const MetaStore& meta) {
   std::map<std::string, InodeRecord> out;
