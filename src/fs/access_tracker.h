@@ -28,8 +28,8 @@ class AccessTracker {
     s.last.erase(ino);
   }
   // The last read of INO since mount, or 0.
-  uint64_t last_read(uint64_t ino) {
-    Shard& s = m_shards[ino % kShards];
+  uint64_t last_read(uint64_t ino) const {
+    const Shard& s = m_shards[ino % kShards];
     std::lock_guard lk(s.mutex);
     auto it = s.last.find(ino);
     return it == s.last.end() ? 0 : it->second;
@@ -40,7 +40,7 @@ class AccessTracker {
  private:
   static constexpr size_t kShards = 64;
   struct alignas(64) Shard {
-    std::mutex mutex;
+    mutable std::mutex mutex;
     std::unordered_map<uint64_t, uint64_t> last;
   };
   std::array<Shard, kShards> m_shards;

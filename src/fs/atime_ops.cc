@@ -31,12 +31,12 @@ bool FileSystem::atime_due(const InodeRecord& rec) const {
 void FileSystem::update_atime(uint64_t ino) {
   if (m_read_only) return;
   auto guard = m_locks.lock_exclusive({ino});
-  auto rec = load_inode(ino);
+  auto rec = m_inodes->load(ino);
   if (!rec.is_ok() || !atime_due(rec.value())) return;
   InodeRecord r = rec.value();
   r.atime = now_timestamp();
   rocksdb::WriteBatch b;
-  put_inode(&b, r);
+  m_inodes->put(&b, r);
   Status st = m_commit->apply(&b);
   if (!st.is_ok()) spdlog::warn("atime update of inode {} failed: {}", ino, st.to_string());
 }

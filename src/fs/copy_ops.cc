@@ -38,9 +38,9 @@ Result<size_t> FileSystem::copy_range(uint64_t src, uint64_t src_off, uint64_t d
   DFS_RETURN_IF_ERROR(check_writable());
   if (length == 0) return size_t{0};
   if (src_off + length < src_off || dst_off + length < dst_off) return Status::error(EINVAL);
-  DFS_ASSIGN_OR_RETURN(auto s, load_inode(src));
+  DFS_ASSIGN_OR_RETURN(auto s, m_inodes->load(src));
   DFS_RETURN_IF_ERROR(check_regular(s));
-  DFS_ASSIGN_OR_RETURN(auto d, load_inode(dst));
+  DFS_ASSIGN_OR_RETURN(auto d, m_inodes->load(dst));
   DFS_RETURN_IF_ERROR(check_regular(d));
   if (src_off >= s.size) return size_t{0};
   uint64_t len = std::min<uint64_t>(length, s.size - src_off);
@@ -108,10 +108,10 @@ Result<size_t> FileSystem::copy_bytes(uint64_t src, uint64_t src_off, uint64_t d
 Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64_t dst,
                                           uint64_t dst_off, uint64_t length) {
   auto guard = m_locks.lock_copy(src, dst);
-  auto s = load_inode(src);
+  auto s = m_inodes->load(src);
   if (!s.is_ok()) return s.status();
   DFS_RETURN_IF_ERROR(check_regular(s.value()));
-  DFS_ASSIGN_OR_RETURN(InodeRecord d, load_inode(dst));
+  DFS_ASSIGN_OR_RETURN(InodeRecord d, m_inodes->load(dst));
   DFS_RETURN_IF_ERROR(check_regular(d));
   // Only whole blocks that lie inside the source as it is now (it may have
   // shrunk since the caller looked).
@@ -119,7 +119,7 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
   length = std::min(length, (s->size - src_off) / kBlock * kBlock);
   if (length == 0) return uint64_t{0};
 
-  DFS_ASSIGN_OR_RETURN(auto pieces, extents_in(src, src_off, src_off + length));
+  DFS_ASSIGN_OR_RETURN(auto pieces, m_inodes->extents_in(src, src_off, src_off + length));
   CowChange c(*m_alloc);
   // The destination range's old extents go (one remap per batch); the
   // source's blocks take their place, sliced to the range. Source holes stay

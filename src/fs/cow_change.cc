@@ -32,14 +32,14 @@ Result<FileSystem::CowStep> FileSystem::retry_edge_read(const Status& st, int at
 }
 
 Status FileSystem::add_edge(uint64_t ino, uint64_t offset, CowChange* c) const {
-  DFS_ASSIGN_OR_RETURN(BlockRef ref, block_ref(ino, offset));
+  DFS_ASSIGN_OR_RETURN(BlockRef ref, m_inodes->block_ref(ino, offset));
   c->edges.push_back(CowEdge{offset, std::move(ref)});
   return Status::ok();
 }
 
 bool FileSystem::edges_unchanged(uint64_t ino, const CowChange& c) const {
   for (const CowEdge& e : c.edges) {
-    auto now = block_ref(ino, e.offset);
+    auto now = m_inodes->block_ref(ino, e.offset);
     if (!now.is_ok() || !now->same_as(e.ref)) return false;
   }
   return true;
@@ -51,8 +51,8 @@ Status FileSystem::commit_cow(InodeRecord* rec, CowChange* c, ExtentLockManager:
   rec->mtime = rec->ctime = now_timestamp();
   ++rec->generation;
   DFS_ASSIGN_OR_RETURN(uint64_t unreserve,
-                       release_reserved(&c->batch, rec, reserve.begin, reserve.end, reserve.cut));
-  put_inode(&c->batch, *rec);
+                       m_reservations->release(&c->batch, rec, reserve.begin, reserve.end, reserve.cut));
+  m_inodes->put(&c->batch, *rec);
   if (crash_at != nullptr) crash_point(crash_at);
   DFS_RETURN_IF_ERROR(commit_sharing(&c->batch, c->shares));
   c->fresh.committed();

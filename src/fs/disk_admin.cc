@@ -325,7 +325,7 @@ Status FileSystem::remove_disk(uint32_t disk) {
         }
         const bool was_online = m_volume->disk_state(disk) == DiskState::kOnline;
         // No tiering pass may place copies while the disk drains.
-        std::lock_guard tier_lk(m_tier_pass_mutex);
+        auto tier_lk = m_tiering->hold_passes();
         m_volume->set_draining(disk, true);
         m_rebalance_cancel = false;
         Status st = rebalance_all(3);

@@ -126,7 +126,7 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
                          std::vector<DiskRange>* freed, int64_t* alloc_delta,
                          std::vector<DiskRange>* shares) {
   auto* cf = m_volume->meta().handle(Cf::kExtents);
-  DFS_ASSIGN_OR_RETURN(auto old, extents_in(ino, start, end));
+  DFS_ASSIGN_OR_RETURN(auto old, m_inodes->extents_in(ino, start, end));
   for (const auto& [foff, e] : old) {
     b->Delete(cf, KeyCodec::extent_key(ino, foff));
     uint64_t cut0 = std::max(foff, start), cut1 = std::min<uint64_t>(foff + e.length, end);
@@ -177,7 +177,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     CowChange c(*m_alloc);
     if (head || tail) {
       auto guard = m_locks.lock_range_shared(ino, a0, a1);
-      DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+      DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
       if (!rec.is_reg()) return Status::error(rec.is_dir() ? EISDIR : EINVAL);
       if (head) DFS_RETURN_IF_ERROR(add_edge(ino, a0, &c));
       if (tail) DFS_RETURN_IF_ERROR(add_edge(ino, a1 - kBlock, &c));
@@ -193,7 +193,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     // only while the pool has reservations at all.
     uint64_t may_use = 0;
     if (m_alloc->reserved() > 0) {
-      auto hint = load_inode(ino);
+      auto hint = m_inodes->load(ino);
       if (hint.is_ok()) may_use = hint->reserved_raw();
     }
     // A small write's data also rides in the WAL with its records: an fsync
@@ -205,7 +205,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
                                           journal ? &c.batch : nullptr));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
-    DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
     if (!rec.is_reg()) return Status::error(rec.is_dir() ? EISDIR : EINVAL);
     if (!edges_unchanged(ino, c)) return CowStep::kRetry;
     DFS_RETURN_IF_ERROR(
@@ -226,7 +226,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
     uint64_t old_size = 0;
     {
       auto guard = m_locks.lock_range_shared(ino, 0, UINT64_MAX);
-      DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+      DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
       if (rec.is_dir()) return Status::error(EISDIR);
       if (!rec.is_reg()) return Status::error(EINVAL);
       old_size = rec.size;
@@ -251,7 +251,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
                                             &c.fresh.ranges, policy));
     }
     auto guard = m_locks.lock_whole_file(ino);
-    DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
     if (rec.size != old_size || !edges_unchanged(ino, c)) return CowStep::kRetry;
     // One remap per batch: a second one would read the extent map without
     // the first one's (unapplied) changes.
@@ -275,7 +275,7 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
 
 Status FileSystem::open_file(uint64_t ino, int flags) {
   if (m_read_only && (flags & O_ACCMODE) != O_RDONLY) return Status::error(EROFS);
-  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
   m_open.open(ino);
   if ((flags & O_TRUNC) && rec.is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
     InodeRecord after;
@@ -291,7 +291,7 @@ Status FileSystem::open_file(uint64_t ino, int flags) {
 Status FileSystem::open_dir(uint64_t ino) {
   {
     auto guard = m_locks.lock_shared(ino);
-    DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+    DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
     if (!rec.is_dir()) return Status::error(ENOTDIR);
     // Counted while the inode lock keeps an rmdir from finishing between
     // the check and the count.
@@ -304,7 +304,7 @@ Status FileSystem::release_file(uint64_t ino) {
   if (!m_open.close(ino)) return Status::ok();  // other handles remain
   auto guard = m_locks.lock_whole_file(ino);
   if (m_open.is_open(ino)) return Status::ok();  // reopened meanwhile
-  auto rec = load_inode(ino);
+  auto rec = m_inodes->load(ino);
   if (!rec.is_ok()) return rec.err() == ENOENT ? Status::ok() : rec.status();
   if (rec->nlink > 0) return Status::ok();
   // Last close of an unlinked file: now its space can go.
@@ -314,7 +314,7 @@ Status FileSystem::release_file(uint64_t ino) {
   b.Delete(m_volume->meta().handle(Cf::kVolume), KeyCodec::orphan_key(ino));
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
   guard.release();
-  --m_inode_count;
+  m_inodes->add_inodes(-1);
   release_space(freed);
   return Status::ok();
 }

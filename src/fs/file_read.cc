@@ -21,78 +21,10 @@ using block_buffer::align_down;
 using block_buffer::align_up;
 }  // namespace
 
-bool FileSystem::BlockRef::same_as(const BlockRef& o) const {
-  if (hole != o.hole) return false;
-  if (hole) return true;
-  return ext_file_off == o.ext_file_off && ext.copies == o.ext.copies &&
-         ext.length == o.ext.length && ext.generation == o.ext.generation &&
-         ext.skip == o.ext.skip && ext.ec_k == o.ext.ec_k;
-}
-
-Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extents_in(uint64_t ino,
-                                                                              uint64_t start,
-                                                                              uint64_t end) const {
-  // From the file's map in memory: the cost follows the file's layout, not
-  // its history (RocksDB's memtable keeps every deleted extent key until
-  // the next flush, and a seek would step over all of them).
-  // A file's records in [start, end) (all of them when start is 0 and end
-  // the maximum), stopping with EFBIG past max_bytes.
-  auto scan = [this](uint64_t file, uint64_t from, uint64_t to, uint64_t max_bytes,
-                     ExtentMapCache::Map* out) -> Status {
-    const std::string prefix = KeyCodec::extent_prefix(file);
-    const std::string upper = KeyCodec::prefix_end(prefix);
-    rocksdb::Slice lo(prefix), hi(upper);
-    auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
-    if (from == 0) {
-      it->Seek(prefix);
-    } else {
-      // The record that starts at or before FROM may reach into the range.
-      it->SeekForPrev(KeyCodec::extent_key(file, from));
-      if (!it->Valid()) it->Seek(KeyCodec::extent_key(file, from));
-    }
-    uint64_t bytes = 0;
-    for (; it->Valid(); it->Next()) {
-      const uint64_t off = KeyCodec::extent_key_offset({it->key().data(), it->key().size()});
-      if (off >= to) break;
-      bytes += it->value().size();
-      if (bytes > max_bytes) return Status::error(EFBIG);
-      out->emplace_hint(out->end(), off, it->value().ToString());
-    }
-    return status_from_rocksdb(it->status(), "extent scan");
-  };
-  return m_extent_maps->lookup(
-      ino, start, end,
-      [&scan](uint64_t file, uint64_t max_bytes, ExtentMapCache::Map* out) {
-        return scan(file, 0, UINT64_MAX, max_bytes, out);
-      },
-      [&scan](uint64_t file, uint64_t from, uint64_t to, ExtentMapCache::Map* out) {
-        return scan(file, from, to, UINT64_MAX, out);
-      });
-}
-
-Result<std::vector<std::pair<std::string, std::string>>> FileSystem::raw_extents(
-    uint64_t ino) const {
-  const std::string prefix = KeyCodec::extent_prefix(ino);
-  const std::string upper = KeyCodec::prefix_end(prefix);
-  rocksdb::Slice lo(prefix), hi(upper);
-  auto it = m_volume->meta().bounded_iterator(Cf::kExtents, &lo, &hi);
-  std::vector<std::pair<std::string, std::string>> out;
-  for (it->Seek(prefix); it->Valid(); it->Next())
-    out.emplace_back(it->key().ToString(), it->value().ToString());
-  DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
-  return out;
-}
-
-Result<FileSystem::BlockRef> FileSystem::block_ref(uint64_t ino, uint64_t block_off) const {
-  auto ext = extents_in(ino, block_off, block_off + kBlock);
-  if (!ext.is_ok()) return ext.status();
-  BlockRef ref;
-  if (!ext->empty()) {
-    ref.hole = false;
-    ref.ext_file_off = ext->front().first;
-    ref.ext = std::move(ext->front().second);
-  }
-  return ref;
+Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extent_map(uint64_t ino) const {
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
+  if (!rec.is_reg()) return InodeStore::ExtentList{};
+  return m_inodes->extents_in(ino, 0, UINT64_MAX);
 }
 
 Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
@@ -115,12 +47,12 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     std::vector<std::pair<uint64_t, ExtentRecord>> pieces;
     {
       auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
-      DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+      DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
       if (rec.is_dir()) return Status::error(EISDIR);
       gen = rec.generation;
       file_size = rec.size;
       if (offset >= file_size || size == 0) return size_t{0};
-      auto ext = extents_in(ino, align_down(offset),
+      auto ext = m_inodes->extents_in(ino, align_down(offset),
                             align_up(std::min<uint64_t>(offset + size, file_size)));
       if (!ext.is_ok()) return ext.status();
       pieces = std::move(ext).value();
@@ -153,7 +85,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     bool touch_atime = false;
     {
       auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
-      DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+      DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
       if (rec.generation != gen) continue;
       touch_atime = failure.is_ok() && atime_due(rec);
     }
@@ -162,7 +94,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
       spdlog::error("read failed: {}", failure.to_string());
       return failure;
     }
-    if (!pieces.empty()) note_access(ino);  // hot for tiering
+    if (!pieces.empty()) m_tiering->note_access(ino);  // hot for tiering
     return static_cast<size_t>(end - offset);
   }
   return Status::error(EAGAIN,

@@ -36,7 +36,6 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       m_journal_max(opts.journal_max_bytes),
       m_io_workers(opts.io_workers),
       m_cache(opts.extent_cache_bytes) {
-  set_tier_settings(opts.tiering);
   set_atime_policy(opts.atime);
   std::vector<std::pair<uint64_t, uint64_t>> areas;
   for (size_t i = 0; i < m_volume->disk_count(); ++i) {
@@ -46,10 +45,23 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
   m_alloc = std::make_unique<Allocator>(areas);
   m_replicas = std::make_unique<ReplicaIo>(*m_volume, m_readers, m_jobs, &m_cache);
   m_commit = std::make_unique<GroupCommitCoordinator>(&m_volume->meta(), opts.commit);
-  m_extent_maps = std::make_unique<ExtentMapCache>(m_volume->meta().handle(Cf::kExtents)->GetID(),
-                                                   kExtentMapBudget);
+  m_inodes = std::make_unique<InodeStore>(m_volume->meta(), *m_commit, kExtentMapBudget);
   m_commit->set_after_write(
-      [maps = m_extent_maps.get()](const rocksdb::WriteBatch& b) { maps->apply(b); });
+      [inodes = m_inodes.get()](const rocksdb::WriteBatch& b) { inodes->apply_committed(b); });
+  m_reservations =
+      std::make_unique<Reservations>(m_volume->meta(), *m_inodes, *m_alloc, *m_commit, m_locks);
+  m_tiering = std::make_unique<Tiering>(
+      *m_volume, *m_alloc, *m_inodes, m_jobs,
+      [this](std::string_view key, std::string_view value, const ExtentRecord& e,
+             const std::vector<ExtentCopy>& keep, const std::vector<DiskRange>& dropped,
+             size_t add, DiskMask allowed) {
+        return replace_copies(key, value, e, keep, dropped, add, allowed);
+      });
+  m_tiering->set_settings(opts.tiering);
+  m_snapshots = std::make_unique<Snapshots>(
+      *m_volume, *m_commit, m_shared, m_jobs,
+      Snapshots::Hooks{[this] { return sync_data_disks(); },
+                       [this](const std::vector<DiskRange>& freed) { release_space(freed); }});
   m_sync = std::make_unique<VolumeSync>(*m_volume, *m_replicas, *m_commit);
   m_commit->set_before_write([sync = m_sync.get()] { sync->note_commit(); });
   if (opts.io_workers != 0) set_io_workers(opts.io_workers);
@@ -64,6 +76,25 @@ void FileSystem::set_commit_settings(const GroupCommitSettings& s) {
 void FileSystem::set_sync_interval_ms(unsigned ms) {
   m_sync_interval_ms.store(ms == 0 ? 1 : ms);
   m_jobs.reschedule(m_sync_job);  // the next sync after the new interval
+}
+
+void FileSystem::set_tier_settings(const TierSettings& t) {
+  m_tiering->set_settings(t);
+  m_jobs.wake(m_tier_job);
+}
+
+Result<SnapshotInfo> FileSystem::create_snapshot(const std::string& name) {
+  DFS_RETURN_IF_ERROR(check_writable());
+  return m_snapshots->create(name);
+}
+
+Status FileSystem::delete_snapshot(const std::string& name) {
+  DFS_RETURN_IF_ERROR(check_writable());
+  return m_snapshots->remove(name);
+}
+
+Result<std::vector<SnapshotUsage>> FileSystem::list_snapshots() const {
+  return m_snapshots->list();
 }
 
 void FileSystem::set_discard(bool on) {
@@ -104,7 +135,7 @@ Result<std::unique_ptr<FileSystem>> FileSystem::open(std::unique_ptr<Volume> vol
   fs->m_recovered = true;
   fs->m_discarder =
       std::make_unique<Discarder>(*fs->m_volume, *fs->m_alloc, fs->m_jobs, opts.discard);
-  fs->refresh_tier_active();
+  fs->m_tiering->refresh_active();
   // A memtable reaches disk only after the data it points at.
   fs->m_volume->meta().set_before_flush([raw = fs.get()] {
     Status st = raw->sync_data_disks();
@@ -119,7 +150,7 @@ Status FileSystem::load_checkpoint(bool* loaded) {
   auto& meta = m_volume->meta();
   DFS_ASSIGN_OR_RETURN(auto clean, meta.get(Cf::kVolume, KeyCodec::kCleanUnmount));
   if (!clean.has_value() || clean.value().size() != 8) return Status::ok();
-  m_inode_count = get_le<uint64_t>(clean.value().data());
+  m_inodes->set_inode_count(get_le<uint64_t>(clean.value().data()));
   DFS_ASSIGN_OR_RETURN(auto cp, read_space_checkpoint(meta, m_volume->disk_count()));
   std::vector<std::vector<std::pair<uint64_t, uint64_t>>> free(m_volume->disk_count());
   for (const DiskRange& r : cp.free) free[r.disk].emplace_back(r.offset, r.length);
@@ -133,7 +164,7 @@ Status FileSystem::rebuild_free_space(bool with_snapshots) {
   auto& meta = m_volume->meta();
   DFS_ASSIGN_OR_RETURN(std::vector<DiskRange> refs, extent_space(meta));
   const size_t extents = refs.size();
-  if (with_snapshots) DFS_RETURN_IF_ERROR(add_snapshot_refs(&refs));
+  if (with_snapshots) DFS_RETURN_IF_ERROR(Snapshots::add_refs(*m_volume, &refs));
   // Space several extents point at (instant copies, snapshots) is used
   // once and shared.
   for (const DiskRange& r : SharedExtents::count(std::move(refs), &m_shared))
@@ -141,7 +172,7 @@ Status FileSystem::rebuild_free_space(bool with_snapshots) {
   uint64_t inodes = 0;
   auto iit = meta.iterator(Cf::kInodes);
   for (iit->SeekToFirst(); iit->Valid(); iit->Next()) ++inodes;
-  m_inode_count = inodes;
+  m_inodes->set_inode_count(inodes);
   spdlog::info("rebuilt free space from {} extents, {} inodes", extents, inodes);
   return Status::ok();
 }
@@ -174,11 +205,10 @@ Status FileSystem::recover() {
     next_ino = std::max(next_ino,
                         KeyCodec::decode_inode_key({last->key().data(), last->key().size()}) + 1);
   }
-  m_next_ino = next_ino;
-  m_ino_reserved = next_ino;
+  m_inodes->set_next_ino(next_ino);
   // The pool keeps the files' reservations free (fallocate); orphans give
   // theirs back as they go.
-  DFS_ASSIGN_OR_RETURN(uint64_t reserved, load_reservations());
+  DFS_ASSIGN_OR_RETURN(uint64_t reserved, m_reservations->load_total());
   m_alloc->set_reserved(reserved);
   return remove_orphans();
 }
@@ -237,7 +267,7 @@ Status FileSystem::shutdown() {
     b.Put(meta.handle(Cf::kAlloc), KeyCodec::shared_key(r.disk, r.offset), v);
   }
   std::string count;
-  put_le<uint64_t>(&count, m_inode_count.load());
+  put_le<uint64_t>(&count, m_inodes->inode_count());
   b.Put(meta.handle(Cf::kVolume), KeyCodec::kCleanUnmount, count);
   DFS_RETURN_IF_ERROR(meta.write(&b, true));
   Status flushed = meta.flush();
@@ -251,11 +281,10 @@ void FileSystem::start_background_jobs() {
   BackgroundScheduler::Job tier;
   tier.name = "tier";
   tier.period = [this] {
-    std::lock_guard lk(m_tier_mutex);
-    return std::chrono::milliseconds(std::max(100u, m_tier.interval_ms));
+    return std::chrono::milliseconds(std::max(100u, m_tiering->settings().interval_ms));
   };
   tier.pass = [this] {
-    Status st = run_tier_pass();
+    Status st = m_tiering->run_pass();
     if (!st.is_ok()) spdlog::warn("tiering pass failed: {}", st.to_string());
   };
   m_tier_job = m_jobs.start(std::move(tier));
@@ -271,14 +300,7 @@ void FileSystem::start_background_jobs() {
   };
   m_convert_job = m_jobs.start(std::move(convert));
 
-  BackgroundScheduler::Job snap;
-  snap.name = "snap-delete";
-  snap.pass = [this] { run_snapshot_deletes(); };
-  snap.finish = [this] {
-    m_delete_queue.close();
-    run_snapshot_deletes();
-  };
-  m_delete_job = m_jobs.start(std::move(snap));
+  m_snapshots->start_job();
 
   // Every write reaches its disk within an interval, journaled ones too,
   // so the WAL never holds more than an interval of their data.
@@ -331,7 +353,7 @@ Status FileSystem::sync_all() {
 
 Status FileSystem::fsync(uint64_t ino, bool /*datasync*/) {
   // Data first, then the metadata that points at it, then the reply.
-  DFS_RETURN_IF_ERROR(load_inode(ino).status());
+  DFS_RETURN_IF_ERROR(m_inodes->load(ino).status());
   m_fsync_requests.fetch_add(1, std::memory_order_relaxed);
   return sync_all();
 }
@@ -367,7 +389,7 @@ Result<FileSystem::Placement> FileSystem::allocate_space(uint64_t length, size_t
   if (copies == 0) return Status::error(EIO, "no disk of the volume can take new data");
   return allocate_or_recycle<Placement>([&]() -> Result<Placement> {
     // The ssd class first while it has room (tiering), else any disks.
-    DFS_ASSIGN_OR_RETURN(auto tiered, allocate_tiered(length, copies, may_use_reserved));
+    DFS_ASSIGN_OR_RETURN(auto tiered, m_tiering->allocate(length, copies, may_use_reserved));
     if (tiered.has_value()) return std::move(*tiered);
     if (copies > 1) return m_alloc->allocate_copies(length, copies, writable, may_use_reserved);
     // One copy may spill over disks.
@@ -389,66 +411,6 @@ Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_vie
   *live = true;
   return m_replicas->check_all(
       e, cls, ReadSite{KeyCodec::extent_key_ino(key), KeyCodec::extent_key_offset(key)});
-}
-
-Result<InodeRecord> FileSystem::load_inode(uint64_t ino) const {
-  DFS_ASSIGN_OR_RETURN(auto v, m_volume->meta().get(Cf::kInodes, KeyCodec::inode_key(ino)));
-  if (!v.has_value()) return Status::error(ENOENT);
-  return InodeRecord::decode(ino, *v);
-}
-
-void FileSystem::put_inode(rocksdb::WriteBatch* b, const InodeRecord& rec) {
-  b->Put(m_volume->meta().handle(Cf::kInodes), KeyCodec::inode_key(rec.ino), rec.encode());
-}
-
-Result<std::optional<std::pair<uint64_t, uint32_t>>> FileSystem::get_dentry(
-    uint64_t parent, std::string_view name) const {
-  auto v = m_volume->meta().get(Cf::kDentries, KeyCodec::dentry_key(parent, name));
-  using R = std::optional<std::pair<uint64_t, uint32_t>>;
-  if (!v.is_ok()) return v.status();
-  if (!v->has_value()) return R();
-  if ((*v)->size() != 12) return Status::error(EUCLEAN, "malformed directory entry");
-  return R(std::make_pair(get_le<uint64_t>((*v)->data()), get_le<uint32_t>((*v)->data() + 8)));
-}
-
-void FileSystem::put_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name,
-                            uint64_t ino, uint32_t type) {
-  std::string v;
-  put_le<uint64_t>(&v, ino);
-  put_le<uint32_t>(&v, type);
-  b->Put(m_volume->meta().handle(Cf::kDentries), KeyCodec::dentry_key(parent, name), v);
-}
-
-void FileSystem::delete_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name) {
-  b->Delete(m_volume->meta().handle(Cf::kDentries), KeyCodec::dentry_key(parent, name));
-}
-
-Result<bool> FileSystem::dir_is_empty(uint64_t ino) const {
-  std::string prefix = KeyCodec::dentry_prefix(ino);
-  std::string upper = KeyCodec::prefix_end(prefix);
-  rocksdb::Slice lower_s(prefix), upper_s(upper);
-  auto it = m_volume->meta().bounded_iterator(Cf::kDentries, &lower_s, &upper_s);
-  it->Seek(prefix);
-  if (!it->status().ok()) return status_from_rocksdb(it->status(), "directory scan");
-  return !(it->Valid() && it->key().starts_with(prefix));
-}
-
-Result<uint64_t> FileSystem::allocate_ino() {
-  uint64_t ino = m_next_ino.fetch_add(1);
-  if (ino < m_ino_reserved.load()) return ino;
-  std::lock_guard lk(m_ino_mutex);
-  while (ino >= m_ino_reserved.load()) {
-    // Persist a new bound before any inode numbered from it can be
-    // committed, so a crash never hands the same number out twice.
-    uint64_t bound = std::max(m_ino_reserved.load(), ino + 1) + 4096;
-    rocksdb::WriteBatch reserve;
-    std::string v;
-    put_le<uint64_t>(&v, bound);
-    reserve.Put(m_volume->meta().handle(Cf::kVolume), KeyCodec::kNextIno, v);
-    DFS_RETURN_IF_ERROR(m_commit->apply(&reserve));
-    m_ino_reserved = bound;
-  }
-  return ino;
 }
 
 Status FileSystem::check_name(std::string_view name) const {
@@ -478,7 +440,7 @@ struct statvfs FileSystem::statfs() const {
   s.f_blocks = cap / kBlock;
   s.f_bfree = free / kBlock;
   s.f_bavail = free / kBlock;
-  uint64_t used_inodes = m_inode_count.load();
+  uint64_t used_inodes = m_inodes->inode_count();
   s.f_files = used_inodes + free / kBlock;
   s.f_ffree = free / kBlock;
   s.f_favail = s.f_ffree;
@@ -488,7 +450,7 @@ struct statvfs FileSystem::statfs() const {
 
 FsStats FileSystem::stats() const {
   FsStats s;
-  s.inodes = m_inode_count.load();
+  s.inodes = m_inodes->inode_count();
   for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
     s.disks.push_back(m_alloc->space(d));
     auto io = m_volume->scheduler(d).stats();

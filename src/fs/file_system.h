@@ -37,11 +37,14 @@
 #include "src/extent/replica_io.h"
 #include "src/extent/shared_extents.h"
 #include "src/extent/volume.h"
-#include "src/fs/access_tracker.h"
 #include "src/fs/data_policy.h"
 #include "src/fs/discarder.h"
 #include "src/fs/fs_types.h"
+#include "src/fs/inode_store.h"
 #include "src/fs/open_file_table.h"
+#include "src/fs/reservations.h"
+#include "src/fs/snapshots.h"
+#include "src/fs/tiering.h"
 #include "src/fs/posix_acl.h"
 #include "src/fs/volume_sync.h"
 #include "src/io/background_scheduler.h"
@@ -51,7 +54,7 @@ namespace dynamicfs {
 
 class FileSystem {
  public:
-  static constexpr uint64_t kRootIno = 1;
+  static constexpr uint64_t kRootIno = ::dynamicfs::kRootIno;
   static constexpr size_t kNameMax = 255;
   static constexpr uint32_t kLinkMax = 65000;
   static constexpr uint64_t kMaxFileSize = 1ull << 50;
@@ -81,10 +84,10 @@ class FileSystem {
   // Extent cache size in bytes (live; 0 turns it off).
   void set_extent_cache_bytes(uint64_t bytes) { m_cache.set_capacity(bytes); }
   ExtentCacheStats extent_cache_stats() const { return m_cache.stats(); }
-  // Tiering (tiering.cc). Settings are live.
+  // Tiering (tiering.h). Settings are live.
   void set_tier_settings(const TierSettings& t);
-  TierSettings tier_settings() const;
-  TierStats tier_stats() const;
+  TierSettings tier_settings() const { return m_tiering->settings(); }
+  TierStats tier_stats() const { return m_tiering->stats(); }
   // The extents of a file in file order (`dynamicfs locate`).
   Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extent_map(uint64_t ino) const;
   // Data policies (policy_ops.cc). set_policy sets INO's policy, and for a
@@ -172,7 +175,7 @@ class FileSystem {
   // Makes a running add/remove stop at its next extent (shutdown).
   void cancel_rebalance() { m_rebalance_cancel = true; }
 
-  // Snapshots (snapshot_ops.cc). create_snapshot captures every file as of
+  // Snapshots (snapshots.h). create_snapshot captures every file as of
   // one point of the commit order: commits wait while the metadata is
   // checkpointed (one memtable flush) and its extents gain a reference, so
   // later writes never touch its space. delete_snapshot takes it out at
@@ -182,8 +185,8 @@ class FileSystem {
   Status delete_snapshot(const std::string& name);
   Result<std::vector<SnapshotUsage>> list_snapshots() const;
   // Waits until deleted snapshots' space has been released (tests, shutdown).
-  void drain_snapshot_deletes();
-  size_t snapshot_deletes_pending() const;
+  void drain_snapshot_deletes() { m_snapshots->drain_deletes(); }
+  size_t snapshot_deletes_pending() const { return m_snapshots->deletes_pending(); }
   bool read_only() const { return m_read_only; }
   // Access times (live: mount -o remount changes them). A mount remounted
   // read-only updates no access time; the kernel refuses everything else.
@@ -212,7 +215,7 @@ class FileSystem {
     m_commit->set_before_sync_hook(std::move(hook));
   }
   // One pass of the tiering migration now.
-  Status TEST_run_tier_pass() { return run_tier_pass(); }
+  Status TEST_run_tier_pass() { return m_tiering->run_pass(); }
   // Waits until the converter's queue is empty.
   void TEST_drain_conversions() { m_convert_queue.drain(); }
 
@@ -220,29 +223,16 @@ class FileSystem {
   explicit FileSystem(std::unique_ptr<Volume> volume, FsOptions opts);
   Status recover();
   Status rebuild_free_space(bool with_snapshots);
-  // Appends the disk space every snapshot's extents reference.
-  Status add_snapshot_refs(std::vector<DiskRange>* refs) const;
   Status check_writable() const {
     return m_read_only ? Status::error(EROFS, "read-only snapshot mount") : Status::ok();
   }
   // Background jobs (one scheduler, m_jobs): tiering, conversion, deleted
   // snapshots' space, the periodic sync; started by open().
   void start_background_jobs();
-  Status run_tier_pass();
-  void run_snapshot_deletes();
   Status load_checkpoint(bool* loaded);
   Status remove_orphans();
 
   // Helpers (callers hold the relevant locks).
-  Result<InodeRecord> load_inode(uint64_t ino) const;
-  void put_inode(rocksdb::WriteBatch* b, const InodeRecord& rec);
-  Result<std::optional<std::pair<uint64_t, uint32_t>>> get_dentry(uint64_t parent,
-                                                                  std::string_view name) const;
-  void put_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name, uint64_t ino,
-                  uint32_t type);
-  void delete_dentry(rocksdb::WriteBatch* b, uint64_t parent, std::string_view name);
-  Result<bool> dir_is_empty(uint64_t ino) const;
-  Result<uint64_t> allocate_ino();
   Result<InodeRecord> create_node(uint64_t parent, std::string_view name, uint32_t mode,
                                   uint64_t rdev, std::string_view symlink_target, const Caller& c);
   // Drops one link of `victim`; deletes it (or makes it an orphan while open).
@@ -271,18 +261,7 @@ class FileSystem {
   void run_conversions();
 
   // Data path helpers (file_io.cc).
-  struct BlockRef {
-    bool hole = true;
-    ExtentRecord ext;  // the whole extent holding the block
-    uint64_t ext_file_off = 0;
-    bool same_as(const BlockRef& o) const;
-  };
-  Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extents_in(uint64_t ino, uint64_t start,
-                                                                    uint64_t end) const;
-  Result<BlockRef> block_ref(uint64_t ino, uint64_t block_off) const;
-  // Every extent record of INO as stored (key, value), for passes that
-  // rewrite records one by one and check each is still live.
-  Result<std::vector<std::pair<std::string, std::string>>> raw_extents(uint64_t ino) const;
+  using BlockRef = InodeStore::BlockRef;
   Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
                     const ReaderTracker::Pin& pin);
   // Writes `data` as fresh extents laid out as `policy` says (stripes or
@@ -351,7 +330,7 @@ class FileSystem {
   // Sets the size: copy-on-write of the boundary block, then one commit.
   Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
   // Disk space of each copy of a piece of data.
-  using Placement = std::vector<std::vector<DiskRange>>;
+  using Placement = Tiering::Placement;
   // Space for min(copies, writable disks) copies of `length` bytes on
   // distinct writable disks (see Allocator::allocate_copies).
   Result<Placement> allocate_space(uint64_t length, size_t copies, uint64_t may_use_reserved = 0);
@@ -371,25 +350,6 @@ class FileSystem {
   void update_atime(uint64_t ino);
   Result<InodeRecord> lookup_dots(uint64_t ino, std::string_view name);
 
-  // Reservations (reserve_ops.cc). Bytes of [a, b) inside WITHIN (all of
-  // [a, b) when null) that no extent covers.
-  Result<uint64_t> hole_bytes(uint64_t ino, uint64_t a, uint64_t b,
-                              const std::vector<std::pair<uint64_t, uint64_t>>* within);
-  // fallocate: reserves the holes of [a, b) (block aligned) for INO.
-  Status reserve_range(uint64_t ino, uint64_t a, uint64_t b);
-  // Into batch B, for a change about to place data in [a, b) (cut = false)
-  // or to drop it (punch, truncate: cut = true, the range is no longer
-  // reserved): REC loses the reservation of the holes there. Returns the
-  // pool bytes to unreserve once B is committed.
-  Result<uint64_t> release_reserved(rocksdb::WriteBatch* b, InodeRecord* rec, uint64_t a,
-                                    uint64_t e, bool cut);
-  // release_reserved(cut) of [a, b) in a commit of its own.
-  Status drop_reservation(uint64_t ino, uint64_t a, uint64_t b);
-  void put_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec);
-  void delete_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec);
-  Result<uint64_t> load_reservations();
-  // Loads each inode of INOS once into OUT (keys already there are kept).
-  Status load_inodes(const std::vector<uint64_t>& inos, std::map<uint64_t, InodeRecord>* out);
   Status exchange_entries(uint64_t parent, std::string_view name, uint64_t src, uint64_t new_parent,
                           std::string_view new_name, uint64_t dst);
   Status punch_hole(uint64_t ino, uint64_t offset, uint64_t length);
@@ -426,27 +386,6 @@ class FileSystem {
   Result<uint64_t> extents_on(uint32_t disk) const;
   Status sync_metadata();
   Status sync_data_disks();
-  // Tiering helpers (tiering.cc).
-  void note_access(uint64_t ino);      // a read of INO (recorded while tiering can act)
-  uint64_t last_access(uint64_t ino);  // the last read or the mtime, whichever is later
-  TierClassUse class_use(DiskMask mask) const;
-  // The writable disks of each class.
-  struct TierMasks {
-    DiskMask ssd = 0, hdd = 0;
-  };
-  TierMasks tier_masks() const;
-  // Whether tiering can act now (enabled, both classes writable); kept in
-  // m_tier_active for the read path, refreshed at open and by every pass.
-  bool refresh_tier_active();
-  // Placement of new data on the ssd class while tiering is active and the
-  // class has room; nothing when the data goes anywhere instead.
-  Result<std::optional<Placement>> allocate_tiered(uint64_t length, size_t copies,
-                                                   uint64_t may_use_reserved);
-  // Moves up to `max_moves` copies of the extents of `ino` that are on
-  // `from` disks to `to` disks; adds the bytes moved.
-  Status migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
-                      uint64_t* moved_bytes, uint64_t* moved_extents);
-
   std::unique_ptr<Volume> m_volume;
   const bool m_read_only;
   std::atomic<bool> m_mount_ro{false};
@@ -467,21 +406,14 @@ class FileSystem {
   BackgroundScheduler m_jobs;
   BackgroundScheduler::JobId m_tier_job = BackgroundScheduler::kNoJob;
   BackgroundScheduler::JobId m_convert_job = BackgroundScheduler::kNoJob;
-  BackgroundScheduler::JobId m_delete_job = BackgroundScheduler::kNoJob;
   BackgroundScheduler::JobId m_sync_job = BackgroundScheduler::kNoJob;
   ExtentCache m_cache;  // before m_replicas, which reads through it
-  // Files' extent maps in memory, kept by the group committer's hook.
-  std::unique_ptr<ExtentMapCache> m_extent_maps;
+  // Inodes, entries and extent maps, and inode numbers.
+  std::unique_ptr<InodeStore> m_inodes;
+  std::unique_ptr<Reservations> m_reservations;  // fallocate
   std::unique_ptr<ReplicaIo> m_replicas;  // after m_readers: its repairs hold pins
   SharedExtents m_shared;
   std::unique_ptr<Discarder> m_discarder;  // none on a read-only mount
-
-  // Inode numbers come from an atomic counter; only crossing the persisted
-  // reservation bound (every 4096 numbers) takes m_ino_mutex.
-  std::mutex m_ino_mutex;
-  std::atomic<uint64_t> m_next_ino{0};
-  std::atomic<uint64_t> m_ino_reserved{0};  // persisted next_ino (exclusive bound)
-  std::atomic<uint64_t> m_inode_count{0};
 
   OpenFileTable m_open;  // handles per inode
   // Memory for files' extent maps (encoded records): about 200,000 extents.
@@ -498,18 +430,8 @@ class FileSystem {
   RebalanceStatus m_rebalance;
   std::atomic<uint64_t> m_rebalance_done{0};
 
-  std::mutex m_snapshot_mutex;  // one snapshot create or delete at a time
-  // .deleting-NAME dirs whose space is not yet back.
-  JobQueue<std::string> m_delete_queue;
-
-  AccessTracker m_access;           // tiering: the last read of each file
-  mutable std::mutex m_tier_mutex;  // guards m_tier
-  TierSettings m_tier;
-  std::atomic<bool> m_tier_on{false};
-  std::atomic<bool> m_tier_active{false};
-  std::atomic<uint64_t> m_demoted_bytes{0}, m_promoted_bytes{0};
-  std::atomic<uint64_t> m_demoted_extents{0}, m_promoted_extents{0}, m_tier_passes{0};
-  std::mutex m_tier_pass_mutex;  // one pass at a time
+  std::unique_ptr<Snapshots> m_snapshots;
+  std::unique_ptr<Tiering> m_tiering;
 
   // The converter (policy_ops.cc): files whose extents to lay out anew.
   JobQueue<uint64_t> m_convert_queue;

@@ -11,6 +11,11 @@
 #include <vector>
 
 #include "metadata/group_commit_coordinator.h"
+#include "src/common/clock.h"
+#include "src/extent/allocator.h"
+#include "src/extent/extent_lock_manager.h"
+#include "src/extent/snapshot_catalog.h"
+#include "src/fs/discarder.h"
 
 namespace dynamicfs {
 

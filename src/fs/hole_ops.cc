@@ -18,11 +18,11 @@ namespace dynamicfs {
 Result<uint64_t> FileSystem::seek_data_or_hole(uint64_t ino, uint64_t offset, int whence) {
   if (whence != SEEK_DATA && whence != SEEK_HOLE) return Status::error(EINVAL);
   auto guard = m_locks.lock_shared(ino);
-  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
   if (rec.is_dir()) return Status::error(EISDIR);
   const uint64_t size = rec.size;
   if (offset >= size) return Status::error(ENXIO);
-  DFS_ASSIGN_OR_RETURN(auto ext, extents_in(ino, offset, size));
+  DFS_ASSIGN_OR_RETURN(auto ext, m_inodes->extents_in(ino, offset, size));
   if (whence == SEEK_DATA) {
     // The first extent that reaches past OFFSET; holes have no extent.
     for (const auto& [off, e] : ext) {
@@ -53,7 +53,7 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
     uint64_t size = 0, end = 0, h0 = 0, t1 = 0;
     {
       auto guard = m_locks.lock_shared(ino);
-      DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+      DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
       if (rec.is_dir()) return Status::error(EISDIR);
       if (!rec.is_reg()) return Status::error(ENODEV);
       size = rec.size;
@@ -62,7 +62,7 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
       end = std::min(offset + length, size);
       if (offset >= end) {
         guard.release();
-        DFS_RETURN_IF_ERROR(drop_reservation(ino, punch_begin, punch_end));
+        DFS_RETURN_IF_ERROR(m_reservations->drop(ino, punch_begin, punch_end));
         return CowStep::kCommitted;
       }
       h0 = block_buffer::align_down(offset);
@@ -90,7 +90,7 @@ Status FileSystem::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
     pin.release();
 
     auto guard = m_locks.lock_whole_file(ino);
-    DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
     if (rec.size != size || !edges_unchanged(ino, c)) return CowStep::kRetry;
     DFS_RETURN_IF_ERROR(remap(&c.batch, ino, h0, t1, {}, 0, &c.freed, &c.alloc_delta, &c.shares));
     // After the remap in the batch, so these win over its deletes.
@@ -122,10 +122,12 @@ Status FileSystem::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t l
   if (!rec.is_reg()) return Status::error(ENODEV);
   // Zeros are holes here: ZERO_RANGE frees the range's blocks and zeroes
   // the edges. Either way the holes of the range are then reserved, so
-  // writing into it never fails with ENOSPC (reserve_ops.cc).
+  // writing into it never fails with ENOSPC (reservations.h).
   if (mode & FALLOC_FL_ZERO_RANGE) DFS_RETURN_IF_ERROR(punch_hole(ino, offset, length));
-  DFS_RETURN_IF_ERROR(
-      reserve_range(ino, offset & ~(kBlock - 1), (offset + length + kBlock - 1) & ~(kBlock - 1)));
+  DFS_ASSIGN_OR_RETURN(auto policy, data_policy(ino));
+  DFS_RETURN_IF_ERROR(m_reservations->reserve(ino, offset & ~(kBlock - 1),
+                                              (offset + length + kBlock - 1) & ~(kBlock - 1),
+                                              policy.copies(m_volume->replicas())));
   if (!keep_size && offset + length > rec.size) {
     InodeRecord out;
     return truncate(ino, offset + length, &out);

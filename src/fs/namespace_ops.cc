@@ -22,11 +22,11 @@ Result<InodeRecord> FileSystem::lookup(uint64_t parent, std::string_view name) {
   if (name == "." || name == "..") return lookup_dots(parent, name);
   DFS_RETURN_IF_ERROR(check_name(name));
   auto guard = m_locks.lock_shared(parent);
-  DFS_ASSIGN_OR_RETURN(auto dir, load_inode(parent));
+  DFS_ASSIGN_OR_RETURN(auto dir, m_inodes->load(parent));
   if (!dir.is_dir()) return Status::error(ENOTDIR);
-  DFS_ASSIGN_OR_RETURN(auto d, get_dentry(parent, name));
+  DFS_ASSIGN_OR_RETURN(auto d, m_inodes->dentry(parent, name));
   if (!d.has_value()) return Status::error(ENOENT);
-  return load_inode(d->first);
+  return m_inodes->load(d->first);
 }
 
 Result<InodeRecord> FileSystem::lookup_dots(uint64_t ino, std::string_view name) {
@@ -34,14 +34,14 @@ Result<InodeRecord> FileSystem::lookup_dots(uint64_t ino, std::string_view name)
   // an inode (open_by_handle_at, NFS export): inode numbers are never
   // reused, so a number names one inode for the volume's life. "." may be
   // any inode; ".." only a directory's.
-  auto rec = load_inode(ino);
+  auto rec = m_inodes->load(ino);
   if (!rec.is_ok() || name == ".") return rec;
   if (!rec->is_dir()) return Status::error(ENOTDIR);
-  return load_inode(rec->parent == 0 ? ino : rec->parent);
+  return m_inodes->load(rec->parent == 0 ? ino : rec->parent);
 }
 
 Result<InodeRecord> FileSystem::getattr(uint64_t ino) {
-  return load_inode(ino);
+  return m_inodes->load(ino);
 }
 
 Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view name, uint32_t mode,
@@ -50,16 +50,16 @@ Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view na
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(name));
   auto guard = m_locks.lock_exclusive({parent});
-  DFS_ASSIGN_OR_RETURN(InodeRecord dir, load_inode(parent));
+  DFS_ASSIGN_OR_RETURN(InodeRecord dir, m_inodes->load(parent));
   if (!dir.is_dir()) return Status::error(ENOTDIR);
   if (dir.nlink == 0) return Status::error(ENOENT);
-  DFS_ASSIGN_OR_RETURN(auto existing, get_dentry(parent, name));
+  DFS_ASSIGN_OR_RETURN(auto existing, m_inodes->dentry(parent, name));
   if (existing.has_value()) return Status::error(EEXIST);
   bool is_dir = S_ISDIR(mode);
   if (is_dir && dir.nlink >= kLinkMax) return Status::error(EMLINK);
 
   rocksdb::WriteBatch b;
-  auto ino = allocate_ino();
+  auto ino = m_inodes->allocate_ino();
   if (!ino.is_ok()) return ino.status();
   Timestamp now = now_timestamp();
   InodeRecord rec;
@@ -79,17 +79,17 @@ Result<InodeRecord> FileSystem::create_node(uint64_t parent, std::string_view na
   rec.atime = rec.mtime = rec.ctime = rec.crtime = now;
   DFS_RETURN_IF_ERROR(inherit_acls(&b, parent, &rec, c));
   DFS_RETURN_IF_ERROR(inherit_policy(&b, parent, rec));
-  put_inode(&b, rec);
+  m_inodes->put(&b, rec);
   if (!symlink_target.empty()) {
     b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kSymlinkKey),
           rocksdb::Slice(symlink_target.data(), symlink_target.size()));
   }
-  put_dentry(&b, parent, name, rec.ino, mode & S_IFMT);
+  m_inodes->put_dentry(&b, parent, name, rec.ino, mode & S_IFMT);
   if (is_dir) ++dir.nlink;
   dir.mtime = dir.ctime = now;
-  put_inode(&b, dir);
+  m_inodes->put(&b, dir);
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-  ++m_inode_count;
+  m_inodes->add_inodes(1);
   return rec;
 }
 
@@ -118,7 +118,7 @@ Result<InodeRecord> FileSystem::symlink(uint64_t parent, std::string_view name,
 }
 
 Result<std::string> FileSystem::readlink(uint64_t ino) {
-  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
   if (!rec.is_symlink()) return Status::error(EINVAL);
   DFS_ASSIGN_OR_RETURN(auto v,
                        m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, kSymlinkKey)));
@@ -130,23 +130,23 @@ Result<InodeRecord> FileSystem::link(uint64_t ino, uint64_t new_parent, std::str
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(new_name));
   auto guard = m_locks.lock_exclusive({new_parent, ino});
-  DFS_ASSIGN_OR_RETURN(InodeRecord dir, load_inode(new_parent));
+  DFS_ASSIGN_OR_RETURN(InodeRecord dir, m_inodes->load(new_parent));
   if (!dir.is_dir()) return Status::error(ENOTDIR);
   if (dir.nlink == 0) return Status::error(ENOENT);
-  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
   if (rec.is_dir()) return Status::error(EPERM);
   if (rec.nlink == 0) return Status::error(ENOENT);
   if (rec.nlink >= kLinkMax) return Status::error(EMLINK);
-  DFS_ASSIGN_OR_RETURN(auto existing, get_dentry(new_parent, new_name));
+  DFS_ASSIGN_OR_RETURN(auto existing, m_inodes->dentry(new_parent, new_name));
   if (existing.has_value()) return Status::error(EEXIST);
   Timestamp now = now_timestamp();
   rocksdb::WriteBatch b;
   ++rec.nlink;
   rec.ctime = now;
-  put_inode(&b, rec);
-  put_dentry(&b, new_parent, new_name, ino, rec.mode & S_IFMT);
+  m_inodes->put(&b, rec);
+  m_inodes->put_dentry(&b, new_parent, new_name, ino, rec.mode & S_IFMT);
   dir.mtime = dir.ctime = now;
-  put_inode(&b, dir);
+  m_inodes->put(&b, dir);
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
   return rec;
 }
@@ -171,10 +171,10 @@ Status FileSystem::delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino,
     b->Delete(meta.handle(Cf::kXattrs), xit->key());
   }
   DFS_RETURN_IF_ERROR(status_from_rocksdb(xit->status(), "xattr scan"));
-  auto rec = load_inode(ino);
-  if (rec.is_ok()) delete_reservation(b, rec.value());
+  auto rec = m_inodes->load(ino);
+  if (rec.is_ok()) m_reservations->forget(b, rec.value());
   b->Delete(meta.handle(Cf::kInodes), KeyCodec::inode_key(ino));
-  m_access.forget(ino);
+  m_tiering->forget(ino);
   return Status::ok();
 }
 
@@ -183,18 +183,18 @@ Status FileSystem::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim,
   victim->ctime = now_timestamp();
   victim->nlink = victim->is_dir() ? 0 : victim->nlink - 1;
   if (victim->nlink > 0) {
-    put_inode(b, *victim);
+    m_inodes->put(b, *victim);
     return Status::ok();
   }
   if (m_open.is_open(victim->ino)) {
     // Unlinked while open: keep the data until the last close; the orphan
     // record lets mount clean it up after a crash.
-    put_inode(b, *victim);
+    m_inodes->put(b, *victim);
     b->Put(m_volume->meta().handle(Cf::kVolume), KeyCodec::orphan_key(victim->ino), "");
     return Status::ok();
   }
   DFS_RETURN_IF_ERROR(delete_inode_data(b, victim->ino, freed));
-  --m_inode_count;
+  m_inodes->add_inodes(-1);
   return Status::ok();
 }
 
@@ -202,17 +202,17 @@ Status FileSystem::remove_entry(uint64_t parent, std::string_view name, bool wan
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_name(name));
   for (;;) {
-    DFS_ASSIGN_OR_RETURN(auto d, get_dentry(parent, name));
+    DFS_ASSIGN_OR_RETURN(auto d, m_inodes->dentry(parent, name));
     if (!d.has_value()) return Status::error(ENOENT);
     uint64_t child = d->first;
     auto guard = m_locks.lock_exclusive({parent, child});
-    DFS_ASSIGN_OR_RETURN(auto again, get_dentry(parent, name));
+    DFS_ASSIGN_OR_RETURN(auto again, m_inodes->dentry(parent, name));
     if (!again.has_value() || again->first != child) continue;  // changed before we locked
-    DFS_ASSIGN_OR_RETURN(InodeRecord dir, load_inode(parent));
-    DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(child));
+    DFS_ASSIGN_OR_RETURN(InodeRecord dir, m_inodes->load(parent));
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(child));
     if (want_dir) {
       if (!rec.is_dir()) return Status::error(ENOTDIR);
-      DFS_ASSIGN_OR_RETURN(auto empty, dir_is_empty(child));
+      DFS_ASSIGN_OR_RETURN(auto empty, m_inodes->dir_is_empty(child));
       if (!empty) return Status::error(ENOTEMPTY);
       --dir.nlink;
     } else if (rec.is_dir()) {
@@ -220,10 +220,10 @@ Status FileSystem::remove_entry(uint64_t parent, std::string_view name, bool wan
     }
     rocksdb::WriteBatch b;
     std::vector<DiskRange> freed;
-    delete_dentry(&b, parent, name);
+    m_inodes->delete_dentry(&b, parent, name);
     DFS_RETURN_IF_ERROR(drop_link(&b, &rec, &freed));
     dir.mtime = dir.ctime = now_timestamp();
-    put_inode(&b, dir);
+    m_inodes->put(&b, dir);
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     guard.release();
     release_space(freed);
@@ -250,7 +250,7 @@ Status FileSystem::is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* resu
       return Status::ok();
     }
     if (ino == kRootIno) return Status::ok();
-    DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+    DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
     ino = rec.parent;
   }
   return Status::error(ELOOP, "directory tree too deep or looped");
@@ -266,16 +266,16 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
   DFS_RETURN_IF_ERROR(check_name(name));
   DFS_RETURN_IF_ERROR(check_name(new_name));
   for (;;) {
-    DFS_ASSIGN_OR_RETURN(auto src_d, get_dentry(parent, name));
+    DFS_ASSIGN_OR_RETURN(auto src_d, m_inodes->dentry(parent, name));
     if (!src_d.has_value()) return Status::error(ENOENT);
-    DFS_ASSIGN_OR_RETURN(auto dst_d, get_dentry(new_parent, new_name));
+    DFS_ASSIGN_OR_RETURN(auto dst_d, m_inodes->dentry(new_parent, new_name));
     uint64_t src = src_d->first;
     uint64_t dst = dst_d.has_value() ? dst_d->first : 0;
     std::vector<uint64_t> keys{parent, new_parent, src};
     if (dst != 0) keys.push_back(dst);
     auto guard = m_locks.lock(keys, true);
-    auto src_again = get_dentry(parent, name);
-    auto dst_again = get_dentry(new_parent, new_name);
+    auto src_again = m_inodes->dentry(parent, name);
+    auto dst_again = m_inodes->dentry(new_parent, new_name);
     if (!src_again.is_ok()) return src_again.status();
     if (!dst_again.is_ok()) return dst_again.status();
     if (!src_again->has_value() || (*src_again)->first != src) continue;
@@ -290,7 +290,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     }
 
     std::map<uint64_t, InodeRecord> recs;  // every inode this rename touches, once
-    DFS_RETURN_IF_ERROR(load_inodes(keys, &recs));
+    DFS_RETURN_IF_ERROR(m_inodes->load_many(keys, &recs));
     InodeRecord& src_rec = recs[src];
     if (!recs[new_parent].is_dir()) return Status::error(ENOTDIR);
     if (recs[new_parent].nlink == 0) return Status::error(ENOENT);
@@ -299,7 +299,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
       if (src_rec.is_dir() && !dst_rec.is_dir()) return Status::error(ENOTDIR);
       if (!src_rec.is_dir() && dst_rec.is_dir()) return Status::error(EISDIR);
       if (dst_rec.is_dir()) {
-        DFS_ASSIGN_OR_RETURN(auto empty, dir_is_empty(dst));
+        DFS_ASSIGN_OR_RETURN(auto empty, m_inodes->dir_is_empty(dst));
         if (!empty) return Status::error(ENOTEMPTY);
       }
     }
@@ -313,8 +313,8 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     Timestamp now = now_timestamp();
     rocksdb::WriteBatch b;
     std::vector<DiskRange> freed;
-    delete_dentry(&b, parent, name);
-    put_dentry(&b, new_parent, new_name, src, src_rec.mode & S_IFMT);
+    m_inodes->delete_dentry(&b, parent, name);
+    m_inodes->put_dentry(&b, new_parent, new_name, src, src_rec.mode & S_IFMT);
     if (dst != 0) {
       InodeRecord& dst_rec = recs[dst];
       if (dst_rec.is_dir()) --recs[new_parent].nlink;
@@ -330,7 +330,7 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
     recs[new_parent].mtime = recs[new_parent].ctime = now;
     for (auto& [ino, rec] : recs) {
       if (ino == dst && dst != 0) continue;  // drop_link wrote or deleted it
-      put_inode(&b, rec);
+      m_inodes->put(&b, rec);
     }
     crash_point("rename.before_commit");
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
@@ -340,23 +340,13 @@ Status FileSystem::rename(uint64_t parent, std::string_view name, uint64_t new_p
   }
 }
 
-Status FileSystem::load_inodes(const std::vector<uint64_t>& inos,
-                               std::map<uint64_t, InodeRecord>* out) {
-  for (uint64_t ino : inos) {
-    if (out->count(ino)) continue;
-    DFS_ASSIGN_OR_RETURN(auto r, load_inode(ino));
-    (*out)[ino] = std::move(r);
-  }
-  return Status::ok();
-}
-
 Status FileSystem::exchange_entries(uint64_t parent, std::string_view name, uint64_t src,
                                     uint64_t new_parent, std::string_view new_name, uint64_t dst) {
   // RENAME_EXCHANGE: both names stay, their inodes swap, in one batch.
   std::vector<uint64_t> keys{parent, new_parent, src, dst};
   auto guard = m_locks.lock(keys, true);
-  auto a = get_dentry(parent, name);
-  auto b_d = get_dentry(new_parent, new_name);
+  auto a = m_inodes->dentry(parent, name);
+  auto b_d = m_inodes->dentry(new_parent, new_name);
   if (!a.is_ok()) return a.status();
   if (!b_d.is_ok()) return b_d.status();
   if (!a->has_value() || (*a)->first != src || !b_d->has_value() || (*b_d)->first != dst) {
@@ -364,7 +354,7 @@ Status FileSystem::exchange_entries(uint64_t parent, std::string_view name, uint
     return rename(parent, name, new_parent, new_name, RENAME_EXCHANGE);  // raced: start over
   }
   std::map<uint64_t, InodeRecord> recs;
-  DFS_RETURN_IF_ERROR(load_inodes(keys, &recs));
+  DFS_RETURN_IF_ERROR(m_inodes->load_many(keys, &recs));
   InodeRecord& src_rec = recs[src];
   InodeRecord& dst_rec = recs[dst];
   if (parent != new_parent) {
@@ -386,18 +376,18 @@ Status FileSystem::exchange_entries(uint64_t parent, std::string_view name, uint
   }
   Timestamp now = now_timestamp();
   rocksdb::WriteBatch b;
-  put_dentry(&b, parent, name, dst, dst_rec.mode & S_IFMT);
-  put_dentry(&b, new_parent, new_name, src, src_rec.mode & S_IFMT);
+  m_inodes->put_dentry(&b, parent, name, dst, dst_rec.mode & S_IFMT);
+  m_inodes->put_dentry(&b, new_parent, new_name, src, src_rec.mode & S_IFMT);
   src_rec.ctime = dst_rec.ctime = now;
   recs[parent].mtime = recs[parent].ctime = now;
   recs[new_parent].mtime = recs[new_parent].ctime = now;
-  for (auto& [ino, rec] : recs) put_inode(&b, rec);
+  for (auto& [ino, rec] : recs) m_inodes->put(&b, rec);
   return m_commit->apply(&b);
 }
 
 Result<std::vector<DirEntry>> FileSystem::list_dir(uint64_t ino) {
   auto guard = m_locks.lock_shared(ino);
-  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
   if (!rec.is_dir()) return Status::error(ENOTDIR);
   std::vector<DirEntry> out;
   out.push_back(DirEntry{".", ino, S_IFDIR});
@@ -418,7 +408,7 @@ Result<std::vector<DirEntry>> FileSystem::list_dir(uint64_t ino) {
 }
 
 Status FileSystem::access(uint64_t ino, int mask, const Caller& caller) {
-  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
   if (mask == F_OK) return Status::ok();
   uint32_t mode = rec.mode;
   if (caller.uid == 0) {
@@ -448,7 +438,7 @@ Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const
     if ((attr.valid & ~static_cast<uint32_t>(SetAttr::kSize)) == 0) return after;
   }
   auto guard = m_locks.lock_exclusive({ino});
-  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
   Timestamp now = now_timestamp();
   if (attr.valid & SetAttr::kMode) {
     uint32_t mode = attr.mode & 07777;
@@ -493,7 +483,7 @@ Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const
             acl->encode());
     }
   }
-  put_inode(&b, rec);
+  m_inodes->put(&b, rec);
   DFS_RETURN_IF_ERROR(m_commit->apply(&b));
   return rec;
 }

@@ -57,7 +57,7 @@ bool FileSystem::extent_matches(const ExtentRecord& e, const DataPolicy& policy)
 
 Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& policy) {
   DFS_RETURN_IF_ERROR(check_writable());
-  DFS_ASSIGN_OR_RETURN(auto root, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto root, m_inodes->load(ino));
   if (!root.is_dir() && !root.is_reg())
     return Status::error(EINVAL, "a data policy applies to files and directories only");
   PolicyChange change;
@@ -71,7 +71,7 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
   // deleted meanwhile gets no stray xattr. `false`: it is gone.
   auto mark = [&](uint64_t node) -> Result<bool> {
     auto guard = m_locks.lock_exclusive({node});
-    auto rec = load_inode(node);
+    auto rec = m_inodes->load(node);
     if (!rec.is_ok()) {
       if (rec.err() == ENOENT) return false;
       return rec.status();
@@ -159,7 +159,7 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
 Status FileSystem::convert_file(uint64_t ino) {
   DFS_ASSIGN_OR_RETURN(auto policy, data_policy(ino));
   // Collected first: the rewrites change this inode's records.
-  DFS_ASSIGN_OR_RETURN(auto records, raw_extents(ino));
+  DFS_ASSIGN_OR_RETURN(auto records, m_inodes->raw_extents(ino));
   for (const auto& [key, value] : records) {
     if (m_jobs.stopping()) return Status::error(ECANCELED, "unmounting");
     DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode(value));

@@ -1,13 +1,5 @@
-// FileSystem tiering: placement of new data on the ssd class and the
-// background migration between classes. New extents go to ssd disks while
-// they are under kFastFillLimit; a pass every interval_ms moves the least
-// recently used files' copies off the ssd class while it is above the high
-// water mark (down to the low water mark), and moves one copy of recently
-// read files back onto it while it is below the low water mark. A file's
-// last access is its last read since mount, else its mtime. Copies move the
-// way `disk remove` moves them (FileSystem::replace_copies): written at
-// Background priority from a verified read, swapped in one commit if the
-// record is unchanged, the old space released like overwritten space.
+// Tiering: the ssd class's share of new data and the migration pass (see
+// tiering.h).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,7 +8,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/extent/block_buffer.h"
-#include "src/fs/file_system.h"
+#include "src/fs/tiering.h"
 
 namespace dynamicfs {
 
@@ -38,52 +30,59 @@ DiskMask copies_mask(const ExtentRecord& e) {
 
 }  // namespace
 
-void FileSystem::set_tier_settings(const TierSettings& t) {
-  {
-    std::lock_guard lk(m_tier_mutex);
-    m_tier = t;
-    if (m_tier.low_water >= m_tier.high_water) m_tier.low_water = m_tier.high_water * 9 / 10;
-    m_tier_on = m_tier.enabled;
-  }
-  m_jobs.wake(m_tier_job);
+Tiering::Tiering(Volume& volume, Allocator& alloc, const InodeStore& inodes,
+                 const BackgroundScheduler& jobs, MoveCopies move)
+    : m_volume(volume),
+      m_alloc(alloc),
+      m_inodes(inodes),
+      m_jobs(jobs),
+      m_move(std::move(move)),
+      m_read_only(volume.read_only()) {}
+
+void Tiering::set_settings(const TierSettings& t) {
+  std::lock_guard lk(m_mutex);
+  m_settings = t;
+  if (m_settings.low_water >= m_settings.high_water)
+    m_settings.low_water = m_settings.high_water * 9 / 10;
+  m_on = m_settings.enabled;
 }
 
-TierSettings FileSystem::tier_settings() const {
-  std::lock_guard lk(m_tier_mutex);
-  return m_tier;
+TierSettings Tiering::settings() const {
+  std::lock_guard lk(m_mutex);
+  return m_settings;
 }
 
-FileSystem::TierMasks FileSystem::tier_masks() const {
-  const DiskMask writable = m_volume->writable_mask();
-  const DiskMask ssd = m_volume->class_mask(DiskClass::kSsd) & writable;
+Tiering::Masks Tiering::masks() const {
+  const DiskMask writable = m_volume.writable_mask();
+  const DiskMask ssd = m_volume.class_mask(DiskClass::kSsd) & writable;
   return {ssd, writable & ~ssd};
 }
 
-bool FileSystem::refresh_tier_active() {
-  const TierMasks m = tier_masks();
-  const bool active = !m_read_only && m_tier_on.load() && m.ssd != 0 && m.hdd != 0;
-  m_tier_active.store(active, std::memory_order_relaxed);
+bool Tiering::refresh_active() {
+  const Masks m = masks();
+  const bool active = !m_read_only && m_on.load() && m.ssd != 0 && m.hdd != 0;
+  m_active.store(active, std::memory_order_relaxed);
   return active;
 }
 
-void FileSystem::note_access(uint64_t ino) {
+void Tiering::note_access(uint64_t ino) {
   // Reads are only worth recording while there is somewhere to move to.
-  if (!m_tier_active.load(std::memory_order_relaxed)) return;
+  if (!m_active.load(std::memory_order_relaxed)) return;
   m_access.note(ino, wall_seconds());
 }
 
-uint64_t FileSystem::last_access(uint64_t ino) {
+uint64_t Tiering::last_access(uint64_t ino) const {
   uint64_t t = m_access.last_read(ino);
-  auto rec = load_inode(ino);
+  auto rec = m_inodes.load(ino);
   if (rec.is_ok()) t = std::max<uint64_t>(t, static_cast<uint64_t>(rec->mtime.sec));
   return t;
 }
 
-TierClassUse FileSystem::class_use(DiskMask mask) const {
+TierClassUse Tiering::class_use(DiskMask mask) const {
   TierClassUse u;
-  for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
+  for (uint32_t d = 0; d < m_alloc.disk_count(); ++d) {
     if (((mask >> d) & 1) == 0) continue;
-    DiskSpace sp = m_alloc->space(d);
+    DiskSpace sp = m_alloc.space(d);
     ++u.disks;
     u.capacity += sp.capacity;
     u.used += sp.used();
@@ -91,33 +90,33 @@ TierClassUse FileSystem::class_use(DiskMask mask) const {
   return u;
 }
 
-Result<std::optional<FileSystem::Placement>> FileSystem::allocate_tiered(
-    uint64_t length, size_t copies, uint64_t may_use_reserved) {
+Result<std::optional<Tiering::Placement>> Tiering::allocate(uint64_t length, size_t copies,
+                                                           uint64_t may_use_reserved) {
   const std::optional<Placement> not_here;  // the caller places the data anywhere
-  const auto [ssd, hdd] = tier_masks();
-  if (!m_tier_on.load(std::memory_order_relaxed) || ssd == 0 || hdd == 0) return not_here;
+  const auto [ssd, hdd] = masks();
+  if (!m_on.load(std::memory_order_relaxed) || ssd == 0 || hdd == 0) return not_here;
   DiskMask room = 0;
-  for (uint32_t d = 0; d < m_alloc->disk_count(); ++d) {
+  for (uint32_t d = 0; d < m_alloc.disk_count(); ++d) {
     if (((ssd >> d) & 1) == 0) continue;
-    DiskSpace sp = m_alloc->space(d);
+    DiskSpace sp = m_alloc.space(d);
     if (sp.used() + length <= sp.capacity / 100 * kFastFillLimit) room |= DiskMask{1} << d;
   }
   const size_t on_ssd = std::min<size_t>(copies, static_cast<size_t>(std::popcount(room)));
   if (on_ssd == 0) return not_here;  // the ssd class is full
   auto fast = on_ssd == 1 && copies == 1 ? [&]() -> Result<std::vector<std::vector<DiskRange>>> {
-    DFS_ASSIGN_OR_RETURN(auto one, m_alloc->allocate(length, room, may_use_reserved));
+    DFS_ASSIGN_OR_RETURN(auto one, m_alloc.allocate(length, room, may_use_reserved));
     return std::vector<std::vector<DiskRange>>{std::move(one)};
   }()
-      : m_alloc->allocate_copies(length, on_ssd, room, may_use_reserved);
+      : m_alloc.allocate_copies(length, on_ssd, room, may_use_reserved);
   if (!fast.is_ok() && fast.err() == ENOSPC) return not_here;
   if (!fast.is_ok()) return fast.status();
   if (on_ssd == copies) return std::optional<Placement>(std::move(fast).value());
   // What the fast copies took of the file's reservation is gone from it.
   const uint64_t taken = on_ssd * block_buffer::align_up(length);
-  auto slow = m_alloc->allocate_copies(length, copies - on_ssd, hdd,
+  auto slow = m_alloc.allocate_copies(length, copies - on_ssd, hdd,
                                        may_use_reserved - std::min(may_use_reserved, taken));
   if (!slow.is_ok()) {
-    for (const auto& c : fast.value()) m_alloc->free_now(c);
+    for (const auto& c : fast.value()) m_alloc.free_now(c);
     if (slow.err() == ENOSPC) return not_here;
     return slow.status();
   }
@@ -126,17 +125,11 @@ Result<std::optional<FileSystem::Placement>> FileSystem::allocate_tiered(
   return std::optional<Placement>(std::move(out));
 }
 
-Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extent_map(uint64_t ino) const {
-  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
-  if (!rec.is_reg()) return std::vector<std::pair<uint64_t, ExtentRecord>>{};
-  return extents_in(ino, 0, UINT64_MAX);
-}
-
-Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
-                                uint64_t* moved_bytes, uint64_t* moved_extents) {
-  // Collected first: replace_copies writes records of this inode.
-  DFS_ASSIGN_OR_RETURN(auto records, raw_extents(ino));
-  const DiskMask writable = m_volume->writable_mask();
+Status Tiering::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t max_moves,
+                             uint64_t* moved_bytes, uint64_t* moved_extents) {
+  // Collected first: moving copies writes records of this inode.
+  DFS_ASSIGN_OR_RETURN(auto records, m_inodes.raw_extents(ino));
+  const DiskMask writable = m_volume.writable_mask();
   for (const auto& [key, value] : records) {
     if (m_jobs.stopping()) break;
     DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode(value));
@@ -155,7 +148,7 @@ Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t
     for (const auto& c : keep) taken |= DiskMask{1} << c.disk;
     const DiskMask allowed = to & writable & ~taken;
     if (static_cast<size_t>(std::popcount(allowed)) < dropped.size()) continue;
-    Status st = replace_copies(key, value, e, keep, dropped, dropped.size(), allowed);
+    Status st = m_move(key, value, e, keep, dropped, dropped.size(), allowed);
     if (st.err() == ENOSPC) return st;  // the target class is full: stop here
     if (!st.is_ok()) {
       spdlog::warn("tiering: moving inode {} failed: {}", ino, st.to_string());
@@ -167,13 +160,13 @@ Status FileSystem::migrate_file(uint64_t ino, DiskMask from, DiskMask to, size_t
   return Status::ok();
 }
 
-Status FileSystem::run_tier_pass() {
+Status Tiering::run_pass() {
   if (m_read_only) return Status::ok();
-  std::lock_guard pass_lk(m_tier_pass_mutex);
-  const TierSettings t = tier_settings();
-  if (!refresh_tier_active()) return Status::ok();
-  const auto [ssd, hdd] = tier_masks();
-  m_tier_passes.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard pass_lk(m_pass_mutex);
+  const TierSettings t = settings();
+  if (!refresh_active()) return Status::ok();
+  const auto [ssd, hdd] = masks();
+  m_passes.fetch_add(1, std::memory_order_relaxed);
   TierClassUse use = class_use(ssd);
   const uint64_t high = use.capacity / 100 * t.high_water;
   const uint64_t low = use.capacity / 100 * t.low_water;
@@ -190,7 +183,7 @@ Status FileSystem::run_tier_pass() {
   };
   std::vector<FileUse> files;
   {
-    auto it = m_volume->meta().iterator(Cf::kExtents);
+    auto it = m_volume.meta().iterator(Cf::kExtents);
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       uint64_t ino = KeyCodec::extent_key_ino({it->key().data(), it->key().size()});
       DFS_ASSIGN_OR_RETURN(auto e, ExtentRecord::decode({it->value().data(), it->value().size()}));
@@ -245,17 +238,17 @@ Status FileSystem::run_tier_pass() {
   return Status::ok();
 }
 
-TierStats FileSystem::tier_stats() const {
+TierStats Tiering::stats() const {
   TierStats s;
-  const TierMasks m = tier_masks();
+  const Masks m = masks();
   s.ssd = class_use(m.ssd);
   s.hdd = class_use(m.hdd);
-  s.active = !m_read_only && m_tier_on.load() && s.ssd.disks > 0 && s.hdd.disks > 0;
+  s.active = !m_read_only && m_on.load() && s.ssd.disks > 0 && s.hdd.disks > 0;
   s.demoted_bytes = m_demoted_bytes.load();
   s.promoted_bytes = m_promoted_bytes.load();
   s.demoted_extents = m_demoted_extents.load();
   s.promoted_extents = m_promoted_extents.load();
-  s.passes = m_tier_passes.load();
+  s.passes = m_passes.load();
   return s;
 }
 

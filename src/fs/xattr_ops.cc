@@ -92,7 +92,7 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_vie
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   if (value.size() > kXattrValueMax) return Status::error(E2BIG);
   auto guard = m_locks.lock_exclusive({ino});
-  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
   DFS_ASSIGN_OR_RETURN(auto existing,
                        m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name)));
   if ((flags & XATTR_CREATE) && existing.has_value()) return Status::error(EEXIST);
@@ -106,20 +106,20 @@ Status FileSystem::setxattr(uint64_t ino, std::string_view name, std::string_vie
     b.Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(ino, name),
           rocksdb::Slice(value.data(), value.size()));
   }
-  put_inode(&b, r);
+  m_inodes->put(&b, r);
   return m_commit->apply(&b);
 }
 
 Result<std::string> FileSystem::getxattr(uint64_t ino, std::string_view name) {
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
-  DFS_RETURN_IF_ERROR(load_inode(ino).status());
+  DFS_RETURN_IF_ERROR(m_inodes->load(ino).status());
   DFS_ASSIGN_OR_RETURN(auto v, m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name)));
   if (!v.has_value()) return Status::error(ENODATA);
   return std::move(*v);
 }
 
 Result<std::vector<std::string>> FileSystem::listxattr(uint64_t ino) {
-  DFS_RETURN_IF_ERROR(load_inode(ino).status());
+  DFS_RETURN_IF_ERROR(m_inodes->load(ino).status());
   std::vector<std::string> names;
   auto it = m_volume->meta().iterator(Cf::kXattrs);
   std::string prefix = KeyCodec::xattr_prefix(ino);
@@ -135,7 +135,7 @@ Status FileSystem::removexattr(uint64_t ino, std::string_view name) {
   DFS_RETURN_IF_ERROR(check_writable());
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   auto guard = m_locks.lock_exclusive({ino});
-  DFS_ASSIGN_OR_RETURN(auto rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
   DFS_ASSIGN_OR_RETURN(auto existing,
                        m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, name)));
   if (!existing.has_value()) return Status::error(ENODATA);
@@ -143,7 +143,7 @@ Status FileSystem::removexattr(uint64_t ino, std::string_view name) {
   r.ctime = now_timestamp();
   rocksdb::WriteBatch b;
   b.Delete(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(ino, name));
-  put_inode(&b, r);
+  m_inodes->put(&b, r);
   return m_commit->apply(&b);
 }
 

@@ -1,38 +1,43 @@
-// FileSystem snapshots: create (a metadata checkpoint taken between two
-// group commits, plus one more reference on every extent it points at),
-// delete (out of the namespace at once, space back in the background) and
-// the space each one holds.
-//
-// Why this is consistent: the checkpoint and the reference scan both run
-// while pause_commits() holds every apply() back, so they see the same
-// state, a point of the commit order. Space is freed only by a release that
-// follows the commit which unlinked it; a release after the scan finds the
-// snapshot's reference and keeps the space, one before it was for a commit
-// the snapshot does not contain.
+// Snapshots: create, delete and list (see snapshots.h).
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 
 #include "metadata/key_codec.h"
 #include "src/common/crash_point.h"
+#include "src/extent/snapshot_catalog.h"
 #include "src/extent/space_checkpoint.h"
-#include "src/fs/file_system.h"
+#include "src/fs/snapshots.h"
 
 namespace dynamicfs {
 
-Status FileSystem::add_snapshot_refs(std::vector<DiskRange>* refs) const {
-  DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(m_volume->dir()));
+Snapshots::Snapshots(Volume& volume, GroupCommitCoordinator& commit, SharedExtents& shared,
+                     BackgroundScheduler& jobs, Hooks hooks)
+    : m_volume(volume), m_commit(commit), m_shared(shared), m_jobs(jobs), m_hooks(std::move(hooks)) {}
+
+Status Snapshots::add_refs(const Volume& volume, std::vector<DiskRange>* refs) {
+  DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(volume.dir()));
   for (const auto& s : snaps) {
-    DFS_ASSIGN_OR_RETURN(auto r, SnapshotCatalog::extent_refs(m_volume->dir(), s.name));
+    DFS_ASSIGN_OR_RETURN(auto r, SnapshotCatalog::extent_refs(volume.dir(), s.name));
     refs->insert(refs->end(), r.begin(), r.end());
   }
   return Status::ok();
 }
 
-Result<SnapshotInfo> FileSystem::create_snapshot(const std::string& name) {
-  DFS_RETURN_IF_ERROR(check_writable());
-  std::lock_guard one_at_a_time(m_snapshot_mutex);
-  const std::string& vol = m_volume->dir();
+void Snapshots::start_job() {
+  BackgroundScheduler::Job job;
+  job.name = "snap-delete";
+  job.pass = [this] { run_deletes(); };
+  job.finish = [this] {
+    m_delete_queue.close();
+    run_deletes();
+  };
+  m_delete_job = m_jobs.start(std::move(job));
+}
+
+Result<SnapshotInfo> Snapshots::create(const std::string& name) {
+  std::lock_guard one_at_a_time(m_mutex);
+  const std::string& vol = m_volume.dir();
   DFS_ASSIGN_OR_RETURN(uint64_t id, SnapshotCatalog::next_id(vol));
   DFS_ASSIGN_OR_RETURN(std::string tmp, SnapshotCatalog::begin_create(vol, name));
   SnapshotInfo info;
@@ -45,14 +50,14 @@ Result<SnapshotInfo> FileSystem::create_snapshot(const std::string& name) {
   Status st;
   const auto start = std::chrono::steady_clock::now();
   {
-    auto paused = m_commit->pause_commits();
+    auto paused = m_commit.pause_commits();
     // The data of every committed extent is durable before a snapshot
     // points at it (the checkpoint's flush hook syncs too; this covers a
     // flush with nothing new).
-    st = sync_data_disks();
-    if (st.is_ok()) st = m_volume->meta().checkpoint(SnapshotCatalog::meta_dir(tmp));
+    st = m_hooks.sync_data();
+    if (st.is_ok()) st = m_volume.meta().checkpoint(SnapshotCatalog::meta_dir(tmp));
     if (st.is_ok()) {
-      auto live = extent_space(m_volume->meta());
+      auto live = extent_space(m_volume.meta());
       if (live.is_ok()) {
         refs = std::move(live).value();
       } else {
@@ -70,7 +75,7 @@ Result<SnapshotInfo> FileSystem::create_snapshot(const std::string& name) {
     st = SnapshotCatalog::finish_create(vol, tmp, info);
   }
   if (!st.is_ok()) {
-    release_space(refs);  // the references taken above, if any
+    m_hooks.release_space(refs);  // the references taken above, if any
     (void)SnapshotCatalog::remove_tree(tmp);
     return Status::error(st.err(), "snapshot " + name + ": " + st.message());
   }
@@ -79,10 +84,9 @@ Result<SnapshotInfo> FileSystem::create_snapshot(const std::string& name) {
   return info;
 }
 
-Status FileSystem::delete_snapshot(const std::string& name) {
-  DFS_RETURN_IF_ERROR(check_writable());
-  std::lock_guard one_at_a_time(m_snapshot_mutex);
-  DFS_ASSIGN_OR_RETURN(std::string gone, SnapshotCatalog::begin_delete(m_volume->dir(), name));
+Status Snapshots::remove(const std::string& name) {
+  std::lock_guard one_at_a_time(m_mutex);
+  DFS_ASSIGN_OR_RETURN(std::string gone, SnapshotCatalog::begin_delete(m_volume.dir(), name));
   spdlog::info("snapshot {} deleted; its space is released in the background", name);
   if (!m_delete_queue.push(gone)) {
     spdlog::warn("unmounting: the space of deleted snapshot {} is released at the next mount",
@@ -93,12 +97,12 @@ Status FileSystem::delete_snapshot(const std::string& name) {
   return Status::ok();
 }
 
-void FileSystem::run_snapshot_deletes() {
+void Snapshots::run_deletes() {
   while (auto dir = m_delete_queue.take()) {        // pending until released
     crash_point("snapshot_delete.before_release");  // renamed away, space still held
     auto refs = SnapshotCatalog::extent_refs_in(SnapshotCatalog::meta_dir(*dir));
     if (refs.is_ok()) {
-      release_space(refs.value());
+      m_hooks.release_space(refs.value());
       Status st = SnapshotCatalog::remove_tree(*dir);
       if (!st.is_ok()) spdlog::error("{}", st.to_string());
     } else {
@@ -112,24 +116,16 @@ void FileSystem::run_snapshot_deletes() {
   }
 }
 
-void FileSystem::drain_snapshot_deletes() {
-  m_delete_queue.drain();
-}
-
-size_t FileSystem::snapshot_deletes_pending() const {
-  return m_delete_queue.pending();
-}
-
-Result<std::vector<SnapshotUsage>> FileSystem::list_snapshots() const {
-  DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(m_volume->dir()));
+Result<std::vector<SnapshotUsage>> Snapshots::list() const {
+  DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(m_volume.dir()));
   std::vector<SnapshotUsage> out;
   for (auto& s : snaps) {
     SnapshotUsage u;
-    DFS_ASSIGN_OR_RETURN(auto refs, SnapshotCatalog::extent_refs(m_volume->dir(), s.name));
+    DFS_ASSIGN_OR_RETURN(auto refs, SnapshotCatalog::extent_refs(m_volume.dir(), s.name));
     for (const DiskRange& r : SharedExtents::count(refs, nullptr)) u.referenced_bytes += r.length;
     // Only meaningful against this volume's counts: a read-only mount
     // counts nothing of the live volume.
-    if (!m_read_only) u.unique_bytes = m_shared.held_only_by(refs);
+    if (!m_volume.read_only()) u.unique_bytes = m_shared.held_only_by(refs);
     u.info = std::move(s);
     out.push_back(std::move(u));
   }

@@ -1,22 +1,16 @@
-// FileSystem reservations: what fallocate promises. Data is copy-on-write,
-// so space cannot be handed out ahead of the write; instead fallocate
-// reserves pool space for the holes of the range, and the allocator keeps
-// that much free for the file (Allocator::reserve). The inode record keeps
-// the ranges fallocate covered and how many of their bytes are still holes
-// (the invariant every data path keeps: reserved_bytes = bytes of
-// reserve_ranges no extent covers); an index key per reserving file in the
-// volume family lets mount add the reservations up without a scan.
+// Reservations: the fallocate ranges of inode records and their index keys
+// (see reservations.h); range arithmetic on (offset, length) lists.
 #include <algorithm>
 
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
-#include "src/fs/file_system.h"
+#include "src/fs/reservations.h"
 
 namespace dynamicfs {
 
 namespace {
 
-using Ranges = std::vector<std::pair<uint64_t, uint64_t>>;
+using Ranges = Reservations::Ranges;
 
 // Bytes of [a, b) inside R.
 uint64_t overlap(const Ranges& r, uint64_t a, uint64_t b) {
@@ -61,11 +55,11 @@ void add_range(Ranges* r, uint64_t a, uint64_t b) {
 
 }  // namespace
 
-Result<uint64_t> FileSystem::hole_bytes(uint64_t ino, uint64_t a, uint64_t b,
-                                        const Ranges* within) {
+Result<uint64_t> Reservations::hole_bytes(uint64_t ino, uint64_t a, uint64_t b,
+                                          const Ranges* within) const {
   uint64_t total = within == nullptr ? b - a : overlap(*within, a, b);
   if (total == 0) return uint64_t{0};
-  DFS_ASSIGN_OR_RETURN(auto ext, extents_in(ino, a, b));
+  DFS_ASSIGN_OR_RETURN(auto ext, m_inodes.extents_in(ino, a, b));
   for (const auto& [off, e] : ext) {
     const uint64_t lo = std::max(a, off), hi = std::min(b, off + e.length);
     if (lo >= hi) continue;
@@ -74,8 +68,8 @@ Result<uint64_t> FileSystem::hole_bytes(uint64_t ino, uint64_t a, uint64_t b,
   return total;
 }
 
-void FileSystem::put_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec) {
-  auto* cf = m_volume->meta().handle(Cf::kVolume);
+void Reservations::put_index(rocksdb::WriteBatch* b, const InodeRecord& rec) const {
+  auto* cf = m_meta.handle(Cf::kVolume);
   if (rec.reserved_raw() == 0) {
     b->Delete(cf, KeyCodec::reserve_key(rec.ino));
     return;
@@ -85,8 +79,8 @@ void FileSystem::put_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec)
   b->Put(cf, KeyCodec::reserve_key(rec.ino), v);
 }
 
-Result<uint64_t> FileSystem::release_reserved(rocksdb::WriteBatch* b, InodeRecord* rec, uint64_t a,
-                                              uint64_t e, bool cut) {
+Result<uint64_t> Reservations::release(rocksdb::WriteBatch* b, InodeRecord* rec, uint64_t a,
+                                       uint64_t e, bool cut) {
   if (rec->reserve_ranges.empty() || overlap(rec->reserve_ranges, a, e) == 0) return uint64_t{0};
   DFS_ASSIGN_OR_RETURN(uint64_t holes, hole_bytes(rec->ino, a, e, &rec->reserve_ranges));
   const uint64_t copies = rec->reserve_copies;
@@ -98,20 +92,19 @@ Result<uint64_t> FileSystem::release_reserved(rocksdb::WriteBatch* b, InodeRecor
     rec->reserved_bytes = 0;
     rec->reserve_copies = 0;
   }
-  put_reservation(b, *rec);
+  put_index(b, *rec);
   return n * copies;
 }
 
-Status FileSystem::reserve_range(uint64_t ino, uint64_t a, uint64_t e) {
-  DFS_ASSIGN_OR_RETURN(auto policy, data_policy(ino));
+Status Reservations::reserve(uint64_t ino, uint64_t a, uint64_t e, uint32_t copies) {
   auto guard = m_locks.lock_whole_file(ino);
-  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes.load(ino));
   DFS_ASSIGN_OR_RETURN(uint64_t holes, hole_bytes(ino, a, e, nullptr));
   DFS_ASSIGN_OR_RETURN(uint64_t held, hole_bytes(ino, a, e, &rec.reserve_ranges));
   const uint64_t fresh = holes - std::min(holes, held);
-  if (rec.reserve_copies == 0) rec.reserve_copies = policy.copies(m_volume->replicas());
+  if (rec.reserve_copies == 0) rec.reserve_copies = copies;
   const uint64_t raw = fresh * rec.reserve_copies;
-  if (raw > 0) DFS_RETURN_IF_ERROR(m_alloc->reserve(raw));
+  if (raw > 0) DFS_RETURN_IF_ERROR(m_alloc.reserve(raw));
   add_range(&rec.reserve_ranges, a, e);
   rec.reserved_bytes += fresh;
   if (rec.reserved_bytes == 0) {  // the whole range holds data already
@@ -120,30 +113,29 @@ Status FileSystem::reserve_range(uint64_t ino, uint64_t a, uint64_t e) {
   }
   rec.ctime = now_timestamp();
   rocksdb::WriteBatch b;
-  put_inode(&b, rec);
-  put_reservation(&b, rec);
-  Status st = m_commit->apply(&b);
-  if (!st.is_ok() && raw > 0) m_alloc->unreserve(raw);
+  m_inodes.put(&b, rec);
+  put_index(&b, rec);
+  Status st = m_commit.apply(&b);
+  if (!st.is_ok() && raw > 0) m_alloc.unreserve(raw);
   return st;
 }
 
-Status FileSystem::drop_reservation(uint64_t ino, uint64_t a, uint64_t e) {
+Status Reservations::drop(uint64_t ino, uint64_t a, uint64_t e) {
   auto guard = m_locks.lock_whole_file(ino);
-  DFS_ASSIGN_OR_RETURN(InodeRecord rec, load_inode(ino));
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes.load(ino));
   rocksdb::WriteBatch b;
-  DFS_ASSIGN_OR_RETURN(uint64_t raw, release_reserved(&b, &rec, a, e, /*cut=*/true));
+  DFS_ASSIGN_OR_RETURN(uint64_t raw, release(&b, &rec, a, e, /*cut=*/true));
   if (b.Count() == 0) return Status::ok();
-  put_inode(&b, rec);
-  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-  m_alloc->unreserve(raw);
+  m_inodes.put(&b, rec);
+  DFS_RETURN_IF_ERROR(m_commit.apply(&b));
+  m_alloc.unreserve(raw);
   return Status::ok();
 }
 
-Result<uint64_t> FileSystem::load_reservations() {
-  auto& meta = m_volume->meta();
+Result<uint64_t> Reservations::load_total() const {
   uint64_t total = 0;
   const std::string prefix = KeyCodec::kReservePrefix;
-  auto it = meta.iterator(Cf::kVolume);
+  auto it = m_meta.iterator(Cf::kVolume);
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->value().size() != 8) return Status::error(EUCLEAN, "malformed reservation record");
     total += get_le<uint64_t>(it->value().data());
@@ -152,12 +144,12 @@ Result<uint64_t> FileSystem::load_reservations() {
   return total;
 }
 
-void FileSystem::delete_reservation(rocksdb::WriteBatch* b, const InodeRecord& rec) {
+void Reservations::forget(rocksdb::WriteBatch* b, const InodeRecord& rec) {
   if (rec.reserved_raw() == 0) return;
-  b->Delete(m_volume->meta().handle(Cf::kVolume), KeyCodec::reserve_key(rec.ino));
+  b->Delete(m_meta.handle(Cf::kVolume), KeyCodec::reserve_key(rec.ino));
   // Given back as the deletion is batched: a failed commit of a deletion
   // leaves the metadata store unusable anyway.
-  m_alloc->unreserve(rec.reserved_raw());
+  m_alloc.unreserve(rec.reserved_raw());
 }
 
 }  // namespace dynamicfs
