@@ -276,46 +276,15 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
 Status FileSystem::open_file(uint64_t ino, int flags) {
   if (m_read_only && (flags & O_ACCMODE) != O_RDONLY) return Status::error(EROFS);
   DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
-  m_open.open(ino);
+  m_namespace->open_file(ino);
   if ((flags & O_TRUNC) && rec.is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
     InodeRecord after;
     Status st = truncate(ino, 0, &after);
     if (!st.is_ok()) {
-      (void)release_file(ino);
+      (void)m_namespace->close(ino);
       return st;
     }
   }
-  return Status::ok();
-}
-
-Status FileSystem::open_dir(uint64_t ino) {
-  {
-    auto guard = m_locks.lock_shared(ino);
-    DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
-    if (!rec.is_dir()) return Status::error(ENOTDIR);
-    // Counted while the inode lock keeps an rmdir from finishing between
-    // the check and the count.
-    m_open.open(ino);
-  }
-  return Status::ok();
-}
-
-Status FileSystem::release_file(uint64_t ino) {
-  if (!m_open.close(ino)) return Status::ok();  // other handles remain
-  auto guard = m_locks.lock_whole_file(ino);
-  if (m_open.is_open(ino)) return Status::ok();  // reopened meanwhile
-  auto rec = m_inodes->load(ino);
-  if (!rec.is_ok()) return rec.err() == ENOENT ? Status::ok() : rec.status();
-  if (rec->nlink > 0) return Status::ok();
-  // Last close of an unlinked file: now its space can go.
-  rocksdb::WriteBatch b;
-  std::vector<DiskRange> freed;
-  DFS_RETURN_IF_ERROR(delete_inode_data(&b, ino, &freed));
-  b.Delete(m_volume->meta().handle(Cf::kVolume), KeyCodec::orphan_key(ino));
-  DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-  guard.release();
-  m_inodes->add_inodes(-1);
-  release_space(freed);
   return Status::ok();
 }
 

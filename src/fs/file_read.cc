@@ -53,7 +53,7 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
       file_size = rec.size;
       if (offset >= file_size || size == 0) return size_t{0};
       auto ext = m_inodes->extents_in(ino, align_down(offset),
-                            align_up(std::min<uint64_t>(offset + size, file_size)));
+                                      align_up(std::min<uint64_t>(offset + size, file_size)));
       if (!ext.is_ok()) return ext.status();
       pieces = std::move(ext).value();
     }
@@ -87,9 +87,9 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
       auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
       DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
       if (rec.generation != gen) continue;
-      touch_atime = failure.is_ok() && atime_due(rec);
+      touch_atime = failure.is_ok() && m_namespace->atime_due(rec);
     }
-    if (touch_atime) update_atime(ino);
+    if (touch_atime) m_namespace->update_atime(ino);
     if (!failure.is_ok()) {
       spdlog::error("read failed: {}", failure.to_string());
       return failure;

@@ -36,7 +36,6 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       m_journal_max(opts.journal_max_bytes),
       m_io_workers(opts.io_workers),
       m_cache(opts.extent_cache_bytes) {
-  set_atime_policy(opts.atime);
   std::vector<std::pair<uint64_t, uint64_t>> areas;
   for (size_t i = 0; i < m_volume->disk_count(); ++i) {
     const auto& sb = m_volume->superblock(i);
@@ -53,11 +52,15 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
   m_tiering = std::make_unique<Tiering>(
       *m_volume, *m_alloc, *m_inodes, m_jobs,
       [this](std::string_view key, std::string_view value, const ExtentRecord& e,
-             const std::vector<ExtentCopy>& keep, const std::vector<DiskRange>& dropped,
-             size_t add, DiskMask allowed) {
+             const std::vector<ExtentCopy>& keep, const std::vector<DiskRange>& dropped, size_t add,
+             DiskMask allowed) {
         return replace_copies(key, value, e, keep, dropped, add, allowed);
       });
   m_tiering->set_settings(opts.tiering);
+  m_namespace = std::make_unique<Namespace>(
+      *m_volume, *m_inodes, *m_commit, m_locks, m_open, *m_reservations, *m_tiering,
+      [this](const std::vector<DiskRange>& freed) { release_space(freed); });
+  m_namespace->set_atime_policy(opts.atime);
   m_snapshots = std::make_unique<Snapshots>(
       *m_volume, *m_commit, m_shared, m_jobs,
       Snapshots::Hooks{[this] { return sync_data_disks(); },
@@ -95,6 +98,16 @@ Status FileSystem::delete_snapshot(const std::string& name) {
 
 Result<std::vector<SnapshotUsage>> FileSystem::list_snapshots() const {
   return m_snapshots->list();
+}
+
+Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const Caller& caller) {
+  if (attr.valid & SetAttr::kSize) {
+    DFS_RETURN_IF_ERROR(check_writable());
+    InodeRecord after;
+    DFS_RETURN_IF_ERROR(truncate(ino, attr.size, &after));
+    if ((attr.valid & ~static_cast<uint32_t>(SetAttr::kSize)) == 0) return after;
+  }
+  return m_namespace->setattr(ino, attr, caller);
 }
 
 void FileSystem::set_discard(bool on) {
@@ -210,28 +223,8 @@ Status FileSystem::recover() {
   // theirs back as they go.
   DFS_ASSIGN_OR_RETURN(uint64_t reserved, m_reservations->load_total());
   m_alloc->set_reserved(reserved);
-  return remove_orphans();
-}
-
-Status FileSystem::remove_orphans() {
-  auto& meta = m_volume->meta();
-  std::vector<uint64_t> orphans;
-  auto it = meta.iterator(Cf::kVolume);
-  std::string prefix = KeyCodec::kOrphanPrefix;
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().size() == prefix.size() + 8)
-      orphans.push_back(get_be64(it->key().data() + prefix.size()));
-  }
-  for (uint64_t ino : orphans) {
-    rocksdb::WriteBatch b;
-    std::vector<DiskRange> freed;
-    DFS_RETURN_IF_ERROR(delete_inode_data(&b, ino, &freed));
-    b.Delete(meta.handle(Cf::kVolume), KeyCodec::orphan_key(ino));
-    DFS_RETURN_IF_ERROR(m_commit->apply(&b));
-    release_space(freed);
-    spdlog::info("removed orphaned inode {} (unlinked while open before a crash)", ino);
-  }
-  if (!orphans.empty()) DFS_RETURN_IF_ERROR(sync_metadata());
+  DFS_ASSIGN_OR_RETURN(size_t orphans, m_namespace->remove_orphans());
+  if (orphans > 0) DFS_RETURN_IF_ERROR(sync_metadata());
   return Status::ok();
 }
 
@@ -411,13 +404,6 @@ Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_vie
   *live = true;
   return m_replicas->check_all(
       e, cls, ReadSite{KeyCodec::extent_key_ino(key), KeyCodec::extent_key_offset(key)});
-}
-
-Status FileSystem::check_name(std::string_view name) const {
-  if (name.empty()) return Status::error(ENOENT);
-  if (name.size() > kNameMax) return Status::error(ENAMETOOLONG);
-  if (name.find('/') != std::string_view::npos) return Status::error(EINVAL);
-  return Status::ok();
 }
 
 struct statvfs FileSystem::statfs() const {

@@ -41,11 +41,11 @@
 #include "src/fs/discarder.h"
 #include "src/fs/fs_types.h"
 #include "src/fs/inode_store.h"
+#include "src/fs/namespace.h"
 #include "src/fs/open_file_table.h"
 #include "src/fs/reservations.h"
 #include "src/fs/snapshots.h"
 #include "src/fs/tiering.h"
-#include "src/fs/posix_acl.h"
 #include "src/fs/volume_sync.h"
 #include "src/io/background_scheduler.h"
 #include "src/io/job_queue.h"
@@ -55,8 +55,7 @@ namespace dynamicfs {
 class FileSystem {
  public:
   static constexpr uint64_t kRootIno = ::dynamicfs::kRootIno;
-  static constexpr size_t kNameMax = 255;
-  static constexpr uint32_t kLinkMax = 65000;
+  static constexpr size_t kNameMax = Namespace::kNameMax;
   static constexpr uint64_t kMaxFileSize = 1ull << 50;
   static constexpr uint64_t kBlock = block_buffer::kBlock;
   // Optimistic read/write attempts that may lose a race before EAGAIN.
@@ -102,23 +101,41 @@ class FileSystem {
   // Makes everything durable and writes the clean-unmount checkpoint.
   Status shutdown();
 
-  // Namespace.
-  Result<InodeRecord> lookup(uint64_t parent, std::string_view name);
-  Result<InodeRecord> getattr(uint64_t ino);
+  // Namespace (namespace.h).
+  Result<InodeRecord> lookup(uint64_t parent, std::string_view name) {
+    return m_namespace->lookup(parent, name);
+  }
+  Result<InodeRecord> getattr(uint64_t ino) { return m_namespace->getattr(ino); }
+  // A size change is the file data's (truncate); the rest the namespace's.
   Result<InodeRecord> setattr(uint64_t ino, const SetAttr& attr, const Caller& caller);
   Result<InodeRecord> mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
-                            const Caller& c);
-  Result<InodeRecord> mkdir(uint64_t parent, std::string_view name, uint32_t mode, const Caller& c);
+                            const Caller& c) {
+    return m_namespace->mknod(parent, name, mode, rdev, c);
+  }
+  Result<InodeRecord> mkdir(uint64_t parent, std::string_view name, uint32_t mode,
+                            const Caller& c) {
+    return m_namespace->mkdir(parent, name, mode, c);
+  }
   Result<InodeRecord> symlink(uint64_t parent, std::string_view name, std::string_view target,
-                              const Caller& c);
-  Result<std::string> readlink(uint64_t ino);
-  Result<InodeRecord> link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
-  Status unlink(uint64_t parent, std::string_view name);
-  Status rmdir(uint64_t parent, std::string_view name);
+                              const Caller& c) {
+    return m_namespace->symlink(parent, name, target, c);
+  }
+  Result<std::string> readlink(uint64_t ino) { return m_namespace->readlink(ino); }
+  Result<InodeRecord> link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
+    return m_namespace->link(ino, new_parent, new_name);
+  }
+  Status unlink(uint64_t parent, std::string_view name) {
+    return m_namespace->unlink(parent, name);
+  }
+  Status rmdir(uint64_t parent, std::string_view name) { return m_namespace->rmdir(parent, name); }
   Status rename(uint64_t parent, std::string_view name, uint64_t new_parent,
-                std::string_view new_name, unsigned flags);
-  Result<std::vector<DirEntry>> list_dir(uint64_t ino);
-  Status access(uint64_t ino, int mask, const Caller& caller);
+                std::string_view new_name, unsigned flags) {
+    return m_namespace->rename(parent, name, new_parent, new_name, flags);
+  }
+  Result<std::vector<DirEntry>> list_dir(uint64_t ino) { return m_namespace->list_dir(ino); }
+  Status access(uint64_t ino, int mask, const Caller& caller) {
+    return m_namespace->access(ino, mask, caller);
+  }
 
   // Files.
   // Registers an open handle; O_TRUNC (sent by the kernel with atomic
@@ -127,8 +144,8 @@ class FileSystem {
   // Opens a directory (ENOTDIR otherwise) for one handle, which lists it
   // with list_dir; release with release_file. An open directory stays
   // readable (nlink 0) after rmdir.
-  Status open_dir(uint64_t ino);
-  Status release_file(uint64_t ino);
+  Status open_dir(uint64_t ino) { return m_namespace->open_dir(ino); }
+  Status release_file(uint64_t ino) { return m_namespace->close(ino); }
   Result<size_t> read(uint64_t ino, uint64_t offset, size_t size, char* buf);
   // lseek SEEK_DATA / SEEK_HOLE from the extent map: ENXIO at or past the
   // end of the file; the end of the file counts as a hole.
@@ -153,10 +170,16 @@ class FileSystem {
   // CALLER matters for ACL names only: an ACL that changes the mode drops
   // setgid for a caller outside the file's group (posix_acl_update_mode()).
   Status setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags,
-                  const Caller& caller = Caller{});
-  Result<std::string> getxattr(uint64_t ino, std::string_view name);
-  Result<std::vector<std::string>> listxattr(uint64_t ino);
-  Status removexattr(uint64_t ino, std::string_view name);
+                  const Caller& caller = Caller{}) {
+    return m_namespace->setxattr(ino, name, value, flags, caller);
+  }
+  Result<std::string> getxattr(uint64_t ino, std::string_view name) {
+    return m_namespace->getxattr(ino, name);
+  }
+  Result<std::vector<std::string>> listxattr(uint64_t ino) { return m_namespace->listxattr(ino); }
+  Status removexattr(uint64_t ino, std::string_view name) {
+    return m_namespace->removexattr(ino, name);
+  }
 
   // Tests only (disks with a FaultPlan): a power cut. With metadata commits
   // and WAL flushes held back, every disk undoes a seeded random subset of
@@ -190,13 +213,13 @@ class FileSystem {
   bool read_only() const { return m_read_only; }
   // Access times (live: mount -o remount changes them). A mount remounted
   // read-only updates no access time; the kernel refuses everything else.
-  void set_atime_policy(AtimePolicy p);
-  AtimePolicy atime_policy() const;
-  void set_mount_read_only(bool ro) { m_mount_ro.store(ro, std::memory_order_relaxed); }
-  bool mount_read_only() const { return m_mount_ro.load(std::memory_order_relaxed); }
+  void set_atime_policy(AtimePolicy p) { m_namespace->set_atime_policy(p); }
+  AtimePolicy atime_policy() const { return m_namespace->atime_policy(); }
+  void set_mount_read_only(bool ro) { m_namespace->set_mount_read_only(ro); }
+  bool mount_read_only() const { return m_namespace->mount_read_only(); }
   // Whether a read of REC now would update its access time under the policy
   // (relatime: atime not newer than mtime or ctime, or a day old).
-  bool atime_due(const InodeRecord& rec) const;
+  bool atime_due(const InodeRecord& rec) const { return m_namespace->atime_due(rec); }
 
   struct statvfs statfs() const;
   FsStats stats() const;
@@ -230,27 +253,8 @@ class FileSystem {
   // snapshots' space, the periodic sync; started by open().
   void start_background_jobs();
   Status load_checkpoint(bool* loaded);
-  Status remove_orphans();
 
-  // Helpers (callers hold the relevant locks).
-  Result<InodeRecord> create_node(uint64_t parent, std::string_view name, uint32_t mode,
-                                  uint64_t rdev, std::string_view symlink_target, const Caller& c);
-  // Drops one link of `victim`; deletes it (or makes it an orphan while open).
-  Status drop_link(rocksdb::WriteBatch* b, InodeRecord* victim, std::vector<DiskRange>* freed);
-  Status delete_inode_data(rocksdb::WriteBatch* b, uint64_t ino, std::vector<DiskRange>* freed);
-  // unlink (want_dir = false) and rmdir (true).
-  Status remove_entry(uint64_t parent, std::string_view name, bool want_dir);
-  Status check_name(std::string_view name) const;
-  // POSIX ACLs (xattr_ops.cc). The default ACL of a directory, if any.
-  Result<std::optional<PosixAcl>> load_acl(uint64_t ino, const char* name) const;
-  // A new node's mode and ACLs from its directory (default ACL or umask).
-  Status inherit_acls(rocksdb::WriteBatch* b, uint64_t parent, InodeRecord* rec, const Caller& c);
-  // setxattr of an ACL name: validates it and keeps the mode in step.
-  Status set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, const Caller& caller,
-                 std::string_view name, std::string_view value);
-  Status is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* result) const;
-  // Data policy helpers (policy_ops.cc). A new node takes its directory's.
-  Status inherit_policy(rocksdb::WriteBatch* b, uint64_t parent, const InodeRecord& rec);
+  // Data policy helpers (policy_ops.cc).
   // Whether `e` is laid out as `policy` asks (with the disks there are).
   bool extent_matches(const ExtentRecord& e, const DataPolicy& policy) const;
   // Rewrites the live record `value` of `e` as `policy` lays data out, at
@@ -347,11 +351,7 @@ class FileSystem {
   }
   // Generation tag of fresh extents (unique per write).
   static uint64_t next_write_seq();
-  void update_atime(uint64_t ino);
-  Result<InodeRecord> lookup_dots(uint64_t ino, std::string_view name);
 
-  Status exchange_entries(uint64_t parent, std::string_view name, uint64_t src, uint64_t new_parent,
-                          std::string_view new_name, uint64_t dst);
   Status punch_hole(uint64_t ino, uint64_t offset, uint64_t length);
   // copy_range helpers (copy_ops.cc).
   Result<size_t> copy_bytes(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
@@ -388,9 +388,6 @@ class FileSystem {
   Status sync_data_disks();
   std::unique_ptr<Volume> m_volume;
   const bool m_read_only;
-  std::atomic<bool> m_mount_ro{false};
-  std::atomic<uint8_t> m_atime_mode{0};
-  std::atomic<bool> m_dir_atime{true};
   // Copies of the live settings read on hot paths.
   std::atomic<bool> m_commit_enabled;
   std::atomic<uint32_t> m_commit_delay_us;
@@ -411,7 +408,7 @@ class FileSystem {
   // Inodes, entries and extent maps, and inode numbers.
   std::unique_ptr<InodeStore> m_inodes;
   std::unique_ptr<Reservations> m_reservations;  // fallocate
-  std::unique_ptr<ReplicaIo> m_replicas;  // after m_readers: its repairs hold pins
+  std::unique_ptr<ReplicaIo> m_replicas;         // after m_readers: its repairs hold pins
   SharedExtents m_shared;
   std::unique_ptr<Discarder> m_discarder;  // none on a read-only mount
 
@@ -431,6 +428,7 @@ class FileSystem {
   std::atomic<uint64_t> m_rebalance_done{0};
 
   std::unique_ptr<Snapshots> m_snapshots;
+  std::unique_ptr<Namespace> m_namespace;
   std::unique_ptr<Tiering> m_tiering;
 
   // The converter (policy_ops.cc): files whose extents to lay out anew.

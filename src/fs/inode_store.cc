@@ -10,6 +10,10 @@
 
 namespace dynamicfs {
 
+namespace {
+constexpr std::string_view kPolicyKey{"\0policy", 7};
+}  // namespace
+
 bool InodeStore::BlockRef::same_as(const BlockRef& o) const {
   if (hole != o.hole) return false;
   if (hole) return true;
@@ -18,8 +22,7 @@ bool InodeStore::BlockRef::same_as(const BlockRef& o) const {
          ext.skip == o.ext.skip && ext.ec_k == o.ext.ec_k;
 }
 
-InodeStore::InodeStore(MetaStore& meta, GroupCommitCoordinator& commit,
-                       uint64_t extent_map_budget)
+InodeStore::InodeStore(MetaStore& meta, GroupCommitCoordinator& commit, uint64_t extent_map_budget)
     : m_meta(meta),
       m_commit(commit),
       m_extent_maps(meta.handle(Cf::kExtents)->GetID(), extent_map_budget) {}
@@ -138,6 +141,33 @@ Result<std::vector<std::pair<std::string, std::string>>> InodeStore::raw_extents
     out.emplace_back(it->key().ToString(), it->value().ToString());
   DFS_RETURN_IF_ERROR(status_from_rocksdb(it->status(), "extent scan"));
   return out;
+}
+
+Result<DataPolicy> InodeStore::data_policy(uint64_t ino) const {
+  DFS_ASSIGN_OR_RETURN(auto v, m_meta.get(Cf::kXattrs, KeyCodec::xattr_key(ino, kPolicyKey)));
+  if (!v.has_value()) return DataPolicy{};
+  auto p = DataPolicy::parse(*v);
+  if (!p.is_ok())
+    return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": " + p.status().message());
+  return p;
+}
+
+void InodeStore::put_policy(rocksdb::WriteBatch* b, uint64_t ino, const DataPolicy& policy) const {
+  const std::string key = KeyCodec::xattr_key(ino, kPolicyKey);
+  if (policy.is_default()) {
+    b->Delete(m_meta.handle(Cf::kXattrs), key);
+  } else {
+    b->Put(m_meta.handle(Cf::kXattrs), key, policy.to_string());
+  }
+}
+
+Status InodeStore::inherit_policy(rocksdb::WriteBatch* b, uint64_t parent,
+                                  const InodeRecord& rec) const {
+  if (!rec.is_dir() && !rec.is_reg()) return Status::ok();
+  DFS_ASSIGN_OR_RETURN(auto v, m_meta.get(Cf::kXattrs, KeyCodec::xattr_key(parent, kPolicyKey)));
+  if (v.has_value())
+    b->Put(m_meta.handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kPolicyKey), *v);
+  return Status::ok();
 }
 
 void InodeStore::set_next_ino(uint64_t next) {

@@ -1,5 +1,5 @@
-// InodeStore: the volume's inodes, directory entries and extent maps as the
-// metadata store keeps them. Every part of the file system reads them and
+// InodeStore: the volume's inodes, directory entries, extent maps and data
+// policies as the metadata store keeps them. Every part of the file system reads them and
 // stages changes to them through here instead of composing keys itself; it
 // also hands out inode numbers and counts the inodes in use.
 //
@@ -26,6 +26,7 @@
 #include "metadata/meta_store.h"
 #include "src/common/result.h"
 #include "src/extent/extent_map_cache.h"
+#include "src/fs/data_policy.h"
 
 namespace dynamicfs {
 
@@ -73,6 +74,13 @@ class InodeStore {
   // Every extent record of INO as stored (key, value), for passes that
   // rewrite records one by one and check each is still live.
   Result<std::vector<std::pair<std::string, std::string>>> raw_extents(uint64_t ino) const;
+
+  // Data policies: a hidden xattr of files and directories (none: the
+  // default policy).
+  Result<DataPolicy> data_policy(uint64_t ino) const;
+  void put_policy(rocksdb::WriteBatch* b, uint64_t ino, const DataPolicy& policy) const;
+  // A new node REC takes its directory's policy (files and directories).
+  Status inherit_policy(rocksdb::WriteBatch* b, uint64_t parent, const InodeRecord& rec) const;
 
   // Inode numbers: from an atomic counter; only crossing the persisted bound
   // (every kInoBatch numbers) takes a mutex and commits the new bound.

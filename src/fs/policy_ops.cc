@@ -21,29 +21,8 @@
 
 namespace dynamicfs {
 
-namespace {
-
-constexpr std::string_view kPolicyKey{"\0policy", 7};
-
-}  // namespace
-
 Result<DataPolicy> FileSystem::data_policy(uint64_t ino) const {
-  DFS_ASSIGN_OR_RETURN(auto v,
-                       m_volume->meta().get(Cf::kXattrs, KeyCodec::xattr_key(ino, kPolicyKey)));
-  if (!v.has_value()) return DataPolicy{};
-  auto p = DataPolicy::parse(*v);
-  if (!p.is_ok())
-    return Status::error(EUCLEAN, "inode " + std::to_string(ino) + ": " + p.status().message());
-  return p;
-}
-
-Status FileSystem::inherit_policy(rocksdb::WriteBatch* b, uint64_t parent, const InodeRecord& rec) {
-  if (!rec.is_dir() && !rec.is_reg()) return Status::ok();
-  const std::string key = KeyCodec::xattr_key(parent, kPolicyKey);
-  DFS_ASSIGN_OR_RETURN(auto v, m_volume->meta().get(Cf::kXattrs, key));
-  if (v.has_value())
-    b->Put(m_volume->meta().handle(Cf::kXattrs), KeyCodec::xattr_key(rec.ino, kPolicyKey), *v);
-  return Status::ok();
+  return m_inodes->data_policy(ino);
 }
 
 bool FileSystem::extent_matches(const ExtentRecord& e, const DataPolicy& policy) const {
@@ -64,8 +43,6 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
   std::vector<uint64_t> files;
   std::unordered_set<uint64_t> seen;
   std::vector<uint64_t> todo{ino};
-  auto* cf = m_volume->meta().handle(Cf::kXattrs);
-  const std::string value = policy.to_string();
   // Each node under its inode lock, committed before a directory is listed:
   // a file created in it afterwards inherits the new policy, and a node
   // deleted meanwhile gets no stray xattr. `false`: it is gone.
@@ -77,12 +54,7 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
       return rec.status();
     }
     rocksdb::WriteBatch b;
-    const std::string key = KeyCodec::xattr_key(node, kPolicyKey);
-    if (policy.is_default()) {
-      b.Delete(cf, key);
-    } else {
-      b.Put(cf, key, value);
-    }
+    m_inodes->put_policy(&b, node, policy);
     DFS_RETURN_IF_ERROR(m_commit->apply(&b));
     return true;
   };
@@ -120,8 +92,8 @@ Result<PolicyChange> FileSystem::set_policy(uint64_t ino, const DataPolicy& poli
           "unmounting: the policy is set but its files keep their layout until it is set again");
   }
   m_jobs.wake(m_convert_job);
-  spdlog::info("data policy of inode {} set to {}: {} directories, {} files to convert", ino, value,
-               change.dirs, change.files);
+  spdlog::info("data policy of inode {} set to {}: {} directories, {} files to convert", ino,
+               policy.to_string(), change.dirs, change.files);
   return change;
 }
 

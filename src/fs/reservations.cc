@@ -1,10 +1,11 @@
 // Reservations: the fallocate ranges of inode records and their index keys
 // (see reservations.h); range arithmetic on (offset, length) lists.
+#include "src/fs/reservations.h"
+
 #include <algorithm>
 
 #include "metadata/key_codec.h"
 #include "src/common/coding.h"
-#include "src/fs/reservations.h"
 
 namespace dynamicfs {
 

@@ -1,4 +1,6 @@
 // Snapshots: create, delete and list (see snapshots.h).
+#include "src/fs/snapshots.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -7,13 +9,16 @@
 #include "src/common/crash_point.h"
 #include "src/extent/snapshot_catalog.h"
 #include "src/extent/space_checkpoint.h"
-#include "src/fs/snapshots.h"
 
 namespace dynamicfs {
 
 Snapshots::Snapshots(Volume& volume, GroupCommitCoordinator& commit, SharedExtents& shared,
                      BackgroundScheduler& jobs, Hooks hooks)
-    : m_volume(volume), m_commit(commit), m_shared(shared), m_jobs(jobs), m_hooks(std::move(hooks)) {}
+    : m_volume(volume),
+      m_commit(commit),
+      m_shared(shared),
+      m_jobs(jobs),
+      m_hooks(std::move(hooks)) {}
 
 Status Snapshots::add_refs(const Volume& volume, std::vector<DiskRange>* refs) {
   DFS_ASSIGN_OR_RETURN(auto snaps, SnapshotCatalog::list(volume.dir()));

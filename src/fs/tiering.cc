@@ -1,5 +1,7 @@
 // Tiering: the ssd class's share of new data and the migration pass (see
 // tiering.h).
+#include "src/fs/tiering.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,7 +10,6 @@
 
 #include "metadata/key_codec.h"
 #include "src/extent/block_buffer.h"
-#include "src/fs/tiering.h"
 
 namespace dynamicfs {
 
@@ -91,7 +92,7 @@ TierClassUse Tiering::class_use(DiskMask mask) const {
 }
 
 Result<std::optional<Tiering::Placement>> Tiering::allocate(uint64_t length, size_t copies,
-                                                           uint64_t may_use_reserved) {
+                                                            uint64_t may_use_reserved) {
   const std::optional<Placement> not_here;  // the caller places the data anywhere
   const auto [ssd, hdd] = masks();
   if (!m_on.load(std::memory_order_relaxed) || ssd == 0 || hdd == 0) return not_here;
@@ -114,7 +115,7 @@ Result<std::optional<Tiering::Placement>> Tiering::allocate(uint64_t length, siz
   // What the fast copies took of the file's reservation is gone from it.
   const uint64_t taken = on_ssd * block_buffer::align_up(length);
   auto slow = m_alloc.allocate_copies(length, copies - on_ssd, hdd,
-                                       may_use_reserved - std::min(may_use_reserved, taken));
+                                      may_use_reserved - std::min(may_use_reserved, taken));
   if (!slow.is_ok()) {
     for (const auto& c : fast.value()) m_alloc.free_now(c);
     if (slow.err() == ENOSPC) return not_here;

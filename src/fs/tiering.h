@@ -37,10 +37,10 @@ class Tiering {
   // Rewrites the live record VALUE (under KEY) of E with copies KEEP plus
   // ADD new ones on ALLOWED disks and releases DROPPED; nothing happens if
   // the record changed meanwhile; ENOSPC when the target disks are full.
-  using MoveCopies = std::function<Status(
-      std::string_view key, std::string_view value, const ExtentRecord& e,
-      const std::vector<ExtentCopy>& keep, const std::vector<DiskRange>& dropped, size_t add,
-      DiskMask allowed)>;
+  using MoveCopies =
+      std::function<Status(std::string_view key, std::string_view value, const ExtentRecord& e,
+                           const std::vector<ExtentCopy>& keep,
+                           const std::vector<DiskRange>& dropped, size_t add, DiskMask allowed)>;
 
   // JOBS: the scheduler the pass runs on (a pass ends early once it stops).
   Tiering(Volume& volume, Allocator& alloc, const InodeStore& inodes,
