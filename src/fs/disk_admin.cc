@@ -88,7 +88,7 @@ Status FileSystem::replace_copies(std::string_view key, std::string_view value,
   DFS_ASSIGN_OR_RETURN(auto live, m_volume->meta().get(Cf::kExtents, std::string(key)));
   if (!live.has_value() || *live != value) return Status::ok();  // changed: a later pass
   if (add > 0) {
-    auto copies = allocate_or_recycle<Placement>(
+    auto copies = m_data->allocate_or_recycle<FileData::Placement>(
         [&] { return m_alloc->allocate_copies(e.length, add, allowed); });
     if (!copies.is_ok()) {
       return Status::error(

@@ -1,9 +1,9 @@
-// FileSystem: mount-time recovery, the clean-unmount checkpoint, durability
-// (data disks, then the metadata WAL), statfs and shared helpers. Namespace
-// operations live in namespace_ops.cc, file data in file_io.cc, extended
-// attributes in xattr_ops.cc.
+// FileSystem: the parts put together (see file_system.h), mount-time
+// recovery, the clean-unmount checkpoint, durability (data disks, then the
+// metadata WAL), statfs and statistics.
 #include "src/fs/file_system.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -33,7 +33,6 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       m_commit_enabled(opts.commit.enabled),
       m_commit_delay_us(opts.commit.max_delay_us),
       m_sync_interval_ms(opts.sync_interval_ms == 0 ? 1 : opts.sync_interval_ms),
-      m_journal_max(opts.journal_max_bytes),
       m_io_workers(opts.io_workers),
       m_cache(opts.extent_cache_bytes) {
   std::vector<std::pair<uint64_t, uint64_t>> areas;
@@ -61,6 +60,10 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       *m_volume, *m_inodes, *m_commit, m_locks, m_open, *m_reservations, *m_tiering,
       [this](const std::vector<DiskRange>& freed) { release_space(freed); });
   m_namespace->set_atime_policy(opts.atime);
+  m_data = std::make_unique<FileData>(
+      *m_volume, *m_alloc, *m_commit, m_locks, m_readers, *m_replicas, m_shared, *m_inodes,
+      *m_reservations, *m_tiering, *m_namespace, [this] { return sync_all(); },
+      opts.journal_max_bytes);
   m_snapshots = std::make_unique<Snapshots>(
       *m_volume, *m_commit, m_shared, m_jobs,
       Snapshots::Hooks{[this] { return sync_data_disks(); },
@@ -104,10 +107,25 @@ Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const
   if (attr.valid & SetAttr::kSize) {
     DFS_RETURN_IF_ERROR(check_writable());
     InodeRecord after;
-    DFS_RETURN_IF_ERROR(truncate(ino, attr.size, &after));
+    DFS_RETURN_IF_ERROR(m_data->truncate(ino, attr.size, &after));
     if ((attr.valid & ~static_cast<uint32_t>(SetAttr::kSize)) == 0) return after;
   }
   return m_namespace->setattr(ino, attr, caller);
+}
+
+Status FileSystem::open_file(uint64_t ino, int flags) {
+  if (m_read_only && (flags & O_ACCMODE) != O_RDONLY) return Status::error(EROFS);
+  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
+  m_namespace->open_file(ino);
+  if ((flags & O_TRUNC) && rec.is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
+    InodeRecord after;
+    Status st = m_data->truncate(ino, 0, &after);
+    if (!st.is_ok()) {
+      (void)m_namespace->close(ino);
+      return st;
+    }
+  }
+  return Status::ok();
 }
 
 void FileSystem::set_discard(bool on) {
@@ -367,28 +385,6 @@ void FileSystem::power_cut(uint64_t seed,
     }
   }
   die(undone, st);
-}
-
-void FileSystem::release_space(const std::vector<DiskRange>& freed) {
-  std::vector<DiskRange> unowned;
-  m_shared.release(freed, &unowned);
-  m_alloc->defer_free(unowned, m_readers.tag_free());
-}
-
-Result<FileSystem::Placement> FileSystem::allocate_space(uint64_t length, size_t wanted,
-                                                         uint64_t may_use_reserved) {
-  const DiskMask writable = m_volume->writable_mask();
-  const size_t copies = std::min<size_t>(wanted, m_volume->writable_count());
-  if (copies == 0) return Status::error(EIO, "no disk of the volume can take new data");
-  return allocate_or_recycle<Placement>([&]() -> Result<Placement> {
-    // The ssd class first while it has room (tiering), else any disks.
-    DFS_ASSIGN_OR_RETURN(auto tiered, m_tiering->allocate(length, copies, may_use_reserved));
-    if (tiered.has_value()) return std::move(*tiered);
-    if (copies > 1) return m_alloc->allocate_copies(length, copies, writable, may_use_reserved);
-    // One copy may spill over disks.
-    DFS_ASSIGN_OR_RETURN(auto one, m_alloc->allocate(length, writable, may_use_reserved));
-    return Placement{std::move(one)};
-  });
 }
 
 Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_view value,

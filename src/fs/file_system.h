@@ -39,6 +39,7 @@
 #include "src/extent/volume.h"
 #include "src/fs/data_policy.h"
 #include "src/fs/discarder.h"
+#include "src/fs/file_data.h"
 #include "src/fs/fs_types.h"
 #include "src/fs/inode_store.h"
 #include "src/fs/namespace.h"
@@ -56,10 +57,8 @@ class FileSystem {
  public:
   static constexpr uint64_t kRootIno = ::dynamicfs::kRootIno;
   static constexpr size_t kNameMax = Namespace::kNameMax;
-  static constexpr uint64_t kMaxFileSize = 1ull << 50;
+  static constexpr uint64_t kMaxFileSize = FileData::kMaxFileSize;
   static constexpr uint64_t kBlock = block_buffer::kBlock;
-  // Optimistic read/write attempts that may lose a race before EAGAIN.
-  static constexpr int kMaxRetries = 1000;
 
   // Mounts the metadata: crash recovery (orphans, free space) happens here.
   static Result<std::unique_ptr<FileSystem>> open(std::unique_ptr<Volume> volume,
@@ -75,8 +74,8 @@ class FileSystem {
   unsigned io_workers() const { return m_io_workers.load(); }
   const GroupCommitCoordinator& commit() const { return *m_commit; }
   // Largest write whose data rides in the WAL (live; 0 = none).
-  void set_journal_max_bytes(uint32_t bytes) { m_journal_max.store(bytes); }
-  uint32_t journal_max_bytes() const { return m_journal_max.load(); }
+  void set_journal_max_bytes(uint32_t bytes) { m_data->set_journal_max_bytes(bytes); }
+  uint32_t journal_max_bytes() const { return m_data->journal_max_bytes(); }
   // Automatic discard of freed space (live).
   void set_discard(bool on);
   bool discard_enabled() const { return m_discarder && m_discarder->enabled(); }
@@ -88,7 +87,7 @@ class FileSystem {
   TierSettings tier_settings() const { return m_tiering->settings(); }
   TierStats tier_stats() const { return m_tiering->stats(); }
   // The extents of a file in file order (`dynamicfs locate`).
-  Result<std::vector<std::pair<uint64_t, ExtentRecord>>> extent_map(uint64_t ino) const;
+  Result<InodeStore::ExtentList> extent_map(uint64_t ino) const { return m_data->extent_map(ino); }
   // Data policies (policy_ops.cc). set_policy sets INO's policy, and for a
   // directory that of everything below it, and queues the files for the
   // background converter. data_policy is what new data of INO gets.
@@ -146,23 +145,33 @@ class FileSystem {
   // readable (nlink 0) after rmdir.
   Status open_dir(uint64_t ino) { return m_namespace->open_dir(ino); }
   Status release_file(uint64_t ino) { return m_namespace->close(ino); }
-  Result<size_t> read(uint64_t ino, uint64_t offset, size_t size, char* buf);
+  Result<size_t> read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
+    return m_data->read(ino, offset, size, buf);
+  }
   // lseek SEEK_DATA / SEEK_HOLE from the extent map: ENXIO at or past the
   // end of the file; the end of the file counts as a hole.
-  Result<uint64_t> seek_data_or_hole(uint64_t ino, uint64_t offset, int whence);
+  Result<uint64_t> seek_data_or_hole(uint64_t ino, uint64_t offset, int whence) {
+    return m_data->seek_data_or_hole(ino, offset, whence);
+  }
   // fallocate(2): mode 0 and FALLOC_FL_KEEP_SIZE check that the pool can hold
   // the range and extend the size (copy-on-write space is taken at write
   // time); PUNCH_HOLE|KEEP_SIZE frees the range's blocks and zeroes partial
   // edges; ZERO_RANGE punches and extends. Other modes: EOPNOTSUPP.
-  Status fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length);
-  Result<size_t> write(uint64_t ino, uint64_t offset, const char* data, size_t size);
+  Status fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
+    return m_data->fallocate(ino, mode, offset, length);
+  }
+  Result<size_t> write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
+    return m_data->write(ino, offset, data, size);
+  }
   // copy_file_range(2): whole blocks are shared with the source (reference
   // counted; later writes to either file go elsewhere, as every write does),
   // partial edge blocks and ranges whose offsets differ within a block are
   // copied. Returns the bytes copied, 0 at or past the source's end; may copy
   // less than asked (callers loop, as for write).
   Result<size_t> copy_range(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
-                            size_t length);
+                            size_t length) {
+    return m_data->copy_range(src, src_off, dst, dst_off, length);
+  }
   Status fsync(uint64_t ino, bool datasync);
   Status sync_all();
 
@@ -264,103 +273,8 @@ class FileSystem {
   Status convert_file(uint64_t ino);
   void run_conversions();
 
-  // Data path helpers (file_io.cc).
-  using BlockRef = InodeStore::BlockRef;
-  Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
-                    const ReaderTracker::Pin& pin);
-  // Writes `data` as fresh extents laid out as `policy` says (stripes or
-  // copies); `space` gets all the disk space they took. A disk that fails
-  // meanwhile is left out and the write placed again on the others.
-  // `may_use_reserved`: pool bytes the file has reserved (fallocate), which
-  // its own writes may take. `journal`: the replicated pieces' data also
-  // goes into this batch (JournalBlob), which the caller must commit with
-  // the records; their disk writes then hold back no sync round.
-  Status write_new_extents(const char* data, uint64_t length, uint64_t generation,
-                           std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
-                           const DataPolicy& policy, IoClass cls = IoClass::kWrite,
-                           uint64_t may_use_reserved = 0, rocksdb::WriteBatch* journal = nullptr);
-  // One stripe of `data` (one record's worth at most); false when the pool
-  // has too few writable disks or no contiguous room for the units.
-  Result<bool> write_stripe(const char* data, uint64_t length, const EcScheme& scheme,
-                            uint64_t generation, std::vector<ExtentRecord>* out,
-                            std::vector<DiskRange>* space, IoClass cls);
-  // Replaces [start, end) of the extent map by `fresh` (empty = punch).
-  // `shares` gets the stripes a cut leaves with one more window (pass them
-  // to commit_sharing).
-  Status remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
-               const std::vector<ExtentRecord>& fresh, uint64_t fresh_file_off,
-               std::vector<DiskRange>* freed, int64_t* alloc_delta, std::vector<DiskRange>* shares);
-  // Commits `b`, with one more reference to each of `shares` if it applies.
-  Status commit_sharing(rocksdb::WriteBatch* b, const std::vector<DiskRange>& shares);
-
-  // Copy-on-write changes (cow_change.cc): write, truncate, punch and shared
-  // copies all read their partial edge blocks and write fresh extents with
-  // no exclusive lock, then commit under it only if the edges are unchanged.
-  struct CowEdge {
-    uint64_t offset = 0;
-    BlockRef ref;  // the block as the change read it
-  };
-  struct CowChange {
-    explicit CowChange(Allocator& alloc) : fresh(alloc) {}
-    std::vector<CowEdge> edges;
-    PendingSpace fresh;  // the fresh extents' space: freed unless committed
-    rocksdb::WriteBatch batch;
-    std::vector<DiskRange> freed, shares;  // see remap
-    int64_t alloc_delta = 0;
-  };
-  enum class CowStep { kCommitted, kRetry };
-  // Runs ATTEMPT (given its number) until it commits or fails; EAGAIN after
-  // kMaxRetries retries, naming WHAT.
-  Status run_cow(const char* what, uint64_t ino,
-                 const std::function<Result<CowStep>(int)>& attempt);
-  // What a failed edge read means on attempt ATTEMPT: retry, or the error.
-  static Result<CowStep> retry_edge_read(const Status& st, int attempt);
-  // Under a shared lock: the block at OFFSET becomes an edge of C.
-  Status add_edge(uint64_t ino, uint64_t offset, CowChange* c) const;
-  // Under the exclusive lock: whether every edge of C is as it was read.
-  bool edges_unchanged(uint64_t ino, const CowChange& c) const;
-  // The reservation a change gives back: [begin, end) (empty: none); `cut`:
-  // the range is no longer reserved (see release_reserved).
-  struct ReserveRelease {
-    uint64_t begin = 0, end = 0;
-    bool cut = false;
-  };
-  // Ends C under the exclusive GUARD: REC's allocation, times, generation
-  // and reservation updated in C's batch, which commits with C's shares
-  // (after CRASH_AT, if any); then the guard goes and the freed space is
-  // released.
-  Status commit_cow(InodeRecord* rec, CowChange* c, ExtentLockManager::Guard* guard,
-                    const ReserveRelease& reserve, const char* crash_at = nullptr);
-  // Sets the size: copy-on-write of the boundary block, then one commit.
-  Status truncate(uint64_t ino, uint64_t new_size, InodeRecord* out);
-  // Disk space of each copy of a piece of data.
-  using Placement = Tiering::Placement;
-  // Space for min(copies, writable disks) copies of `length` bytes on
-  // distinct writable disks (see Allocator::allocate_copies).
-  Result<Placement> allocate_space(uint64_t length, size_t copies, uint64_t may_use_reserved = 0);
-  // Runs ALLOCATE; when the pool is out of space, makes recently freed
-  // space usable (a durable commit releases deferred frees, finished
-  // discards give claimed space back) and runs it once more.
-  template <class T>
-  Result<T> allocate_or_recycle(const std::function<Result<T>()>& allocate) {
-    auto r = allocate();
-    if (r.is_ok() || r.err() != ENOSPC) return r;
-    DFS_RETURN_IF_ERROR(sync_all());
-    m_alloc->wait_for_claims(std::chrono::seconds(10));
-    return allocate();
-  }
-  // Generation tag of fresh extents (unique per write).
-  static uint64_t next_write_seq();
-
-  Status punch_hole(uint64_t ino, uint64_t offset, uint64_t length);
-  // copy_range helpers (copy_ops.cc).
-  Result<size_t> copy_bytes(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
-                            size_t length);
-  Result<uint64_t> share_blocks(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
-                                uint64_t length);
-  // Space whose reference an applied commit removed: what no other extent
-  // shares goes back to the allocator once no reader can still see it.
-  void release_space(const std::vector<DiskRange>& freed);
+  // Space whose reference an applied commit removed (FileData).
+  void release_space(const std::vector<DiskRange>& freed) { m_data->release_space(freed); }
   // Rebalance helpers (disk_admin.cc).
   // `wanted`: the copies the file's policy asks for (replicated extents).
   bool extent_needs_work(const ExtentRecord& e, size_t wanted) const;
@@ -392,7 +306,6 @@ class FileSystem {
   std::atomic<bool> m_commit_enabled;
   std::atomic<uint32_t> m_commit_delay_us;
   std::atomic<unsigned> m_sync_interval_ms;
-  std::atomic<uint32_t> m_journal_max;
   std::atomic<unsigned> m_io_workers;
   std::unique_ptr<Allocator> m_alloc;
   std::unique_ptr<GroupCommitCoordinator> m_commit;
@@ -429,6 +342,7 @@ class FileSystem {
 
   std::unique_ptr<Snapshots> m_snapshots;
   std::unique_ptr<Namespace> m_namespace;
+  std::unique_ptr<FileData> m_data;
   std::unique_ptr<Tiering> m_tiering;
 
   // The converter (policy_ops.cc): files whose extents to lay out anew.

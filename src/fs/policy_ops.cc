@@ -109,8 +109,8 @@ Status FileSystem::rewrite_extent(std::string_view key, std::string_view value,
     block_buffer::Ptr buf = block_buffer::make(e.length);
     DFS_RETURN_IF_ERROR(m_replicas->read(e, 0, e.blocks(), buf.get(), IoClass::kBackground, pin,
                                          ReadSite{ino, off}));
-    DFS_RETURN_IF_ERROR(write_new_extents(buf.get(), e.length, e.generation, &fresh, &space.ranges,
-                                          policy, IoClass::kBackground));
+    DFS_RETURN_IF_ERROR(m_data->write_new_extents(buf.get(), e.length, e.generation, &fresh,
+                                                  &space.ranges, policy, IoClass::kBackground));
   }
   // Copies meant to become a stripe that came out as copies again (no
   // contiguous room for a unit on enough disks): keep the old record rather

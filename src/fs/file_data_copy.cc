@@ -1,4 +1,4 @@
-// FileSystem::copy_range: copy_file_range(2) by sharing extents. Every write
+// FileData::copy_range: copy_file_range(2) by sharing extents. Every write
 // in dynamicfs already goes to fresh space, so a shared extent needs no
 // copy-on-write machinery of its own: the copy points the destination's
 // extent map at the source's blocks, SharedExtents counts the extra
@@ -12,7 +12,7 @@
 #include "src/common/clock.h"
 #include "src/extent/block_buffer.h"
 #include "src/extent/extent_space.h"
-#include "src/fs/file_system.h"
+#include "src/fs/file_data.h"
 
 namespace dynamicfs {
 
@@ -33,14 +33,14 @@ Status check_regular(const InodeRecord& rec) {
 
 }  // namespace
 
-Result<size_t> FileSystem::copy_range(uint64_t src, uint64_t src_off, uint64_t dst,
-                                      uint64_t dst_off, size_t length) {
+Result<size_t> FileData::copy_range(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
+                                    size_t length) {
   DFS_RETURN_IF_ERROR(check_writable());
   if (length == 0) return size_t{0};
   if (src_off + length < src_off || dst_off + length < dst_off) return Status::error(EINVAL);
-  DFS_ASSIGN_OR_RETURN(auto s, m_inodes->load(src));
+  DFS_ASSIGN_OR_RETURN(auto s, m_inodes.load(src));
   DFS_RETURN_IF_ERROR(check_regular(s));
-  DFS_ASSIGN_OR_RETURN(auto d, m_inodes->load(dst));
+  DFS_ASSIGN_OR_RETURN(auto d, m_inodes.load(dst));
   DFS_RETURN_IF_ERROR(check_regular(d));
   if (src_off >= s.size) return size_t{0};
   uint64_t len = std::min<uint64_t>(length, s.size - src_off);
@@ -82,8 +82,8 @@ Result<size_t> FileSystem::copy_range(uint64_t src, uint64_t src_off, uint64_t d
   return static_cast<size_t>(done);
 }
 
-Result<size_t> FileSystem::copy_bytes(uint64_t src, uint64_t src_off, uint64_t dst,
-                                      uint64_t dst_off, size_t length) {
+Result<size_t> FileData::copy_bytes(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
+                                    size_t length) {
   std::unique_ptr<char[]> buf(new char[std::min<uint64_t>(length, kCopyChunk)]);
   size_t done = 0;
   while (done < length) {
@@ -105,13 +105,13 @@ Result<size_t> FileSystem::copy_bytes(uint64_t src, uint64_t src_off, uint64_t d
   return done;
 }
 
-Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64_t dst,
-                                          uint64_t dst_off, uint64_t length) {
+Result<uint64_t> FileData::share_blocks(uint64_t src, uint64_t src_off, uint64_t dst,
+                                        uint64_t dst_off, uint64_t length) {
   auto guard = m_locks.lock_copy(src, dst);
-  auto s = m_inodes->load(src);
+  auto s = m_inodes.load(src);
   if (!s.is_ok()) return s.status();
   DFS_RETURN_IF_ERROR(check_regular(s.value()));
-  DFS_ASSIGN_OR_RETURN(InodeRecord d, m_inodes->load(dst));
+  DFS_ASSIGN_OR_RETURN(InodeRecord d, m_inodes.load(dst));
   DFS_RETURN_IF_ERROR(check_regular(d));
   // Only whole blocks that lie inside the source as it is now (it may have
   // shrunk since the caller looked).
@@ -119,15 +119,15 @@ Result<uint64_t> FileSystem::share_blocks(uint64_t src, uint64_t src_off, uint64
   length = std::min(length, (s->size - src_off) / kBlock * kBlock);
   if (length == 0) return uint64_t{0};
 
-  DFS_ASSIGN_OR_RETURN(auto pieces, m_inodes->extents_in(src, src_off, src_off + length));
-  CowChange c(*m_alloc);
+  DFS_ASSIGN_OR_RETURN(auto pieces, m_inodes.extents_in(src, src_off, src_off + length));
+  CowChange c(m_alloc);
   // The destination range's old extents go (one remap per batch); the
   // source's blocks take their place, sliced to the range. Source holes stay
   // holes. `c.shares`: references this change adds (the source's blocks, and
   // stripes of the destination cut in two).
   DFS_RETURN_IF_ERROR(
       remap(&c.batch, dst, dst_off, dst_off + length, {}, 0, &c.freed, &c.alloc_delta, &c.shares));
-  auto* cf = m_volume->meta().handle(Cf::kExtents);
+  auto* cf = m_volume.meta().handle(Cf::kExtents);
   for (const auto& [foff, e] : pieces) {
     const uint64_t cut0 = std::max(foff, src_off);
     const uint64_t cut1 = std::min<uint64_t>(foff + e.length, src_off + length);

@@ -1,10 +1,9 @@
-// FileSystem file reads: the extent map of a range, single-block lookups for
-// writers merging partial edge blocks, and read().
+// FileData reads: a file's extent map (`dynamicfs locate`) and read().
 //
 // Reads take a snapshot of the extent map under a shared range lock, do the
 // disk I/O with no lock held, and retry if the inode's generation moved (the
 // space they read may have been freed and reused meanwhile). Nothing here
-// commits metadata except the batched atime (atime_ops.cc).
+// commits metadata except the access time (Namespace::update_atime).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -12,7 +11,7 @@
 
 #include "metadata/key_codec.h"
 #include "src/extent/block_buffer.h"
-#include "src/fs/file_system.h"
+#include "src/fs/file_data.h"
 
 namespace dynamicfs {
 
@@ -21,24 +20,24 @@ using block_buffer::align_down;
 using block_buffer::align_up;
 }  // namespace
 
-Result<std::vector<std::pair<uint64_t, ExtentRecord>>> FileSystem::extent_map(uint64_t ino) const {
-  DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
+Result<InodeStore::ExtentList> FileData::extent_map(uint64_t ino) const {
+  DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes.load(ino));
   if (!rec.is_reg()) return InodeStore::ExtentList{};
-  return m_inodes->extents_in(ino, 0, UINT64_MAX);
+  return m_inodes.extents_in(ino, 0, UINT64_MAX);
 }
 
-Status FileSystem::read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
-                              const ReaderTracker::Pin& pin) {
+Status FileData::read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
+                            const ReaderTracker::Pin& pin) {
   if (ref.hole) {
     std::memset(out, 0, kBlock);
     return Status::ok();
   }
   uint64_t skip = block_off - ref.ext_file_off;
-  return m_replicas->read(ref.ext, skip / kBlock, 1, out, IoClass::kHighRead, pin,
-                          ReadSite{ino, block_off});
+  return m_replicas.read(ref.ext, skip / kBlock, 1, out, IoClass::kHighRead, pin,
+                         ReadSite{ino, block_off});
 }
 
-Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
+Result<size_t> FileData::read(uint64_t ino, uint64_t offset, size_t size, char* buf) {
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     // Pinned from before the extent map is read until after the last disk
     // read, so nothing this reader may touch is reused meanwhile.
@@ -47,13 +46,13 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     std::vector<std::pair<uint64_t, ExtentRecord>> pieces;
     {
       auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
-      DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
+      DFS_ASSIGN_OR_RETURN(auto rec, m_inodes.load(ino));
       if (rec.is_dir()) return Status::error(EISDIR);
       gen = rec.generation;
       file_size = rec.size;
       if (offset >= file_size || size == 0) return size_t{0};
-      auto ext = m_inodes->extents_in(ino, align_down(offset),
-                                      align_up(std::min<uint64_t>(offset + size, file_size)));
+      auto ext = m_inodes.extents_in(ino, align_down(offset),
+                                     align_up(std::min<uint64_t>(offset + size, file_size)));
       if (!ext.is_ok()) return ext.status();
       pieces = std::move(ext).value();
     }
@@ -72,8 +71,8 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
         tmp = block_buffer::make(n);
         dst = tmp.get();
       }
-      failure = m_replicas->read(e, (b0 - foff) / kBlock, n / kBlock, dst, IoClass::kNormalRead,
-                                 pin, ReadSite{ino, b0});
+      failure = m_replicas.read(e, (b0 - foff) / kBlock, n / kBlock, dst, IoClass::kNormalRead, pin,
+                                ReadSite{ino, b0});
       if (!failure.is_ok()) break;
       if (!direct) {
         uint64_t c0 = std::max(b0, offset), c1 = std::min(b1, end);
@@ -85,16 +84,16 @@ Result<size_t> FileSystem::read(uint64_t ino, uint64_t offset, size_t size, char
     bool touch_atime = false;
     {
       auto guard = m_locks.lock_range_shared(ino, align_down(offset), align_up(offset + size));
-      DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
+      DFS_ASSIGN_OR_RETURN(auto rec, m_inodes.load(ino));
       if (rec.generation != gen) continue;
-      touch_atime = failure.is_ok() && m_namespace->atime_due(rec);
+      touch_atime = failure.is_ok() && m_namespace.atime_due(rec);
     }
-    if (touch_atime) m_namespace->update_atime(ino);
+    if (touch_atime) m_namespace.update_atime(ino);
     if (!failure.is_ok()) {
       spdlog::error("read failed: {}", failure.to_string());
       return failure;
     }
-    if (!pieces.empty()) m_tiering->note_access(ino);  // hot for tiering
+    if (!pieces.empty()) m_tiering.note_access(ino);  // hot for tiering
     return static_cast<size_t>(end - offset);
   }
   return Status::error(EAGAIN,

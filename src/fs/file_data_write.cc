@@ -1,5 +1,6 @@
-// FileSystem file data: copy-on-write writes, truncation, open and release
-// (reads and extent lookups are in file_read.cc).
+// FileData writes: copy-on-write writes and truncation, fresh extents
+// (copies or stripes), the extent map swap, and the space they take and give
+// back.
 //
 // Writes prepare fresh extents (reading partial edge blocks, writing the data
 // with its crc32c) with no lock held, then take the inode lock, check that
@@ -21,7 +22,7 @@
 #include "metadata/key_codec.h"
 #include "src/extent/block_buffer.h"
 #include "src/extent/extent_space.h"
-#include "src/fs/file_system.h"
+#include "src/fs/file_data.h"
 
 namespace dynamicfs {
 
@@ -40,14 +41,14 @@ using block_buffer::align_up;
 
 }  // namespace
 
-uint64_t FileSystem::next_write_seq() {
+uint64_t FileData::next_write_seq() {
   return g_write_seq.fetch_add(1);
 }
 
-Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t generation,
-                                     std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
-                                     const DataPolicy& policy, IoClass cls,
-                                     uint64_t may_use_reserved, rocksdb::WriteBatch* journal) {
+Status FileData::write_new_extents(const char* data, uint64_t length, uint64_t generation,
+                                   std::vector<ExtentRecord>* out, std::vector<DiskRange>* space,
+                                   const DataPolicy& policy, IoClass cls, uint64_t may_use_reserved,
+                                   rocksdb::WriteBatch* journal) {
   // Under an erasure-coding policy, pieces of up to one record each become
   // stripes while they are long enough; the rest is replicated.
   uint64_t pos = 0;
@@ -59,13 +60,13 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
     pos += len;
   }
   if (pos == length) return Status::ok();
-  const size_t copies = policy.copies(m_volume->replicas());
+  const size_t copies = policy.copies(m_volume.replicas());
   for (size_t attempt = 0;; ++attempt) {
     DFS_ASSIGN_OR_RETURN(auto placed, allocate_space(length - pos, copies, may_use_reserved));
     std::vector<ExtentRecord> records;
     uint32_t failed = 0;
-    Status st = m_replicas->write(data + pos, placed, generation, &records, &failed, cls,
-                                  journal != nullptr);
+    Status st = m_replicas.write(data + pos, placed, generation, &records, &failed, cls,
+                                 journal != nullptr);
     std::vector<DiskRange> all;
     for (const auto& c : placed) all.insert(all.end(), c.begin(), c.end());
     if (st.is_ok()) {
@@ -80,21 +81,21 @@ Status FileSystem::write_new_extents(const char* data, uint64_t length, uint64_t
       space->insert(space->end(), all.begin(), all.end());
       return Status::ok();
     }
-    m_alloc->free_now(all);
+    m_alloc.free_now(all);
     // A disk that just failed is out of the placement now: try the others.
-    if (m_volume->disk_state(failed) != DiskState::kFailed || attempt >= Volume::kMaxDisks)
+    if (m_volume.disk_state(failed) != DiskState::kFailed || attempt >= Volume::kMaxDisks)
       return st;
   }
 }
 
-Result<bool> FileSystem::write_stripe(const char* data, uint64_t length, const EcScheme& scheme,
-                                      uint64_t generation, std::vector<ExtentRecord>* out,
-                                      std::vector<DiskRange>* space, IoClass cls) {
+Result<bool> FileData::write_stripe(const char* data, uint64_t length, const EcScheme& scheme,
+                                    uint64_t generation, std::vector<ExtentRecord>* out,
+                                    std::vector<DiskRange>* space, IoClass cls) {
   const uint64_t unit = (length / kBlock + scheme.k - 1) / scheme.k * kBlock;
   for (size_t attempt = 0;; ++attempt) {
-    if (m_volume->writable_count() < scheme.units()) return false;
+    if (m_volume.writable_count() < scheme.units()) return false;
     auto placed = allocate_or_recycle<Placement>(
-        [&] { return m_alloc->allocate_copies(unit, scheme.units(), m_volume->writable_mask()); });
+        [&] { return m_alloc.allocate_copies(unit, scheme.units(), m_volume.writable_mask()); });
     // Too few disks with room for a unit each: copies may still fit.
     if (!placed.is_ok() && placed.err() == ENOSPC) return false;
     if (!placed.is_ok()) return placed.status();
@@ -103,30 +104,30 @@ Result<bool> FileSystem::write_stripe(const char* data, uint64_t length, const E
     for (const auto& c : placed.value())
       if (c.size() == 1) units.push_back(c.front());
     if (units.size() != scheme.units()) {  // a unit would be in pieces
-      m_alloc->free_now(all);
+      m_alloc.free_now(all);
       return false;
     }
     ExtentRecord rec;
     uint32_t failed = 0;
     Status st =
-        m_replicas->write_stripe(data, length, scheme, units, generation, &rec, &failed, cls);
+        m_replicas.write_stripe(data, length, scheme, units, generation, &rec, &failed, cls);
     if (st.is_ok()) {
       out->push_back(std::move(rec));
       space->insert(space->end(), all.begin(), all.end());
       return true;
     }
-    m_alloc->free_now(all);
-    if (m_volume->disk_state(failed) != DiskState::kFailed || attempt >= Volume::kMaxDisks)
+    m_alloc.free_now(all);
+    if (m_volume.disk_state(failed) != DiskState::kFailed || attempt >= Volume::kMaxDisks)
       return st;
   }
 }
 
-Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
-                         const std::vector<ExtentRecord>& fresh, uint64_t fresh_file_off,
-                         std::vector<DiskRange>* freed, int64_t* alloc_delta,
-                         std::vector<DiskRange>* shares) {
-  auto* cf = m_volume->meta().handle(Cf::kExtents);
-  DFS_ASSIGN_OR_RETURN(auto old, m_inodes->extents_in(ino, start, end));
+Status FileData::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uint64_t end,
+                       const std::vector<ExtentRecord>& fresh, uint64_t fresh_file_off,
+                       std::vector<DiskRange>* freed, int64_t* alloc_delta,
+                       std::vector<DiskRange>* shares) {
+  auto* cf = m_volume.meta().handle(Cf::kExtents);
+  DFS_ASSIGN_OR_RETURN(auto old, m_inodes.extents_in(ino, start, end));
   for (const auto& [foff, e] : old) {
     b->Delete(cf, KeyCodec::extent_key(ino, foff));
     uint64_t cut0 = std::max(foff, start), cut1 = std::min<uint64_t>(foff + e.length, end);
@@ -163,7 +164,7 @@ Status FileSystem::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, u
   return Status::ok();
 }
 
-Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
+Result<size_t> FileData::write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
   DFS_RETURN_IF_ERROR(check_writable());
   if (size == 0) return size_t{0};
   if (offset + size > kMaxFileSize || offset + size < offset) return Status::error(EFBIG);
@@ -171,13 +172,13 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
   const bool head = offset != a0;
   const bool tail = (offset + size) != a1 && !(head && a1 - kBlock == a0);
   block_buffer::Ptr buf = block_buffer::make(a1 - a0);
-  DFS_ASSIGN_OR_RETURN(auto policy, data_policy(ino));
+  DFS_ASSIGN_OR_RETURN(auto policy, m_inodes.data_policy(ino));
   DFS_RETURN_IF_ERROR(run_cow("write", ino, [&](int attempt) -> Result<CowStep> {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge reads
-    CowChange c(*m_alloc);
+    CowChange c(m_alloc);
     if (head || tail) {
       auto guard = m_locks.lock_range_shared(ino, a0, a1);
-      DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
+      DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes.load(ino));
       if (!rec.is_reg()) return Status::error(rec.is_dir() ? EISDIR : EINVAL);
       if (head) DFS_RETURN_IF_ERROR(add_edge(ino, a0, &c));
       if (tail) DFS_RETURN_IF_ERROR(add_edge(ino, a1 - kBlock, &c));
@@ -192,8 +193,8 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
     // without the lock (the allocator keeps other files' reservations), and
     // only while the pool has reservations at all.
     uint64_t may_use = 0;
-    if (m_alloc->reserved() > 0) {
-      auto hint = m_inodes->load(ino);
+    if (m_alloc.reserved() > 0) {
+      auto hint = m_inodes.load(ino);
       if (hint.is_ok()) may_use = hint->reserved_raw();
     }
     // A small write's data also rides in the WAL with its records: an fsync
@@ -205,7 +206,7 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
                                           journal ? &c.batch : nullptr));
 
     auto guard = m_locks.lock_range_exclusive(ino, a0, a1);
-    DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes.load(ino));
     if (!rec.is_reg()) return Status::error(rec.is_dir() ? EISDIR : EINVAL);
     if (!edges_unchanged(ino, c)) return CowStep::kRetry;
     DFS_RETURN_IF_ERROR(
@@ -217,16 +218,16 @@ Result<size_t> FileSystem::write(uint64_t ino, uint64_t offset, const char* data
   return size;
 }
 
-Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
+Status FileData::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
   if (new_size > kMaxFileSize) return Status::error(EFBIG);
   block_buffer::Ptr block = block_buffer::make(kBlock);
   return run_cow("truncate", ino, [&](int attempt) -> Result<CowStep> {
     ReaderTracker::Pin pin = m_readers.enter();  // held over the edge read
-    CowChange c(*m_alloc);
+    CowChange c(m_alloc);
     uint64_t old_size = 0;
     {
       auto guard = m_locks.lock_range_shared(ino, 0, UINT64_MAX);
-      DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
+      DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes.load(ino));
       if (rec.is_dir()) return Status::error(EISDIR);
       if (!rec.is_reg()) return Status::error(EINVAL);
       old_size = rec.size;
@@ -246,12 +247,12 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
       const uint64_t keep = std::min(old_size, new_size) - edge_off;
       std::memset(block.get() + keep, 0, kBlock - keep);
       pin.release();
-      DFS_ASSIGN_OR_RETURN(DataPolicy policy, data_policy(ino));
+      DFS_ASSIGN_OR_RETURN(DataPolicy policy, m_inodes.data_policy(ino));
       DFS_RETURN_IF_ERROR(write_new_extents(block.get(), kBlock, g_write_seq.fetch_add(1), &fresh,
                                             &c.fresh.ranges, policy));
     }
     auto guard = m_locks.lock_whole_file(ino);
-    DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes->load(ino));
+    DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes.load(ino));
     if (rec.size != old_size || !edges_unchanged(ino, c)) return CowStep::kRetry;
     // One remap per batch: a second one would read the extent map without
     // the first one's (unapplied) changes.
@@ -273,19 +274,45 @@ Status FileSystem::truncate(uint64_t ino, uint64_t new_size, InodeRecord* out) {
   });
 }
 
-Status FileSystem::open_file(uint64_t ino, int flags) {
-  if (m_read_only && (flags & O_ACCMODE) != O_RDONLY) return Status::error(EROFS);
-  DFS_ASSIGN_OR_RETURN(auto rec, m_inodes->load(ino));
-  m_namespace->open_file(ino);
-  if ((flags & O_TRUNC) && rec.is_reg() && (flags & O_ACCMODE) != O_RDONLY) {
-    InodeRecord after;
-    Status st = truncate(ino, 0, &after);
-    if (!st.is_ok()) {
-      (void)m_namespace->close(ino);
-      return st;
-    }
-  }
-  return Status::ok();
+void FileData::release_space(const std::vector<DiskRange>& freed) {
+  std::vector<DiskRange> unowned;
+  m_shared.release(freed, &unowned);
+  m_alloc.defer_free(unowned, m_readers.tag_free());
 }
+
+Result<FileData::Placement> FileData::allocate_space(uint64_t length, size_t wanted,
+                                                     uint64_t may_use_reserved) {
+  const DiskMask writable = m_volume.writable_mask();
+  const size_t copies = std::min<size_t>(wanted, m_volume.writable_count());
+  if (copies == 0) return Status::error(EIO, "no disk of the volume can take new data");
+  return allocate_or_recycle<Placement>([&]() -> Result<Placement> {
+    // The ssd class first while it has room (tiering), else any disks.
+    DFS_ASSIGN_OR_RETURN(auto tiered, m_tiering.allocate(length, copies, may_use_reserved));
+    if (tiered.has_value()) return std::move(*tiered);
+    if (copies > 1) return m_alloc.allocate_copies(length, copies, writable, may_use_reserved);
+    // One copy may spill over disks.
+    DFS_ASSIGN_OR_RETURN(auto one, m_alloc.allocate(length, writable, may_use_reserved));
+    return Placement{std::move(one)};
+  });
+}
+
+FileData::FileData(Volume& volume, Allocator& alloc, GroupCommitCoordinator& commit,
+                   ExtentLockManager& locks, ReaderTracker& readers, ReplicaIo& replicas,
+                   SharedExtents& shared, InodeStore& inodes, Reservations& reservations,
+                   Tiering& tiering, Namespace& names, SyncAll sync_all, uint32_t journal_max_bytes)
+    : m_volume(volume),
+      m_alloc(alloc),
+      m_commit(commit),
+      m_locks(locks),
+      m_readers(readers),
+      m_replicas(replicas),
+      m_shared(shared),
+      m_inodes(inodes),
+      m_reservations(reservations),
+      m_tiering(tiering),
+      m_namespace(names),
+      m_sync_all(std::move(sync_all)),
+      m_read_only(volume.read_only()),
+      m_journal_max(journal_max_bytes) {}
 
 }  // namespace dynamicfs
