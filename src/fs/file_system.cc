@@ -53,7 +53,7 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       [this](std::string_view key, std::string_view value, const ExtentRecord& e,
              const std::vector<ExtentCopy>& keep, const std::vector<DiskRange>& dropped, size_t add,
              DiskMask allowed) {
-        return replace_copies(key, value, e, keep, dropped, add, allowed);
+        return m_placement->replace_copies(key, value, e, keep, dropped, add, allowed);
       });
   m_tiering->set_settings(opts.tiering);
   m_namespace = std::make_unique<Namespace>(
@@ -64,6 +64,9 @@ FileSystem::FileSystem(std::unique_ptr<Volume> volume, FsOptions opts)
       *m_volume, *m_alloc, *m_commit, m_locks, m_readers, *m_replicas, m_shared, *m_inodes,
       *m_reservations, *m_tiering, *m_namespace, [this] { return sync_all(); },
       opts.journal_max_bytes);
+  m_placement = std::make_unique<DataPlacement>(*m_volume, *m_alloc, *m_commit, m_locks, m_readers,
+                                                *m_replicas, *m_inodes, *m_data, *m_namespace,
+                                                *m_tiering, m_jobs, [this] { return sync_all(); });
   m_snapshots = std::make_unique<Snapshots>(
       *m_volume, *m_commit, m_shared, m_jobs,
       Snapshots::Hooks{[this] { return sync_data_disks(); },
@@ -300,16 +303,7 @@ void FileSystem::start_background_jobs() {
   };
   m_tier_job = m_jobs.start(std::move(tier));
 
-  BackgroundScheduler::Job convert;
-  convert.name = "convert";
-  convert.pass = [this] { run_conversions(); };
-  convert.finish = [this] {
-    // Files still queued keep their layout until their policy is set
-    // again (conversion does not resume across mounts); nobody waits now.
-    m_convert_queue.close();
-    while (m_convert_queue.take()) m_convert_queue.done();
-  };
-  m_convert_job = m_jobs.start(std::move(convert));
+  m_placement->start_convert_job();
 
   m_snapshots->start_job();
 

@@ -37,6 +37,7 @@
 #include "src/extent/replica_io.h"
 #include "src/extent/shared_extents.h"
 #include "src/extent/volume.h"
+#include "src/fs/data_placement.h"
 #include "src/fs/data_policy.h"
 #include "src/fs/discarder.h"
 #include "src/fs/file_data.h"
@@ -88,12 +89,14 @@ class FileSystem {
   TierStats tier_stats() const { return m_tiering->stats(); }
   // The extents of a file in file order (`dynamicfs locate`).
   Result<InodeStore::ExtentList> extent_map(uint64_t ino) const { return m_data->extent_map(ino); }
-  // Data policies (policy_ops.cc). set_policy sets INO's policy, and for a
+  // Data policies (data_placement.h). set_policy sets INO's policy, and for a
   // directory that of everything below it, and queues the files for the
   // background converter. data_policy is what new data of INO gets.
-  Result<PolicyChange> set_policy(uint64_t ino, const DataPolicy& policy);
-  Result<DataPolicy> data_policy(uint64_t ino) const;
-  ConvertStats convert_stats() const;
+  Result<PolicyChange> set_policy(uint64_t ino, const DataPolicy& policy) {
+    return m_placement->set_policy(ino, policy);
+  }
+  Result<DataPolicy> data_policy(uint64_t ino) const { return m_inodes->data_policy(ino); }
+  ConvertStats convert_stats() const { return m_placement->convert_stats(); }
   // fstrim(8): discards all free space of at least min_len bytes now.
   Result<TrimResult> trim(uint64_t min_len);
   ~FileSystem();
@@ -196,16 +199,18 @@ class FileSystem {
   // expected to end the process, as a power cut would).
   void power_cut(uint64_t seed, const std::function<void(size_t undone, const Status&)>& die);
 
-  // Disk administration (disk_admin.cc), one operation at a time (EBUSY).
+  // Disk administration (data_placement.h), one operation at a time (EBUSY).
   // add_disk grows the pool, then restores the copy count of extents that
   // lost copies to failed disks. remove_disk refuses when the other disks
   // cannot hold the copies, else moves every copy off the disk at
   // Background priority and takes it out of the volume.
-  Result<uint32_t> add_disk(const std::string& path, uint64_t create_size, bool force);
-  Status remove_disk(uint32_t disk);
-  RebalanceStatus rebalance_status() const;
+  Result<uint32_t> add_disk(const std::string& path, uint64_t create_size, bool force) {
+    return m_placement->add_disk(path, create_size, force, m_io_workers.load());
+  }
+  Status remove_disk(uint32_t disk) { return m_placement->remove_disk(disk); }
+  RebalanceStatus rebalance_status() const { return m_placement->rebalance_status(); }
   // Makes a running add/remove stop at its next extent (shutdown).
-  void cancel_rebalance() { m_rebalance_cancel = true; }
+  void cancel_rebalance() { m_placement->cancel_rebalance(); }
 
   // Snapshots (snapshots.h). create_snapshot captures every file as of
   // one point of the commit order: commits wait while the metadata is
@@ -249,7 +254,7 @@ class FileSystem {
   // One pass of the tiering migration now.
   Status TEST_run_tier_pass() { return m_tiering->run_pass(); }
   // Waits until the converter's queue is empty.
-  void TEST_drain_conversions() { m_convert_queue.drain(); }
+  void TEST_drain_conversions() { m_placement->drain_conversions(); }
 
  private:
   explicit FileSystem(std::unique_ptr<Volume> volume, FsOptions opts);
@@ -263,41 +268,8 @@ class FileSystem {
   void start_background_jobs();
   Status load_checkpoint(bool* loaded);
 
-  // Data policy helpers (policy_ops.cc).
-  // Whether `e` is laid out as `policy` asks (with the disks there are).
-  bool extent_matches(const ExtentRecord& e, const DataPolicy& policy) const;
-  // Rewrites the live record `value` of `e` as `policy` lays data out, at
-  // Background priority; nothing happens if the record changed meanwhile.
-  Status rewrite_extent(std::string_view key, std::string_view value, const ExtentRecord& e,
-                        const DataPolicy& policy);
-  Status convert_file(uint64_t ino);
-  void run_conversions();
-
   // Space whose reference an applied commit removed (FileData).
   void release_space(const std::vector<DiskRange>& freed) { m_data->release_space(freed); }
-  // Rebalance helpers (disk_admin.cc).
-  // `wanted`: the copies the file's policy asks for (replicated extents).
-  bool extent_needs_work(const ExtentRecord& e, size_t wanted) const;
-  // Passes over the extent map until no extent needs work (or `limit`).
-  Status rebalance_all(int limit);
-  Status relocate_extent(std::string_view key, std::string_view value, const ExtentRecord& e,
-                         const DataPolicy& policy);
-  // Rewrites the live record `value` of `e` with copies `keep` plus `add`
-  // new ones on `allowed` disks (written at Background priority from a
-  // verified read), and releases `dropped`; nothing happens if the record
-  // changed meanwhile.
-  Status replace_copies(std::string_view key, std::string_view value, const ExtentRecord& e,
-                        const std::vector<ExtentCopy>& keep, const std::vector<DiskRange>& dropped,
-                        size_t add, DiskMask allowed);
-  // The swap of replace_copies and rewrite_extent: under the range lock,
-  // if `value` is still the live record under `key` (false if not), puts
-  // `pieces` in its place in one commit and keeps `space`. EAGAIN if a
-  // piece has data on a disk that is no longer online, other than `kept`
-  // ones (copies the record already had there).
-  Result<bool> swap_extent(std::string_view key, std::string_view value, uint32_t length,
-                           const std::vector<ExtentRecord>& pieces, DiskMask kept,
-                           PendingSpace* space);
-  Result<uint64_t> extents_on(uint32_t disk) const;
   Status sync_metadata();
   Status sync_data_disks();
   std::unique_ptr<Volume> m_volume;
@@ -315,7 +287,6 @@ class FileSystem {
   // stopped by shutdown() and the destructor before they go.
   BackgroundScheduler m_jobs;
   BackgroundScheduler::JobId m_tier_job = BackgroundScheduler::kNoJob;
-  BackgroundScheduler::JobId m_convert_job = BackgroundScheduler::kNoJob;
   BackgroundScheduler::JobId m_sync_job = BackgroundScheduler::kNoJob;
   ExtentCache m_cache;  // before m_replicas, which reads through it
   // Inodes, entries and extent maps, and inode numbers.
@@ -334,20 +305,11 @@ class FileSystem {
   std::atomic<uint64_t> m_solo_sync_rounds{0};  // rounds run with group commit off
   std::atomic<uint64_t> m_fsync_requests{0};  // one data+metadata sync round for concurrent fsyncs
 
-  std::mutex m_admin_mutex;  // one disk add/remove at a time
-  std::atomic<bool> m_rebalance_cancel{false};
-  mutable std::mutex m_rebalance_mutex;
-  RebalanceStatus m_rebalance;
-  std::atomic<uint64_t> m_rebalance_done{0};
-
   std::unique_ptr<Snapshots> m_snapshots;
   std::unique_ptr<Namespace> m_namespace;
   std::unique_ptr<FileData> m_data;
+  std::unique_ptr<DataPlacement> m_placement;
   std::unique_ptr<Tiering> m_tiering;
-
-  // The converter (policy_ops.cc): files whose extents to lay out anew.
-  JobQueue<uint64_t> m_convert_queue;
-  std::atomic<uint64_t> m_converted_extents{0}, m_converted_bytes{0};
 
   bool m_shut_down = false;
   bool m_recovered = false;  // recover() succeeded: shutdown may write the checkpoint
