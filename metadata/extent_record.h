@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "src/common/block_size.h"
 #include "src/common/result.h"
 
 namespace dynamicfs {
@@ -37,7 +38,7 @@ struct ExtentRecord {
   static constexpr uint8_t kVersion1 = 1;
   static constexpr uint8_t kVersion2 = 2;
   static constexpr uint8_t kVersion3 = 3;  // erasure coded
-  static constexpr uint32_t kBlock = 4096;
+  static constexpr uint32_t kBlock = kBlockSize;
   static constexpr size_t kMaxCopies = 8;
   static constexpr size_t kMaxUnits = 16;  // k + m of a stripe
 

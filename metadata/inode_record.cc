@@ -1,6 +1,7 @@
 // InodeRecord encoding: a version byte, then fixed-width little-endian fields.
 #include "metadata/inode_record.h"
 
+#include "src/common/block_size.h"
 #include "src/common/coding.h"
 
 namespace dynamicfs {
@@ -91,7 +92,7 @@ void InodeRecord::to_stat(struct stat* st) const {
   st->st_nlink = nlink;
   st->st_size = static_cast<off_t>(size);
   st->st_blocks = static_cast<blkcnt_t>((alloc_bytes + reserved_bytes) / 512);
-  st->st_blksize = 4096;
+  st->st_blksize = kBlockSize;
   st->st_rdev = rdev;
   st->st_atim = {atime.sec, static_cast<long>(atime.nsec)};
   st->st_mtim = {mtime.sec, static_cast<long>(mtime.nsec)};

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <vector>
 
+#include "src/common/block_size.h"
 #include "src/common/result.h"
 
 namespace dynamicfs {
@@ -47,7 +48,7 @@ constexpr DiskMask kAllDisks = ~DiskMask{0};
 
 class Allocator {
  public:
-  static constexpr uint64_t kBlock = 4096;
+  static constexpr uint64_t kBlock = kBlockSize;
   static constexpr size_t kMaxDisks = 64;
 
   // One entry per disk: its data area [start, end). Everything starts free.

@@ -8,11 +8,12 @@
 #include <cstdlib>
 #include <memory>
 
+#include "src/common/block_size.h"
 #include "src/common/crc32c.h"
 
 namespace dynamicfs::block_buffer {
 
-constexpr size_t kBlock = 4096;
+constexpr size_t kBlock = kBlockSize;
 
 struct FreeDeleter {
   void operator()(char* p) const { std::free(p); }

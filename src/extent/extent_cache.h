@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "src/common/block_size.h"
 #include "src/extent/allocator.h"
 
 namespace dynamicfs {
@@ -36,7 +37,7 @@ struct ExtentCacheStats {
 
 class ExtentCache {
  public:
-  static constexpr uint64_t kBlock = 4096;
+  static constexpr uint64_t kBlock = kBlockSize;
   static constexpr uint64_t kChunk = 64 << 10;
   static constexpr size_t kBlocksPerChunk = kChunk / kBlock;
   static constexpr size_t kShards = 16;

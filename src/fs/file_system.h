@@ -1,9 +1,21 @@
-// FileSystem: the POSIX namespace and file I/O of a mounted volume. Every
-// operation is expressed in inode numbers and returns errors as values with
-// real errno codes, so the FUSE layer above only translates. Data lives in
-// immutable extents placed by the Allocator and written through each disk's
-// IoScheduler; metadata changes are one WriteBatch per operation applied via
-// the GroupCommitCoordinator while the operation's locks are held.
+// FileSystem: a mounted volume, the facade the FUSE layer and the CLI use.
+// Every operation is expressed in inode numbers and returns errors as values
+// with real errno codes, so the layer above only translates. The work is
+// done by parts, each with its own header saying why it exists:
+//
+//   InodeStore     inodes, directory entries, extent maps, policies, numbering
+//   Namespace      the POSIX tree, xattrs and ACLs, access times, orphans
+//   FileData       read, write, truncate, holes, copies (copy-on-write)
+//   Reservations   what fallocate promises
+//   VolumeSync     durability: data disks, then the metadata WAL
+//   Snapshots      create, delete, list; released space in the background
+//   DataPlacement  policies and the converter, disk add/remove, rebalance
+//   Tiering        ssd placement of new data and the migration pass
+//   Discarder      discard of freed space
+//   BackgroundScheduler  the one set of named jobs all of them run on
+//
+// What stays here: putting the parts together, mount-time recovery, the
+// clean-unmount checkpoint, fsync and sync rounds, statfs and statistics.
 #pragma once
 
 #include <sys/stat.h>
@@ -305,11 +317,12 @@ class FileSystem {
   std::atomic<uint64_t> m_solo_sync_rounds{0};  // rounds run with group commit off
   std::atomic<uint64_t> m_fsync_requests{0};  // one data+metadata sync round for concurrent fsyncs
 
-  std::unique_ptr<Snapshots> m_snapshots;
+  // The parts built on the above (file_system.h's first lines).
+  std::unique_ptr<Tiering> m_tiering;
   std::unique_ptr<Namespace> m_namespace;
   std::unique_ptr<FileData> m_data;
   std::unique_ptr<DataPlacement> m_placement;
-  std::unique_ptr<Tiering> m_tiering;
+  std::unique_ptr<Snapshots> m_snapshots;
 
   bool m_shut_down = false;
   bool m_recovered = false;  // recover() succeeded: shutdown may write the checkpoint

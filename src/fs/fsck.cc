@@ -1,6 +1,7 @@
 // Fsck: one pass over each column family into memory, then the cross checks
 // in dependency order (entries, reachability and link counts, extents,
 // space), collecting the repairs in one WriteBatch applied at the end.
+#include "src/common/block_size.h"
 #include "src/fs/fsck.h"
 
 #include <sys/stat.h>
@@ -22,7 +23,7 @@ namespace dynamicfs {
 
 namespace {
 
-constexpr uint64_t kBlock = 4096;
+constexpr uint64_t kBlock = kBlockSize;
 constexpr const char* kLostFound = "lost+found";
 
 struct Entry {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "src/common/block_size.h"
 #include "src/common/result.h"
 #include "src/io/disk.h"
 
@@ -23,7 +24,7 @@ struct Superblock {
   static constexpr uint32_t kFormatVersion = 1;
   static constexpr uint64_t kSize = 4096;
   static constexpr uint64_t kDataStart = 1 << 20;  // data area begins at 1 MiB
-  static constexpr uint32_t kBlockSize = 4096;
+  static constexpr uint32_t kBlockSize = ::dynamicfs::kBlockSize;
 
   uint32_t format_version = kFormatVersion;
   Uuid volume_uuid{};

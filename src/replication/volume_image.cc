@@ -15,6 +15,7 @@
 #include "metadata/extent_record.h"
 #include "metadata/key_codec.h"
 #include "metadata/meta_store.h"
+#include "src/common/block_size.h"
 #include "src/common/coding.h"
 #include "src/common/file_sync.h"
 #include "src/extent/volume.h"
@@ -250,7 +251,7 @@ Result<ImageTorrentInfo> VolumeImage::create(const std::string& volume_dir, cons
                                         " of this volume");
       e.size = sb.disk_size;
       used[dc.index].push_back({0, sb.data_start});
-      auto norm = UsedRanges::normalize(used[dc.index], 4096, sb.disk_size);
+      auto norm = UsedRanges::normalize(used[dc.index], kBlockSize, sb.disk_size);
       for (const auto& r : split_at(norm, static_cast<uint64_t>(piece_size)))
         ranges.push_back({ImageTarget::region_base(dc.index) + r.offset, r.length});
       regions[dc.index] = dc.path;
