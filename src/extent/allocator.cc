@@ -265,78 +265,77 @@ void Allocator::claim_range_locked(DiskFree& d, uint32_t index, uint64_t off, ui
   }
 }
 
-uint64_t Allocator::claim_budget_locked(const DiskFree& d, uint64_t max_bytes) {
+template <class Claim>
+std::vector<DiskRange> Allocator::claim_on(uint32_t disk, uint64_t max_bytes, Claim&& claim) {
+  std::vector<DiskRange> out;
+  if (disk >= disk_count()) return out;
+  auto& d = *m_disks[disk];
+  std::lock_guard lk(d.mutex);
   // Never more than half of what is free: allocations keep room meanwhile.
-  return std::min(max_bytes, d.free_bytes.load() / 2 / kBlock * kBlock);
+  const uint64_t budget = std::min(max_bytes, d.free_bytes.load() / 2 / kBlock * kBlock);
+  d.claimed_bytes += claim(d, budget, &out);
+  return out;
 }
 
 std::vector<DiskRange> Allocator::claim_untrimmed(uint32_t disk, uint64_t max_bytes,
                                                   uint64_t min_len) {
-  std::vector<DiskRange> out;
-  if (disk >= disk_count()) return out;
-  auto& d = *m_disks[disk];
-  std::lock_guard lk(d.mutex);
-  max_bytes = claim_budget_locked(d, max_bytes);
-  uint64_t got = 0;
-  while (!d.untrimmed.empty() && got < max_bytes) {
-    auto [off, len] = *d.untrimmed.begin();
-    uint64_t take = std::min(len, max_bytes - got);
-    d.untrimmed.erase(d.untrimmed.begin());
-    if (take < len) d.untrimmed[off + take] = len - take;
-    d.untrimmed_bytes -= take;
-    size_t before = out.size();
-    claim_range_locked(d, disk, off, take, min_len, &out);
-    for (size_t i = before; i < out.size(); ++i) got += out[i].length;
-  }
-  d.claimed_bytes += got;
-  return out;
+  return claim_on(disk, max_bytes, [&](DiskFree& d, uint64_t budget, std::vector<DiskRange>* out) {
+    uint64_t got = 0;
+    while (!d.untrimmed.empty() && got < budget) {
+      auto [off, len] = *d.untrimmed.begin();
+      uint64_t take = std::min(len, budget - got);
+      d.untrimmed.erase(d.untrimmed.begin());
+      if (take < len) d.untrimmed[off + take] = len - take;
+      d.untrimmed_bytes -= take;
+      size_t before = out->size();
+      claim_range_locked(d, disk, off, take, min_len, out);
+      for (size_t i = before; i < out->size(); ++i) got += (*out)[i].length;
+    }
+    return got;
+  });
 }
 
 std::vector<DiskRange> Allocator::claim_free(uint32_t disk, uint64_t* from, uint64_t max_bytes,
                                              uint64_t min_len) {
-  std::vector<DiskRange> out;
-  if (disk >= disk_count()) return out;
-  auto& d = *m_disks[disk];
-  std::lock_guard lk(d.mutex);
-  max_bytes = claim_budget_locked(d, max_bytes);
-  uint64_t got = 0;
-  auto it = d.free.lower_bound(*from);
-  if (it != d.free.begin() && std::prev(it)->first + std::prev(it)->second > *from) --it;
-  // Stops once what is left of the budget cannot hold a range of min_len,
-  // so `from` never skips ranges it did not look at.
-  while (it != d.free.end() && got < max_bytes && max_bytes - got >= min_len) {
-    uint64_t lo = std::max(*from, it->first);
-    uint64_t hi = std::min(it->first + it->second, lo + (max_bytes - got));
-    auto next = std::next(it);
-    *from = hi;
-    if (hi - lo >= min_len) {
-      take_locked(d, lo, hi - lo, it);
-      out.push_back(DiskRange{disk, lo, hi - lo});
-      got += hi - lo;
-    }
-    it = next;
-  }
-  d.claimed_bytes += got;
-  // Whatever this claim covers is trimmed now.
-  for (const auto& r : out) {
-    auto u = d.untrimmed.upper_bound(r.offset);
-    if (u != d.untrimmed.begin() && std::prev(u)->first + std::prev(u)->second > r.offset) --u;
-    while (u != d.untrimmed.end() && u->first < r.offset + r.length) {
-      auto [uo, ul] = *u;
-      d.untrimmed_bytes -= ul;
-      u = d.untrimmed.erase(u);
-      if (uo < r.offset) {
-        d.untrimmed[uo] = r.offset - uo;
-        d.untrimmed_bytes += r.offset - uo;
+  return claim_on(disk, max_bytes, [&](DiskFree& d, uint64_t budget, std::vector<DiskRange>* out) {
+    uint64_t got = 0;
+    auto it = d.free.lower_bound(*from);
+    if (it != d.free.begin() && std::prev(it)->first + std::prev(it)->second > *from) --it;
+    // Stops once what is left of the budget cannot hold a range of min_len,
+    // so `from` never skips ranges it did not look at.
+    while (it != d.free.end() && got < budget && budget - got >= min_len) {
+      uint64_t lo = std::max(*from, it->first);
+      uint64_t hi = std::min(it->first + it->second, lo + (budget - got));
+      auto next = std::next(it);
+      *from = hi;
+      if (hi - lo >= min_len) {
+        take_locked(d, lo, hi - lo, it);
+        out->push_back(DiskRange{disk, lo, hi - lo});
+        got += hi - lo;
       }
-      if (uo + ul > r.offset + r.length) {
-        d.untrimmed[r.offset + r.length] = uo + ul - (r.offset + r.length);
-        d.untrimmed_bytes += uo + ul - (r.offset + r.length);
-        break;
+      it = next;
+    }
+    // Whatever this claim covers is trimmed now.
+    for (const auto& r : *out) {
+      auto u = d.untrimmed.upper_bound(r.offset);
+      if (u != d.untrimmed.begin() && std::prev(u)->first + std::prev(u)->second > r.offset) --u;
+      while (u != d.untrimmed.end() && u->first < r.offset + r.length) {
+        auto [uo, ul] = *u;
+        d.untrimmed_bytes -= ul;
+        u = d.untrimmed.erase(u);
+        if (uo < r.offset) {
+          d.untrimmed[uo] = r.offset - uo;
+          d.untrimmed_bytes += r.offset - uo;
+        }
+        if (uo + ul > r.offset + r.length) {
+          d.untrimmed[r.offset + r.length] = uo + ul - (r.offset + r.length);
+          d.untrimmed_bytes += uo + ul - (r.offset + r.length);
+          break;
+        }
       }
     }
-  }
-  return out;
+    return got;
+  });
 }
 
 void Allocator::end_discard(const std::vector<DiskRange>& ranges, bool trimmed) {

@@ -154,8 +154,11 @@ class Allocator {
   std::vector<uint32_t> by_free_space(DiskMask allowed) const;
   void insert_free_locked(DiskFree& d, uint64_t off, uint64_t len);
   static void insert_untrimmed_locked(DiskFree& d, uint64_t off, uint64_t len);
-  // How much one discard claim of up to max_bytes may take from `d`.
-  static uint64_t claim_budget_locked(const DiskFree& d, uint64_t max_bytes);
+  // One discard claim on DISK: under its lock, CLAIM(d, budget, out) moves
+  // up to `budget` bytes (never more than half of what is free) to `out`
+  // and returns how many; they count as claimed. Nothing for an unknown disk.
+  template <class Claim>
+  std::vector<DiskRange> claim_on(uint32_t disk, uint64_t max_bytes, Claim&& claim);
   // Moves the free parts of [off, off + len) of at least min_len to `out`.
   void claim_range_locked(DiskFree& d, uint32_t index, uint64_t off, uint64_t len, uint64_t min_len,
                           std::vector<DiskRange>* out);

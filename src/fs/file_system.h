@@ -254,8 +254,6 @@ class FileSystem {
   // `live` is false when the record has changed since (nothing was read).
   Result<CopyCheck> scrub_extent(std::string_view key, std::string_view value, IoClass cls,
                                  bool* live);
-  // Waits for repairs queued by reads to be written (tests, shutdown).
-  void drain_repairs() { m_replicas->drain_repairs(); }
   Volume& volume() { return *m_volume; }
 
   // Tests only (LevelDB's TEST_ convention): hooks into background work.
@@ -267,6 +265,8 @@ class FileSystem {
   Status TEST_run_tier_pass() { return m_tiering->run_pass(); }
   // Waits until the converter's queue is empty.
   void TEST_drain_conversions() { m_placement->drain_conversions(); }
+  // Waits for repairs queued by reads to be written.
+  void TEST_drain_repairs() { m_replicas->drain_repairs(); }
 
  private:
   explicit FileSystem(std::unique_ptr<Volume> volume, FsOptions opts);

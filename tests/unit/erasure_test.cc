@@ -167,7 +167,7 @@ TEST_F(ErasureTest, DamagedUnitBlocksAreRebuiltOnReadAndByScrub) {
   const uint64_t at = 3 * 4096 + 100;
   poke(e.copies[1], at, static_cast<char>(data[unit + at] ^ 0x5a));
   EXPECT_TRUE(same(read_all(f), data));
-  m_fs->drain_repairs();
+  m_fs->TEST_drain_repairs();
   FsStats s = m_fs->stats();
   EXPECT_EQ(s.checksum_errors, 1u);
   EXPECT_EQ(s.repairs, 1u);
@@ -350,7 +350,7 @@ TEST_F(ErasureTest, UsedRangesOfEachDiskHoldWholeStripeUnits) {
   }
   mount();
   EXPECT_TRUE(same(read_all(f), expect));
-  m_fs->drain_repairs();
+  m_fs->TEST_drain_repairs();
   EXPECT_EQ(m_fs->stats().checksum_errors, 0u) << "a used range left out part of a unit";
 }
 

@@ -116,7 +116,7 @@ TEST_F(ReplicaTest, DamagedCopyIsServedFromTheOtherAndRepaired) {
     ASSERT_TRUE(got.is_ok()) << got.status().to_string();
     EXPECT_EQ(got.value(), data) << "read " << i;
   }
-  m_fs->drain_repairs();
+  m_fs->TEST_drain_repairs();
   FsStats s = m_fs->stats();
   EXPECT_EQ(s.checksum_errors, 1u);
   EXPECT_EQ(s.repairs, 1u);
