@@ -2,7 +2,7 @@
 // erasure coded k+m (Reed-Solomon stripes over k+m distinct disks), where
 // pieces too small to code well stay replicated with m+1 copies, the same
 // number of disk losses survived. Kept as a hidden xattr on files and
-// directories; a new node takes its directory's (see policy_ops.cc).
+// directories; a new node takes its directory's (InodeStore::inherit_policy).
 #pragma once
 
 #include <charconv>

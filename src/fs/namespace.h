@@ -38,7 +38,7 @@ class Namespace {
  public:
   static constexpr size_t kNameMax = 255;
   static constexpr uint32_t kLinkMax = 65000;
-  // Space whose last reference a commit removed (FileSystem::release_space).
+  // Space whose last reference a commit removed (FileData::release_space).
   using ReleaseSpace = std::function<void(const std::vector<DiskRange>&)>;
 
   Namespace(Volume& volume, InodeStore& inodes, GroupCommitCoordinator& commit,

@@ -5,7 +5,7 @@
 // mark (down to the low water mark), and moves one copy of recently read
 // files back onto it while it is below the low water mark. A file's last
 // access is its last read since mount, else its mtime. Copies move the way
-// `disk remove` moves them (the MoveCopies callback, FileSystem's
+// `disk remove` moves them (the MoveCopies callback, DataPlacement's
 // replace_copies): written at Background priority from a verified read,
 // swapped in one commit if the record is unchanged, the old space released
 // like overwritten space.
