@@ -81,9 +81,6 @@ class DataPlacement {
                         size_t add, DiskMask allowed);
 
  private:
-  Status check_writable() const {
-    return m_volume.read_only() ? Status::error(EROFS, "read-only snapshot mount") : Status::ok();
-  }
   // Whether `e` is laid out as `policy` asks (with the disks there are).
   bool extent_matches(const ExtentRecord& e, const DataPolicy& policy) const;
   // Rewrites the live record `value` of `e` as `policy` lays data out, at

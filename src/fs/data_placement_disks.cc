@@ -264,7 +264,7 @@ auto run_task(std::mutex& admin, std::mutex& mu, RebalanceStatus& state, const s
 
 Result<uint32_t> DataPlacement::add_disk(const std::string& path, uint64_t create_size, bool force,
                                          unsigned io_workers) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_volume.read_only()));
   return run_task(
       m_admin_mutex, m_rebalance_mutex, m_rebalance, "adding " + path, [&]() -> Result<uint32_t> {
         DFS_ASSIGN_OR_RETURN(auto index, m_volume.add_disk(path, create_size, force));
@@ -286,7 +286,7 @@ Result<uint32_t> DataPlacement::add_disk(const std::string& path, uint64_t creat
 }
 
 Status DataPlacement::remove_disk(uint32_t disk) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_volume.read_only()));
   auto r = run_task(
       m_admin_mutex, m_rebalance_mutex, m_rebalance, "removing disk " + std::to_string(disk),
       [&]() -> Result<bool> {

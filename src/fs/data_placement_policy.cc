@@ -61,7 +61,7 @@ bool DataPlacement::extent_matches(const ExtentRecord& e, const DataPolicy& poli
 }
 
 Result<PolicyChange> DataPlacement::set_policy(uint64_t ino, const DataPolicy& policy) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_volume.read_only()));
   DFS_ASSIGN_OR_RETURN(auto root, m_inodes.load(ino));
   if (!root.is_dir() && !root.is_reg())
     return Status::error(EINVAL, "a data policy applies to files and directories only");

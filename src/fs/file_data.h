@@ -102,9 +102,6 @@ class FileData {
 
  private:
   using BlockRef = InodeStore::BlockRef;
-  Status check_writable() const {
-    return m_read_only ? Status::error(EROFS, "read-only snapshot mount") : Status::ok();
-  }
   Status read_block(const BlockRef& ref, uint64_t block_off, char* out, uint64_t ino,
                     const ReaderTracker::Pin& pin);
   // One stripe of `data` (one record's worth at most); false when the pool

@@ -35,7 +35,7 @@ Status check_regular(const InodeRecord& rec) {
 
 Result<size_t> FileData::copy_range(uint64_t src, uint64_t src_off, uint64_t dst, uint64_t dst_off,
                                     size_t length) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   if (length == 0) return size_t{0};
   if (src_off + length < src_off || dst_off + length < dst_off) return Status::error(EINVAL);
   DFS_ASSIGN_OR_RETURN(auto s, m_inodes.load(src));

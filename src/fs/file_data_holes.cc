@@ -107,7 +107,7 @@ Status FileData::punch_hole(uint64_t ino, uint64_t offset, uint64_t length) {
 }
 
 Status FileData::fallocate(uint64_t ino, int mode, uint64_t offset, uint64_t length) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   if (length == 0) return Status::error(EINVAL);
   if (offset + length > kMaxFileSize || offset + length < offset) return Status::error(EFBIG);
   const bool keep_size = (mode & FALLOC_FL_KEEP_SIZE) != 0;

@@ -165,7 +165,7 @@ Status FileData::remap(rocksdb::WriteBatch* b, uint64_t ino, uint64_t start, uin
 }
 
 Result<size_t> FileData::write(uint64_t ino, uint64_t offset, const char* data, size_t size) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   if (size == 0) return size_t{0};
   if (offset + size > kMaxFileSize || offset + size < offset) return Status::error(EFBIG);
   const uint64_t a0 = align_down(offset), a1 = align_up(offset + size);

@@ -93,12 +93,12 @@ void FileSystem::set_tier_settings(const TierSettings& t) {
 }
 
 Result<SnapshotInfo> FileSystem::create_snapshot(const std::string& name) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   return m_snapshots->create(name);
 }
 
 Status FileSystem::delete_snapshot(const std::string& name) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   return m_snapshots->remove(name);
 }
 
@@ -108,7 +108,7 @@ Result<std::vector<SnapshotUsage>> FileSystem::list_snapshots() const {
 
 Result<InodeRecord> FileSystem::setattr(uint64_t ino, const SetAttr& attr, const Caller& caller) {
   if (attr.valid & SetAttr::kSize) {
-    DFS_RETURN_IF_ERROR(check_writable());
+    DFS_RETURN_IF_ERROR(check_writable(m_read_only));
     InodeRecord after;
     DFS_RETURN_IF_ERROR(m_data->truncate(ino, attr.size, &after));
     if ((attr.valid & ~static_cast<uint32_t>(SetAttr::kSize)) == 0) return after;
@@ -136,7 +136,7 @@ void FileSystem::set_discard(bool on) {
 }
 
 Result<TrimResult> FileSystem::trim(uint64_t min_len) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   // Space freed by recent commits joins the free map first.
   DFS_RETURN_IF_ERROR(sync_all());
   return m_discarder->trim(min_len);
@@ -383,7 +383,7 @@ void FileSystem::power_cut(uint64_t seed,
 
 Result<CopyCheck> FileSystem::scrub_extent(std::string_view key, std::string_view value,
                                            IoClass cls, bool* live) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   *live = false;
   // Pinned before the liveness check: once the record is seen live, its
   // space cannot be reused until the pin goes, so repairs write safely.

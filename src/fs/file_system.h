@@ -272,9 +272,6 @@ class FileSystem {
   explicit FileSystem(std::unique_ptr<Volume> volume, FsOptions opts);
   Status recover();
   Status rebuild_free_space(bool with_snapshots);
-  Status check_writable() const {
-    return m_read_only ? Status::error(EROFS, "read-only snapshot mount") : Status::ok();
-  }
   // Background jobs (one scheduler, m_jobs): tiering, conversion, deleted
   // snapshots' space, the periodic sync; started by open().
   void start_background_jobs();

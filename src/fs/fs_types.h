@@ -12,12 +12,19 @@
 
 #include "metadata/group_commit_coordinator.h"
 #include "src/common/clock.h"
+#include "src/common/status.h"
 #include "src/extent/allocator.h"
 #include "src/extent/extent_lock_manager.h"
 #include "src/extent/snapshot_catalog.h"
 #include "src/fs/discarder.h"
 
 namespace dynamicfs {
+
+// What every changing operation checks first: EROFS on a read-only
+// (snapshot) mount.
+inline Status check_writable(bool read_only) {
+  return read_only ? Status::error(EROFS, "read-only snapshot mount") : Status::ok();
+}
 
 struct Caller {
   uint32_t uid = 0;

@@ -1,7 +1,6 @@
 // Fsck: one pass over each column family into memory, then the cross checks
 // in dependency order (entries, reachability and link counts, extents,
 // space), collecting the repairs in one WriteBatch applied at the end.
-#include "src/common/block_size.h"
 #include "src/fs/fsck.h"
 
 #include <sys/stat.h>
@@ -13,6 +12,7 @@
 #include "metadata/extent_record.h"
 #include "metadata/inode_record.h"
 #include "metadata/key_codec.h"
+#include "src/common/block_size.h"
 #include "src/common/clock.h"
 #include "src/common/coding.h"
 #include "src/extent/extent_space.h"

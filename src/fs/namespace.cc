@@ -62,7 +62,7 @@ Result<InodeRecord> Namespace::lookup_dots(uint64_t ino, std::string_view name) 
 Result<InodeRecord> Namespace::create_node(uint64_t parent, std::string_view name, uint32_t mode,
                                            uint64_t rdev, std::string_view symlink_target,
                                            const Caller& c) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   DFS_RETURN_IF_ERROR(check_name(name));
   auto guard = m_locks.lock_exclusive({parent});
   DFS_ASSIGN_OR_RETURN(InodeRecord dir, m_inodes.load(parent));
@@ -142,7 +142,7 @@ Result<std::string> Namespace::readlink(uint64_t ino) {
 }
 
 Result<InodeRecord> Namespace::link(uint64_t ino, uint64_t new_parent, std::string_view new_name) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   DFS_RETURN_IF_ERROR(check_name(new_name));
   auto guard = m_locks.lock_exclusive({new_parent, ino});
   DFS_ASSIGN_OR_RETURN(InodeRecord dir, m_inodes.load(new_parent));
@@ -214,7 +214,7 @@ Status Namespace::drop_link(rocksdb::WriteBatch* b, InodeRecord* victim,
 }
 
 Status Namespace::remove_entry(uint64_t parent, std::string_view name, bool want_dir) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   DFS_RETURN_IF_ERROR(check_name(name));
   for (;;) {
     DFS_ASSIGN_OR_RETURN(auto d, m_inodes.dentry(parent, name));
@@ -273,7 +273,7 @@ Status Namespace::is_ancestor(uint64_t maybe_ancestor, uint64_t ino, bool* resul
 
 Status Namespace::rename(uint64_t parent, std::string_view name, uint64_t new_parent,
                          std::string_view new_name, unsigned flags) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   constexpr unsigned kSupported = RENAME_NOREPLACE | RENAME_EXCHANGE;
   if ((flags & ~kSupported) != 0 || (flags & kSupported) == kSupported)
     return Status::error(EINVAL);
@@ -446,7 +446,7 @@ Status Namespace::access(uint64_t ino, int mask, const Caller& caller) {
 }
 
 Result<InodeRecord> Namespace::setattr(uint64_t ino, const SetAttr& attr, const Caller& caller) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   auto guard = m_locks.lock_exclusive({ino});
   DFS_ASSIGN_OR_RETURN(InodeRecord rec, m_inodes.load(ino));
   Timestamp now = now_timestamp();

@@ -96,9 +96,6 @@ class Namespace {
   static Status check_name(std::string_view name);
 
  private:
-  Status check_writable() const {
-    return m_read_only ? Status::error(EROFS, "read-only snapshot mount") : Status::ok();
-  }
   Result<InodeRecord> lookup_dots(uint64_t ino, std::string_view name);
   Result<InodeRecord> create_node(uint64_t parent, std::string_view name, uint32_t mode,
                                   uint64_t rdev, std::string_view symlink_target, const Caller& c);

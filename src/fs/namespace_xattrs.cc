@@ -88,7 +88,7 @@ Status Namespace::set_acl(rocksdb::WriteBatch* b, InodeRecord* rec, const Caller
 
 Status Namespace::setxattr(uint64_t ino, std::string_view name, std::string_view value, int flags,
                            const Caller& caller) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   if (value.size() > kXattrValueMax) return Status::error(E2BIG);
   auto guard = m_locks.lock_exclusive({ino});
@@ -132,7 +132,7 @@ Result<std::vector<std::string>> Namespace::listxattr(uint64_t ino) {
 }
 
 Status Namespace::removexattr(uint64_t ino, std::string_view name) {
-  DFS_RETURN_IF_ERROR(check_writable());
+  DFS_RETURN_IF_ERROR(check_writable(m_read_only));
   DFS_RETURN_IF_ERROR(check_xattr_name(name));
   auto guard = m_locks.lock_exclusive({ino});
   DFS_ASSIGN_OR_RETURN(auto rec, m_inodes.load(ino));
