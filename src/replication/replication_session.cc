@@ -10,6 +10,7 @@
 #include <libtorrent/session_params.hpp>
 #include <libtorrent/torrent_flags.hpp>
 #include <libtorrent/torrent_status.hpp>
+#include <random>
 #include <thread>
 
 #include "src/common/host_port.h"
@@ -33,6 +34,22 @@ Result<std::string> resolve_listen(const std::string& spec) {
   if (!ec) a.bind(ep, ec);
   if (ec) return Status::error(ec.value(), "--listen " + spec + ": " + ec.message());
   return spec.substr(0, spec.rfind(':')) + ":" + std::to_string(a.local_endpoint().port());
+}
+
+// The whole 20-byte peer id, fixed for the session. Its prefix tells
+// receivers the image's source from other receivers (SwarmTally). Fixed,
+// because libtorrent 2.0 otherwise draws a new random id per connection, and
+// when two receivers dial each other at the same moment (peer exchange and
+// local service discovery both tell them of each other) each side then
+// keeps a different one of the two connections, which drops both; a stable
+// id makes both sides keep the same one.
+std::string session_peer_id(bool seed) {
+  static constexpr char kChars[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+  std::string id = seed ? kSeedFingerprint : kFetchFingerprint;
+  std::random_device rd;
+  std::uniform_int_distribution<size_t> pick(0, sizeof(kChars) - 2);
+  while (id.size() < 20) id.push_back(kChars[pick(rd)]);
+  return id;
 }
 
 }  // namespace
@@ -72,6 +89,7 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
   lt::settings_pack sp;
   sp.set_str(lt::settings_pack::listen_interfaces, m_listen);
   sp.set_str(lt::settings_pack::user_agent, "dynamicfs/0.1");
+  sp.set_str(lt::settings_pack::peer_fingerprint, session_peer_id(m_opts.seed));
   sp.set_bool(lt::settings_pack::enable_dht, false);
   sp.set_bool(lt::settings_pack::enable_lsd, m_opts.local_discovery);
   sp.set_bool(lt::settings_pack::enable_upnp, false);
@@ -89,10 +107,22 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
   // wait for: every peer of the lab is served at once.
   sp.set_bool(lt::settings_pack::allow_multiple_connections_per_ip, true);
   sp.set_int(lt::settings_pack::unchoke_slots_limit, -1);
-  sp.set_int(lt::settings_pack::send_buffer_watermark, 8 << 20);
-  sp.set_int(lt::settings_pack::send_buffer_low_watermark, 1 << 20);
+  // Small send buffers: a seed's DONT_HAVE and SUGGEST messages (see
+  // InitialSeeding) queue behind the data already buffered for a peer; with
+  // 8 MiB a receiver on a shared 400 Mbit/s link heard of a hidden piece
+  // a second late and asked for it meanwhile (tens of thousands of refused
+  // requests per run). 1 MiB still covers a LAN's bandwidth-delay product.
+  sp.set_int(lt::settings_pack::send_buffer_watermark, 1 << 20);
+  sp.set_int(lt::settings_pack::send_buffer_low_watermark, 256 << 10);
+  sp.set_int(lt::settings_pack::send_socket_buffer_size, 1 << 20);
+  // Two receivers that dial each other at the same moment may lose both
+  // connections; on a LAN redialling after a second costs nothing, where
+  // libtorrent's default waits a minute.
+  sp.set_int(lt::settings_pack::min_reconnect_time, 1);
   sp.set_int(lt::settings_pack::max_out_request_queue, 1500);
   sp.set_int(lt::settings_pack::max_allowed_in_request_queue, 2000);
+  // A seed's suggestions (InitialSeeding) are kept, not cut to libtorrent's 16.
+  sp.set_int(lt::settings_pack::max_suggest_pieces, 4 * InitialSeeding::kWindow);
   sp.set_int(lt::settings_pack::active_downloads, -1);
   sp.set_int(lt::settings_pack::active_seeds, -1);
   sp.set_int(lt::settings_pack::active_limit, -1);
@@ -141,7 +171,15 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
     // piece they get, so the seed does not hash pieces before serving them
     // (seed_mode would, on first request, and stall the first peers).
     atp.have_pieces.resize(ti->num_pieces(), true);
+    if (m_opts.initial_seeding) {
+      const int n = ti->num_pieces();
+      m_initial_seeding = std::make_shared<InitialSeeding>(
+          n, ti->piece_length(), n > 0 ? ti->piece_size(lt::piece_index_t(n - 1)) : 0,
+          std::random_device{}());
+      atp.extensions.push_back(InitialSeeding::factory(m_initial_seeding));
+    }
   }
+  atp.extensions.push_back(RequestNudge::factory(m_nudge));
   lt::error_code ec;
   m_handle = m_session->add_torrent(std::move(atp), ec);
   if (ec) return Status::error(EINVAL, "cannot add the torrent: " + ec.message());
@@ -209,7 +247,11 @@ ReplicationProgress ReplicationSession::progress() {
   p.uploaded = static_cast<uint64_t>(s.total_payload_upload);
   p.download_rate = s.download_payload_rate;
   p.upload_rate = s.upload_payload_rate;
-  p.peers = s.num_peers;
+  std::vector<lt::peer_info> peers;
+  m_handle.get_peer_info(peers);
+  m_swarm.update(peers, !s.is_seeding && !s.is_finished, std::chrono::steady_clock::now());
+  p.swarm = m_swarm.counts();
+  if (m_initial_seeding) p.initial = m_initial_seeding->counts();
   p.pieces_done = s.num_pieces;
   auto ti = s.torrent_file.lock();
   p.pieces_total = ti ? ti->num_pieces() : 0;

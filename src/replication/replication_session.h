@@ -15,7 +15,10 @@
 #include <vector>
 
 #include "src/common/result.h"
+#include "src/replication/initial_seeding.h"
 #include "src/replication/raw_disk_io.h"
+#include "src/replication/request_nudge.h"
+#include "src/replication/swarm_tally.h"
 
 namespace dynamicfs {
 
@@ -27,6 +30,10 @@ struct ReplicationOptions {
   std::vector<std::string> peers;  // HOST:PORT to connect to
   bool local_discovery = true;
   int rate_limit = 0;  // bytes/s: upload for a seed, download for a fetch; 0 = none
+  // Seed: point each receiver at pieces no other receiver was given yet
+  // (see InitialSeeding), so every piece leaves the seed once before any
+  // leaves it twice.
+  bool initial_seeding = true;
   int io_threads = 2;  // more only contend on the device's inode lock
   int hash_threads = 2;
   // For a volume snapshot image: the files its regions map to (see
@@ -40,10 +47,11 @@ struct ReplicationProgress {
   uint64_t bytes_done = 0;                 // verified
   uint64_t downloaded = 0, uploaded = 0;   // payload bytes this run
   int download_rate = 0, upload_rate = 0;  // bytes/s
-  int peers = 0;
   int pieces_total = 0, pieces_done = 0;
-  bool finished = false;  // every piece verified on the device
-  std::string error;      // set when the torrent stopped on an error
+  SwarmCounts swarm;             // peers, where the bytes came from, waits with no peer
+  InitialSeedingCounts initial;  // seed: pieces given out at least once
+  bool finished = false;         // every piece verified on the device
+  std::string error;             // set when the torrent stopped on an error
 };
 
 class ReplicationSession {
@@ -83,6 +91,9 @@ class ReplicationSession {
   std::vector<lt::tcp::endpoint> m_peer_endpoints;
   std::string m_listen;  // resolved by prepare()
   std::chrono::steady_clock::time_point m_last_connect;
+  SwarmTally m_swarm;
+  std::shared_ptr<InitialSeeding> m_initial_seeding;  // seed only
+  std::shared_ptr<RequestNudge> m_nudge = std::make_shared<RequestNudge>();
 };
 
 }  // namespace dynamicfs

@@ -1,0 +1,59 @@
+// RequestNudge: the per-connection timing of the repeated UNCHOKE.
+#include "src/replication/request_nudge.h"
+
+#include <libtorrent/peer_connection_handle.hpp>
+#include <libtorrent/peer_request.hpp>
+
+namespace dynamicfs {
+
+class RequestNudge::Peer : public lt::peer_plugin {
+ public:
+  Peer(std::shared_ptr<RequestNudge> owner, lt::peer_connection_handle pc)
+      : m_owner(std::move(owner)), m_pc(std::move(pc)) {}
+
+  lt::string_view type() const override { return "dynamicfs_request_nudge"; }
+  bool on_request(const lt::peer_request&) override {
+    m_last_request = Clock::now();
+    return false;
+  }
+  void sent_have(lt::piece_index_t) override { maybe_nudge(); }
+  void tick() override { maybe_nudge(); }
+
+ private:
+  void maybe_nudge() {
+    if (m_pc.is_disconnecting() || m_pc.is_choked() || !m_pc.is_peer_interested() ||
+        m_pc.in_handshake()) {
+      return;
+    }
+    const auto now = Clock::now();
+    if (!due(now, m_last_request, m_last_nudge)) return;
+    static constexpr char kUnchoke[] = {0, 0, 0, 1, 1};  // length 1, message 1
+    m_pc.send_buffer(kUnchoke, sizeof kUnchoke);
+    m_last_nudge = now;
+    m_owner->count();
+  }
+
+  std::shared_ptr<RequestNudge> m_owner;
+  lt::peer_connection_handle m_pc;
+  Clock::time_point m_last_request{};
+  Clock::time_point m_last_nudge{};
+};
+
+std::shared_ptr<lt::peer_plugin> RequestNudge::new_connection(
+    const lt::peer_connection_handle& pc) {
+  return std::make_shared<Peer>(shared_from_this(), pc);
+}
+
+std::function<std::shared_ptr<lt::torrent_plugin>(const lt::torrent_handle&, lt::client_data_t)>
+RequestNudge::factory(const std::shared_ptr<RequestNudge>& plugin) {
+  return [plugin](const lt::torrent_handle&, lt::client_data_t) {
+    return std::static_pointer_cast<lt::torrent_plugin>(plugin);
+  };
+}
+
+bool RequestNudge::due(Clock::time_point now, Clock::time_point last_request,
+                       Clock::time_point last_nudge) {
+  return now - last_request >= kQuiet && now - last_nudge >= kQuiet;
+}
+
+}  // namespace dynamicfs
