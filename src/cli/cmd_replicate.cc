@@ -3,6 +3,7 @@
 // target that already holds part of the image (an interrupted fetch, an
 // older copy) checks what is there and transfers only what differs.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,7 +52,18 @@ nlohmann::json progress_json(const ReplicationProgress& p, double elapsed) {
           {"uploaded", p.uploaded},
           {"download_rate", p.download_rate},
           {"upload_rate", p.upload_rate},
-          {"peers", p.peers},
+          {"peers", p.swarm.peers},
+          {"complete_peers", p.swarm.complete_peers},
+          {"peers_seen", p.swarm.peers_seen},
+          {"wanting_peers", p.swarm.wanting_peers},
+          {"from_seed", p.swarm.from_source},
+          {"from_peers", p.swarm.from_peers},
+          {"max_no_peer_seconds", p.swarm.max_no_peer_seconds},
+          {"pieces_given_out", p.initial.given_out},
+          {"suggestions_sent", p.initial.suggested},
+          {"requests_refused", p.initial.rejected},
+          {"pieces_hidden", p.initial.hidden},
+          {"introductions", p.initial.introductions},
           {"pieces_done", p.pieces_done},
           {"pieces_total", p.pieces_total},
           {"eta_seconds", eta}};
@@ -66,14 +78,25 @@ void show(const ReplicationProgress& p, double elapsed, bool json, ProgressLine&
   double fraction =
       p.bytes_total ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 1.0;
   std::string detail;
+  const SwarmCounts& w = p.swarm;
+  char buf[64];
   if (seed) {
-    detail = "seeding  sent " + MetricFormat::bytes(static_cast<double>(p.uploaded)) + "  " +
-             ProgressLine::rate(p.upload_rate) + "  peers " + std::to_string(p.peers);
+    // Sent as a multiple of the image: near 1.0 while receivers relay well.
+    std::snprintf(
+        buf, sizeof buf, " (%.2fx the image)",
+        p.bytes_total ? static_cast<double>(p.uploaded) / static_cast<double>(p.bytes_total) : 0.0);
+    detail = "seeding  sent " + MetricFormat::bytes(static_cast<double>(p.uploaded)) + buf + "  " +
+             ProgressLine::rate(p.upload_rate) + "  peers " + std::to_string(w.peers) + " (" +
+             std::to_string(w.complete_peers) + " done)";
   } else {
     double remaining = static_cast<double>(p.bytes_total - std::min(p.bytes_total, p.bytes_done));
+    uint64_t got = w.from_source + w.from_peers;
+    std::snprintf(buf, sizeof buf, "%.0f%%",
+                  got ? 100.0 * static_cast<double>(w.from_peers) / static_cast<double>(got) : 0.0);
     detail = p.state + "  " + MetricFormat::bytes(static_cast<double>(p.bytes_done)) + " of " +
              MetricFormat::bytes(static_cast<double>(p.bytes_total)) + "  " +
-             ProgressLine::rate(p.download_rate) + "  peers " + std::to_string(p.peers) + "  ETA " +
+             ProgressLine::rate(p.download_rate) + "  peers " + std::to_string(w.peers) +
+             "  from peers " + buf + "  ETA " +
              ProgressLine::eta(p.download_rate > 0 ? remaining / p.download_rate : -1);
   }
   bar.update(fraction, detail);
@@ -144,6 +167,14 @@ Status prepare_volume(const ReplicateOptions& o, const std::string& volume_dir,
   DFS_ASSIGN_OR_RETURN(v->regions,
                        VolumeImage::prepare_target(volume_dir, v->spec, fresh, &v->disk_holds));
   return Status::ok();
+}
+
+// User plus system CPU seconds this process has used.
+double cpu_seconds() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
 }
 
 }  // namespace
@@ -234,12 +265,18 @@ int cmd_replicate(const ReplicateOptions& o) {
       if (o.json) {
         nlohmann::json v = progress_json(p, elapsed());
         v["event"] = "verified";
+        v["unix_time"] =
+            std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                .count();
         std::printf("%s\n", v.dump().c_str());
         std::fflush(stdout);
       }
     }
-    if (finished_at && std::chrono::steady_clock::now() - *finished_at >=
-                           std::chrono::duration<double>(o.seed_for)) {
+    // A finished receiver serves the others while any of them still asks
+    // it for pieces, for at most --seed-for seconds.
+    if (finished_at &&
+        (p.swarm.wanting_peers == 0 || std::chrono::steady_clock::now() - *finished_at >=
+                                           std::chrono::duration<double>(o.seed_for))) {
       break;
     }
     if (++tick % 20 == 0) show(p, elapsed(), o.json, bar, o.seed);
@@ -250,6 +287,11 @@ int cmd_replicate(const ReplicateOptions& o) {
   final_line["event"] = "done";
   bool ok = p.error.empty() && flushed.is_ok() && (o.seed || p.finished);
   final_line["ok"] = ok;
+  // What receiving cost: hashing, copies, writes (and serving others).
+  const double cpu = cpu_seconds();
+  final_line["cpu_seconds"] = cpu;
+  if (!o.seed && p.downloaded > 0)
+    final_line["cpu_seconds_per_gib"] = cpu / (static_cast<double>(p.downloaded) / (1 << 30));
   if (!p.error.empty()) final_line["error"] = p.error;
   if (o.json) std::printf("%s\n", final_line.dump().c_str());
   if (!p.error.empty()) return fail(p.error);

@@ -86,7 +86,7 @@ struct ReplicateOptions {
   std::vector<std::string> peers;
   bool json = false;
   bool no_lsd = false;
-  double seed_for = 0;     // fetch: keep seeding this long after completion
+  double seed_for = 60;  // fetch: serve peers still lacking pieces up to this long after completing
   double max_rate_mb = 0;  // MB/s limit of upload (seed) or download (fetch); 0 = none
 };
 

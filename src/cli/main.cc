@@ -425,8 +425,12 @@ int main(int argc, char** argv) {
       "For a volume snapshot image: the volume directory to make (or to update from an\n"
       "older snapshot of the same volume; it must not be mounted)");
   o_fetch_target->excludes(o_fetch_volume);
-  c_fetch->add_option("--seed-for", repl.seed_for,
-                      "Keep serving other peers this many seconds after completing");
+  c_fetch
+      ->add_option("--seed-for", repl.seed_for,
+                   "After completing, keep serving peers that still lack pieces for at most\n"
+                   "this many seconds (it exits as soon as none does; 0: exit at once)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   const char* repl_footer =
       "No tracker, DHT, UPnP or NAT-PMP is used: peers come from local service discovery\n"
       "or --peer. An interrupted fetch resumes: pieces already on the target are checked,\n"
