@@ -405,11 +405,4 @@ InitialSeedingCounts InitialSeeding::counts() const {
   return c;
 }
 
-std::function<std::shared_ptr<lt::torrent_plugin>(const lt::torrent_handle&, lt::client_data_t)>
-InitialSeeding::factory(const std::shared_ptr<InitialSeeding>& plugin) {
-  return [plugin](const lt::torrent_handle&, lt::client_data_t) {
-    return std::static_pointer_cast<lt::torrent_plugin>(plugin);
-  };
-}
-
 }  // namespace dynamicfs

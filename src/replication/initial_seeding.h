@@ -7,14 +7,19 @@
 // pick "rarest" pieces only from what they have heard of, and kept asking
 // the seed for pieces another receiver already had.
 //
-// How: a libtorrent torrent plugin on the seed. Each receiver is sent
-// SUGGEST PIECE messages (BEP 6, the fast extension) for a small window of
-// pieces not yet given to anyone; libtorrent receivers request suggested
-// pieces before any other. Once every piece has been given out the seed
-// suggests nothing more and receivers fall back to rarest first.
-// libtorrent's own super seeding reaches the same balance by hiding pieces,
-// two per receiver, and was measured 3x slower for one receiver (each piece
-// waits for a round trip); here the seed advertises every piece, so a
+// How: a libtorrent torrent plugin on the seed, speaking only standard
+// protocol messages to each receiver that has the fast extension:
+//   - SUGGEST PIECE (BEP 6) for a window of pieces not yet given to anyone;
+//     libtorrent receivers request suggested pieces before any other;
+//   - DONT_HAVE (lt_donthave, BEP 54) to the others for a piece just given
+//     out, and HAVE again once they may get it from the seed too (see
+//     kInFlight, kSpread); a request that crosses it is refused (REJECT);
+//   - a peer-exchange message (ut_pex, BEP 11) introducing each receiver to
+//     the ones already there when it arrives, instead of libtorrent's first
+//     exchange a second later and then once a minute.
+// libtorrent's own super seeding hides all but two pieces per receiver and
+// was measured 3x slower for one receiver (each piece waits for a round
+// trip); here the seed hides only what is on its way elsewhere, so a
 // receiver that ignores suggestions (another client) is served as before,
 // only without the steering.
 //
@@ -63,12 +68,6 @@ class InitialSeeding : public lt::torrent_plugin,
 
   // Thread-safe snapshot (read from the CLI's thread).
   InitialSeedingCounts counts() const;
-
-  // The libtorrent plumbing: a factory for add_torrent_params::extensions
-  // that hands out this plugin.
-  static std::function<std::shared_ptr<lt::torrent_plugin>(const lt::torrent_handle&,
-                                                           lt::client_data_t)>
-  factory(const std::shared_ptr<InitialSeeding>& plugin);
 
   // The bookkeeping, called by the peer plugins (network thread); a peer is
   // named by an opaque pointer. Public so that tests can drive it directly.

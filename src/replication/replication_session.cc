@@ -16,6 +16,7 @@
 #include "src/common/host_port.h"
 #include "src/io/disk.h"
 #include "src/replication/image_layout.h"
+#include "src/replication/plugin_factory.h"
 
 namespace dynamicfs {
 
@@ -176,10 +177,10 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
       m_initial_seeding = std::make_shared<InitialSeeding>(
           n, ti->piece_length(), n > 0 ? ti->piece_size(lt::piece_index_t(n - 1)) : 0,
           std::random_device{}());
-      atp.extensions.push_back(InitialSeeding::factory(m_initial_seeding));
+      atp.extensions.push_back(plugin_factory(m_initial_seeding));
     }
   }
-  atp.extensions.push_back(RequestNudge::factory(m_nudge));
+  atp.extensions.push_back(plugin_factory(m_nudge));
   lt::error_code ec;
   m_handle = m_session->add_torrent(std::move(atp), ec);
   if (ec) return Status::error(EINVAL, "cannot add the torrent: " + ec.message());

@@ -44,13 +44,6 @@ std::shared_ptr<lt::peer_plugin> RequestNudge::new_connection(
   return std::make_shared<Peer>(shared_from_this(), pc);
 }
 
-std::function<std::shared_ptr<lt::torrent_plugin>(const lt::torrent_handle&, lt::client_data_t)>
-RequestNudge::factory(const std::shared_ptr<RequestNudge>& plugin) {
-  return [plugin](const lt::torrent_handle&, lt::client_data_t) {
-    return std::static_pointer_cast<lt::torrent_plugin>(plugin);
-  };
-}
-
 bool RequestNudge::due(Clock::time_point now, Clock::time_point last_request,
                        Clock::time_point last_nudge) {
   return now - last_request >= kQuiet && now - last_nudge >= kQuiet;

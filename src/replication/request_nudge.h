@@ -18,7 +18,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <functional>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/torrent_handle.hpp>
 #include <memory>
@@ -31,11 +30,6 @@ class RequestNudge : public lt::torrent_plugin, public std::enable_shared_from_t
   static constexpr std::chrono::milliseconds kQuiet{250};
 
   std::shared_ptr<lt::peer_plugin> new_connection(const lt::peer_connection_handle& pc) override;
-
-  // For add_torrent_params::extensions.
-  static std::function<std::shared_ptr<lt::torrent_plugin>(const lt::torrent_handle&,
-                                                           lt::client_data_t)>
-  factory(const std::shared_ptr<RequestNudge>& plugin);
 
   // Nudges sent (thread-safe).
   int nudges() const { return m_nudges.load(std::memory_order_relaxed); }
