@@ -5,7 +5,7 @@
 # ratios t(1->N) / t(1->1) measured in the same run.
 #
 #   bench/replication.sh [--quick] [--out DIR] [--rate RATE] [--counts "1 2 4 8"]
-#                        [--mib N] [--repeats R] [--stall-runs S]
+#                        [--mib N] [--repeats R] [--stall-runs S] [--hashes hybrid|v1]
 #
 # Topology: one seeder and N receivers, each in its own network namespace,
 # joined by veth pairs to one bridge (in a namespace of its own; no traffic
@@ -26,8 +26,12 @@
 #             their median, or a receiver with no peer for over 2 s
 #                                                  goal: none
 #   unshaped  1 -> 1 without shaping: how fast one receiver takes in data
-#             when CPU is the limit, and its CPU seconds per GiB received
+#             when CPU is the limit, and its CPU seconds per GiB received,
+#             for the default hybrid torrent (SHA-1 and SHA-256 checked)
+#             and for `--hashes v1` (each piece hashed once)
 #   --quick   N = 1, 4, 8, one repeat, 5 stall runs (about two minutes)
+#   --hashes  the torrent of the shaped runs: hybrid (default, as `image
+#             create` makes it) or v1
 #
 # Figures are medians of R repeats (default 3). Results: OUT/results.json
 # and a table on stdout. Environment: DYNAMICFS_BIN (default
@@ -44,6 +48,7 @@ counts="1 2 4 8"
 mib=256
 repeats=3
 stall_runs=25
+hashes=hybrid
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) counts="1 4 8"; repeats=1; stall_runs=5 ;;
@@ -53,7 +58,8 @@ while [ $# -gt 0 ]; do
     --mib) mib=$2; shift ;;
     --repeats) repeats=$2; shift ;;
     --stall-runs) stall_runs=$2; shift ;;
-    -h|--help) sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --hashes) hashes=$2; shift ;;
+    -h|--help) sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "replication.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -130,12 +136,17 @@ name=img$mib
 head -c "$((mib * 1024 * 1024))" /dev/urandom >"$work/$name.img"
 "$BIN" image create --disk "$work/$name.img" -o "$work/$name.torrent" --used-ranges full \
   --name "$name" >/dev/null
+# The same image with SHA-1 pieces only: a receiver hashes each piece once.
+"$BIN" image create --disk "$work/$name.img" -o "$work/$name.v1.torrent" --used-ranges full \
+  --name "$name" --hashes v1 >/dev/null
+torrent=$work/$name.torrent
+[ "$hashes" = v1 ] && torrent=$work/$name.v1.torrent
 mkdir -p "$work/ram"
 mount -t tmpfs -o "size=$(((max_n + 1) * mib + 256))m" dfs-replbench "$work/ram"
 
 seed_pid=""
 start_seed() {
-  ip netns exec "$(node_ns 0)" "$BIN" replicate seed "$work/$name.torrent" --source "$work/$name.img" \
+  ip netns exec "$(node_ns 0)" "$BIN" replicate seed "$torrent" --source "$work/$name.img" \
     --listen "$(node_ip 0):6881" --json >"$work/seed.out" 2>"$work/seed.err" &
   seed_pid=$!
   for _ in $(seq 200); do
@@ -159,7 +170,7 @@ run_fanout() {
   c0=$(cpu_ticks)
   t0=$(now)
   for i in $(seq 1 "$count"); do
-    ip netns exec "$(node_ns "$i")" "$BIN" replicate fetch "$work/$name.torrent" \
+    ip netns exec "$(node_ns "$i")" "$BIN" replicate fetch "$torrent" \
       --target "$work/ram/$i.target" --listen "$(node_ip "$i"):6881" \
       --peer "$(node_ip 0):6881" --json >"$work/fetch$i.out" 2>"$work/fetch$i.err" &
     pids+=($!)
@@ -195,11 +206,15 @@ for r in $(seq "$stall_runs"); do
 done
 shape off
 for r in $(seq "$repeats"); do
+  torrent=$work/$name.torrent
   line=$(run_fanout 1)
   json_runs+="{\"phase\": \"unshaped\", \"n\": 1, \"repeat\": $r, \"run\": $line},"
+  torrent=$work/$name.v1.torrent
+  line=$(run_fanout 1)
+  json_runs+="{\"phase\": \"unshaped_v1\", \"n\": 1, \"repeat\": $r, \"run\": $line},"
 done
 json_runs="${json_runs%,}]"
-echo "{\"mib\": $mib, \"rate\": \"$rate\", \"cores\": $(nproc), \"runs\": $json_runs}" |
+echo "{\"mib\": $mib, \"hashes\": \"$hashes\", \"rate\": \"$rate\", \"cores\": $(nproc), \"runs\": $json_runs}" |
   python3 -m json.tool >"$out/results.json"
 python3 "$bench_dir/replication_report.py" "$out/results.json"
 echo "results: $out/results.json"

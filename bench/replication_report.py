@@ -39,11 +39,12 @@ if stalls:
     worst = max(x["run"]["seconds"] for x in stalls)
     print(f"stalls: {len(stalls)} runs of 1->4, median {m:.2f} s, worst {worst:.2f} s, "
           f"stalls (> 1.5x median or > 2 s with no peer): {len(bad)}")
-un = [x for x in runs if x["phase"] == "unshaped"]
-if un:
-    t = med(un, "seconds")
-    print(f"unshaped 1->1: {t:.2f} s ({r['mib'] * 1.048576 / t:.0f} MB/s), "
-          f"CPU {med(un, 'cpu_seconds_per_gib'):.2f} s per GiB received")
+for phase, what in (("unshaped", "hybrid torrent"), ("unshaped_v1", "--hashes v1")):
+    un = [x for x in runs if x["phase"] == phase]
+    if un:
+        t = med(un, "seconds")
+        print(f"unshaped 1->1, {what}: {t:.2f} s ({r['mib'] * 1.048576 / t:.0f} MB/s), "
+              f"CPU {med(un, 'cpu_seconds_per_gib'):.2f} s per GiB received")
 goals = {4: 1.2, 8: 1.3}
 for n, g in goals.items():
     if n in result:

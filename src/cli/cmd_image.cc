@@ -107,6 +107,7 @@ int cmd_image_create(const ImageOptions& o) {
   io.disk = o.disk;
   io.ranges = UsedRanges::normalize(std::move(ranges).value(), 16384, disk_size);
   io.piece_size = static_cast<int>(o.piece_size);
+  io.v1_only = o.hashes == "v1";
   io.name = o.name;
   ProgressLine bar;
   io.progress = [&bar](int done, int total) {

@@ -73,6 +73,7 @@ struct ImageOptions {
   std::string used_ranges = "auto";  // auto or full
   std::string volume;                // for a dynamicfs disk
   uint64_t piece_size = 1 << 20;
+  std::string hashes = "hybrid";  // hybrid (SHA-1 + SHA-256) or v1 (SHA-1 only)
   std::string name;
   std::vector<std::string> snapshot;  // MOUNTPOINT NAME: a volume snapshot image
 };

@@ -386,6 +386,12 @@ int main(int argc, char** argv) {
                    "Piece size in bytes, a power of two >= 16384; smaller pieces make delta\n"
                    "fetches finer")
       ->capture_default_str();
+  c_image_create
+      ->add_option("--hashes", image.hashes,
+                   "hybrid: SHA-1 pieces and SHA-256 block trees (v1+v2; receivers check both);\n"
+                   "v1: SHA-1 pieces only, each piece hashed once (less CPU per byte)")
+      ->check(CLI::IsMember({"hybrid", "v1"}))
+      ->capture_default_str();
   c_image_create->add_option("--name", image.name, "Torrent name (default: the disk's file name)");
   c_image_create->footer(
       "Files in the torrent are named by their byte offset on the disk in hex (EZIO's\n"

@@ -66,10 +66,10 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   const uint64_t disk_size = o.regions.empty() ? disk->region_size(0) : 0;
   disk.reset();
 
-  // v1+v2 hybrid by default; a volume image is v1 with files piece-aligned
-  // (pad files), as a hybrid torrent lays them out.
+  // v1+v2 hybrid by default; a volume image, or one asked for v1 only, is v1
+  // with files piece-aligned (pad files), as a hybrid torrent lays them out.
   lt::create_torrent t(fs, o.piece_size,
-                       o.regions.empty()
+                       o.regions.empty() && !o.v1_only
                            ? lt::create_flags_t{}
                            : lt::create_torrent::v1_only | lt::create_torrent::canonical_files);
   t.set_creator("dynamicfs");

@@ -18,7 +18,10 @@ struct ImageTorrentOptions {
   std::string disk;               // device or disk file
   std::vector<ByteRange> ranges;  // what to include (sorted, disjoint)
   int piece_size = 1 << 20;       // power of two, >= 16 KiB
-  std::string name;               // torrent name; default: the disk's file name
+  // SHA-1 pieces only (a receiver hashes each piece once), laid out as a
+  // hybrid would be; default: v1+v2 hybrid (SHA-1 and SHA-256, both checked).
+  bool v1_only = false;
+  std::string name;  // torrent name; default: the disk's file name
   std::string comment;
   std::function<void(int done, int total)> progress;  // pieces hashed
   // A volume snapshot image: the regions the ranges lie in (`disk` is then

@@ -2,15 +2,22 @@
 // bookkeeping (each piece leaves the seed once before any leaves it twice,
 // refusals only while another receiver is getting the piece, nothing lost
 // when a receiver leaves), SwarmTally's accounting of where bytes came from
-// and of waits with no peer, and RequestNudge's timing. The behaviour on a
+// and of waits with no peer, RequestNudge's timing, and the one-hash
+// (`--hashes v1`) image torrent. The behaviour on a
 // real swarm is tested by tests/integration/fanout_netns.sh.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <libtorrent/torrent_info.hpp>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "src/replication/image_layout.h"
+#include "src/replication/image_torrent.h"
 #include "src/replication/initial_seeding.h"
 #include "src/replication/request_nudge.h"
 #include "src/replication/swarm_tally.h"
@@ -225,4 +232,50 @@ TEST(RequestNudge, OnlyAfterAQuietSpell) {
   EXPECT_FALSE(RequestNudge::due(t0, t0 - q / 2, t0 - 2 * q)) << "asked just now";
   EXPECT_FALSE(RequestNudge::due(t0, t0 - 2 * q, t0 - q / 2)) << "nudged just now";
   EXPECT_TRUE(RequestNudge::due(t0, t0 - q, t0 - q));
+}
+
+namespace {
+
+// A 2 MiB disk file of pseudo-random bytes under a fresh temp directory.
+std::string make_disk(const std::string& dir) {
+  const std::string path = dir + "/disk.img";
+  std::ofstream out(path, std::ios::binary);
+  uint32_t x = 2463534242u;
+  for (int i = 0; i < (2 << 20) / 4; ++i) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    out.write(reinterpret_cast<const char*>(&x), 4);
+  }
+  return path;
+}
+
+}  // namespace
+
+// `image create --hashes v1`: a receiver of this torrent hashes each piece
+// once (SHA-1); the default hybrid carries SHA-256 trees too, and libtorrent
+// checks both.
+TEST(ImageTorrent, V1OnlyCarriesOneKindOfHash) {
+  char tmpl[] = "/tmp/dfs-fanout-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  const std::string disk = make_disk(dir);
+  for (bool v1_only : {false, true}) {
+    ImageTorrentOptions o;
+    o.disk = disk;
+    o.ranges = {{0, 1 << 20}, {(3 << 20) / 2, 1 << 19}};
+    o.piece_size = 1 << 18;
+    o.v1_only = v1_only;
+    const std::string out = dir + (v1_only ? "/v1.torrent" : "/hybrid.torrent");
+    auto info = ImageTorrent::create(o, out);
+    ASSERT_TRUE(info.is_ok()) << info.status().message();
+    lt::error_code ec;
+    lt::torrent_info ti(out, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(ti.info_hashes().has_v1());
+    EXPECT_EQ(ti.info_hashes().has_v2(), !v1_only);
+    // Either way the ranges map onto the disk the same way.
+    auto layout = ImageLayout::from_files(ti.files());
+    ASSERT_TRUE(layout.is_ok()) << layout.status().message();
+    EXPECT_EQ(layout->end_offset(), static_cast<uint64_t>(2 << 20));
+  }
+  std::filesystem::remove_all(dir);
 }
