@@ -153,8 +153,9 @@ class InitialSeeding::Peer : public lt::peer_plugin {
     return lt::tcp::endpoint(m_pc.remote().address(), static_cast<uint16_t>(m_listen_port));
   }
   uint64_t serial() const { return m_serial; }
-  // Nothing left to hand this peer: every piece it lacks was given out.
-  bool exhausted() const { return m_exhausted; }
+  // Nothing left to hand this peer: every piece it lacks was given out (or
+  // it lacks none).
+  bool exhausted() const { return m_exhausted || m_pc.is_seed(); }
 
  private:
   struct Entry {
