@@ -110,7 +110,7 @@ class InitialSeeding::Peer : public lt::peer_plugin {
       m_pc.send_buffer(msg, sizeof msg);
       return true;  // handled: libtorrent does not serve it
     }
-    if (r.start + r.length >= piece_size(piece)) drop(piece);
+    if (m_owner->is_last_block(piece, r.start, r.length)) drop(piece);
     top_up();
     return false;
   }
@@ -162,10 +162,6 @@ class InitialSeeding::Peer : public lt::peer_plugin {
     int piece;
     int age;
   };
-  int piece_size(int piece) const {
-    return piece == m_owner->m_num_pieces - 1 ? m_owner->m_last_piece_length
-                                              : m_owner->m_piece_length;
-  }
   bool start() {
     if (!m_started) {
       m_serial = ++m_owner->m_serials;
@@ -226,10 +222,12 @@ class InitialSeeding::Peer : public lt::peer_plugin {
     m_pc.send_buffer(frame.data(), static_cast<int>(frame.size()));
     m_owner->m_introductions.fetch_add(1, std::memory_order_relaxed);
   }
-  void show(int piece) {
+  void show(int piece) { send_piece_message(kHaveId, piece); }
+  // A message whose payload is one piece index (HAVE, SUGGEST PIECE).
+  void send_piece_message(char id, int piece) {
     char msg[9];
     char* p = put_u32(msg, 5);
-    *p++ = kHaveId;
+    *p++ = id;
     put_u32(p, static_cast<uint32_t>(piece));
     m_pc.send_buffer(msg, sizeof msg);
   }
@@ -251,12 +249,8 @@ class InitialSeeding::Peer : public lt::peer_plugin {
         show(piece);  // given back by the receiver it was hidden for
         m_hidden.erase(h);
       }
-      char msg[9];
-      char* p = put_u32(msg, 5);
-      *p++ = kSuggestId;
-      put_u32(p, static_cast<uint32_t>(piece));
-      m_pc.send_buffer(msg, sizeof msg);
-      m_owner->count_suggest();
+      send_piece_message(kSuggestId, piece);
+      m_owner->m_suggested.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
@@ -349,8 +343,7 @@ bool InitialSeeding::on_request(const void* peer, int piece, int start, int leng
                                 Clock::time_point now) {
   if (piece < 0 || piece >= m_num_pieces) return true;  // libtorrent refuses it
   Piece& p = m_pieces[static_cast<size_t>(piece)];
-  const int size = piece == m_num_pieces - 1 ? m_last_piece_length : m_piece_length;
-  const State done = start + length >= size ? State::kSent : State::kOwned;
+  const State done = is_last_block(piece, start, length) ? State::kSent : State::kOwned;
   const bool mine = p.owner == peer;
   if (!mine && !may_resend(piece, now)) {
     m_rejected.fetch_add(1, std::memory_order_relaxed);
@@ -395,9 +388,13 @@ void InitialSeeding::release(const void* peer) {
   }
 }
 
+bool InitialSeeding::is_last_block(int piece, int start, int length) const {
+  const int size = piece == m_num_pieces - 1 ? m_last_piece_length : m_piece_length;
+  return start + length >= size;
+}
+
 InitialSeedingCounts InitialSeeding::counts() const {
   InitialSeedingCounts c;
-  c.pieces = m_num_pieces;
   c.given_out = m_given_out.load(std::memory_order_relaxed);
   c.suggested = m_suggested.load(std::memory_order_relaxed);
   c.rejected = m_rejected.load(std::memory_order_relaxed);

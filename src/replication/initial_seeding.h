@@ -38,7 +38,6 @@
 namespace dynamicfs {
 
 struct InitialSeedingCounts {
-  int pieces = 0;         // in the torrent
   int given_out = 0;      // requested from the seed by some receiver at least once
   int suggested = 0;      // SUGGEST messages sent
   int rejected = 0;       // requests refused: the piece was just given to another receiver
@@ -79,7 +78,6 @@ class InitialSeeding : public lt::torrent_plugin,
   void give_back(const void* peer, int piece);
   // `peer` left: what it was given but had not asked for in full goes back.
   void release(const void* peer);
-  void count_suggest() { m_suggested.fetch_add(1, std::memory_order_relaxed); }
   // Whether `piece` may leave the seed again (see kInFlight, kSpread).
   bool may_resend(int piece, Clock::time_point now) const;
   const void* owner_of(int piece) const { return m_pieces[static_cast<size_t>(piece)].owner; }
@@ -93,6 +91,8 @@ class InitialSeeding : public lt::torrent_plugin,
     Clock::time_point since{};  // of the last state change
   };
   bool all_exhausted() const;
+  // Whether a request for [start, start + length) asks for `piece`'s last block.
+  bool is_last_block(int piece, int start, int length) const;
   bool take(int piece, const void* peer, const std::function<bool(int)>& has,
             Clock::time_point now);
 

@@ -180,7 +180,7 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
       atp.extensions.push_back(plugin_factory(m_initial_seeding));
     }
   }
-  atp.extensions.push_back(plugin_factory(m_nudge));
+  atp.extensions.push_back(plugin_factory(std::make_shared<RequestNudge>()));
   lt::error_code ec;
   m_handle = m_session->add_torrent(std::move(atp), ec);
   if (ec) return Status::error(EINVAL, "cannot add the torrent: " + ec.message());

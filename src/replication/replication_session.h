@@ -93,7 +93,6 @@ class ReplicationSession {
   std::chrono::steady_clock::time_point m_last_connect;
   SwarmTally m_swarm;
   std::shared_ptr<InitialSeeding> m_initial_seeding;  // seed only
-  std::shared_ptr<RequestNudge> m_nudge = std::make_shared<RequestNudge>();
 };
 
 }  // namespace dynamicfs

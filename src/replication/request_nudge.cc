@@ -8,8 +8,7 @@ namespace dynamicfs {
 
 class RequestNudge::Peer : public lt::peer_plugin {
  public:
-  Peer(std::shared_ptr<RequestNudge> owner, lt::peer_connection_handle pc)
-      : m_owner(std::move(owner)), m_pc(std::move(pc)) {}
+  explicit Peer(lt::peer_connection_handle pc) : m_pc(std::move(pc)) {}
 
   lt::string_view type() const override { return "dynamicfs_request_nudge"; }
   bool on_request(const lt::peer_request&) override {
@@ -30,10 +29,8 @@ class RequestNudge::Peer : public lt::peer_plugin {
     static constexpr char kUnchoke[] = {0, 0, 0, 1, 1};  // length 1, message 1
     m_pc.send_buffer(kUnchoke, sizeof kUnchoke);
     m_last_nudge = now;
-    m_owner->count();
   }
 
-  std::shared_ptr<RequestNudge> m_owner;
   lt::peer_connection_handle m_pc;
   Clock::time_point m_last_request{};
   Clock::time_point m_last_nudge{};
@@ -41,7 +38,7 @@ class RequestNudge::Peer : public lt::peer_plugin {
 
 std::shared_ptr<lt::peer_plugin> RequestNudge::new_connection(
     const lt::peer_connection_handle& pc) {
-  return std::make_shared<Peer>(shared_from_this(), pc);
+  return std::make_shared<Peer>(pc);
 }
 
 bool RequestNudge::due(Clock::time_point now, Clock::time_point last_request,

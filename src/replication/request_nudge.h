@@ -16,7 +16,6 @@
 // not asked for anything lately, at most every kQuiet.
 #pragma once
 
-#include <atomic>
 #include <chrono>
 #include <libtorrent/extensions.hpp>
 #include <libtorrent/torrent_handle.hpp>
@@ -24,16 +23,12 @@
 
 namespace dynamicfs {
 
-class RequestNudge : public lt::torrent_plugin, public std::enable_shared_from_this<RequestNudge> {
+class RequestNudge : public lt::torrent_plugin {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr std::chrono::milliseconds kQuiet{250};
 
   std::shared_ptr<lt::peer_plugin> new_connection(const lt::peer_connection_handle& pc) override;
-
-  // Nudges sent (thread-safe).
-  int nudges() const { return m_nudges.load(std::memory_order_relaxed); }
-  void count() { m_nudges.fetch_add(1, std::memory_order_relaxed); }
 
   // Whether an idle, interested peer is due a nudge: nothing asked since
   // `last_request` and none sent since `last_nudge`.
@@ -42,7 +37,6 @@ class RequestNudge : public lt::torrent_plugin, public std::enable_shared_from_t
 
  private:
   class Peer;
-  std::atomic<int> m_nudges{0};
 };
 
 }  // namespace dynamicfs
