@@ -34,10 +34,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dfs_require_bin "$@"
-if [[ "$(id -u)" -ne 0 ]]; then
-  echo "SKIP: needs root (network namespaces)"
-  exit 77
-fi
+dfs_require_root "network namespaces"
 PY=/usr/bin/python3
 dfs_require_tools ip tc openssl cmp timeout "$PY"
 BIN=$(realpath "$BIN")

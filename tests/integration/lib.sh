@@ -18,6 +18,14 @@ dfs_require_bin() {
   fi
 }
 
+# dfs_require_root WHY: skips (77) unless run as root.
+dfs_require_root() {
+  if [[ "$(id -u)" -ne 0 ]]; then
+    echo "SKIP: needs root ($1)"
+    exit 77
+  fi
+}
+
 dfs_require_root_fuse() {
   if [[ "$(id -u)" -ne 0 || ! -e /dev/fuse ]]; then
     echo "SKIP: needs root and /dev/fuse"

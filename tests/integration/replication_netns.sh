@@ -48,10 +48,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 dfs_require_bin "$@"
-if [[ "$(id -u)" -ne 0 ]]; then
-  echo "SKIP: needs root (network namespaces)"
-  exit 77
-fi
+dfs_require_root "network namespaces"
 PY=/usr/bin/python3  # the system python: python3-libtorrent is installed there
 dfs_require_tools ip openssl cmp sha256sum mkfs.ext4 debugfs e2fsck dumpe2fs timeout "$PY"
 if ! "$PY" -c 'import libtorrent' 2>/dev/null; then
