@@ -8,7 +8,7 @@ packages=(
   clang libclang-rt-14-dev
   libfuse3-dev fuse3
   librocksdb-dev
-  libtorrent-rasterbar-dev libboost-dev libboost-system-dev
+  libtorrent-rasterbar-dev libboost-dev libboost-system-dev libssl-dev
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev
   libcli11-dev nlohmann-json3-dev libtoml11-dev

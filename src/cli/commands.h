@@ -91,6 +91,42 @@ struct ReplicateOptions {
   double max_rate_mb = 0;  // MB/s limit of upload (seed) or download (fetch); 0 = none
 };
 
+// Lab sync (`replicate publish|follow|rollback|status`).
+struct PublishOptions {
+  std::string mountpoint;
+  double every = 0;  // seconds between publishes; 0: only at start and on --now
+  bool now = false;  // ask the running publisher to publish now
+  int keep = 2;      // published snapshots kept and seeded
+  std::string secret;
+  std::string feed_listen = "0.0.0.0:8086";
+  std::string peer_host = "0.0.0.0";  // where the seeds listen (ports chosen per snapshot)
+  int piece_size = 256 << 10;
+  bool json = false;
+  bool no_lsd = false;
+  double max_rate_mb = 0;
+};
+
+struct FollowOptions {
+  std::string feed;
+  std::string volume;
+  std::string secret;
+  std::string mount;           // keep this mountpoint on the current snapshot
+  std::string mode = "kiosk";  // kiosk: mounted read-only; writable: local changes, replaced
+  double poll = 10;
+  std::string listen = "0.0.0.0:6881";
+  std::string metrics_listen;
+  bool once = false;  // apply the newest snapshot (if any) and exit
+  bool json = false;
+  bool no_lsd = false;
+  double max_rate_mb = 0;
+};
+
+int cmd_publish(const PublishOptions& o);
+int cmd_follow(const FollowOptions& o);
+int cmd_follow_rollback(const std::string& volume);
+int cmd_follow_status(const std::string& volume, bool json);
+int cmd_lab_secret(const std::string& file);
+
 int cmd_mkfs(const MkfsOptions& o);
 int cmd_mount(const MountOptions& o);
 int cmd_umount(const std::string& mountpoint);

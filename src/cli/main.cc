@@ -437,6 +437,97 @@ int main(int argc, char** argv) {
                    "this many seconds (it exits as soon as none does; 0: exit at once)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  // Lab sync.
+  PublishOptions pub;
+  auto* c_publish = c_repl->add_subcommand(
+      "publish",
+      "Publish snapshots of a mounted volume to followers (runs until stopped;\n"
+      "--now asks the running publisher for a new snapshot)");
+  c_publish->add_option("mountpoint", pub.mountpoint, "The mounted volume to publish")->required();
+  auto* o_every = c_publish
+                      ->add_option("--every", pub.every,
+                                   "Publish a new snapshot every this many seconds (besides\n"
+                                   "the first one at start and each --now)")
+                      ->check(CLI::PositiveNumber);
+  auto* o_now = c_publish->add_flag(
+      "--now", pub.now,
+      "Ask the publisher running for MOUNTPOINT to publish a snapshot now; returns once\n"
+      "it is seeded and in the feed");
+  o_every->excludes(o_now);
+  c_publish
+      ->add_option("--keep", pub.keep,
+                   "Published snapshots kept and seeded (older ones are deleted)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  c_publish->add_option("--secret", pub.secret,
+                        "File holding the lab's shared secret (mode 0600; see `replicate secret`)");
+  c_publish->add_option("--feed-listen", pub.feed_listen, "[HOST:]PORT of the HTTP feed")
+      ->capture_default_str();
+  c_publish
+      ->add_option("--peer-host", pub.peer_host,
+                   "Address the snapshots' seeds listen on (each on a free port the feed names)")
+      ->capture_default_str();
+  c_publish->add_option("--piece-size", pub.piece_size, "Torrent piece size (a power of two)")
+      ->capture_default_str();
+  c_publish->add_flag("--json", pub.json, "One JSON line per event on stdout");
+  c_publish->add_flag("--no-lsd", pub.no_lsd, "No local service discovery (multicast)");
+  c_publish->add_option("--max-rate", pub.max_rate_mb, "Limit in MB/s of what each seed sends")
+      ->check(CLI::NonNegativeNumber);
+  c_publish->footer(
+      "The feed (GET /feed, /torrents/N) answers only requests signed with the shared\n"
+      "secret, and signs its answers; GET /metrics is open. Snapshots are named\n"
+      "publish-N; N (the generation) only grows, across restarts too.");
+
+  FollowOptions follow;
+  auto* c_follow = c_repl->add_subcommand(
+      "follow", "Keep a volume on the newest snapshot a publisher publishes (runs until stopped)");
+  c_follow->add_option("feed", follow.feed, "The publisher's feed, http://HOST:PORT[/feed]")
+      ->required();
+  c_follow
+      ->add_option("--volume", follow.volume,
+                   "Follower directory: two volume slots, the current one and the next")
+      ->required();
+  c_follow->add_option("--secret", follow.secret, "File holding the lab's shared secret")
+      ->required();
+  c_follow->add_option("--mount", follow.mount,
+                       "Keep this mountpoint on the current snapshot (remounted at each switch)");
+  c_follow
+      ->add_option("--mode", follow.mode,
+                   "kiosk: the mount is read-only; writable: local changes allowed, replaced\n"
+                   "by the next snapshot (kept in the previous slot until the fetch after)")
+      ->capture_default_str();
+  c_follow->add_option("--poll", follow.poll, "Seconds between feed reads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c_follow->add_option("--listen", follow.listen, "ADDRESS:PORT for peers (port 0: any)")
+      ->capture_default_str();
+  c_follow->add_option("--metrics-listen", follow.metrics_listen,
+                       "[HOST:]PORT to serve Prometheus /metrics on");
+  c_follow->add_flag("--once", follow.once,
+                     "Bring the volume to the newest published snapshot and exit");
+  c_follow->add_flag("--json", follow.json, "One JSON line per event and per second of a fetch");
+  c_follow->add_flag("--no-lsd", follow.no_lsd, "No local service discovery (multicast)");
+  c_follow->add_option("--max-rate", follow.max_rate_mb, "Limit in MB/s of what it receives")
+      ->check(CLI::NonNegativeNumber);
+  c_follow->footer(
+      "A new snapshot is fetched into the spare slot (refilled from the current one, so\n"
+      "only changed pieces travel) and becomes current only once every piece is verified.\n"
+      "An interrupted fetch resumes at the next start. SIGUSR1 reads the feed at once.");
+
+  std::string follower_dir;
+  bool follower_json = false;
+  auto* c_rollback = c_repl->add_subcommand(
+      "rollback", "Make a follower's previous snapshot current again (and remount it)");
+  c_rollback->add_option("--volume", follower_dir, "Follower directory")->required();
+  auto* c_fstatus =
+      c_repl->add_subcommand("status", "Show a follower directory's snapshots and progress");
+  c_fstatus->add_option("--volume", follower_dir, "Follower directory")->required();
+  c_fstatus->add_flag("--json", follower_json, "One JSON document");
+  std::string secret_file;
+  auto* c_secret = c_repl->add_subcommand(
+      "secret", "Write a new random shared secret for publish and follow (mode 0600)");
+  c_secret->add_option("file", secret_file, "File to create (refused if it exists)")->required();
+
   const char* repl_footer =
       "No tracker, DHT, UPnP or NAT-PMP is used: peers come from local service discovery\n"
       "or --peer. An interrupted fetch resumes: pieces already on the target are checked,\n"
@@ -486,6 +577,14 @@ int main(int argc, char** argv) {
   }
   if (*c_image) return cmd_image_create(image);
   if (*c_repl) {
+    if (*c_publish) {
+      if (!pub.now && pub.secret.empty()) return fail("publish: --secret FILE is required");
+      return cmd_publish(pub);
+    }
+    if (*c_follow) return cmd_follow(follow);
+    if (*c_rollback) return cmd_follow_rollback(follower_dir);
+    if (*c_fstatus) return cmd_follow_status(follower_dir, follower_json);
+    if (*c_secret) return cmd_lab_secret(secret_file);
     repl.seed = c_seed->parsed();
     return cmd_replicate(repl);
   }

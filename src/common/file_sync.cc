@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 
 namespace dynamicfs {
 
@@ -16,6 +17,25 @@ Status sync_path(const std::string& path, bool directory) {
   ::close(fd);
   if (rc != 0) return Status::error(err, "cannot sync " + path);
   return Status::ok();
+}
+
+Status write_file_atomically(const std::string& path, std::string_view data, int mode,
+                             bool durable) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Status::from_errno("cannot create " + tmp);
+  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
+            (!durable || ::fsync(fd) == 0);
+  int err = errno;
+  ::close(fd);
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    return Status::error(err, "cannot write " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::from_errno("cannot rename " + tmp);
+  if (!durable) return Status::ok();
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return sync_path(dir.empty() ? "." : dir, true);
 }
 
 }  // namespace dynamicfs

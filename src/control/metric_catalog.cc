@@ -123,10 +123,33 @@ const std::vector<MetricDef> kMetrics = {
     {"replication_peers", T::kGauge, "replication", "", "Peers connected for replication."},
     {"replication_progress", T::kGauge, "replication", "",
      "Fraction of the current replication completed."},
+    // lab sync (`replicate publish` / `replicate follow`; a mount of a
+    // follower's slot reports its follower's values)
+    {"lab_sync_generation", T::kGauge, "lab_sync", "",
+     "Follower: generation of the published snapshot it is on. Publisher: newest published."},
+    {"lab_sync_latest_published", T::kGauge, "lab_sync", "",
+     "Follower: newest generation its feed announced."},
+    {"lab_sync_fetch_progress", T::kGauge, "lab_sync", "",
+     "Follower: fraction of the snapshot being fetched that is verified (0 when idle)."},
+    {"lab_sync_received_bytes_total", T::kCounter, "lab_sync", "",
+     "Follower: bytes received by the fetches its follower ran since it started."},
+    {"lab_sync_switches_total", T::kCounter, "lab_sync", "",
+     "Follower: switches to a newly fetched snapshot since it started."},
+    {"lab_sync_errors_total", T::kCounter, "lab_sync", "",
+     "Follower: feed reads or fetches that failed (refused feeds included)."},
+    {"lab_sync_published_snapshots", T::kGauge, "lab_sync", "",
+     "Publisher: snapshots published and seeded now (at most --keep)."},
+    {"lab_sync_uploaded_bytes", T::kGauge, "lab_sync", "",
+     "Publisher: bytes its seeds of the published snapshots have sent."},
+    {"lab_sync_feed_requests_total", T::kCounter, "lab_sync", "",
+     "Publisher: feed and torrent requests received."},
+    {"lab_sync_feed_refused_total", T::kCounter, "lab_sync", "",
+     "Publisher: requests refused for a missing or wrong secret."},
 };
 
-const std::vector<std::string_view> kGroups = {"volume", "fuse",  "locks",  "metadata",   "io",
-                                               "disks",  "cache", "health", "replication"};
+const std::vector<std::string_view> kGroups = {"volume",      "fuse",    "locks", "metadata",
+                                               "io",          "disks",   "cache", "health",
+                                               "replication", "lab_sync"};
 
 }  // namespace
 

@@ -14,31 +14,12 @@
 #include <libtorrent/settings_pack.hpp>
 #include <libtorrent/torrent_info.hpp>
 
+#include "src/common/file_sync.h"
 #include "src/replication/image_layout.h"
 #include "src/replication/image_target.h"
 #include "src/replication/raw_disk_io.h"
 
 namespace dynamicfs {
-
-namespace {
-
-Status write_file_atomically(const std::string& path, const std::vector<char>& data) {
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::from_errno("cannot create " + tmp);
-  bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) &&
-            ::fsync(fd) == 0;
-  int err = errno;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(tmp.c_str());
-    return Status::error(err, "cannot write " + tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Status::from_errno("cannot rename " + tmp);
-  return Status::ok();
-}
-
-}  // namespace
 
 Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
                                               const std::string& out_path) {
@@ -100,7 +81,7 @@ Result<ImageTorrentInfo> ImageTorrent::create(const ImageTorrentOptions& o,
   } catch (const std::exception& e) {
     return Status::error(EINVAL, std::string("cannot generate the torrent: ") + e.what());
   }
-  DFS_RETURN_IF_ERROR(write_file_atomically(out_path, buf));
+  DFS_RETURN_IF_ERROR(write_file_atomically(out_path, std::string_view(buf.data(), buf.size())));
   info.pieces = total;
   lt::torrent_info ti(buf, lt::from_span);
   info.info_hash_v1 = lt::aux::to_hex(ti.info_hashes().v1);

@@ -1,0 +1,456 @@
+// LabFollower: poll, fetch into the spare slot, verify, switch, remount,
+// serve; every step leaves follow.json describing a usable volume.
+#include "src/cli/lab_follower.h"
+
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "src/cli/target_guard.h"
+#include "src/common/file_sync.h"
+#include "src/control/control_client.h"
+#include "src/control/metric_format.h"
+#include "src/control/metric_set.h"
+#include "src/control/metrics_http_server.h"
+#include "src/extent/volume_config.h"
+#include "src/replication/volume_image.h"
+
+namespace dynamicfs {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Runs this binary with ARGS (mount, umount) and returns its exit status.
+int run_self(const std::vector<std::string>& args) {
+  pid_t pid = ::fork();
+  if (pid < 0) return 127;
+  if (pid == 0) {
+    std::vector<char*> argv;
+    std::string self = "dynamicfs";
+    argv.push_back(self.data());
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    ::execv("/proc/self/exe", argv.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+std::string torrent_file(const std::string& dir, uint64_t generation) {
+  return dir + "/torrents/" + std::to_string(generation) + ".torrent";
+}
+
+std::string peer_of(const HttpUrl& feed, int port) {
+  HttpUrl u = feed;
+  u.port = port;
+  return u.host_port();
+}
+
+json slot_json(const FollowState& s, const std::string& name) {
+  const FollowSlot& x = s.slot(name);
+  return {{"slot", name},
+          {"generation", x.generation},
+          {"snapshot", x.snapshot},
+          {"complete", x.complete}};
+}
+
+}  // namespace
+
+LabFollower::LabFollower(const FollowOptions& o, FollowSlots slots, FeedSecret secret, HttpUrl feed,
+                         FollowSignals* signals)
+    : m_opts(o),
+      m_slots(std::move(slots)),
+      m_secret(std::move(secret)),
+      m_feed(std::move(feed)),
+      m_signals(signals) {
+  if (m_feed.path == "/") m_feed.path = "/feed";
+}
+
+LabFollower::~LabFollower() {
+  stop_seeding();
+  if (m_metrics) m_metrics->stop();
+}
+
+Result<std::string> LabFollower::get_signed(const std::string& path, size_t max_bytes) {
+  std::string nonce;
+  const std::string auth = m_secret.authorization("GET", path, &nonce);
+  DFS_ASSIGN_OR_RETURN(HttpResponse r, HttpClient::get(m_feed, path, {{"Authorization", auth}},
+                                                       std::chrono::seconds(15), max_bytes));
+  const std::string where = "http://" + m_feed.host_port() + path;
+  if (r.status == 401 || r.status == 403) {
+    return Status::error(EACCES, where + " refused this follower's secret (HTTP " +
+                                     std::to_string(r.status) + "); check --secret");
+  }
+  if (r.status != 200)
+    return Status::error(EPROTO, where + " answered HTTP " + std::to_string(r.status));
+  auto sig = r.headers.find("x-dynamicfs-signature");
+  if (sig == r.headers.end() ||
+      !m_secret.verify(FeedSecret::reply_message(nonce, r.body), sig->second)) {
+    return Status::error(EBADMSG, where +
+                                      ": the answer is not signed with this follower's secret "
+                                      "(a forged feed, or another lab's); nothing was changed");
+  }
+  return r.body;
+}
+
+Result<LabFeed> LabFollower::read_feed() {
+  DFS_ASSIGN_OR_RETURN(std::string body, get_signed(m_feed.path, LabFeed::kMaxBytes));
+  DFS_ASSIGN_OR_RETURN(LabFeed feed, LabFeed::from_json(body));
+  const std::string& mine = m_slots.state().volume_uuid;
+  if (!mine.empty() && feed.volume_uuid != mine) {
+    return Status::error(EXDEV, "the feed publishes volume " + feed.volume_uuid + ", but " +
+                                    m_slots.dir() + " follows volume " + mine +
+                                    "; nothing was changed");
+  }
+  return feed;
+}
+
+Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
+  const auto started = std::chrono::steady_clock::now();
+  const uint64_t gen = entry.generation;
+  DFS_ASSIGN_OR_RETURN(std::string bytes,
+                       get_signed(LabFeed::torrent_path(gen), LabFeed::kMaxTorrentBytes));
+  if (FeedSecret::sha256_hex(bytes) != entry.torrent_sha256)
+    return Status::error(EBADMSG, "the torrent of generation " + std::to_string(gen) +
+                                      " does not match the feed's hash; nothing was changed");
+  std::error_code ec;
+  fs::create_directories(m_slots.dir() + "/torrents", ec);
+  const std::string file = torrent_file(m_slots.dir(), gen);
+  DFS_RETURN_IF_ERROR(write_file_atomically(file, bytes));
+  DFS_ASSIGN_OR_RETURN(auto ti, ReplicationSession::load_torrent(file));
+  auto spec = VolumeImageSpec::from_json(ImageTorrent::recorded_volume_spec(file));
+  if (!spec.is_ok())
+    return Status::error(EBADMSG,
+                         "generation " + std::to_string(gen) +
+                             " is not a volume snapshot image: " + spec.status().message());
+  if (uuid_to_string(spec->volume_uuid) != feed.volume_uuid || spec->snapshot != entry.snapshot)
+    return Status::error(EBADMSG, "the torrent of generation " + std::to_string(gen) +
+                                      " is not of the volume and snapshot the feed names");
+  // The spare slot must be nobody's mount (an operator inspecting it).
+  const std::string spare = m_slots.slot_dir(
+      m_slots.state().current.empty() ? "a" : FollowSlots::other(m_slots.state().current));
+  for (const auto& m : TargetGuard::mounted_volumes()) {
+    if (fs::equivalent(m.dir, spare, ec))
+      return Status::error(EBUSY, spare + " (the spare slot) is mounted at " + m.mountpoint +
+                                      "; unmount it to receive generation " + std::to_string(gen));
+  }
+  bool resumed = false;
+  DFS_ASSIGN_OR_RETURN(std::string slot,
+                       m_slots.begin_fetch(gen, entry.snapshot, feed.volume_uuid, &resumed));
+  const std::string slot_dir = m_slots.slot_dir(slot);
+  event({{"event", "fetching"},
+         {"generation", gen},
+         {"snapshot", entry.snapshot},
+         {"slot", slot},
+         {"resumed", resumed},
+         {"image_bytes", entry.image_bytes}});
+  bool fresh = false;
+  std::vector<std::unique_ptr<Disk>> holds;
+  DFS_ASSIGN_OR_RETURN(auto regions, VolumeImage::prepare_target(slot_dir, *spec, &fresh, &holds));
+  ReplicationOptions ro;
+  ro.torrent_file = file;
+  ro.device = slot_dir;
+  ro.listen = m_opts.listen;
+  ro.peers = {peer_of(m_feed, entry.peer_port)};
+  ro.local_discovery = !m_opts.no_lsd;
+  ro.rate_limit = static_cast<int>(std::min(m_opts.max_rate_mb * 1e6, 2e9));
+  ro.regions = regions;
+  ReplicationSession session(ro);
+  DFS_RETURN_IF_ERROR(session.start(ti, fresh));
+  ReplicationProgress p;
+  auto last_report = std::chrono::steady_clock::now();
+  while (!m_signals->stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    p = session.progress();
+    {
+      std::lock_guard<std::mutex> g(m_mu);
+      m_state = "fetching";
+      m_fetch = {{"generation", gen},
+                 {"snapshot", entry.snapshot},
+                 {"slot", slot},
+                 {"resumed", resumed},
+                 {"state", p.state},
+                 {"progress", p.bytes_total ? static_cast<double>(p.bytes_done) /
+                                                  static_cast<double>(p.bytes_total)
+                                            : 0.0},
+                 {"bytes_done", p.bytes_done},
+                 {"bytes_total", p.bytes_total},
+                 {"downloaded", p.downloaded},
+                 {"from_seed", p.swarm.from_source},
+                 {"from_peers", p.swarm.from_peers},
+                 {"peers", p.swarm.peers},
+                 {"download_rate", p.download_rate}};
+    }
+    if (!p.error.empty() || p.finished) break;
+    if (std::chrono::steady_clock::now() - last_report >= std::chrono::seconds(1)) {
+      last_report = std::chrono::steady_clock::now();
+      write_status();
+      json line;
+      {
+        std::lock_guard<std::mutex> g(m_mu);
+        line = m_fetch;
+      }
+      line["event"] = "progress";
+      event(line);
+    }
+  }
+  Status flushed = session.finish();
+  if (!p.error.empty())
+    return Status::error(EIO, "fetching generation " + std::to_string(gen) + ": " + p.error);
+  if (!p.finished)
+    return Status::error(EINTR, "stopped with " + std::to_string(p.pieces_done) + " of " +
+                                    std::to_string(p.pieces_total) +
+                                    " pieces verified; it resumes when the follower restarts");
+  DFS_RETURN_IF_ERROR(flushed);
+  DFS_RETURN_IF_ERROR(VolumeImage::finish_target(slot_dir, *spec));
+  holds.clear();
+  DFS_RETURN_IF_ERROR(m_slots.finish_fetch(slot));
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    m_received_bytes += p.downloaded;
+    ++m_switches;
+    m_last_switch_unix = unix_now();
+    m_fetch = nullptr;
+    m_state = "idle";
+  }
+  event({{"event", "switched"},
+         {"generation", gen},
+         {"snapshot", entry.snapshot},
+         {"slot", slot},
+         {"resumed", resumed},
+         {"downloaded", p.downloaded},
+         {"from_seed", p.swarm.from_source},
+         {"from_peers", p.swarm.from_peers},
+         {"image_bytes", entry.image_bytes},
+         {"seconds", seconds},
+         {"unix_time", unix_now()}});
+  // Torrents of generations neither slot holds are not needed any more.
+  for (const auto& f : fs::directory_iterator(m_slots.dir() + "/torrents", ec)) {
+    const std::string name = f.path().filename().string();
+    if (name != std::to_string(m_slots.state().a.generation) + ".torrent" &&
+        name != std::to_string(m_slots.state().b.generation) + ".torrent")
+      fs::remove(f.path(), ec);
+  }
+  return mount_current();
+}
+
+Status LabFollower::mount_current() {
+  if (m_opts.mount.empty() || m_slots.state().current.empty()) return Status::ok();
+  const std::string want = m_slots.current_dir();
+  std::error_code ec;
+  auto mounted = ControlClient::find_mount(m_opts.mount);
+  if (mounted.is_ok()) {
+    if (fs::equivalent(mounted->volume_dir, want, ec)) return Status::ok();
+    if (run_self({"umount", m_opts.mount}) != 0) {
+      // Files are open on the old snapshot: detach it; its daemon exits when
+      // the last one closes (and its slot is refilled only after that).
+      if (::umount2(m_opts.mount.c_str(), MNT_DETACH) != 0)
+        return Status::from_errno("cannot unmount " + m_opts.mount);
+      event({{"event", "detached"}, {"mountpoint", m_opts.mount}});
+    }
+  }
+  std::vector<std::string> args = {"mount", "--volume", want, m_opts.mount};
+  if (m_opts.mode == "kiosk") {
+    args.emplace_back("-o");
+    args.emplace_back("ro");
+  }
+  if (run_self(args) != 0)
+    return Status::error(EIO, "cannot mount " + want + " on " + m_opts.mount + " (see above)");
+  event({{"event", "mounted"},
+         {"mountpoint", m_opts.mount},
+         {"slot", m_slots.state().current},
+         {"generation", m_slots.state().slot(m_slots.state().current).generation}});
+  return Status::ok();
+}
+
+void LabFollower::seed_current(const LabFeed& feed) {
+  const FollowState& s = m_slots.state();
+  const LabFeedEntry* latest = feed.latest();
+  if (s.current.empty() || latest == nullptr) return;
+  const uint64_t gen = s.slot(s.current).generation;
+  if (gen != latest->generation) return stop_seeding();
+  if (m_seed && m_seed_generation == gen) return;
+  stop_seeding();
+  const std::string file = torrent_file(m_slots.dir(), gen);
+  auto ti = ReplicationSession::load_torrent(file);
+  auto spec = VolumeImageSpec::from_json(ImageTorrent::recorded_volume_spec(file));
+  auto cfg = VolumeConfig::load(m_slots.current_dir());
+  if (!ti.is_ok() || !spec.is_ok() || !cfg.is_ok()) return;
+  ReplicationOptions ro;
+  ro.torrent_file = file;
+  ro.device = m_slots.current_dir();
+  ro.seed = true;
+  ro.initial_seeding = false;  // the master spreads first copies; this only helps
+  ro.listen = m_opts.listen;
+  ro.local_discovery = !m_opts.no_lsd;
+  for (const auto& d : spec->disks)
+    if (!d.removed && d.index < cfg->disks.size()) ro.regions[d.index] = cfg->disks[d.index].path;
+  ro.regions[VolumeImage::kMetaRegion] = m_slots.current_dir() + "/.incoming/meta.pack";
+  auto seed = std::make_unique<ReplicationSession>(ro);
+  Status st = seed->start(ti.value(), false);
+  if (!st.is_ok()) {
+    event({{"event", "error"},
+           {"message", "cannot serve generation " + std::to_string(gen) + ": " + st.message()}});
+    return;
+  }
+  m_seed = std::move(seed);
+  m_seed_generation = gen;
+}
+
+void LabFollower::stop_seeding() {
+  if (!m_seed) return;
+  (void)m_seed->finish();
+  m_seed.reset();
+  m_seed_generation = 0;
+}
+
+void LabFollower::event(json j) {
+  if (!m_opts.json) return;
+  if (!j.contains("time")) j["time"] = unix_now();
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
+}
+
+void LabFollower::write_status() {
+  const FollowState& s = m_slots.state();
+  json j;
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    j = {{"state", m_state},
+         {"feed", "http://" + m_feed.host_port() + m_feed.path},
+         {"pid", ::getpid()},
+         {"mode", m_opts.mode},
+         {"mountpoint", m_opts.mount},
+         {"volume_uuid", s.volume_uuid},
+         {"latest_published", m_latest_published},
+         {"fetch", m_fetch},
+         {"last_error", m_last_error},
+         {"received_bytes", m_received_bytes},
+         {"switches", m_switches},
+         {"errors", m_errors},
+         {"last_switch_unix", m_last_switch_unix},
+         {"serving", m_seed_generation},
+         {"skip_through", s.skip_through},
+         {"updated_unix", unix_now()}};
+  }
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    m_current_generation = s.current.empty() ? 0 : s.slot(s.current).generation;
+  }
+  j["current"] = s.current.empty() ? json(nullptr) : slot_json(s, s.current);
+  j["previous"] = s.current.empty() ? json(nullptr) : slot_json(s, FollowSlots::other(s.current));
+  (void)write_file_atomically(m_slots.dir() + "/status.json", j.dump() + "\n", 0644,
+                              /*durable=*/false);
+}
+
+void LabFollower::wait_poll_interval() {
+  auto until = std::chrono::steady_clock::now() + std::chrono::duration<double>(m_opts.poll);
+  int tick = 0;
+  while (!m_signals->stop && !m_signals->poll && !m_signals->reload &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (m_seed) (void)m_seed->progress();
+    if (++tick % 10 == 0) write_status();
+  }
+  m_signals->poll = 0;
+}
+
+void LabFollower::handle_reload() {
+  m_signals->reload = 0;
+  Status st = m_slots.reload();
+  if (st.is_ok()) st = mount_current();
+  stop_seeding();
+  if (!st.is_ok()) {
+    std::lock_guard<std::mutex> g(m_mu);
+    m_last_error = st.message();
+  }
+  event({{"event", "reloaded"},
+         {"slot", m_slots.state().current},
+         {"skip_through", m_slots.state().skip_through}});
+  write_status();
+}
+
+std::string LabFollower::render_metrics() {
+  MetricSet m;
+  std::lock_guard<std::mutex> g(m_mu);
+  m.add("lab_sync_generation", {}, static_cast<double>(m_current_generation));
+  m.add("lab_sync_latest_published", {}, static_cast<double>(m_latest_published));
+  m.add("lab_sync_fetch_progress", {}, m_fetch.is_null() ? 0.0 : m_fetch.value("progress", 0.0));
+  m.add("lab_sync_received_bytes_total", {}, static_cast<double>(m_received_bytes));
+  m.add("lab_sync_switches_total", {}, static_cast<double>(m_switches));
+  m.add("lab_sync_errors_total", {}, static_cast<double>(m_errors));
+  return MetricFormat::prometheus(m);
+}
+
+int LabFollower::run() {
+  if (!m_opts.metrics_listen.empty()) {
+    m_metrics = std::make_unique<HttpServer>([this](const HttpRequest& r) {
+      return MetricsHttpServer::answer(r, [this] { return render_metrics(); });
+    });
+    Status st = m_metrics->start(m_opts.metrics_listen, "--metrics-listen");
+    if (!st.is_ok()) return fail(st.message());
+  }
+  if (Status st = mount_current(); !st.is_ok()) return fail(st.message());
+  while (!m_signals->stop) {
+    if (m_signals->reload) handle_reload();
+    auto feed = read_feed();
+    Status st = feed.status();
+    if (feed.is_ok()) {
+      const LabFeedEntry* latest = feed->latest();
+      const FollowState& s = m_slots.state();
+      const uint64_t have = s.current.empty() ? 0 : s.slot(s.current).generation;
+      {
+        std::lock_guard<std::mutex> g(m_mu);
+        m_latest_published = latest ? latest->generation : 0;
+      }
+      if (latest != nullptr && latest->generation > std::max(have, s.skip_through)) {
+        stop_seeding();
+        st = apply(feed.value(), *latest);
+        if (st.err() == EINTR) break;
+      }
+      if (st.is_ok()) {
+        seed_current(feed.value());
+        std::lock_guard<std::mutex> g(m_mu);
+        m_state = "idle";
+        m_last_error.clear();
+      }
+    }
+    if (!st.is_ok()) {
+      {
+        std::lock_guard<std::mutex> g(m_mu);
+        m_state = "error";
+        m_last_error = st.message();
+        m_fetch = nullptr;
+        ++m_errors;
+      }
+      event({{"event", "error"}, {"errno", st.err()}, {"message", st.message()}});
+      std::fprintf(stderr, "dynamicfs: follow: %s\n", st.message().c_str());
+    }
+    write_status();
+    if (m_opts.once) return st.is_ok() ? 0 : 1;
+    wait_poll_interval();
+  }
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    m_state = "stopped";
+  }
+  write_status();
+  return 0;
+}
+
+}  // namespace dynamicfs

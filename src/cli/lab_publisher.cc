@@ -1,0 +1,290 @@
+// LabPublisher: snapshot -> torrent -> seed -> feed, and the feed's HTTP
+// routes with their authentication.
+#include "src/cli/lab_publisher.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "src/common/file_sync.h"
+#include "src/control/control_client.h"
+#include "src/control/metric_format.h"
+#include "src/control/metric_set.h"
+#include "src/control/metrics_http_server.h"
+#include "src/extent/volume_config.h"
+#include "src/replication/volume_image.h"
+
+namespace dynamicfs {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string state_file(const std::string& volume_dir) {
+  return LabPublisher::state_dir(volume_dir) + "/state.json";
+}
+
+std::string snapshot_name(uint64_t generation) {
+  return "publish-" + std::to_string(generation);
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+LabPublisher::LabPublisher(const PublishOptions& o, std::string volume_dir, FeedSecret secret)
+    : m_opts(o),
+      m_volume_dir(std::move(volume_dir)),
+      m_secret(std::move(secret)),
+      m_http([this](const HttpRequest& r) { return answer(r); }) {}
+
+LabPublisher::~LabPublisher() {
+  stop();
+}
+
+uint64_t LabPublisher::published_generation(const std::string& volume_dir) {
+  auto j = nlohmann::json::parse(read_file(state_file(volume_dir)), nullptr, false);
+  return j.is_object() ? j.value("generation", uint64_t{0}) : 0;
+}
+
+Status LabPublisher::start() {
+  DFS_ASSIGN_OR_RETURN(VolumeConfig cfg, VolumeConfig::load(m_volume_dir));
+  m_volume_uuid = uuid_to_string(cfg.volume_uuid);
+  std::error_code ec;
+  fs::create_directories(state_dir(m_volume_dir), ec);
+  if (ec) return Status::error(ec.value(), "cannot create " + state_dir(m_volume_dir));
+  auto j = nlohmann::json::parse(read_file(state_file(m_volume_dir)), nullptr, false);
+  if (j.is_object()) {
+    m_generation = j.value("generation", uint64_t{0});
+    for (const auto& e : j.value("published", nlohmann::json::array())) {
+      Published p;
+      p.entry.generation = e.value("generation", uint64_t{0});
+      p.entry.snapshot = e.value("snapshot", "");
+      p.entry.published_unix = e.value("published_unix", 0.0);
+      p.torrent_file = e.value("torrent_file", "");
+      // A snapshot deleted by hand is no longer published.
+      if (!SnapshotCatalog::find(m_volume_dir, p.entry.snapshot).is_ok()) continue;
+      Status st = seed(&p);
+      if (!st.is_ok()) {
+        std::fprintf(stderr, "dynamicfs: not seeding generation %llu again: %s\n",
+                     static_cast<unsigned long long>(p.entry.generation), st.message().c_str());
+        continue;
+      }
+      m_published.push_back(std::move(p));
+    }
+  }
+  DFS_RETURN_IF_ERROR(save_state());
+  return m_http.start(m_opts.feed_listen, "--feed-listen");
+}
+
+Status LabPublisher::seed(Published* p) {
+  p->torrent_bytes = read_file(p->torrent_file);
+  if (p->torrent_bytes.empty()) return Status::error(ENOENT, "cannot read " + p->torrent_file);
+  DFS_ASSIGN_OR_RETURN(auto ti, ReplicationSession::load_torrent(p->torrent_file));
+  DFS_ASSIGN_OR_RETURN(
+      VolumeImageSpec spec,
+      VolumeImageSpec::from_json(ImageTorrent::recorded_volume_spec(p->torrent_file)));
+  DFS_ASSIGN_OR_RETURN(auto regions, VolumeImage::source_regions(m_volume_dir, spec, &p->hold));
+  ReplicationOptions ro;
+  ro.torrent_file = p->torrent_file;
+  ro.device = m_volume_dir;
+  ro.seed = true;
+  ro.listen = (m_opts.peer_host.find(':') != std::string::npos ? "[" + m_opts.peer_host + "]"
+                                                               : m_opts.peer_host) +
+              ":0";
+  ro.local_discovery = !m_opts.no_lsd;
+  ro.rate_limit = static_cast<int>(std::min(m_opts.max_rate_mb * 1e6, 2e9));
+  ro.regions = std::move(regions);
+  p->session = std::make_unique<ReplicationSession>(ro);
+  DFS_RETURN_IF_ERROR(p->session->start(ti, false));
+  p->entry.torrent_sha256 = FeedSecret::sha256_hex(p->torrent_bytes);
+  p->entry.torrent_size = p->torrent_bytes.size();
+  p->entry.image_bytes = static_cast<uint64_t>(ti->total_size());
+  p->entry.peer_port = p->session->listen_port();
+  return Status::ok();
+}
+
+Result<LabFeedEntry> LabPublisher::publish() {
+  const uint64_t gen = m_generation + 1;
+  const std::string name = snapshot_name(gen);
+  DFS_ASSIGN_OR_RETURN(auto client, ControlClient::connect_mount(m_opts.mountpoint));
+  // Left by a publisher that stopped between the snapshot and the feed.
+  if (SnapshotCatalog::find(m_volume_dir, name).is_ok())
+    DFS_RETURN_IF_ERROR(
+        client->call({{"op", "snapshot_delete"}, {"name", name}, {"wait", true}}).status());
+  DFS_RETURN_IF_ERROR(client->call({{"op", "snapshot_create"}, {"name", name}}).status());
+  Published p;
+  p.entry.generation = gen;
+  p.entry.snapshot = name;
+  p.entry.published_unix = unix_now();
+  p.torrent_file = state_dir(m_volume_dir) + "/" + std::to_string(gen) + ".torrent";
+  VolumeImageSpec spec;
+  auto made =
+      VolumeImage::create(m_volume_dir, name, m_opts.piece_size, p.torrent_file, nullptr, &spec);
+  Status st = made.is_ok() ? seed(&p) : made.status();
+  if (!st.is_ok()) {
+    p.session.reset();
+    p.hold.reset();
+    (void)client->call({{"op", "snapshot_delete"}, {"name", name}});
+    ::unlink(p.torrent_file.c_str());
+    return Status::error(st.err(), "publishing " + name + ": " + st.message());
+  }
+  LabFeedEntry entry = p.entry;
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    m_published.push_back(std::move(p));
+    m_generation = gen;
+  }
+  m_last_publish = std::chrono::steady_clock::now();
+  DFS_RETURN_IF_ERROR(save_state());
+  prune();
+  return entry;
+}
+
+void LabPublisher::prune() {
+  std::deque<Published> gone;
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    while (static_cast<int>(m_published.size()) > std::max(1, m_opts.keep)) {
+      gone.push_back(std::move(m_published.front()));
+      m_published.pop_front();
+    }
+  }
+  if (gone.empty()) return;
+  (void)save_state();  // out of the feed before the snapshot goes
+  auto client = ControlClient::connect_mount(m_opts.mountpoint);
+  for (auto& p : gone) {
+    if (p.session) (void)p.session->finish();
+    p.hold.reset();
+    ::unlink(p.torrent_file.c_str());
+    if (client.is_ok()) {
+      auto r = client.value()->call({{"op", "snapshot_delete"}, {"name", p.entry.snapshot}});
+      if (!r.is_ok())
+        std::fprintf(stderr, "dynamicfs: cannot delete unpublished snapshot %s: %s\n",
+                     p.entry.snapshot.c_str(), r.status().message().c_str());
+    }
+  }
+}
+
+Status LabPublisher::save_state() {
+  nlohmann::json list = nlohmann::json::array();
+  uint64_t gen;
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    gen = m_generation;
+    for (const auto& p : m_published)
+      list.push_back({{"generation", p.entry.generation},
+                      {"snapshot", p.entry.snapshot},
+                      {"published_unix", p.entry.published_unix},
+                      {"torrent_file", p.torrent_file}});
+  }
+  nlohmann::json j = {{"generation", gen},
+                      {"volume_uuid", m_volume_uuid},
+                      {"pid", ::getpid()},
+                      {"feed", m_http.endpoint()},
+                      {"published", list}};
+  return write_file_atomically(state_file(m_volume_dir), j.dump(2) + "\n");
+}
+
+LabFeed LabPublisher::feed_locked() const {
+  LabFeed f;
+  f.volume_uuid = m_volume_uuid;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  f.publisher = host;
+  for (const auto& p : m_published) f.published.push_back(p.entry);
+  return f;
+}
+
+void LabPublisher::poll() {
+  uint64_t up = 0;
+  std::lock_guard<std::mutex> g(m_mu);
+  for (auto& p : m_published) {
+    if (!p.session) continue;
+    ReplicationProgress pr = p.session->progress();
+    up += pr.uploaded;
+  }
+  m_uploaded = up;
+}
+
+bool LabPublisher::has_published() const {
+  std::lock_guard<std::mutex> g(m_mu);
+  return !m_published.empty();
+}
+
+double LabPublisher::seconds_since_publish() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - m_last_publish).count();
+}
+
+std::string LabPublisher::render_metrics() {
+  MetricSet m;
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    m.add("lab_sync_generation", {}, static_cast<double>(m_generation));
+    m.add("lab_sync_published_snapshots", {}, static_cast<double>(m_published.size()));
+  }
+  m.add("lab_sync_uploaded_bytes", {}, static_cast<double>(m_uploaded.load()));
+  m.add("lab_sync_feed_requests_total", {}, static_cast<double>(m_feed_requests.load()));
+  m.add("lab_sync_feed_refused_total", {}, static_cast<double>(m_refused.load()));
+  return MetricFormat::prometheus(m);
+}
+
+HttpReply LabPublisher::answer(const HttpRequest& req) {
+  if (req.path == "/metrics")
+    return MetricsHttpServer::answer(req, [this] { return render_metrics(); });
+  if (req.method != "GET") {
+    HttpReply r = HttpReply::text(405, "method not allowed\n");
+    r.headers.emplace_back("Allow", "GET, HEAD");
+    return r;
+  }
+  ++m_feed_requests;
+  std::string nonce;
+  if (!m_secret.check_authorization(req.method, req.target, req.authorization, &nonce)) {
+    ++m_refused;
+    HttpReply r = HttpReply::text(req.authorization.empty() ? 401 : 403,
+                                  "this feed needs the lab's shared secret\n");
+    if (req.authorization.empty()) r.headers.emplace_back("WWW-Authenticate", "DFS-HMAC");
+    return r;
+  }
+  HttpReply r;
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    if (req.path == "/feed") {
+      r.content_type = "application/json";
+      r.body = feed_locked().to_json();
+    } else {
+      r = HttpReply::text(404, "not found\n");
+      for (const auto& p : m_published) {
+        if (req.path == LabFeed::torrent_path(p.entry.generation)) {
+          r = HttpReply{};
+          r.content_type = "application/x-bittorrent";
+          r.body = p.torrent_bytes;
+        }
+      }
+    }
+  }
+  r.headers.emplace_back(FeedSecret::kSignatureHeader,
+                         m_secret.mac(FeedSecret::reply_message(nonce, r.body)));
+  return r;
+}
+
+void LabPublisher::stop() {
+  m_http.stop();
+  std::lock_guard<std::mutex> g(m_mu);
+  for (auto& p : m_published)
+    if (p.session) (void)p.session->finish();
+}
+
+}  // namespace dynamicfs
