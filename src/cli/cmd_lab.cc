@@ -202,7 +202,6 @@ int cmd_follow(const FollowOptions& o) {
   if (!slots.is_ok()) return fail(slots.status().message());
   auto lock = FollowSlots::lock(slots->dir());
   if (!lock.is_ok()) return fail(lock.status().message());
-  if (Status st = slots->set_feed(o.feed); !st.is_ok()) return fail(st.message());
   install_handlers();
   LabFollower follower(o, std::move(slots).value(), std::move(secret).value(), url.value(),
                        &g_signals);

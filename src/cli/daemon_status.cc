@@ -7,6 +7,8 @@
 #include <boost/asio/post.hpp>
 #include <future>
 
+#include "src/replication/follow_slots.h"
+
 namespace dynamicfs {
 
 using nlohmann::json;
@@ -188,6 +190,21 @@ MetricSet DaemonStatus::collect() const {
   m.add("replication_bytes_total", {{"dir", "received"}}, 0);
   m.add("replication_peers", {}, 0);
   m.add("replication_progress", {}, 0);
+  // A slot of a lab-sync follower: what its follower reports.
+  const nlohmann::json lab = FollowSlots::lab_sync_status(vol.dir());
+  if (lab.is_object()) {
+    auto num = [&lab](const char* k) {
+      return lab.contains(k) && lab[k].is_number() ? lab[k].get<double>() : 0.0;
+    };
+    m.add("lab_sync_generation", {}, num("generation"));
+    m.add("lab_sync_latest_published", {}, num("latest_published"));
+    m.add("lab_sync_fetch_progress", {},
+          lab.contains("fetch") && lab["fetch"].is_object() ? lab["fetch"].value("progress", 0.0)
+                                                            : 0.0);
+    m.add("lab_sync_received_bytes_total", {}, num("received_bytes"));
+    m.add("lab_sync_switches_total", {}, num("switches"));
+    m.add("lab_sync_errors_total", {}, num("errors"));
+  }
   return m;
 }
 
@@ -387,6 +404,7 @@ json DaemonStatus::summary() const {
               {"scrub", scrub},
               {"rebalance", rebalance},
               {"snapshots", snapshots},
+              {"lab_sync", FollowSlots::lab_sync_status(vol.dir())},
               {"extent_cache", extent_cache_json(m_fs.extent_cache_stats())},
               {"policy_convert",
                {{"pending_files", conv.pending_files},

@@ -405,12 +405,18 @@ int LabFollower::run() {
     Status st = m_metrics->start(m_opts.metrics_listen, "--metrics-listen");
     if (!st.is_ok()) return fail(st.message());
   }
+  event({{"event", "started"},
+         {"volume", m_slots.dir()},
+         {"metrics_endpoint", m_metrics ? m_metrics->endpoint() : ""}});
   if (Status st = mount_current(); !st.is_ok()) return fail(st.message());
   while (!m_signals->stop) {
     if (m_signals->reload) handle_reload();
     auto feed = read_feed();
     Status st = feed.status();
-    if (feed.is_ok()) {
+    // The feed followed is recorded once it proved itself (signed, same volume).
+    const std::string url = "http://" + m_feed.host_port() + m_feed.path;
+    if (feed.is_ok() && m_slots.state().feed != url) st = m_slots.set_feed(url);
+    if (feed.is_ok() && st.is_ok()) {
       const LabFeedEntry* latest = feed->latest();
       const FollowState& s = m_slots.state();
       const uint64_t have = s.current.empty() ? 0 : s.slot(s.current).generation;

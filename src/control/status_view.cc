@@ -205,6 +205,25 @@ std::string StatusView::render(const json& s) {
          static_cast<unsigned long long>(get<uint64_t>(sn, "count")),
          static_cast<unsigned long long>(get<uint64_t>(sn, "deletes_pending")));
   }
+  const json lab = s.value("lab_sync", json());
+  if (lab.is_object()) {
+    std::string detail = lab.value("current", false) ? "" : " (not the follower's current slot)";
+    if (!lab.value("follower_running", false)) {
+      detail += ", follower not running";
+    } else if (lab.contains("fetch") && lab["fetch"].is_object()) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, ", fetching generation %llu: %.0f%%",
+                    static_cast<unsigned long long>(lab["fetch"].value("generation", uint64_t{0})),
+                    100.0 * lab["fetch"].value("progress", 0.0));
+      detail += buf;
+    } else {
+      detail += ", newest published " + std::to_string(get<uint64_t>(lab, "latest_published"));
+    }
+    line(&out, "lab sync    generation %llu (%s) of %s%s",
+         static_cast<unsigned long long>(get<uint64_t>(lab, "generation")),
+         get<std::string>(lab, "snapshot").c_str(), get<std::string>(lab, "feed").c_str(),
+         detail.c_str());
+  }
   const json rep = s.value("replication", json::object());
   if (get<bool>(rep, "active")) {
     line(&out, "replication %.1f%% with %u peers", 100.0 * get<double>(rep, "progress"),

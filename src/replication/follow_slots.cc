@@ -142,6 +142,34 @@ bool FollowSlots::is_slot(const std::string& volume_dir, std::string* follow_dir
   return true;
 }
 
+nlohmann::json FollowSlots::lab_sync_status(const std::string& volume_dir) {
+  std::string follow_dir;
+  if (!is_slot(volume_dir, &follow_dir)) return nullptr;
+  auto slots = open(follow_dir, /*create=*/false);
+  if (!slots.is_ok()) return nullptr;
+  const std::string slot = fs::path(volume_dir).lexically_normal().filename().string();
+  const FollowState& st = slots->state();
+  const FollowSlot& mine = st.slot(slot);
+  std::ifstream in(follow_dir + "/status.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto status = nlohmann::json::parse(ss.str(), nullptr, false);
+  const int pid = locker_pid(follow_dir);
+  nlohmann::json j = {{"follower_dir", follow_dir},
+                      {"feed", st.feed},
+                      {"slot", slot},
+                      {"current", st.current == slot},
+                      {"generation", mine.complete ? mine.generation : 0},
+                      {"snapshot", mine.snapshot},
+                      {"follower_running", pid > 0}};
+  if (pid > 0 && status.is_object()) {
+    for (const char* k : {"state", "latest_published", "fetch", "switches", "received_bytes",
+                          "errors", "last_error"})
+      if (status.contains(k)) j[k] = status[k];
+  }
+  return j;
+}
+
 Result<int> FollowSlots::lock(const std::string& dir) {
   const std::string path = dir + "/follow.lock";
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

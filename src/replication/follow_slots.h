@@ -53,6 +53,12 @@ class FollowSlots {
   static Result<FollowSlots> open(const std::string& dir, bool create);
   // Whether VOLUME_DIR is a slot of a follower directory; *follow_dir set.
   static bool is_slot(const std::string& volume_dir, std::string* follow_dir);
+  // For a mount of a slot (`status`, metrics): the follower's state as it
+  // concerns VOLUME_DIR, or null when VOLUME_DIR is not a slot. Fields:
+  // follower_dir, slot, current (bool), generation, snapshot, state,
+  // follower_running, latest_published, fetch, switches, received_bytes,
+  // errors, last_error.
+  static nlohmann::json lab_sync_status(const std::string& volume_dir);
   // Holds follow.lock (one follower per directory): EBUSY naming the pid
   // of the follower holding it. Released when the returned fd is closed.
   static Result<int> lock(const std::string& dir);
