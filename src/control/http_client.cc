@@ -64,21 +64,31 @@ Result<HttpResponse> HttpClient::get(const HttpUrl& url, const std::string& path
   beast::error_code result;
   const std::string where = "http://" + url.host_port() + target;
   stream.expires_after(timeout);
-  stream.async_connect(tcp::endpoint(address, static_cast<uint16_t>(url.port)),
-                       [&](beast::error_code ec) {
-                         if (ec) {
-                           result = ec;
-                           return;
-                         }
-                         http::async_write(stream, req, [&](beast::error_code wec, size_t) {
-                           if (wec) {
-                             result = wec;
-                             return;
-                           }
-                           http::async_read(stream, buffer, parser,
-                                            [&](beast::error_code rec, size_t) { result = rec; });
-                         });
-                       });
+  stream.async_connect(
+      tcp::endpoint(address, static_cast<uint16_t>(url.port)), [&](beast::error_code ec) {
+        if (ec) {
+          result = ec;
+          return;
+        }
+        http::async_write(stream, req, [&](beast::error_code wec, size_t) {
+          if (wec) {
+            result = wec;
+            return;
+          }
+          // Boost 1.74's parser does not hold a declared
+          // Content-Length to body_limit: checked here.
+          http::async_read_header(stream, buffer, parser, [&](beast::error_code hec, size_t) {
+            if (!hec && parser.content_length() && *parser.content_length() > max_body)
+              hec = http::error::body_limit;
+            if (hec) {
+              result = hec;
+              return;
+            }
+            http::async_read(stream, buffer, parser,
+                             [&](beast::error_code rec, size_t) { result = rec; });
+          });
+        });
+      });
   io.run();
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -93,6 +103,9 @@ Result<HttpResponse> HttpClient::get(const HttpUrl& url, const std::string& path
     return Status::error(err, where + ": " + result.message());
   }
   auto& res = parser.get();
+  if (res.body().size() > max_body)
+    return Status::error(
+        EFBIG, where + ": the answer is larger than " + std::to_string(max_body) + " bytes");
   HttpResponse out;
   out.status = static_cast<int>(res.result_int());
   for (const auto& field : res) {
