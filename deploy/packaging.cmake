@@ -11,6 +11,7 @@ foreach(helper mount.dynamicfs mount.fuse.dynamicfs umount.dynamicfs umount.fuse
                 \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/sbin/${helper}\")")
 endforeach()
 install(FILES ${DFS_DEPLOY}/systemd/dynamicfs@.service ${DFS_DEPLOY}/systemd/dynamicfs-seed@.service
+              ${DFS_DEPLOY}/systemd/dynamicfs-follow@.service ${DFS_DEPLOY}/systemd/dynamicfs-publish@.service
         DESTINATION lib/systemd/system)
 install(FILES ${DFS_DEPLOY}/man/dynamicfs.8 ${DFS_DEPLOY}/man/mount.dynamicfs.8
         DESTINATION share/man/man8)

@@ -62,6 +62,7 @@ dpkg-deb -c "$DEB" | awk '{print $6}' | sed 's|^\.||' >"$TMP/contents"
 for f in /usr/sbin/dynamicfs /usr/sbin/mount.dynamicfs /usr/sbin/mount.fuse.dynamicfs \
   /usr/sbin/umount.dynamicfs /usr/sbin/umount.fuse.dynamicfs \
   /usr/lib/systemd/system/dynamicfs@.service /usr/lib/systemd/system/dynamicfs-seed@.service \
+  /usr/lib/systemd/system/dynamicfs-follow@.service /usr/lib/systemd/system/dynamicfs-publish@.service \
   /usr/share/man/man8/dynamicfs.8 /usr/share/man/man8/mount.dynamicfs.8 \
   /usr/share/man/man8/umount.dynamicfs.8 /usr/share/bash-completion/completions/dynamicfs \
   /usr/share/doc/dynamicfs/operations.md /usr/share/doc/dynamicfs/examples/vol0.toml; do
@@ -94,8 +95,11 @@ done
 mkdir "$TMP/units"
 cp /usr/lib/systemd/system/dynamicfs@.service "$TMP/units/dynamicfs@vol0.service"
 cp /usr/lib/systemd/system/dynamicfs-seed@.service "$TMP/units/dynamicfs-seed@vol0.service"
+cp /usr/lib/systemd/system/dynamicfs-follow@.service "$TMP/units/dynamicfs-follow@lab.service"
+cp /usr/lib/systemd/system/dynamicfs-publish@.service "$TMP/units/dynamicfs-publish@lab.service"
 cp "$TMP/root/usr/share/doc/dynamicfs/examples/srv-vol0.mount" "$TMP/units/srv-vol0.mount"
-for u in dynamicfs@vol0.service dynamicfs-seed@vol0.service srv-vol0.mount; do
+for u in dynamicfs@vol0.service dynamicfs-seed@vol0.service dynamicfs-follow@lab.service \
+  dynamicfs-publish@lab.service srv-vol0.mount; do
   if (cd "$TMP/units" && SYSTEMD_LOG_LEVEL=notice systemd-analyze verify --man=no "./$u") \
     >"$TMP/verify.out" 2>&1; then
     pass "systemd-analyze verify $u"
