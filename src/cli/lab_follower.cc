@@ -17,6 +17,7 @@
 #include "src/control/metric_set.h"
 #include "src/control/metrics_http_server.h"
 #include "src/extent/volume_config.h"
+#include "src/replication/piece_reuse.h"
 #include "src/replication/volume_image.h"
 
 namespace dynamicfs {
@@ -65,6 +66,22 @@ json slot_json(const FollowState& s, const std::string& name) {
           {"generation", x.generation},
           {"snapshot", x.snapshot},
           {"complete", x.complete}};
+}
+
+// The region files of a complete slot for an image of SPEC: its disks (as
+// its volume.toml names them) and the metadata pack it was fetched with.
+Result<std::map<uint32_t, std::string>> slot_regions(const std::string& slot_dir,
+                                                     const VolumeImageSpec& spec) {
+  DFS_ASSIGN_OR_RETURN(VolumeConfig cfg, VolumeConfig::load(slot_dir));
+  std::map<uint32_t, std::string> regions;
+  for (const auto& d : spec.disks) {
+    if (d.removed) continue;
+    if (d.index >= cfg.disks.size())
+      return Status::error(EXDEV, slot_dir + " has no disk " + std::to_string(d.index));
+    regions[d.index] = cfg.disks[d.index].path;
+  }
+  regions[VolumeImage::kMetaRegion] = slot_dir + "/.incoming/meta.pack";
+  return regions;
 }
 
 }  // namespace
@@ -147,9 +164,22 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
       return Status::error(EBUSY, spare + " (the spare slot) is mounted at " + m.mountpoint +
                                       "; unmount it to receive generation " + std::to_string(gen));
   }
+  // What the slots hold intact (their torrents say what) decides how little
+  // is copied and checked: see PieceReuse.
+  const FollowState& state = m_slots.state();
+  const std::string cur_name = state.current;
+  auto intact = [this](const FollowSlot& x) -> std::shared_ptr<const lt::torrent_info> {
+    if (!x.complete || !x.pristine) return nullptr;
+    auto t = ReplicationSession::load_torrent(torrent_file(m_slots.dir(), x.generation));
+    return t.is_ok() ? t.value() : nullptr;
+  };
+  auto in_current = cur_name.empty() ? nullptr : intact(state.slot(cur_name));
+  auto in_spare = intact(state.slot(cur_name.empty() ? "a" : FollowSlots::other(cur_name)));
+  const bool reuse = in_current != nullptr || in_spare != nullptr;
   bool resumed = false;
-  DFS_ASSIGN_OR_RETURN(std::string slot,
-                       m_slots.begin_fetch(gen, entry.snapshot, feed.volume_uuid, &resumed));
+  FollowSlot before;
+  DFS_ASSIGN_OR_RETURN(std::string slot, m_slots.begin_fetch(gen, entry.snapshot, feed.volume_uuid,
+                                                             /*refill=*/!reuse, &resumed, &before));
   const std::string slot_dir = m_slots.slot_dir(slot);
   event({{"event", "fetching"},
          {"generation", gen},
@@ -160,7 +190,26 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
   bool fresh = false;
   std::vector<std::unique_ptr<Disk>> holds;
   DFS_ASSIGN_OR_RETURN(auto regions, VolumeImage::prepare_target(slot_dir, *spec, &fresh, &holds));
+  std::vector<bool> have;
+  if (reuse && !resumed) {
+    DFS_ASSIGN_OR_RETURN(ReusePlan plan, PieceReuse::plan(*ti, in_spare.get(), in_current.get()));
+    std::map<uint32_t, std::string> from;
+    if (in_current) {
+      DFS_ASSIGN_OR_RETURN(from, slot_regions(m_slots.current_dir(), *spec));
+    }
+    DFS_RETURN_IF_ERROR(PieceReuse::verify_rest(*ti, regions, from, &plan));
+    if (plan.copy_bytes > 0) DFS_RETURN_IF_ERROR(PieceReuse::copy(plan, from, regions));
+    event({{"event", "reused"},
+           {"generation", gen},
+           {"pieces_in_slot", plan.pieces_in_spare},
+           {"pieces_copied", plan.pieces_copied},
+           {"pieces_to_fetch", plan.pieces_missing},
+           {"pieces_hashed", plan.pieces_hashed},
+           {"copied_bytes", plan.copy_bytes}});
+    have = std::move(plan.have);
+  }
   ReplicationOptions ro;
+  ro.have_pieces = std::move(have);
   ro.torrent_file = file;
   ro.device = slot_dir;
   ro.listen = m_opts.listen;
@@ -268,6 +317,10 @@ Status LabFollower::mount_current() {
   if (m_opts.mode == "kiosk") {
     args.emplace_back("-o");
     args.emplace_back("ro");
+  } else {
+    // Local writes may reuse space the image's pieces cover: from now on
+    // its torrent no longer tells what it holds (and it is not served).
+    DFS_RETURN_IF_ERROR(m_slots.mark_written(m_slots.state().current));
   }
   if (run_self(args) != 0)
     return Status::error(EIO, "cannot mount " + want + " on " + m_opts.mount + " (see above)");
@@ -283,14 +336,15 @@ void LabFollower::seed_current(const LabFeed& feed) {
   const LabFeedEntry* latest = feed.latest();
   if (s.current.empty() || latest == nullptr) return;
   const uint64_t gen = s.slot(s.current).generation;
-  if (gen != latest->generation) return stop_seeding();
+  if (gen != latest->generation || !s.slot(s.current).pristine) return stop_seeding();
   if (m_seed && m_seed_generation == gen) return;
   stop_seeding();
   const std::string file = torrent_file(m_slots.dir(), gen);
   auto ti = ReplicationSession::load_torrent(file);
   auto spec = VolumeImageSpec::from_json(ImageTorrent::recorded_volume_spec(file));
-  auto cfg = VolumeConfig::load(m_slots.current_dir());
-  if (!ti.is_ok() || !spec.is_ok() || !cfg.is_ok()) return;
+  auto regions = spec.is_ok() ? slot_regions(m_slots.current_dir(), spec.value())
+                              : Result<std::map<uint32_t, std::string>>(spec.status());
+  if (!ti.is_ok() || !regions.is_ok()) return;
   ReplicationOptions ro;
   ro.torrent_file = file;
   ro.device = m_slots.current_dir();
@@ -298,9 +352,7 @@ void LabFollower::seed_current(const LabFeed& feed) {
   ro.initial_seeding = false;  // the master spreads first copies; this only helps
   ro.listen = m_opts.listen;
   ro.local_discovery = !m_opts.no_lsd;
-  for (const auto& d : spec->disks)
-    if (!d.removed && d.index < cfg->disks.size()) ro.regions[d.index] = cfg->disks[d.index].path;
-  ro.regions[VolumeImage::kMetaRegion] = m_slots.current_dir() + "/.incoming/meta.pack";
+  ro.regions = std::move(regions).value();
   auto seed = std::make_unique<ReplicationSession>(ro);
   Status st = seed->start(ti.value(), false);
   if (!st.is_ok()) {

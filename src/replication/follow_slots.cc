@@ -24,7 +24,8 @@ nlohmann::json slot_json(const FollowSlot& s) {
   return {{"generation", s.generation},
           {"snapshot", s.snapshot},
           {"complete", s.complete},
-          {"fetching", s.fetching}};
+          {"fetching", s.fetching},
+          {"pristine", s.pristine}};
 }
 
 FollowSlot slot_from(const nlohmann::json& j) {
@@ -33,6 +34,7 @@ FollowSlot slot_from(const nlohmann::json& j) {
   s.snapshot = j.value("snapshot", "");
   s.complete = j.value("complete", false);
   s.fetching = j.value("fetching", uint64_t{0});
+  s.pristine = j.value("pristine", false);
   return s;
 }
 
@@ -256,21 +258,24 @@ Result<int> FollowSlots::lock_state() {
 }
 
 Result<std::string> FollowSlots::begin_fetch(uint64_t generation, const std::string& snapshot,
-                                             const std::string& volume_uuid, bool* resumed) {
+                                             const std::string& volume_uuid, bool refill,
+                                             bool* resumed, FollowSlot* before) {
   DFS_ASSIGN_OR_RETURN(int lock_fd, lock_state());
   const std::string target = m_state.current.empty() ? "a" : other(m_state.current);
   FollowSlot& s = m_state.slot(target);
+  *before = s;
   *resumed = s.fetching == generation && !s.complete;
   if (m_state.volume_uuid.empty()) m_state.volume_uuid = volume_uuid;
   // Incomplete before a byte of it changes: never rolled back to from here on.
   s.complete = false;
+  s.pristine = false;
   s.fetching = generation;
   s.generation = 0;
   s.snapshot = snapshot;
   Status saved = save();
   ::close(lock_fd);
   DFS_RETURN_IF_ERROR(saved);
-  if (*resumed) return target;
+  if (*resumed || !refill) return target;
   if (!m_state.current.empty()) {
     DFS_RETURN_IF_ERROR(copy_volume(current_dir(), slot_dir(target)));
   } else {
@@ -288,9 +293,21 @@ Status FollowSlots::finish_fetch(const std::string& slot) {
   s.generation = s.fetching;
   s.fetching = 0;
   s.complete = true;
+  s.pristine = true;
   m_state.current = slot;
   Status st = save();
   if (st.is_ok()) st = point_current_link();
+  ::close(lock_fd);
+  return st;
+}
+
+Status FollowSlots::mark_written(const std::string& slot) {
+  DFS_ASSIGN_OR_RETURN(int lock_fd, lock_state());
+  Status st = Status::ok();
+  if (m_state.slot(slot).pristine) {
+    m_state.slot(slot).pristine = false;
+    st = save();
+  }
   ::close(lock_fd);
   return st;
 }

@@ -29,6 +29,9 @@ struct FollowSlot {
   std::string snapshot;
   bool complete = false;
   uint64_t fetching = 0;  // generation being fetched into it, 0 if none
+  // Holds exactly its generation's image (fetched and verified, and not
+  // mounted read-write since): its torrent tells what it holds.
+  bool pristine = false;
 };
 
 struct FollowState {
@@ -77,11 +80,16 @@ class FollowSlots {
 
   // Starts (or resumes) fetching GENERATION into the slot that is not
   // current; returns that slot. The slot is marked incomplete first (so it
-  // is never rolled back to), then, unless it already holds part of the same
-  // generation, refilled from the current slot. *resumed tells which.
-  // VOLUME_UUID is recorded the first time (the feed's volume).
+  // is never rolled back to). Unless it already holds part of the same
+  // generation (*resumed), it is then refilled from the current slot when
+  // REFILL (else the caller copies only what it needs: PieceReuse).
+  // *before is the slot's state before. VOLUME_UUID is recorded the first
+  // time (the feed's volume).
   Result<std::string> begin_fetch(uint64_t generation, const std::string& snapshot,
-                                  const std::string& volume_uuid, bool* resumed);
+                                  const std::string& volume_uuid, bool refill, bool* resumed,
+                                  FollowSlot* before);
+  // SLOT is about to be mounted read-write: it stops being pristine.
+  Status mark_written(const std::string& slot);
   // Every piece of SLOT is verified and its metadata in place: it becomes
   // current (one atomic state write), the other slot stays as it was.
   Status finish_fetch(const std::string& slot);

@@ -136,7 +136,8 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
   lt::session_params params(std::move(sp));
   RawDiskOptions ro;
   ro.writable = !m_opts.seed;
-  ro.fresh_target = fresh_target;
+  // A fresh target holds nothing; one with known pieces needs no check.
+  ro.fresh_target = fresh_target || (!m_opts.seed && !m_opts.have_pieces.empty());
   ro.write_errors = m_write_errors;
   if (!m_opts.regions.empty()) ro.open_target = ImageTarget::regions_opener(m_opts.regions);
   params.disk_io_constructor = RawDiskIo::constructor(ro, m_disk_io);
@@ -179,6 +180,11 @@ Status ReplicationSession::start(std::shared_ptr<const lt::torrent_info> ti, boo
           std::random_device{}());
       atp.extensions.push_back(plugin_factory(m_initial_seeding));
     }
+  }
+  if (!m_opts.seed && !m_opts.have_pieces.empty()) {
+    atp.have_pieces.resize(ti->num_pieces(), false);
+    for (int i = 0; i < ti->num_pieces() && i < static_cast<int>(m_opts.have_pieces.size()); ++i)
+      if (m_opts.have_pieces[static_cast<size_t>(i)]) atp.have_pieces.set_bit(lt::piece_index_t(i));
   }
   atp.extensions.push_back(plugin_factory(std::make_shared<RequestNudge>()));
   lt::error_code ec;

@@ -39,6 +39,9 @@ struct ReplicationOptions {
   // For a volume snapshot image: the files its regions map to (see
   // ImageTarget); empty: `device` is the one disk.
   std::map<uint32_t, std::string> regions;
+  // Fetch: the pieces the target is known to hold (PieceReuse); when set,
+  // nothing is checked before the fetch and only the others are fetched.
+  std::vector<bool> have_pieces;
 };
 
 struct ReplicationProgress {

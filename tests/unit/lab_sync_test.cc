@@ -81,7 +81,7 @@ TEST(FeedSecret, SignaturesBindKeyNonceAndBody) {
   std::string seen;
   EXPECT_TRUE(a.check_authorization("GET", "/feed", auth, &seen));
   EXPECT_EQ(seen, nonce);
-  EXPECT_FALSE(b.check_authorization("GET", "/feed", auth, &seen));  // another key
+  EXPECT_FALSE(b.check_authorization("GET", "/feed", auth, &seen));        // another key
   EXPECT_FALSE(a.check_authorization("GET", "/torrents/1", auth, &seen));  // another path
   EXPECT_FALSE(a.check_authorization("GET", "/feed", "", &seen));
   EXPECT_FALSE(a.check_authorization("GET", "/feed", "DFS-HMAC garbage", &seen));
@@ -179,7 +179,8 @@ TEST(FollowSlots, FetchSwitchRollbackAndResume) {
   EXPECT_EQ(s.rollback().err(), EAGAIN);  // nothing fetched yet
 
   bool resumed = true;
-  auto first = s.begin_fetch(1, "publish-1", "uuid", &resumed);
+  FollowSlot before;
+  auto first = s.begin_fetch(1, "publish-1", "uuid", true, &resumed, &before);
   ASSERT_TRUE(first.is_ok());
   EXPECT_EQ(first.value(), "a");
   EXPECT_FALSE(resumed);
@@ -189,7 +190,7 @@ TEST(FollowSlots, FetchSwitchRollbackAndResume) {
   EXPECT_EQ(fs::read_symlink(dir + "/current"), "slots/a");
 
   // The next generation goes to b, refilled from a first.
-  auto second = s.begin_fetch(2, "publish-2", "uuid", &resumed);
+  auto second = s.begin_fetch(2, "publish-2", "uuid", true, &resumed, &before);
   ASSERT_TRUE(second.is_ok());
   EXPECT_EQ(second.value(), "b");
   EXPECT_EQ(read_at(s.slot_dir("b") + "/disk0.img", 1 << 20, 12), "generation-1");
@@ -205,13 +206,16 @@ TEST(FollowSlots, FetchSwitchRollbackAndResume) {
   write(s.slot_dir("b") + "/partial", "x", 0644);
   auto reopened = FollowSlots::open(dir, false);
   ASSERT_TRUE(reopened.is_ok());
-  auto again = reopened->begin_fetch(2, "publish-2", "uuid", &resumed);
+  auto again = reopened->begin_fetch(2, "publish-2", "uuid", true, &resumed, &before);
   ASSERT_TRUE(again.is_ok());
   EXPECT_TRUE(resumed);
   EXPECT_TRUE(fs::exists(s.slot_dir("b") + "/partial"));
   ASSERT_TRUE(reopened->finish_fetch("b").is_ok());
   EXPECT_EQ(reopened->state().current, "b");
   EXPECT_EQ(reopened->state().b.generation, 2u);
+  EXPECT_TRUE(reopened->state().b.pristine);
+  ASSERT_TRUE(reopened->mark_written("b").is_ok());
+  EXPECT_FALSE(reopened->state().b.pristine);
 
   // Rollback to a, which stays complete; generation 2 is then skipped.
   ASSERT_TRUE(reopened->rollback().is_ok());
@@ -253,8 +257,8 @@ TEST(HttpServer, ServesHandlerRepliesToHttpClient) {
   ASSERT_TRUE(server.start("127.0.0.1:0", "test").is_ok());
   auto url = HttpUrl::parse("http://127.0.0.1:" + std::to_string(server.port()) + "/hello");
   ASSERT_TRUE(url.is_ok());
-  auto r = HttpClient::get(url.value(), "", {{"Authorization", "token"}},
-                           std::chrono::seconds(5), 1 << 20);
+  auto r = HttpClient::get(url.value(), "", {{"Authorization", "token"}}, std::chrono::seconds(5),
+                           1 << 20);
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->body, "hi token");
