@@ -101,11 +101,23 @@ LabFollower::~LabFollower() {
   if (m_metrics) m_metrics->stop();
 }
 
-Result<std::string> LabFollower::get_signed(const std::string& path, size_t max_bytes) {
+Result<std::string> LabFollower::get_signed(const std::string& path, size_t max_bytes,
+                                            std::chrono::seconds timeout) {
   std::string nonce;
   const std::string auth = m_secret.authorization("GET", path, &nonce);
+  // While waiting (a long poll): keep serving, keep the status fresh, and
+  // give up at once when told to stop, reload or look again.
+  auto last_status = std::chrono::steady_clock::now();
+  auto keep_going = [this, &last_status] {
+    if (m_seed) (void)m_seed->progress();
+    if (std::chrono::steady_clock::now() - last_status >= std::chrono::seconds(1)) {
+      last_status = std::chrono::steady_clock::now();
+      write_status();
+    }
+    return !m_signals->stop && !m_signals->reload && !m_signals->poll;
+  };
   DFS_ASSIGN_OR_RETURN(HttpResponse r, HttpClient::get(m_feed, path, {{"Authorization", auth}},
-                                                       std::chrono::seconds(15), max_bytes));
+                                                       timeout, max_bytes, keep_going));
   const std::string where = "http://" + m_feed.host_port() + path;
   if (r.status == 401 || r.status == 403) {
     return Status::error(EACCES, where + " refused this follower's secret (HTTP " +
@@ -123,8 +135,14 @@ Result<std::string> LabFollower::get_signed(const std::string& path, size_t max_
   return r.body;
 }
 
-Result<LabFeed> LabFollower::read_feed() {
-  DFS_ASSIGN_OR_RETURN(std::string body, get_signed(m_feed.path, LabFeed::kMaxBytes));
+Result<LabFeed> LabFollower::read_feed(uint64_t after) {
+  // With AFTER the publisher holds the answer until a newer generation is
+  // published (or kLongPoll passed): a switch starts as soon as it can.
+  const std::string path =
+      after == 0 ? m_feed.path : m_feed.path + "?after=" + std::to_string(after);
+  DFS_ASSIGN_OR_RETURN(std::string body,
+                       get_signed(path, LabFeed::kMaxBytes,
+                                  std::chrono::seconds(after == 0 ? 15 : 15 + kLongPollSeconds)));
   DFS_ASSIGN_OR_RETURN(LabFeed feed, LabFeed::from_json(body));
   const std::string& mine = m_slots.state().volume_uuid;
   if (!mine.empty() && feed.volume_uuid != mine) {
@@ -138,8 +156,9 @@ Result<LabFeed> LabFollower::read_feed() {
 Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
   const auto started = std::chrono::steady_clock::now();
   const uint64_t gen = entry.generation;
-  DFS_ASSIGN_OR_RETURN(std::string bytes,
-                       get_signed(LabFeed::torrent_path(gen), LabFeed::kMaxTorrentBytes));
+  DFS_ASSIGN_OR_RETURN(
+      std::string bytes,
+      get_signed(LabFeed::torrent_path(gen), LabFeed::kMaxTorrentBytes, std::chrono::seconds(60)));
   if (FeedSecret::sha256_hex(bytes) != entry.torrent_sha256)
     return Status::error(EBADMSG, "the torrent of generation " + std::to_string(gen) +
                                       " does not match the feed's hash; nothing was changed");
@@ -217,13 +236,13 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
   ro.local_discovery = !m_opts.no_lsd;
   ro.rate_limit = static_cast<int>(std::min(m_opts.max_rate_mb * 1e6, 2e9));
   ro.regions = regions;
-  ReplicationSession session(ro);
-  DFS_RETURN_IF_ERROR(session.start(ti, fresh));
+  auto session = std::make_unique<ReplicationSession>(ro);
+  DFS_RETURN_IF_ERROR(session->start(ti, fresh));
   ReplicationProgress p;
   auto last_report = std::chrono::steady_clock::now();
   while (!m_signals->stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    p = session.progress();
+    p = session->progress();
     {
       std::lock_guard<std::mutex> g(m_mu);
       m_state = "fetching";
@@ -256,17 +275,23 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
       event(line);
     }
   }
-  Status flushed = session.finish();
-  if (!p.error.empty())
-    return Status::error(EIO, "fetching generation " + std::to_string(gen) + ": " + p.error);
-  if (!p.finished)
+  if (!p.error.empty() || !p.finished) {
+    (void)session->finish();
+    if (!p.error.empty())
+      return Status::error(EIO, "fetching generation " + std::to_string(gen) + ": " + p.error);
     return Status::error(EINTR, "stopped with " + std::to_string(p.pieces_done) + " of " +
                                     std::to_string(p.pieces_total) +
                                     " pieces verified; it resumes when the follower restarts");
-  DFS_RETURN_IF_ERROR(flushed);
+  }
+  // Durable first, then switched; the session goes on serving the others
+  // meanwhile (stopping it would leave them without the pieces only this
+  // follower has yet).
+  DFS_RETURN_IF_ERROR(session->flush());
   DFS_RETURN_IF_ERROR(VolumeImage::finish_target(slot_dir, *spec));
   holds.clear();
   DFS_RETURN_IF_ERROR(m_slots.finish_fetch(slot));
+  m_seed = std::move(session);
+  m_seed_generation = gen;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   {
@@ -463,7 +488,13 @@ int LabFollower::run() {
   if (Status st = mount_current(); !st.is_ok()) return fail(st.message());
   while (!m_signals->stop) {
     if (m_signals->reload) handle_reload();
-    auto feed = read_feed();
+    m_signals->poll = 0;
+    const FollowState& known = m_slots.state();
+    const uint64_t have_now = std::max(
+        known.current.empty() ? 0 : known.slot(known.current).generation, known.skip_through);
+    const auto asked = std::chrono::steady_clock::now();
+    auto feed = read_feed(m_opts.once ? 0 : have_now);
+    if (feed.status().err() == ECANCELED) continue;  // a signal: handled above
     Status st = feed.status();
     // The feed followed is recorded once it proved itself (signed, same volume).
     const std::string url = "http://" + m_feed.host_port() + m_feed.path;
@@ -501,7 +532,10 @@ int LabFollower::run() {
     }
     write_status();
     if (m_opts.once) return st.is_ok() ? 0 : 1;
-    wait_poll_interval();
+    // After an error, or an answer that did not wait (a publisher without
+    // long polls), the next look is --poll seconds away.
+    if (!st.is_ok() || std::chrono::steady_clock::now() - asked < std::chrono::seconds(1))
+      wait_poll_interval();
   }
   {
     std::lock_guard<std::mutex> g(m_mu);

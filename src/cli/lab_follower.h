@@ -8,6 +8,7 @@
 // and the mount's metrics), to --json lines and to --metrics-listen.
 #pragma once
 
+#include <chrono>
 #include <csignal>
 #include <memory>
 #include <mutex>
@@ -44,9 +45,14 @@ class LabFollower {
   int run();
 
  private:
-  // The signed body at PATH of the feed's host (empty PATH: the feed).
-  Result<std::string> get_signed(const std::string& path, size_t max_bytes);
-  Result<LabFeed> read_feed();
+  static constexpr int kLongPollSeconds = 20;  // the publisher holds /feed?after= this long
+
+  // The signed body at PATH of the feed's host.
+  Result<std::string> get_signed(const std::string& path, size_t max_bytes,
+                                 std::chrono::seconds timeout);
+  // The feed; with AFTER > 0 once it names a newer generation (or at the
+  // publisher's long-poll deadline).
+  Result<LabFeed> read_feed(uint64_t after);
   // Fetches ENTRY into the spare slot and switches to it. EINTR if stopped.
   Status apply(const LabFeed& feed, const LabFeedEntry& entry);
   Status mount_current();

@@ -38,6 +38,21 @@ std::string snapshot_name(uint64_t generation) {
   return "publish-" + std::to_string(generation);
 }
 
+// The value of NAME=... in TARGET's query, 0 if none.
+uint64_t query_number(const std::string& target, const std::string& name) {
+  size_t q = target.find('?');
+  if (q == std::string::npos) return 0;
+  const std::string key = name + "=";
+  for (size_t i = q + 1; i < target.size();) {
+    size_t end = target.find('&', i);
+    if (end == std::string::npos) end = target.size();
+    if (target.compare(i, key.size(), key) == 0)
+      return std::strtoull(target.c_str() + i + key.size(), nullptr, 10);
+    i = end + 1;
+  }
+  return 0;
+}
+
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
@@ -249,7 +264,7 @@ HttpReply LabPublisher::answer(const HttpRequest& req) {
     r.headers.emplace_back("Allow", "GET, HEAD");
     return r;
   }
-  ++m_feed_requests;
+  if (!req.again) ++m_feed_requests;
   std::string nonce;
   if (!m_secret.check_authorization(req.method, req.target, req.authorization, &nonce)) {
     ++m_refused;
@@ -264,6 +279,16 @@ HttpReply LabPublisher::answer(const HttpRequest& req) {
     if (req.path == "/feed") {
       r.content_type = "application/json";
       r.body = feed_locked().to_json();
+      // /feed?after=N: a long poll, answered once a generation above N is
+      // published (or after kLongPoll).
+      const uint64_t after = query_number(req.target, "after");
+      if (after > 0 && (m_published.empty() || m_published.back().entry.generation <= after)) {
+        r.ready = [this, after] {
+          std::lock_guard<std::mutex> g2(m_mu);
+          return !m_published.empty() && m_published.back().entry.generation > after;
+        };
+        r.max_wait = kLongPoll;
+      }
     } else {
       r = HttpReply::text(404, "not found\n");
       for (const auto& p : m_published) {

@@ -25,6 +25,9 @@ namespace dynamicfs {
 
 class LabPublisher {
  public:
+  // How long GET /feed?after=N waits for a generation above N.
+  static constexpr std::chrono::milliseconds kLongPoll{20000};
+
   LabPublisher(const PublishOptions& o, std::string volume_dir, FeedSecret secret);
   ~LabPublisher();
   LabPublisher(const LabPublisher&) = delete;

@@ -47,7 +47,8 @@ std::string HttpUrl::host_port() const {
 
 Result<HttpResponse> HttpClient::get(const HttpUrl& url, const std::string& path,
                                      const std::map<std::string, std::string>& headers,
-                                     std::chrono::milliseconds timeout, size_t max_body) {
+                                     std::chrono::milliseconds timeout, size_t max_body,
+                                     const std::function<bool()>& keep_going) {
   const std::string target = path.empty() ? url.path : path;
   boost::system::error_code addr_ec;
   auto address = asio::ip::make_address(url.host, addr_ec);
@@ -89,7 +90,15 @@ Result<HttpResponse> HttpClient::get(const HttpUrl& url, const std::string& path
           });
         });
       });
-  io.run();
+  bool cancelled = false;
+  while (!io.stopped()) {
+    io.run_for(std::chrono::milliseconds(100));
+    if (!cancelled && !io.stopped() && keep_going && !keep_going()) {
+      cancelled = true;
+      stream.cancel();
+    }
+  }
+  if (cancelled) return Status::error(ECANCELED, where + ": abandoned");
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
   if (result == beast::error::timeout)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 
@@ -32,9 +33,12 @@ class HttpClient {
   // GETs PATH on URL's host (PATH replaces the URL's path when not empty);
   // a body over MAX_BODY bytes, a timeout or a connection error is an
   // error Status.
+  // KEEP_GOING (optional) is called every 100 ms while waiting (a long
+  // poll); false abandons the request (ECANCELED).
   static Result<HttpResponse> get(const HttpUrl& url, const std::string& path,
                                   const std::map<std::string, std::string>& headers,
-                                  std::chrono::milliseconds timeout, size_t max_body);
+                                  std::chrono::milliseconds timeout, size_t max_body,
+                                  const std::function<bool()>& keep_going = nullptr);
 };
 
 }  // namespace dynamicfs

@@ -2,6 +2,7 @@
 #include "src/control/http_server.h"
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -19,9 +20,10 @@ using tcp = asio::ip::tcp;
 class HttpServer::Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const Handler& handler)
-      : m_stream(std::move(socket)), m_handler(handler) {}
+      : m_stream(std::move(socket)), m_timer(m_stream.get_executor()), m_handler(handler) {}
 
   void read_next() {
+    m_deadline.reset();
     m_parser.emplace();
     m_parser->body_limit(64 << 10);  // requests carry no real body
     m_stream.expires_after(std::chrono::seconds(30));
@@ -45,7 +47,20 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
     if (!ec) in.peer = remote.address().to_string();
     const bool head = req.method() == http::verb::head;
     if (head) in.method = "GET";  // answered as GET without the body
+    in.again = m_deadline.has_value();
     HttpReply out = m_handler(in);
+    if (out.ready) {
+      const auto now = std::chrono::steady_clock::now();
+      if (!m_deadline) m_deadline = now + out.max_wait;
+      if (now < *m_deadline && !out.ready()) {
+        m_timer.expires_after(std::chrono::milliseconds(50));
+        auto self = shared_from_this();
+        m_timer.async_wait([self](beast::error_code ec) {
+          if (!ec) self->respond();
+        });
+        return;
+      }
+    }
 
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(req.version());
@@ -70,6 +85,8 @@ class HttpServer::Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream m_stream;
+  asio::steady_timer m_timer;  // a held-back long poll's next look
+  std::optional<std::chrono::steady_clock::time_point> m_deadline;
   beast::flat_buffer m_buffer;
   std::optional<http::request_parser<http::string_body>> m_parser;
   const Handler& m_handler;

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -24,7 +25,8 @@ struct HttpRequest {
   std::string path;    // the target without its query
   std::string target;  // as sent
   std::string authorization;
-  std::string peer;  // the client's address
+  std::string peer;    // the client's address
+  bool again = false;  // asked again: the last reply's `ready` said not yet
 };
 
 struct HttpReply {
@@ -32,6 +34,11 @@ struct HttpReply {
   std::string content_type = "text/plain";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // A long poll: while `ready` returns false (checked every 50 ms, for at
+  // most `max_wait`), the reply is held back and the handler asked again;
+  // what it answers when ready (or at the deadline) is sent.
+  std::function<bool()> ready;
+  std::chrono::milliseconds max_wait{0};
 
   static HttpReply text(int status, std::string body) {
     HttpReply r;

@@ -209,6 +209,8 @@ void ReplicationSession::drain_alerts() {
     } else if (auto* te = lt::alert_cast<lt::torrent_error_alert>(a)) {
       m_error = te->message();
       spdlog::error("{}", m_error);
+    } else if (lt::alert_cast<lt::cache_flushed_alert>(a) != nullptr) {
+      m_flushed = true;
     } else if (auto* le = lt::alert_cast<lt::listen_failed_alert>(a)) {
       m_error = le->message();
       spdlog::error("{}", m_error);
@@ -273,6 +275,25 @@ Status ReplicationSession::finish() {
   m_session.reset();  // the disk threads flush every queued write and exit
   *m_disk_io = nullptr;
   if (m_opts.seed) return Status::ok();
+  return sync_target();
+}
+
+Status ReplicationSession::flush() {
+  if (!m_session || m_opts.seed) return Status::ok();
+  m_flushed = false;
+  m_handle.flush_cache();  // RawDiskIo answers once the storage's writes drained
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (!m_flushed && m_error.empty()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return Status::error(ETIMEDOUT, "the writes to " + m_opts.device + " did not drain");
+    m_session->wait_for_alert(std::chrono::milliseconds(50));
+    drain_alerts();
+  }
+  if (!m_error.empty()) return Status::error(EIO, m_error);
+  return sync_target();
+}
+
+Status ReplicationSession::sync_target() {
   // A piece passes its hash from the store buffer, before its write lands:
   // a failed write means the target does not hold what was verified.
   if (uint64_t n = m_write_errors->load(); n > 0) {

@@ -77,6 +77,9 @@ class ReplicationSession {
   ReplicationProgress progress();
   // Stops the torrent, flushes every write and syncs the device.
   Status finish();
+  // A fetch that is finished: waits until every write landed and syncs the
+  // target, while the torrent goes on serving peers.
+  Status flush();
   // The bound listen port (for --listen ADDR:0).
   int listen_port() const;
   RawDiskStats disk_stats() const;
@@ -84,6 +87,7 @@ class ReplicationSession {
  private:
   void drain_alerts();
   void connect_peers();
+  Status sync_target();
   ReplicationOptions m_opts;
   std::shared_ptr<RawDiskIo*> m_disk_io = std::make_shared<RawDiskIo*>(nullptr);
   std::shared_ptr<std::atomic<uint64_t>> m_write_errors =
@@ -91,6 +95,7 @@ class ReplicationSession {
   std::unique_ptr<lt::session> m_session;
   lt::torrent_handle m_handle;
   std::string m_error;
+  bool m_flushed = false;  // a cache_flushed_alert arrived
   std::vector<lt::tcp::endpoint> m_peer_endpoints;
   std::string m_listen;  // resolved by prepare()
   std::chrono::steady_clock::time_point m_last_connect;
