@@ -29,7 +29,12 @@
 #             when CPU is the limit, and its CPU seconds per GiB received,
 #             for the default hybrid torrent (SHA-1 and SHA-256 checked)
 #             and for `--hashes v1` (each piece hashed once)
-#   --quick   N = 1, 4, 8, one repeat, 5 stall runs (about two minutes)
+#   lab sync  bench/replication_lab.sh: `replicate publish --now` to the
+#             last of 4 followers converged after 1 % of a 1 GiB volume
+#             changed, ratio to one follower     goal: <= 1.3
+#   --quick   N = 1, 4, 8, one repeat, 5 stall runs (about two minutes);
+#             lab sync on 512 MiB, one repeat
+#   --lab-only / --no-lab   only the lab-sync phase / all but it
 #   --hashes  the torrent of the shaped runs: hybrid (default, as `image
 #             create` makes it) or v1
 #
@@ -49,9 +54,13 @@ mib=256
 repeats=3
 stall_runs=25
 hashes=hybrid
+lab=yes
+lab_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick) counts="1 4 8"; repeats=1; stall_runs=5 ;;
+    --quick) counts="1 4 8"; repeats=1; stall_runs=5; lab_args+=(--quick) ;;
+    --lab-only) lab=only ;;
+    --no-lab) lab=no ;;
     --out) out=$2; shift ;;
     --rate) rate=$2; shift ;;
     --counts) counts=$2; shift ;;
@@ -59,7 +68,7 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift ;;
     --stall-runs) stall_runs=$2; shift ;;
     --hashes) hashes=$2; shift ;;
-    -h|--help) sed -n '2,39p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,44p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "replication.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -71,6 +80,9 @@ fi
 [ -x "$BIN" ] || { echo "replication.sh: no dynamicfs binary at $BIN" >&2; exit 1; }
 out=${out:-$bench_dir/results/replication-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
+if [ "$lab" = only ]; then
+  exec bash "$bench_dir/replication_lab.sh" "${lab_args[@]}" --out "$out/lab-sync.json"
+fi
 work=$(mktemp -d "${BENCH_ROOT:-/var/tmp}/dfs-replbench-XXXXXX")
 cp "$BIN" "$work/dynamicfs"  # the build may relink meanwhile
 BIN=$work/dynamicfs
@@ -218,3 +230,9 @@ echo "{\"mib\": $mib, \"hashes\": \"$hashes\", \"rate\": \"$rate\", \"cores\": $
   python3 -m json.tool >"$out/results.json"
 python3 "$bench_dir/replication_report.py" "$out/results.json"
 echo "results: $out/results.json"
+if [ "$lab" = yes ]; then
+  # Its own namespaces and volume; this run's are gone first.
+  cleanup
+  trap - EXIT
+  bash "$bench_dir/replication_lab.sh" "${lab_args[@]}" --out "$out/lab-sync.json"
+fi

@@ -108,7 +108,7 @@ mount -t tmpfs -o "size=$((mib * 9 + 1024))m" dfs-labbench "$work/ram"
 ip netns exec "$(node_ns 0)" "$BIN" replicate publish "$work/mnt" --secret "$work/secret" --json \
   --feed-listen "$(node_ip 0):8086" --peer-host "$(node_ip 0)" >"$work/pub.out" 2>"$work/pub.err" &
 pid_of[pub]=$!
-gen_published() { grep -c '"event": *"published"\|"event":"published"' "$work/pub.out" 2>/dev/null || true; }
+gen_published() { local c; c=$(grep -c "\"event\": *\"published\"" "$work/pub.out" 2>/dev/null) || true; echo "${c:-0}"; }
 for _ in $(seq 600); do [ "$(gen_published)" -ge 1 ] && break; sleep 0.1; done
 [ "$(gen_published)" -ge 1 ] || { echo "the publisher did not publish: $(cat "$work/pub.err")" >&2; exit 1; }
 

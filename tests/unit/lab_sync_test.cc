@@ -6,15 +6,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <libtorrent/torrent_info.hpp>
+#include <random>
+#include <thread>
 
 #include "src/control/http_client.h"
 #include "src/control/http_server.h"
 #include "src/extent/volume_config.h"
 #include "src/replication/feed_secret.h"
 #include "src/replication/follow_slots.h"
+#include "src/replication/image_torrent.h"
 #include "src/replication/lab_feed.h"
+#include "src/replication/piece_reuse.h"
 
 namespace dynamicfs {
 namespace {
@@ -247,6 +253,88 @@ TEST(FollowSlots, OneFollowerPerDirectory) {
   EXPECT_EQ(FollowSlots::locker_pid(s->dir()), 0);
 }
 
+// A 2 MiB disk file of random bytes (SEED), and the torrent of RANGES of it
+// in 256 KiB pieces.
+std::string random_disk(const std::string& path, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string data(2 << 20, '\0');
+  for (auto& c : data) c = static_cast<char>(rng());
+  std::ofstream(path, std::ios::binary) << data;
+  return data;
+}
+
+std::shared_ptr<const lt::torrent_info> torrent_of(const std::string& disk,
+                                                   std::vector<ByteRange> ranges,
+                                                   const std::string& out) {
+  ImageTorrentOptions o;
+  o.disk = disk;
+  o.ranges = std::move(ranges);
+  o.piece_size = 1 << 18;
+  auto made = ImageTorrent::create(o, out);
+  EXPECT_TRUE(made.is_ok()) << made.status().message();
+  lt::error_code ec;
+  auto ti = std::make_shared<lt::torrent_info>(out, ec);
+  EXPECT_FALSE(ec) << ec.message();
+  return ti;
+}
+
+void overwrite(const std::string& path, uint64_t offset, const std::string& bytes) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f << bytes;
+}
+
+// The spare slot holds generation 1, the current one generation 2; the new
+// image (3) changed one piece, and dropped a range from another (its
+// pieces' ranges differ, its bytes do not).
+TEST(PieceReuse, TakesWhatTheSlotsHoldAndFetchesTheRest) {
+  TempDir t;
+  const std::string spare = t.path() + "/spare.img", current = t.path() + "/current.img";
+  const std::string next = t.path() + "/next.img";
+  random_disk(spare, 1);
+  random_disk(current, 1);
+  overwrite(current, 3 << 18, std::string(1000, 'x'));  // piece 3 changed in generation 2
+  fs::copy_file(current, next);
+  overwrite(next, 5 << 18, std::string(1000, 'y'));  // piece 5 changes in generation 3
+  const std::vector<ByteRange> all = {{0, 2 << 20}};
+  // Generation 3 no longer uses [6.5, 7) pieces' worth: piece 6 is cut short.
+  const std::vector<ByteRange> cut = {{0, (6 << 18) + (1 << 17)}, {7 << 18, 1 << 18}};
+  auto t1 = torrent_of(spare, all, t.path() + "/1.torrent");
+  auto t2 = torrent_of(current, all, t.path() + "/2.torrent");
+  auto t3 = torrent_of(next, cut, t.path() + "/3.torrent");
+  ASSERT_TRUE(t1 && t2 && t3);
+
+  auto plan = PieceReuse::plan(*t3, t1.get(), t2.get());
+  ASSERT_TRUE(plan.is_ok()) << plan.status().message();
+  // Exact twins: pieces 0-2 and 4 and 7 in the spare, piece 3 only in the
+  // current slot; 5 (changed) and 6 (other ranges) have none.
+  int have = 0;
+  for (bool b : plan->have) have += b;
+  EXPECT_EQ(plan->pieces_in_spare, 5);
+  EXPECT_EQ(plan->pieces_copied, 1);
+  EXPECT_EQ(have, 6);
+  EXPECT_EQ(plan->copy_bytes, 1u << 18);
+  ASSERT_EQ(plan->copies.size(), 1u);
+  EXPECT_EQ(plan->copies[0].offset, 3u << 18);
+
+  // The cut piece's bytes are found in place by hashing; the changed piece
+  // is not found anywhere and is left to fetch.
+  ASSERT_TRUE(PieceReuse::verify_rest(*t3, {{0, spare}}, {{0, current}}, &plan.value()).is_ok());
+  EXPECT_EQ(plan->pieces_hashed, 2);
+  EXPECT_EQ(plan->pieces_missing, 1);
+  have = 0;
+  for (bool b : plan->have) have += b;
+  EXPECT_EQ(have, t3->num_pieces() - 1);
+  ASSERT_TRUE(PieceReuse::copy(plan.value(), {{0, current}}, {{0, spare}}).is_ok());
+  // After the copy the spare holds generation 3 except the changed piece.
+  std::ifstream a(spare, std::ios::binary), b(next, std::ios::binary);
+  std::string sa((std::istreambuf_iterator<char>(a)), {}),
+      sb((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_EQ(sa.substr(0, 5 << 18), sb.substr(0, 5 << 18));
+  EXPECT_NE(sa.substr(5 << 18, 1 << 18), sb.substr(5 << 18, 1 << 18));
+  EXPECT_EQ(sa.substr(6 << 18), sb.substr(6 << 18));
+}
+
 TEST(HttpServer, ServesHandlerRepliesToHttpClient) {
   HttpServer server([](const HttpRequest& r) {
     if (r.path != "/hello") return HttpReply::text(404, "no\n");
@@ -270,6 +358,45 @@ TEST(HttpServer, ServesHandlerRepliesToHttpClient) {
   EXPECT_EQ(too_big.status().err(), EFBIG);
   server.stop();
   EXPECT_FALSE(HttpClient::get(url.value(), "", {}, std::chrono::seconds(5), 1 << 20).is_ok());
+}
+
+// A long poll: the reply is held until `ready`, and what the handler says
+// then is what arrives; at the deadline the reply goes out as it is.
+TEST(HttpServer, HoldsALongPollUntilReady) {
+  std::atomic<int> generation{1};
+  HttpServer server([&](const HttpRequest& r) {
+    HttpReply rep = HttpReply::text(200, "generation " + std::to_string(generation.load()));
+    const bool wait_long = r.path == "/wait";
+    rep.ready = [&] { return generation.load() > 1; };
+    rep.max_wait = wait_long ? std::chrono::milliseconds(60000) : std::chrono::milliseconds(100);
+    return rep;
+  });
+  ASSERT_TRUE(server.start("127.0.0.1:0", "test").is_ok());
+  auto url = HttpUrl::parse("http://127.0.0.1:" + std::to_string(server.port()) + "/").value();
+  // Deadline: answered with what there is.
+  auto early = HttpClient::get(url, "/short", {}, std::chrono::seconds(30), 1 << 10);
+  ASSERT_TRUE(early.is_ok()) << early.status().message();
+  EXPECT_EQ(early->body, "generation 1");
+  // Held until the generation moves (the client sees it move only through
+  // the reply).
+  std::atomic<bool> asked{false};
+  std::thread bump([&] {
+    while (!asked) std::this_thread::yield();
+    generation = 2;
+  });
+  auto held = HttpClient::get(url, "/wait", {}, std::chrono::seconds(30), 1 << 10, [&] {
+    asked = true;
+    return true;
+  });
+  bump.join();
+  ASSERT_TRUE(held.is_ok()) << held.status().message();
+  EXPECT_EQ(held->body, "generation 2");
+  // A waiting client can give up.
+  generation = 1;
+  auto abandoned =
+      HttpClient::get(url, "/wait", {}, std::chrono::seconds(30), 1 << 10, [] { return false; });
+  EXPECT_EQ(abandoned.status().err(), ECANCELED);
+  server.stop();
 }
 
 TEST(HttpUrl, ParsesNumericHostsOnly) {
