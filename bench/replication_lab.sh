@@ -118,21 +118,9 @@ start_follower() {
     --listen "$(node_ip "$1"):6881" >>"$work/f$1.out" 2>>"$work/f$1.err" &
   pid_of[f$1]=$!
 }
-# switched_at NODE GEN: unix time of NODE's switch to GEN (empty if none yet).
-switched() {
-  python3 - "$work/f$1.out" "$2" "$3" <<'PY'
-import json, sys
-v = ""
-for line in open(sys.argv[1]):
-    try:
-        d = json.loads(line)
-    except ValueError:
-        continue
-    if d.get("event") == "switched" and d.get("generation") == int(sys.argv[2]):
-        v = d.get(sys.argv[3], "")
-print(v)
-PY
-}
+# switched NODE GEN KEY: KEY of NODE's switch to generation GEN (empty if
+# none yet).
+switched() { python3 "$repo/tests/integration/lab_event.py" "$work/f$1.out" switched "$3" "$2"; }
 wait_gen() { # GEN NODES...: until every node switched to GEN (10 min at most)
   local gen=$1 n
   shift

@@ -117,12 +117,16 @@ int publish_now(const std::string& volume_dir) {
                 "; start one with `dynamicfs replicate publish MOUNTPOINT --secret FILE`");
   }
   if (holder <= 0) return fail(lock.status().message());
-  const uint64_t before = LabPublisher::published_generation(volume_dir);
+  uint64_t failures_before = 0;
+  const uint64_t before = LabPublisher::published_generation(volume_dir, &failures_before);
   if (::kill(holder, SIGUSR1) != 0)
     return fail("cannot signal publisher pid " + std::to_string(holder));
   for (int i = 0; i < 6000; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    uint64_t now = LabPublisher::published_generation(volume_dir);
+    uint64_t failures = 0;
+    std::string error;
+    uint64_t now = LabPublisher::published_generation(volume_dir, &failures, &error);
+    if (failures > failures_before) return fail("the publisher could not publish: " + error);
     if (now > before) {
       std::printf("published generation %llu\n", static_cast<unsigned long long>(now));
       return 0;
@@ -174,6 +178,7 @@ int cmd_publish(const PublishOptions& o) {
         print_published(e.value(), o.json);
       } else {
         std::fprintf(stderr, "dynamicfs: publish: %s\n", e.status().message().c_str());
+        pub.record_failure(e.status().message());
         if (o.json)
           std::printf("%s\n",
                       json{{"event", "error"}, {"message", e.status().message()}}.dump().c_str());

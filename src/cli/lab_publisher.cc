@@ -69,9 +69,19 @@ LabPublisher::~LabPublisher() {
   stop();
 }
 
-uint64_t LabPublisher::published_generation(const std::string& volume_dir) {
+uint64_t LabPublisher::published_generation(const std::string& volume_dir, uint64_t* failures,
+                                            std::string* last_error) {
   auto j = nlohmann::json::parse(read_file(state_file(volume_dir)), nullptr, false);
-  return j.is_object() ? j.value("generation", uint64_t{0}) : 0;
+  if (!j.is_object()) return 0;
+  if (failures) *failures = j.value("failures", uint64_t{0});
+  if (last_error) *last_error = j.value("last_error", "");
+  return j.value("generation", uint64_t{0});
+}
+
+void LabPublisher::record_failure(const std::string& message) {
+  ++m_failures;
+  m_last_error = message;
+  (void)save_state();
 }
 
 Status LabPublisher::start() {
@@ -205,10 +215,9 @@ Status LabPublisher::save_state() {
                       {"published_unix", p.entry.published_unix},
                       {"torrent_file", p.torrent_file}});
   }
-  nlohmann::json j = {{"generation", gen},
-                      {"volume_uuid", m_volume_uuid},
-                      {"pid", ::getpid()},
-                      {"feed", m_http.endpoint()},
+  nlohmann::json j = {{"generation", gen},      {"volume_uuid", m_volume_uuid},
+                      {"pid", ::getpid()},      {"feed", m_http.endpoint()},
+                      {"failures", m_failures}, {"last_error", m_last_error},
                       {"published", list}};
   return write_file_atomically(state_file(m_volume_dir), j.dump(2) + "\n");
 }

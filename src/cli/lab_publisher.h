@@ -34,8 +34,12 @@ class LabPublisher {
   LabPublisher& operator=(const LabPublisher&) = delete;
 
   static std::string state_dir(const std::string& volume_dir) { return volume_dir + "/publish"; }
-  // The generation last published (state.json), 0 if none.
-  static uint64_t published_generation(const std::string& volume_dir);
+  // The generation last published (state.json), 0 if none; with the
+  // count of failed publishes and the last one's message.
+  static uint64_t published_generation(const std::string& volume_dir, uint64_t* failures = nullptr,
+                                       std::string* last_error = nullptr);
+  // A publish failed: counted and kept in state.json (for `publish --now`).
+  void record_failure(const std::string& message);
 
   // Loads what was published before, seeds it again and starts the feed.
   Status start();
@@ -77,6 +81,8 @@ class LabPublisher {
   std::chrono::steady_clock::time_point m_last_publish;
   std::atomic<uint64_t> m_uploaded{0};
   std::atomic<uint64_t> m_refused{0};
+  uint64_t m_failures = 0;  // publishes that failed (main thread only)
+  std::string m_last_error;
   std::atomic<uint64_t> m_feed_requests{0};
 };
 

@@ -18,6 +18,7 @@ set -euo pipefail
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LAB_EVENT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lab_event.py
 dfs_require_bin "$@"
 dfs_require_root_fuse
 dfs_require_tools curl python3 timeout
@@ -38,19 +39,7 @@ echo one >"$LIVE/version"
 sync "$LIVE"
 "$BIN" replicate secret "$TMP/s" >/dev/null || die "replicate secret failed"
 
-jfield() { # FILE EVENT KEY: KEY of the last EVENT line of FILE
-  python3 -c '
-import json, sys
-v = ""
-for line in open(sys.argv[1]):
-    try:
-        d = json.loads(line)
-    except ValueError:
-        continue
-    if d.get("event") == sys.argv[2]:
-        v = d.get(sys.argv[3], "")
-print(v)' "$@" 2>/dev/null
-}
+jfield() { python3 "$LAB_EVENT" "$@"; }  # FILE EVENT KEY
 "$BIN" replicate publish "$LIVE" --secret "$TMP/s" --feed-listen 127.0.0.1:0 --peer-host 127.0.0.1 \
   --no-lsd --json >"$TMP/pub.out" 2>"$TMP/pub.err" &
 PIDS+=($!)

@@ -22,6 +22,7 @@ set -euo pipefail
 
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+LAB_EVENT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lab_event.py
 dfs_require_bin "$@"
 dfs_require_root_fuse
 PY=/usr/bin/python3
@@ -61,20 +62,9 @@ all_at_gen() {
   local n
   for n in 2 3 4; do at_gen $n "$1" || return 1; done
 }
-# switched NODE GEN KEY: KEY of NODE's "switched" event for generation GEN.
-switched() {
-  "$PY" -c '
-import json, sys
-v = ""
-for line in open(sys.argv[1]):
-    try:
-        d = json.loads(line)
-    except ValueError:
-        continue
-    if d.get("event") == "switched" and d.get("generation") == int(sys.argv[2]):
-        v = d.get(sys.argv[3], "")
-print(v)' "$TMP/$4.out" "$2" "$3"
-}
+# switched NODE GEN KEY LOG: KEY of NODE's "switched" event for generation
+# GEN in $TMP/LOG.out.
+switched() { "$PY" "$LAB_EVENT" "$TMP/$4.out" switched "$3" "$2"; }
 
 follow() { # NAME NODE [ARGS...]
   local name=$1 node=$2
