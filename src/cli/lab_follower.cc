@@ -283,6 +283,10 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
                                     std::to_string(p.pieces_total) +
                                     " pieces verified; it resumes when the follower restarts");
   }
+  event({{"event", "verified"},
+         {"generation", gen},
+         {"downloaded", p.downloaded},
+         {"from_peers", p.swarm.from_peers}});
   // Durable first, then switched; the session goes on serving the others
   // meanwhile (stopping it would leave them without the pieces only this
   // follower has yet).
