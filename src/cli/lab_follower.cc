@@ -36,6 +36,9 @@ int run_self(const std::vector<std::string>& args) {
   pid_t pid = ::fork();
   if (pid < 0) return 127;
   if (pid == 0) {
+    // The mount daemon must not keep this process's sockets (the metrics
+    // listener, libtorrent's) open for the life of the mount.
+    ::close_range(3, ~0U, 0);
     std::vector<char*> argv;
     std::string self = "dynamicfs";
     argv.push_back(self.data());
@@ -66,6 +69,31 @@ json slot_json(const FollowState& s, const std::string& name) {
           {"generation", x.generation},
           {"snapshot", x.snapshot},
           {"complete", x.complete}};
+}
+
+// Whether the volume in SLOT_DIR has the disks SPEC's image has (a slot
+// without volume.toml has none).
+bool same_disks(const std::string& slot_dir, const VolumeImageSpec& spec) {
+  auto cfg = VolumeConfig::load(slot_dir);
+  return cfg.is_ok() && cfg->disks.size() == spec.disks.size() &&
+         uuid_to_string(cfg->volume_uuid) == uuid_to_string(spec.volume_uuid);
+}
+
+// EBUSY when a process holds a disk of the volume in SLOT_DIR (a daemon
+// of a mount detached while files were open on it).
+Status slot_not_in_use(const std::string& slot_dir) {
+  auto cfg = VolumeConfig::load(slot_dir);
+  if (!cfg.is_ok()) return Status::ok();
+  for (const auto& d : cfg->disks) {
+    if (d.removed) continue;
+    auto disk = Disk::open_read_only(d.path);
+    if (!disk.is_ok()) continue;
+    if (!disk.value()->hold_exclusive().is_ok())
+      return Status::error(EBUSY, slot_dir +
+                                      " (the spare slot) is still in use (a mount "
+                                      "detached while files were open on it?); waiting");
+  }
+  return Status::ok();
 }
 
 // The region files of a complete slot for an image of SPEC: its disks (as
@@ -175,30 +203,44 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
   if (uuid_to_string(spec->volume_uuid) != feed.volume_uuid || spec->snapshot != entry.snapshot)
     return Status::error(EBADMSG, "the torrent of generation " + std::to_string(gen) +
                                       " is not of the volume and snapshot the feed names");
-  // The spare slot must be nobody's mount (an operator inspecting it).
-  const std::string spare = m_slots.slot_dir(
-      m_slots.state().current.empty() ? "a" : FollowSlots::other(m_slots.state().current));
+  // Planned on the state as it is now; begin_fetch refuses (EAGAIN) if a
+  // rollback changes the current slot before it starts.
+  DFS_RETURN_IF_ERROR(m_slots.reload());
+  const FollowState& state = m_slots.state();
+  const std::string cur_name = state.current;
+  const std::string spare_name = cur_name.empty() ? "a" : FollowSlots::other(cur_name);
+  // The spare slot must be nobody's mount: an operator inspecting it, or an
+  // old mount detached while files were open, whose daemon still runs.
+  const std::string spare = m_slots.slot_dir(spare_name);
   for (const auto& m : TargetGuard::mounted_volumes()) {
     if (fs::equivalent(m.dir, spare, ec))
       return Status::error(EBUSY, spare + " (the spare slot) is mounted at " + m.mountpoint +
                                       "; unmount it to receive generation " + std::to_string(gen));
   }
+  DFS_RETURN_IF_ERROR(slot_not_in_use(spare));
   // What the slots hold intact (their torrents say what) decides how little
-  // is copied and checked: see PieceReuse.
-  const FollowState& state = m_slots.state();
-  const std::string cur_name = state.current;
-  auto intact = [this](const FollowSlot& x) -> std::shared_ptr<const lt::torrent_info> {
-    if (!x.complete || !x.pristine) return nullptr;
+  // is copied and checked: see PieceReuse. A slot laid out differently (the
+  // master added or removed a disk) is no help.
+  auto intact = [&](const std::string& name) -> std::shared_ptr<const lt::torrent_info> {
+    const FollowSlot& x = state.slot(name);
+    if (!x.complete || !x.pristine || !same_disks(m_slots.slot_dir(name), *spec)) return nullptr;
     auto t = ReplicationSession::load_torrent(torrent_file(m_slots.dir(), x.generation));
     return t.is_ok() ? t.value() : nullptr;
   };
-  auto in_current = cur_name.empty() ? nullptr : intact(state.slot(cur_name));
-  auto in_spare = intact(state.slot(cur_name.empty() ? "a" : FollowSlots::other(cur_name)));
-  const bool reuse = in_current != nullptr || in_spare != nullptr;
+  auto in_current = cur_name.empty() ? nullptr : intact(cur_name);
+  auto in_spare = intact(spare_name);
+  FollowSlots::Fill fill = FollowSlots::Fill::kKeep;
+  if (in_current == nullptr && in_spare == nullptr) {
+    const bool current_fits = !cur_name.empty() && same_disks(m_slots.current_dir(), *spec);
+    fill = current_fits ? FollowSlots::Fill::kRefill : FollowSlots::Fill::kClear;
+  } else if (in_spare == nullptr && !same_disks(spare, *spec)) {
+    fill = FollowSlots::Fill::kClear;  // its volume.toml would be refused
+  }
+  const bool reuse = fill == FollowSlots::Fill::kKeep ||
+                     (fill == FollowSlots::Fill::kClear && in_current != nullptr);
   bool resumed = false;
-  FollowSlot before;
   DFS_ASSIGN_OR_RETURN(std::string slot, m_slots.begin_fetch(gen, entry.snapshot, feed.volume_uuid,
-                                                             /*refill=*/!reuse, &resumed, &before));
+                                                             cur_name, fill, &resumed));
   const std::string slot_dir = m_slots.slot_dir(slot);
   event({{"event", "fetching"},
          {"generation", gen},
@@ -240,6 +282,8 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
   DFS_RETURN_IF_ERROR(session->start(ti, fresh));
   ReplicationProgress p;
   auto last_report = std::chrono::steady_clock::now();
+  auto last_gain = last_report;
+  uint64_t last_bytes = 0;
   while (!m_signals->stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     p = session->progress();
@@ -263,6 +307,20 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
                  {"download_rate", p.download_rate}};
     }
     if (!p.error.empty() || p.finished) break;
+    // Nothing arrived for a while: is this generation still published? (A
+    // master keeps --keep generations; one pruned meanwhile has no source.)
+    if (p.bytes_done != last_bytes) {
+      last_bytes = p.bytes_done;
+      last_gain = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_gain >= std::chrono::seconds(20)) {
+      last_gain = std::chrono::steady_clock::now();
+      auto now_feed = read_feed(0);
+      if (now_feed.is_ok() && now_feed->find(gen) == nullptr) {
+        (void)session->finish();
+        return Status::error(EAGAIN, "generation " + std::to_string(gen) +
+                                         " is no longer published; moving on to the newest");
+      }
+    }
     if (std::chrono::steady_clock::now() - last_report >= std::chrono::seconds(1)) {
       last_report = std::chrono::steady_clock::now();
       write_status();
@@ -328,7 +386,9 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
 }
 
 Status LabFollower::mount_current() {
-  if (m_opts.mount.empty() || m_slots.state().current.empty()) return Status::ok();
+  if (m_opts.mount.empty()) return Status::ok();
+  DFS_RETURN_IF_ERROR(m_slots.reload());  // `want` from the state as it is now
+  if (m_slots.state().current.empty()) return Status::ok();
   const std::string want = m_slots.current_dir();
   std::error_code ec;
   auto mounted = ControlClient::find_mount(m_opts.mount);
@@ -344,8 +404,10 @@ Status LabFollower::mount_current() {
   }
   std::vector<std::string> args = {"mount", "--volume", want, m_opts.mount};
   if (m_opts.mode == "kiosk") {
+    // Read-only, and freed space (orphans dropped at mount) keeps its bytes:
+    // what the image's pieces cover stays as fetched (the slot stays pristine).
     args.emplace_back("-o");
-    args.emplace_back("ro");
+    args.emplace_back("ro,discard=off");
   } else {
     // Local writes may reuse space the image's pieces cover: from now on
     // its torrent no longer tells what it holds (and it is not served).
@@ -490,9 +552,15 @@ int LabFollower::run() {
          {"volume", m_slots.dir()},
          {"metrics_endpoint", m_metrics ? m_metrics->endpoint() : ""}});
   if (Status st = mount_current(); !st.is_ok()) return fail(st.message());
+  if (Status st = m_slots.repair_current_link(); !st.is_ok()) return fail(st.message());
   while (!m_signals->stop) {
     if (m_signals->reload) handle_reload();
     m_signals->poll = 0;
+    // Kept on the current slot, also after a failed remount.
+    if (Status mounted = mount_current(); !mounted.is_ok()) {
+      std::lock_guard<std::mutex> g(m_mu);
+      m_last_error = mounted.message();
+    }
     const FollowState& known = m_slots.state();
     const uint64_t have_now = std::max(
         known.current.empty() ? 0 : known.slot(known.current).generation, known.skip_through);
@@ -515,6 +583,7 @@ int LabFollower::run() {
         stop_seeding();
         st = apply(feed.value(), *latest);
         if (st.err() == EINTR) break;
+        if (st.err() == EAGAIN) continue;  // the state moved under the plan: plan again
       }
       if (st.is_ok()) {
         seed_current(feed.value());

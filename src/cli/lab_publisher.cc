@@ -73,9 +73,16 @@ uint64_t LabPublisher::published_generation(const std::string& volume_dir, uint6
                                             std::string* last_error) {
   auto j = nlohmann::json::parse(read_file(state_file(volume_dir)), nullptr, false);
   if (!j.is_object()) return 0;
-  if (failures) *failures = j.value("failures", uint64_t{0});
-  if (last_error) *last_error = j.value("last_error", "");
-  return j.value("generation", uint64_t{0});
+  try {
+    if (failures) *failures = j.value("failures", uint64_t{0});
+    if (last_error) *last_error = j.value("last_error", "");
+    // The newest generation in the feed (`generation` is the last one taken,
+    // which may not be published yet).
+    const auto& list = j.at("published");
+    return list.empty() ? 0 : list.back().at("generation").get<uint64_t>();
+  } catch (const nlohmann::json::exception&) {
+    return 0;
+  }
 }
 
 void LabPublisher::record_failure(const std::string& message) {
@@ -111,6 +118,7 @@ Status LabPublisher::start() {
     }
   }
   DFS_RETURN_IF_ERROR(save_state());
+  delete_leftovers();
   return m_http.start(m_opts.feed_listen, "--feed-listen");
 }
 
@@ -142,13 +150,17 @@ Status LabPublisher::seed(Published* p) {
 }
 
 Result<LabFeedEntry> LabPublisher::publish() {
-  const uint64_t gen = m_generation + 1;
-  const std::string name = snapshot_name(gen);
   DFS_ASSIGN_OR_RETURN(auto client, ControlClient::connect_mount(m_opts.mountpoint));
-  // Left by a publisher that stopped between the snapshot and the feed.
-  if (SnapshotCatalog::find(m_volume_dir, name).is_ok())
-    DFS_RETURN_IF_ERROR(
-        client->call({{"op", "snapshot_delete"}, {"name", name}, {"wait", true}}).status());
+  // The generation is taken, durably, before anything can show it: a
+  // number once announced never names other contents, even after a crash
+  // (a failed publish leaves a gap).
+  const uint64_t gen = m_generation + 1;
+  {
+    std::lock_guard<std::mutex> g(m_mu);
+    m_generation = gen;
+  }
+  DFS_RETURN_IF_ERROR(save_state());
+  const std::string name = snapshot_name(gen);
   DFS_RETURN_IF_ERROR(client->call({{"op", "snapshot_create"}, {"name", name}}).status());
   Published p;
   p.entry.generation = gen;
@@ -170,12 +182,29 @@ Result<LabFeedEntry> LabPublisher::publish() {
   {
     std::lock_guard<std::mutex> g(m_mu);
     m_published.push_back(std::move(p));
-    m_generation = gen;
   }
   m_last_publish = std::chrono::steady_clock::now();
   DFS_RETURN_IF_ERROR(save_state());
   prune();
   return entry;
+}
+
+void LabPublisher::delete_leftovers() {
+  // Snapshots publish-N of generations taken but never published (the
+  // publisher stopped between the snapshot and the feed).
+  auto all = SnapshotCatalog::list(m_volume_dir);
+  if (!all.is_ok()) return;
+  auto client = ControlClient::connect_mount(m_opts.mountpoint);
+  for (const auto& info : all.value()) {
+    if (info.name.rfind("publish-", 0) != 0) continue;
+    const uint64_t n = std::strtoull(info.name.c_str() + 8, nullptr, 10);
+    bool published = false;
+    for (const auto& p : m_published) published |= p.entry.snapshot == info.name;
+    if (published || n == 0 || n > m_generation || !client.is_ok()) continue;
+    auto r = client.value()->call({{"op", "snapshot_delete"}, {"name", info.name}});
+    if (r.is_ok())
+      std::fprintf(stderr, "dynamicfs: deleted snapshot %s, left unpublished\n", info.name.c_str());
+  }
 }
 
 void LabPublisher::prune() {

@@ -34,7 +34,7 @@ class LabPublisher {
   LabPublisher& operator=(const LabPublisher&) = delete;
 
   static std::string state_dir(const std::string& volume_dir) { return volume_dir + "/publish"; }
-  // The generation last published (state.json), 0 if none; with the
+  // The newest generation published (state.json), 0 if none; with the
   // count of failed publishes and the last one's message.
   static uint64_t published_generation(const std::string& volume_dir, uint64_t* failures = nullptr,
                                        std::string* last_error = nullptr);
@@ -67,6 +67,7 @@ class LabPublisher {
   Status seed(Published* p);
   Status save_state();
   void prune();
+  void delete_leftovers();
   LabFeed feed_locked() const;
   std::string render_metrics();
 

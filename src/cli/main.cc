@@ -11,7 +11,7 @@ using namespace dynamicfs;
 namespace {
 
 // CLI11 answers --help before it checks that a subcommand exists, so
-// `dynamicfs replicate publish --help` would print replicate's help and
+// `dynamicfs replicate frobnicate --help` would print replicate's help and
 // exit 0. A word where a subcommand is due must name one: checked first.
 // (Stops at the first option: what follows may be an option's value.)
 std::string unknown_subcommand(CLI::App& app, int argc, char** argv) {

@@ -125,7 +125,16 @@ Status HttpServer::start(const std::string& listen_spec, const std::string& what
 
 void HttpServer::accept_next() {
   m_acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
-    if (ec) return;  // closed by stop()
+    if (ec == asio::error::operation_aborted || !m_acceptor->is_open()) return;  // stop()
+    if (ec) {
+      // Out of descriptors (EMFILE) and the like: accept again shortly,
+      // never stop serving for good.
+      m_retry.expires_after(std::chrono::milliseconds(100));
+      m_retry.async_wait([this](beast::error_code tec) {
+        if (!tec) accept_next();
+      });
+      return;
+    }
     std::make_shared<Session>(std::move(socket), m_handler)->read_next();
     accept_next();
   });

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -77,6 +78,7 @@ class HttpServer {
   Handler m_handler;
   boost::asio::io_context m_io;
   std::optional<boost::asio::ip::tcp::acceptor> m_acceptor;
+  boost::asio::steady_timer m_retry{m_io};  // re-arms accept after an error
   std::thread m_thread;
   std::string m_endpoint;
   int m_port = 0;

@@ -90,6 +90,14 @@ nlohmann::json FollowState::to_json() const {
 }
 
 Result<FollowState> FollowState::from_json(const nlohmann::json& j) {
+  try {
+    return from_json_checked(j);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::error(EBADMSG, std::string("malformed: ") + e.what());
+  }
+}
+
+Result<FollowState> FollowState::from_json_checked(const nlohmann::json& j) {
   if (!j.is_object() || j.value("format", "") != FollowSlots::kFormat)
     return Status::error(EBADMSG, std::string("not in format ") + FollowSlots::kFormat);
   FollowState s;
@@ -145,6 +153,15 @@ bool FollowSlots::is_slot(const std::string& volume_dir, std::string* follow_dir
 }
 
 nlohmann::json FollowSlots::lab_sync_status(const std::string& volume_dir) {
+  // Called by a mounted daemon: whatever is in the files, nothing throws.
+  try {
+    return lab_sync_status_unchecked(volume_dir);
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+nlohmann::json FollowSlots::lab_sync_status_unchecked(const std::string& volume_dir) {
   std::string follow_dir;
   if (!is_slot(volume_dir, &follow_dir)) return nullptr;
   auto slots = open(follow_dir, /*create=*/false);
@@ -156,6 +173,7 @@ nlohmann::json FollowSlots::lab_sync_status(const std::string& volume_dir) {
   std::stringstream ss;
   ss << in.rdbuf();
   auto status = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (!status.is_object()) status = nullptr;
   const int pid = locker_pid(follow_dir);
   nlohmann::json j = {{"follower_dir", follow_dir},
                       {"feed", st.feed},
@@ -258,13 +276,20 @@ Result<int> FollowSlots::lock_state() {
 }
 
 Result<std::string> FollowSlots::begin_fetch(uint64_t generation, const std::string& snapshot,
-                                             const std::string& volume_uuid, bool refill,
-                                             bool* resumed, FollowSlot* before) {
+                                             const std::string& volume_uuid,
+                                             const std::string& expect_current, Fill fill,
+                                             bool* resumed) {
   DFS_ASSIGN_OR_RETURN(int lock_fd, lock_state());
+  if (m_state.current != expect_current) {
+    ::close(lock_fd);
+    return Status::error(EAGAIN, "the current slot changed (a rollback); planning again");
+  }
   const std::string target = m_state.current.empty() ? "a" : other(m_state.current);
   FollowSlot& s = m_state.slot(target);
-  *before = s;
-  *resumed = s.fetching == generation && !s.complete;
+  std::error_code ec;
+  *resumed = s.fetching == generation && !s.complete &&
+             fs::exists(VolumeConfig::file_path(slot_dir(target)), ec);
+  if (s.fetching == generation && !s.complete && !*resumed) fill = Fill::kClear;
   if (m_state.volume_uuid.empty()) m_state.volume_uuid = volume_uuid;
   // Incomplete before a byte of it changes: never rolled back to from here on.
   s.complete = false;
@@ -275,11 +300,10 @@ Result<std::string> FollowSlots::begin_fetch(uint64_t generation, const std::str
   Status saved = save();
   ::close(lock_fd);
   DFS_RETURN_IF_ERROR(saved);
-  if (*resumed || !refill) return target;
-  if (!m_state.current.empty()) {
+  if (*resumed || fill == Fill::kKeep) return target;
+  if (fill == Fill::kRefill && !m_state.current.empty()) {
     DFS_RETURN_IF_ERROR(copy_volume(current_dir(), slot_dir(target)));
   } else {
-    std::error_code ec;
     fs::remove_all(slot_dir(target), ec);
     fs::create_directories(slot_dir(target), ec);
     if (ec) return Status::error(ec.value(), "cannot empty " + slot_dir(target));
@@ -299,6 +323,14 @@ Status FollowSlots::finish_fetch(const std::string& slot) {
   if (st.is_ok()) st = point_current_link();
   ::close(lock_fd);
   return st;
+}
+
+Status FollowSlots::repair_current_link() {
+  if (m_state.current.empty()) return Status::ok();
+  std::error_code ec;
+  if (fs::read_symlink(m_dir + "/current", ec) == fs::path("slots/" + m_state.current))
+    return Status::ok();
+  return point_current_link();
 }
 
 Status FollowSlots::mark_written(const std::string& slot) {

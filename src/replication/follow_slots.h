@@ -45,6 +45,9 @@ struct FollowState {
   const FollowSlot& slot(const std::string& name) const { return name == "a" ? a : b; }
   nlohmann::json to_json() const;
   static Result<FollowState> from_json(const nlohmann::json& j);
+
+ private:
+  static Result<FollowState> from_json_checked(const nlohmann::json& j);
 };
 
 class FollowSlots {
@@ -78,16 +81,25 @@ class FollowSlots {
   // Records the feed URL followed (for status).
   Status set_feed(const std::string& feed);
 
+  // What begin_fetch does to the spare slot's contents.
+  enum class Fill {
+    kKeep,    // as they are (the caller copies what it needs: PieceReuse)
+    kRefill,  // a copy of the current slot
+    kClear,   // nothing (a fresh fetch)
+  };
   // Starts (or resumes) fetching GENERATION into the slot that is not
-  // current; returns that slot. The slot is marked incomplete first (so it
-  // is never rolled back to). Unless it already holds part of the same
-  // generation (*resumed), it is then refilled from the current slot when
-  // REFILL (else the caller copies only what it needs: PieceReuse).
-  // *before is the slot's state before. VOLUME_UUID is recorded the first
-  // time (the feed's volume).
+  // current; returns that slot. EAGAIN when the current slot is no longer
+  // EXPECT_CURRENT (a rollback came in between: plan again). The slot is
+  // marked incomplete first (so it is never rolled back to). Unless it
+  // already holds part of the same generation (*resumed), FILL is applied.
+  // A partial fetch that never got as far as a volume.toml is not resumed
+  // but cleared. VOLUME_UUID is recorded the first time (the feed's).
   Result<std::string> begin_fetch(uint64_t generation, const std::string& snapshot,
-                                  const std::string& volume_uuid, bool refill, bool* resumed,
-                                  FollowSlot* before);
+                                  const std::string& volume_uuid, const std::string& expect_current,
+                                  Fill fill, bool* resumed);
+  // Points DIR/current at the current slot again (a crash between the
+  // state write and the link's rename leaves it on the other one).
+  Status repair_current_link();
   // SLOT is about to be mounted read-write: it stops being pristine.
   Status mark_written(const std::string& slot);
   // Every piece of SLOT is verified and its metadata in place: it becomes
@@ -109,6 +121,7 @@ class FollowSlots {
   // `rollback` may both change it) and starts from the file's contents.
   Result<int> lock_state();
   Status rollback_locked();
+  static nlohmann::json lab_sync_status_unchecked(const std::string& volume_dir);
 
   std::string m_dir;
   FollowState m_state;

@@ -51,10 +51,10 @@ std::string LabFeed::to_json() const {
 Result<LabFeed> LabFeed::from_json(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) return Status::error(EBADMSG, "the feed is not JSON");
-  if (j.value("format", "") != kFormat)
-    return Status::error(EBADMSG, std::string("the feed is not in format ") + kFormat);
   LabFeed f;
   try {
+    if (!j.contains("format") || !j["format"].is_string() || j["format"] != kFormat)
+      return Status::error(EBADMSG, std::string("the feed is not in format ") + kFormat);
     f.volume_uuid = j.at("volume_uuid").get<std::string>();
     f.publisher = j.value("publisher", "");
     uint64_t last = 0;

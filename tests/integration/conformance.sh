@@ -286,7 +286,7 @@ opts=$(findmnt -no OPTIONS "$MNT")
   fail "the default options are $opts"
 if (echo x >"$MNT/null") 2>/dev/null; then fail "a device node opened under nodev"; else pass "nodev refuses the device node"; fi
 rc=0
-"$BIN" replicate publish --help >/dev/null 2>"$TMP/err" || rc=$?
+"$BIN" replicate frobnicate --help >/dev/null 2>"$TMP/err" || rc=$?
 ((rc == 2)) && pass "an unknown subcommand is a usage error: $(head -1 "$TMP/err")" ||
   fail "an unknown subcommand exited $rc"
 

@@ -185,8 +185,7 @@ TEST(FollowSlots, FetchSwitchRollbackAndResume) {
   EXPECT_EQ(s.rollback().err(), EAGAIN);  // nothing fetched yet
 
   bool resumed = true;
-  FollowSlot before;
-  auto first = s.begin_fetch(1, "publish-1", "uuid", true, &resumed, &before);
+  auto first = s.begin_fetch(1, "publish-1", "uuid", "", FollowSlots::Fill::kRefill, &resumed);
   ASSERT_TRUE(first.is_ok());
   EXPECT_EQ(first.value(), "a");
   EXPECT_FALSE(resumed);
@@ -195,8 +194,13 @@ TEST(FollowSlots, FetchSwitchRollbackAndResume) {
   EXPECT_EQ(s.state().current, "a");
   EXPECT_EQ(fs::read_symlink(dir + "/current"), "slots/a");
 
+  // Planned for another current slot (a rollback came in between): refused.
+  EXPECT_EQ(s.begin_fetch(2, "publish-2", "uuid", "b", FollowSlots::Fill::kRefill, &resumed)
+                .status()
+                .err(),
+            EAGAIN);
   // The next generation goes to b, refilled from a first.
-  auto second = s.begin_fetch(2, "publish-2", "uuid", true, &resumed, &before);
+  auto second = s.begin_fetch(2, "publish-2", "uuid", "a", FollowSlots::Fill::kRefill, &resumed);
   ASSERT_TRUE(second.is_ok());
   EXPECT_EQ(second.value(), "b");
   EXPECT_EQ(read_at(s.slot_dir("b") + "/disk0.img", 1 << 20, 12), "generation-1");
@@ -212,7 +216,8 @@ TEST(FollowSlots, FetchSwitchRollbackAndResume) {
   write(s.slot_dir("b") + "/partial", "x", 0644);
   auto reopened = FollowSlots::open(dir, false);
   ASSERT_TRUE(reopened.is_ok());
-  auto again = reopened->begin_fetch(2, "publish-2", "uuid", true, &resumed, &before);
+  auto again =
+      reopened->begin_fetch(2, "publish-2", "uuid", "a", FollowSlots::Fill::kKeep, &resumed);
   ASSERT_TRUE(again.is_ok());
   EXPECT_TRUE(resumed);
   EXPECT_TRUE(fs::exists(s.slot_dir("b") + "/partial"));
@@ -232,6 +237,26 @@ TEST(FollowSlots, FetchSwitchRollbackAndResume) {
   ASSERT_TRUE(on_disk.is_ok());
   EXPECT_EQ(on_disk->state().current, "a");
   EXPECT_EQ(on_disk->state().volume_uuid, "uuid");
+}
+
+// A fetch stopped before its slot had a volume.toml (the first fetch, or
+// the first update into an empty spare) is started again, not resumed:
+// `fetch --volume` would refuse the half-made directory for ever.
+TEST(FollowSlots, APartialSlotWithoutConfigIsStartedAgain) {
+  TempDir t;
+  auto s = FollowSlots::open(t.path() + "/f", true);
+  ASSERT_TRUE(s.is_ok());
+  bool resumed = true;
+  auto slot = s->begin_fetch(1, "publish-1", "uuid", "", FollowSlots::Fill::kKeep, &resumed);
+  ASSERT_TRUE(slot.is_ok());
+  EXPECT_FALSE(resumed);
+  write(s->slot_dir("a") + "/disk0.img", "partial", 0600);  // killed here
+  auto again = FollowSlots::open(t.path() + "/f", false);
+  ASSERT_TRUE(again.is_ok());
+  slot = again->begin_fetch(1, "publish-1", "uuid", "", FollowSlots::Fill::kKeep, &resumed);
+  ASSERT_TRUE(slot.is_ok());
+  EXPECT_FALSE(resumed);
+  EXPECT_TRUE(fs::is_empty(again->slot_dir("a")));
 }
 
 TEST(FollowSlots, RefusesADirectoryHoldingSomethingElse) {
