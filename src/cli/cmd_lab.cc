@@ -18,6 +18,8 @@
 #include "src/cli/commands.h"
 #include "src/cli/lab_follower.h"
 #include "src/cli/lab_publisher.h"
+#include "src/common/clock.h"
+#include "src/common/file_sync.h"
 #include "src/control/control_client.h"
 #include "src/control/metric_format.h"
 
@@ -51,17 +53,6 @@ void install_handlers() {
   sigaction(SIGHUP, &sa, nullptr);
   sa.sa_handler = on_usr1;
   sigaction(SIGUSR1, &sa, nullptr);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // Takes VOLUME/publish/publisher.lock (one publisher per volume); the fd
@@ -237,10 +228,10 @@ int cmd_follow_rollback(const std::string& volume) {
     return fail("cannot signal the follower (pid " + std::to_string(pid) + ")");
   for (int i = 0; i < 1200; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    auto j = json::parse(read_file(slots->dir() + "/status.json"), nullptr, false);
+    auto j = json::parse(read_small_file(slots->dir() + "/status.json"), nullptr, false);
     if (j.is_object() && j.contains("current") && j["current"].is_object() &&
         j["current"].value("slot", "") == slots->state().current &&
-        j.value("updated_unix", 0.0) > unix_now() - 5) {
+        j.value("updated_unix", 0.0) > unix_seconds() - 5) {
       std::printf("the follower (pid %d) now serves it (it was on slot %s)\n", pid, from.c_str());
       return 0;
     }
@@ -253,7 +244,7 @@ int cmd_follow_status(const std::string& volume, bool as_json) {
   auto slots = FollowSlots::open(volume, /*create=*/false);
   if (!slots.is_ok()) return fail(slots.status().message());
   const FollowState& s = slots->state();
-  auto status = json::parse(read_file(slots->dir() + "/status.json"), nullptr, false);
+  auto status = json::parse(read_small_file(slots->dir() + "/status.json"), nullptr, false);
   const int pid = FollowSlots::locker_pid(slots->dir());
   if (as_json) {
     json j = s.to_json();

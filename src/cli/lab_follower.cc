@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "src/cli/target_guard.h"
+#include "src/common/clock.h"
 #include "src/common/file_sync.h"
 #include "src/control/control_client.h"
 #include "src/control/metric_format.h"
@@ -26,10 +27,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 // Runs this binary with ARGS (mount, umount) and returns its exit status.
 int run_self(const std::vector<std::string>& args) {
@@ -63,7 +60,7 @@ std::string peer_of(const HttpUrl& feed, int port) {
   return u.host_port();
 }
 
-json slot_json(const FollowState& s, const std::string& name) {
+json slot_summary(const FollowState& s, const std::string& name) {
   const FollowSlot& x = s.slot(name);
   return {{"slot", name},
           {"generation", x.generation},
@@ -360,7 +357,7 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
     std::lock_guard<std::mutex> g(m_mu);
     m_received_bytes += p.downloaded;
     ++m_switches;
-    m_last_switch_unix = unix_now();
+    m_last_switch_unix = unix_seconds();
     m_fetch = nullptr;
     m_state = "idle";
   }
@@ -374,7 +371,7 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
          {"from_peers", p.swarm.from_peers},
          {"image_bytes", entry.image_bytes},
          {"seconds", seconds},
-         {"unix_time", unix_now()}});
+         {"unix_time", unix_seconds()}});
   // Torrents of generations neither slot holds are not needed any more.
   for (const auto& f : fs::directory_iterator(m_slots.dir() + "/torrents", ec)) {
     const std::string name = f.path().filename().string();
@@ -464,7 +461,7 @@ void LabFollower::stop_seeding() {
 
 void LabFollower::event(json j) {
   if (!m_opts.json) return;
-  if (!j.contains("time")) j["time"] = unix_now();
+  if (!j.contains("time")) j["time"] = unix_seconds();
   std::printf("%s\n", j.dump().c_str());
   std::fflush(stdout);
 }
@@ -489,14 +486,15 @@ void LabFollower::write_status() {
          {"last_switch_unix", m_last_switch_unix},
          {"serving", m_seed_generation},
          {"skip_through", s.skip_through},
-         {"updated_unix", unix_now()}};
+         {"updated_unix", unix_seconds()}};
   }
   {
     std::lock_guard<std::mutex> g(m_mu);
     m_current_generation = s.current.empty() ? 0 : s.slot(s.current).generation;
   }
-  j["current"] = s.current.empty() ? json(nullptr) : slot_json(s, s.current);
-  j["previous"] = s.current.empty() ? json(nullptr) : slot_json(s, FollowSlots::other(s.current));
+  j["current"] = s.current.empty() ? json(nullptr) : slot_summary(s, s.current);
+  j["previous"] =
+      s.current.empty() ? json(nullptr) : slot_summary(s, FollowSlots::other(s.current));
   (void)write_file_atomically(m_slots.dir() + "/status.json", j.dump() + "\n", 0644,
                               /*durable=*/false);
 }

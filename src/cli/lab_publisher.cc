@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "src/common/clock.h"
 #include "src/common/file_sync.h"
 #include "src/control/control_client.h"
 #include "src/control/metric_format.h"
@@ -22,13 +23,6 @@ namespace dynamicfs {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string state_file(const std::string& volume_dir) {
   return LabPublisher::state_dir(volume_dir) + "/state.json";
@@ -53,10 +47,6 @@ uint64_t query_number(const std::string& target, const std::string& name) {
   return 0;
 }
 
-double unix_now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 LabPublisher::LabPublisher(const PublishOptions& o, std::string volume_dir, FeedSecret secret)
@@ -71,7 +61,7 @@ LabPublisher::~LabPublisher() {
 
 uint64_t LabPublisher::published_generation(const std::string& volume_dir, uint64_t* failures,
                                             std::string* last_error) {
-  auto j = nlohmann::json::parse(read_file(state_file(volume_dir)), nullptr, false);
+  auto j = nlohmann::json::parse(read_small_file(state_file(volume_dir)), nullptr, false);
   if (!j.is_object()) return 0;
   try {
     if (failures) *failures = j.value("failures", uint64_t{0});
@@ -97,7 +87,7 @@ Status LabPublisher::start() {
   std::error_code ec;
   fs::create_directories(state_dir(m_volume_dir), ec);
   if (ec) return Status::error(ec.value(), "cannot create " + state_dir(m_volume_dir));
-  auto j = nlohmann::json::parse(read_file(state_file(m_volume_dir)), nullptr, false);
+  auto j = nlohmann::json::parse(read_small_file(state_file(m_volume_dir)), nullptr, false);
   if (j.is_object()) {
     m_generation = j.value("generation", uint64_t{0});
     for (const auto& e : j.value("published", nlohmann::json::array())) {
@@ -123,7 +113,7 @@ Status LabPublisher::start() {
 }
 
 Status LabPublisher::seed(Published* p) {
-  p->torrent_bytes = read_file(p->torrent_file);
+  p->torrent_bytes = read_small_file(p->torrent_file);
   if (p->torrent_bytes.empty()) return Status::error(ENOENT, "cannot read " + p->torrent_file);
   DFS_ASSIGN_OR_RETURN(auto ti, ReplicationSession::load_torrent(p->torrent_file));
   DFS_ASSIGN_OR_RETURN(
@@ -165,7 +155,7 @@ Result<LabFeedEntry> LabPublisher::publish() {
   Published p;
   p.entry.generation = gen;
   p.entry.snapshot = name;
-  p.entry.published_unix = unix_now();
+  p.entry.published_unix = unix_seconds();
   p.torrent_file = state_dir(m_volume_dir) + "/" + std::to_string(gen) + ".torrent";
   VolumeImageSpec spec;
   auto made =

@@ -20,4 +20,11 @@ inline Timestamp now_timestamp() {
   return Timestamp{ts.tv_sec, static_cast<uint32_t>(ts.tv_nsec)};
 }
 
+// Seconds since the epoch (CLOCK_REALTIME), for logs and JSON events.
+inline double unix_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 }  // namespace dynamicfs

@@ -19,6 +19,21 @@ Status sync_path(const std::string& path, bool directory) {
   return Status::ok();
 }
 
+std::string read_small_file(const std::string& path) {
+  std::string out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
 Status write_file_atomically(const std::string& path, std::string_view data, int mode,
                              bool durable) {
   const std::string tmp = path + ".tmp";

@@ -13,6 +13,10 @@ namespace dynamicfs {
 // Opens PATH (a directory when `directory`) and fsyncs it.
 Status sync_path(const std::string& path, bool directory);
 
+// The whole of a small file (state and status files); "" when it cannot be
+// read.
+std::string read_small_file(const std::string& path);
+
 // Writes DATA to PATH.tmp, fsyncs it, renames it over PATH and syncs the
 // directory: PATH then holds either the old or the new bytes, never a mix.
 // Without DURABLE (a status file rewritten every second) nothing is synced:
