@@ -2,7 +2,6 @@
 // runs the master's publisher (or, with --now, asks the running one for a
 // snapshot); follow keeps a follower directory on the newest published
 // snapshot; rollback and status work on a follower directory.
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,6 +19,7 @@
 #include "src/cli/lab_publisher.h"
 #include "src/common/clock.h"
 #include "src/common/file_sync.h"
+#include "src/common/pid_lock.h"
 #include "src/control/control_client.h"
 #include "src/control/metric_format.h"
 
@@ -55,27 +55,9 @@ void install_handlers() {
   sigaction(SIGUSR1, &sa, nullptr);
 }
 
-// Takes VOLUME/publish/publisher.lock (one publisher per volume); the fd
-// stays open for the process's life. 0 pid when it is free.
-Result<int> lock_publisher(const std::string& volume_dir, int* holder) {
-  std::error_code ec;
-  std::filesystem::create_directories(LabPublisher::state_dir(volume_dir), ec);
-  const std::string path = LabPublisher::state_dir(volume_dir) + "/publisher.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::from_errno("cannot open " + path);
-  *holder = 0;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    char buf[32] = {};
-    if (::pread(fd, buf, sizeof buf - 1, 0) > 0) *holder = std::atoi(buf);
-    ::close(fd);
-    return Status::error(EBUSY, "a publisher already runs for " + volume_dir);
-  }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    ::close(fd);
-    return Status::from_errno("cannot write " + path);
-  }
-  return fd;
+// VOLUME/publish/publisher.lock: held by the volume's one publisher.
+std::string publisher_lock(const std::string& volume_dir) {
+  return LabPublisher::state_dir(volume_dir) + "/publisher.lock";
 }
 
 void print_published(const LabFeedEntry& e, bool as_json) {
@@ -100,14 +82,12 @@ void print_published(const LabFeedEntry& e, bool as_json) {
 // `publish --now`: signal the running publisher and wait for its next
 // generation in state.json.
 int publish_now(const std::string& volume_dir) {
-  int holder = 0;
-  auto lock = lock_publisher(volume_dir, &holder);
-  if (lock.is_ok()) {
-    ::close(lock.value());
+  const int holder = PidLock::holder(publisher_lock(volume_dir));
+  if (holder == 0) {
     return fail("no publisher runs for " + volume_dir +
                 "; start one with `dynamicfs replicate publish MOUNTPOINT --secret FILE`");
   }
-  if (holder <= 0) return fail(lock.status().message());
+  if (holder < 0) return fail("a publisher already runs for " + volume_dir);
   uint64_t failures_before = 0;
   const uint64_t before = LabPublisher::published_generation(volume_dir, &failures_before);
   if (::kill(holder, SIGUSR1) != 0)
@@ -137,10 +117,13 @@ int cmd_publish(const PublishOptions& o) {
   if (o.now) return publish_now(volume_dir);
   auto secret = FeedSecret::load(o.secret);
   if (!secret.is_ok()) return fail(secret.status().message());
-  int holder = 0;
-  auto lock = lock_publisher(volume_dir, &holder);
+  std::error_code ec;
+  std::filesystem::create_directories(LabPublisher::state_dir(volume_dir), ec);
+  auto lock = PidLock::take(publisher_lock(volume_dir));
   if (!lock.is_ok()) {
-    return fail(lock.status().message() +
+    if (lock.status().err() != EBUSY) return fail(lock.status().message());
+    const int holder = PidLock::holder(publisher_lock(volume_dir));
+    return fail("a publisher already runs for " + volume_dir +
                 (holder > 0 ? " (pid " + std::to_string(holder) + "); ask it with --now" : ""));
   }
   install_handlers();

@@ -6,12 +6,14 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "src/common/file_sync.h"
+#include "src/common/pid_lock.h"
 #include "src/extent/volume_config.h"
 
 namespace dynamicfs {
@@ -191,39 +193,15 @@ nlohmann::json FollowSlots::lab_sync_status_unchecked(const std::string& volume_
 }
 
 Result<int> FollowSlots::lock(const std::string& dir) {
-  const std::string path = dir + "/follow.lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::from_errno("cannot open " + path);
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    ::close(fd);
-    if (err != EWOULDBLOCK) return Status::error(err, "cannot lock " + path);
-    int pid = locker_pid(dir);
-    return Status::error(EBUSY, "a follower already runs on " + dir +
-                                    (pid > 0 ? " (pid " + std::to_string(pid) + ")" : ""));
-  }
-  std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-    int err = errno;
-    ::close(fd);
-    return Status::error(err, "cannot write " + path);
-  }
-  return fd;
+  auto fd = PidLock::take(dir + "/follow.lock");
+  if (fd.is_ok() || fd.status().err() != EBUSY) return fd;
+  const int pid = locker_pid(dir);
+  return Status::error(EBUSY, "a follower already runs on " + dir +
+                                  (pid > 0 ? " (pid " + std::to_string(pid) + ")" : ""));
 }
 
 int FollowSlots::locker_pid(const std::string& dir) {
-  const std::string path = dir + "/follow.lock";
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  int pid = 0;
-  if (::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
-    char buf[32] = {};
-    if (::pread(fd, buf, sizeof buf - 1, 0) > 0) pid = std::atoi(buf);
-  } else {
-    ::flock(fd, LOCK_UN);
-  }
-  ::close(fd);
-  return pid;
+  return std::max(0, PidLock::holder(dir + "/follow.lock"));
 }
 
 std::string FollowSlots::current_dir() const {
