@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "src/cli/progress_json.h"
 #include "src/cli/target_guard.h"
 #include "src/common/clock.h"
 #include "src/common/file_sync.h"
@@ -287,21 +288,12 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
     {
       std::lock_guard<std::mutex> g(m_mu);
       m_state = "fetching";
-      m_fetch = {{"generation", gen},
-                 {"snapshot", entry.snapshot},
-                 {"slot", slot},
-                 {"resumed", resumed},
-                 {"state", p.state},
-                 {"progress", p.bytes_total ? static_cast<double>(p.bytes_done) /
-                                                  static_cast<double>(p.bytes_total)
-                                            : 0.0},
-                 {"bytes_done", p.bytes_done},
-                 {"bytes_total", p.bytes_total},
-                 {"downloaded", p.downloaded},
-                 {"from_seed", p.swarm.from_source},
-                 {"from_peers", p.swarm.from_peers},
-                 {"peers", p.swarm.peers},
-                 {"download_rate", p.download_rate}};
+      m_fetch = progress_json(p, 0);
+      m_fetch.erase("time");  // events carry the wall-clock time instead
+      m_fetch["generation"] = gen;
+      m_fetch["snapshot"] = entry.snapshot;
+      m_fetch["slot"] = slot;
+      m_fetch["resumed"] = resumed;
     }
     if (!p.error.empty() || p.finished) break;
     // Nothing arrived for a while: is this generation still published? (A
