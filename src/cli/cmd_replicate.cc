@@ -126,12 +126,9 @@ Status prepare_volume(const ReplicateOptions& o, const std::string& volume_dir,
     return Status::error(EINVAL, o.torrent + " is the image of snapshot " + v->spec.snapshot +
                                      " of a volume: fetch it with --volume DIR");
   }
-  for (const auto& m : TargetGuard::mounted_volumes()) {
-    std::error_code ec;
-    if (std::filesystem::equivalent(m.dir, volume_dir, ec)) {
-      return Status::error(EBUSY, "volume " + o.volume + " is mounted at " + m.mountpoint +
-                                      "; unmount it first. Nothing was written");
-    }
+  if (std::string mp = TargetGuard::mountpoint_of(volume_dir); !mp.empty()) {
+    return Status::error(EBUSY, "volume " + o.volume + " is mounted at " + mp +
+                                    "; unmount it first. Nothing was written");
   }
   DFS_ASSIGN_OR_RETURN(v->regions,
                        VolumeImage::prepare_target(volume_dir, v->spec, fresh, &v->disk_holds));
@@ -172,7 +169,7 @@ int cmd_replicate(const ReplicateOptions& o) {
   ro.listen = o.listen;
   ro.peers = o.peers;
   ro.local_discovery = !o.no_lsd;
-  ro.rate_limit = static_cast<int>(std::min(o.max_rate_mb * 1e6, 2e9));
+  ro.rate_limit = ReplicationOptions::rate_from_mb(o.max_rate_mb);
   // Options are checked before the target is touched.
   ReplicationSession session(ro);
   Status prepared = session.prepare();

@@ -120,6 +120,7 @@ LabFollower::LabFollower(const FollowOptions& o, FollowSlots slots, FeedSecret s
       m_feed(std::move(feed)),
       m_signals(signals) {
   if (m_feed.path == "/") m_feed.path = "/feed";
+  m_feed_url = "http://" + m_feed.host_port() + m_feed.path;
 }
 
 LabFollower::~LabFollower() {
@@ -210,28 +211,27 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
   // The spare slot must be nobody's mount: an operator inspecting it, or an
   // old mount detached while files were open, whose daemon still runs.
   const std::string spare = m_slots.slot_dir(spare_name);
-  for (const auto& m : TargetGuard::mounted_volumes()) {
-    if (fs::equivalent(m.dir, spare, ec))
-      return Status::error(EBUSY, spare + " (the spare slot) is mounted at " + m.mountpoint +
-                                      "; unmount it to receive generation " + std::to_string(gen));
-  }
+  if (std::string mp = TargetGuard::mountpoint_of(spare); !mp.empty())
+    return Status::error(EBUSY, spare + " (the spare slot) is mounted at " + mp +
+                                    "; unmount it to receive generation " + std::to_string(gen));
   DFS_RETURN_IF_ERROR(slot_not_in_use(spare));
   // What the slots hold intact (their torrents say what) decides how little
   // is copied and checked: see PieceReuse. A slot laid out differently (the
   // master added or removed a disk) is no help.
-  auto intact = [&](const std::string& name) -> std::shared_ptr<const lt::torrent_info> {
+  const bool current_fits = !cur_name.empty() && same_disks(m_slots.current_dir(), *spec);
+  const bool spare_fits = same_disks(spare, *spec);
+  auto intact = [&](const std::string& name, bool fits) -> std::shared_ptr<const lt::torrent_info> {
     const FollowSlot& x = state.slot(name);
-    if (!x.complete || !x.pristine || !same_disks(m_slots.slot_dir(name), *spec)) return nullptr;
+    if (!x.complete || !x.pristine || !fits) return nullptr;
     auto t = ReplicationSession::load_torrent(torrent_file(m_slots.dir(), x.generation));
     return t.is_ok() ? t.value() : nullptr;
   };
-  auto in_current = cur_name.empty() ? nullptr : intact(cur_name);
-  auto in_spare = intact(spare_name);
+  auto in_current = current_fits ? intact(cur_name, true) : nullptr;
+  auto in_spare = intact(spare_name, spare_fits);
   FollowSlots::Fill fill = FollowSlots::Fill::kKeep;
   if (in_current == nullptr && in_spare == nullptr) {
-    const bool current_fits = !cur_name.empty() && same_disks(m_slots.current_dir(), *spec);
     fill = current_fits ? FollowSlots::Fill::kRefill : FollowSlots::Fill::kClear;
-  } else if (in_spare == nullptr && !same_disks(spare, *spec)) {
+  } else if (in_spare == nullptr && !spare_fits) {
     fill = FollowSlots::Fill::kClear;  // its volume.toml would be refused
   }
   const bool reuse = fill == FollowSlots::Fill::kKeep ||
@@ -274,7 +274,7 @@ Status LabFollower::apply(const LabFeed& feed, const LabFeedEntry& entry) {
   ro.listen = m_opts.listen;
   ro.peers = {peer_of(m_feed, entry.peer_port)};
   ro.local_discovery = !m_opts.no_lsd;
-  ro.rate_limit = static_cast<int>(std::min(m_opts.max_rate_mb * 1e6, 2e9));
+  ro.rate_limit = ReplicationOptions::rate_from_mb(m_opts.max_rate_mb);
   ro.regions = regions;
   auto session = std::make_unique<ReplicationSession>(ro);
   DFS_RETURN_IF_ERROR(session->start(ti, fresh));
@@ -415,7 +415,7 @@ void LabFollower::seed_current(const LabFeed& feed) {
   const FollowState& s = m_slots.state();
   const LabFeedEntry* latest = feed.latest();
   if (s.current.empty() || latest == nullptr) return;
-  const uint64_t gen = s.slot(s.current).generation;
+  const uint64_t gen = s.current_generation();
   if (gen != latest->generation || !s.slot(s.current).pristine) return stop_seeding();
   if (m_seed && m_seed_generation == gen) return;
   stop_seeding();
@@ -463,8 +463,9 @@ void LabFollower::write_status() {
   json j;
   {
     std::lock_guard<std::mutex> g(m_mu);
+    m_current_generation = s.current_generation();
     j = {{"state", m_state},
-         {"feed", "http://" + m_feed.host_port() + m_feed.path},
+         {"feed", m_feed_url},
          {"pid", ::getpid()},
          {"mode", m_opts.mode},
          {"mountpoint", m_opts.mount},
@@ -479,10 +480,6 @@ void LabFollower::write_status() {
          {"serving", m_seed_generation},
          {"skip_through", s.skip_through},
          {"updated_unix", unix_seconds()}};
-  }
-  {
-    std::lock_guard<std::mutex> g(m_mu);
-    m_current_generation = s.current.empty() ? 0 : s.slot(s.current).generation;
   }
   j["current"] = s.current.empty() ? json(nullptr) : slot_summary(s, s.current);
   j["previous"] =
@@ -552,19 +549,17 @@ int LabFollower::run() {
       m_last_error = mounted.message();
     }
     const FollowState& known = m_slots.state();
-    const uint64_t have_now = std::max(
-        known.current.empty() ? 0 : known.slot(known.current).generation, known.skip_through);
+    const uint64_t have_now = std::max(known.current_generation(), known.skip_through);
     const auto asked = std::chrono::steady_clock::now();
     auto feed = read_feed(m_opts.once ? 0 : have_now);
     if (feed.status().err() == ECANCELED) continue;  // a signal: handled above
     Status st = feed.status();
     // The feed followed is recorded once it proved itself (signed, same volume).
-    const std::string url = "http://" + m_feed.host_port() + m_feed.path;
-    if (feed.is_ok() && m_slots.state().feed != url) st = m_slots.set_feed(url);
+    if (feed.is_ok() && m_slots.state().feed != m_feed_url) st = m_slots.set_feed(m_feed_url);
     if (feed.is_ok() && st.is_ok()) {
       const LabFeedEntry* latest = feed->latest();
       const FollowState& s = m_slots.state();
-      const uint64_t have = s.current.empty() ? 0 : s.slot(s.current).generation;
+      const uint64_t have = s.current_generation();
       {
         std::lock_guard<std::mutex> g(m_mu);
         m_latest_published = latest ? latest->generation : 0;

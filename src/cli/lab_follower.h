@@ -68,6 +68,7 @@ class LabFollower {
   FollowSlots m_slots;
   FeedSecret m_secret;
   HttpUrl m_feed;
+  std::string m_feed_url;  // as recorded and shown
   FollowSignals* m_signals;
   std::unique_ptr<HttpServer> m_metrics;
   std::unique_ptr<ReplicationSession> m_seed;  // serves the current snapshot

@@ -128,7 +128,7 @@ Status LabPublisher::seed(Published* p) {
                                                                : m_opts.peer_host) +
               ":0";
   ro.local_discovery = !m_opts.no_lsd;
-  ro.rate_limit = static_cast<int>(std::min(m_opts.max_rate_mb * 1e6, 2e9));
+  ro.rate_limit = ReplicationOptions::rate_from_mb(m_opts.max_rate_mb);
   ro.regions = std::move(regions);
   p->session = std::make_unique<ReplicationSession>(ro);
   DFS_RETURN_IF_ERROR(p->session->start(ti, false));

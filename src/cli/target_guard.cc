@@ -84,6 +84,14 @@ Status check_loop_backing(const std::string& target, const struct stat& want) {
 
 }  // namespace
 
+std::string TargetGuard::mountpoint_of(const std::string& volume_dir) {
+  for (const auto& m : mounted_volumes()) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(m.dir, volume_dir, ec)) return m.mountpoint;
+  }
+  return {};
+}
+
 std::vector<MountedVolume> TargetGuard::mounted_volumes() {
   std::vector<MountedVolume> out;
   for (const auto& m : ControlClient::mount_table()) {

@@ -27,6 +27,9 @@ class TargetGuard {
  public:
   // Every fuse.dynamicfs mount of this mount namespace.
   static std::vector<MountedVolume> mounted_volumes();
+  // Where the volume in VOLUME_DIR (under any name) is mounted; empty if
+  // it is not.
+  static std::string mountpoint_of(const std::string& volume_dir);
   // The volume directory (mounted volumes first, then /var/lib/dynamicfs/*)
   // whose volume.toml lists DISK; empty if none.
   static std::string volume_of(const std::string& disk);

@@ -42,6 +42,8 @@ struct FollowState {
   FollowSlot a, b;
 
   FollowSlot& slot(const std::string& name) { return name == "a" ? a : b; }
+  // The generation of the current slot, 0 before the first.
+  uint64_t current_generation() const { return current.empty() ? 0 : slot(current).generation; }
   const FollowSlot& slot(const std::string& name) const { return name == "a" ? a : b; }
   nlohmann::json to_json() const;
   static Result<FollowState> from_json(const nlohmann::json& j);

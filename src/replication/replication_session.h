@@ -5,6 +5,7 @@
 // progress() once a second and decides when it is done.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <libtorrent/session.hpp>
 #include <libtorrent/torrent_handle.hpp>
@@ -30,6 +31,8 @@ struct ReplicationOptions {
   std::vector<std::string> peers;  // HOST:PORT to connect to
   bool local_discovery = true;
   int rate_limit = 0;  // bytes/s: upload for a seed, download for a fetch; 0 = none
+  // An operator's --max-rate in MB/s as rate_limit (capped at 2 GB/s).
+  static int rate_from_mb(double mb) { return static_cast<int>(std::min(mb * 1e6, 2e9)); }
   // Seed: point each receiver at pieces no other receiver was given yet
   // (see InitialSeeding), so every piece leaves the seed once before any
   // leaves it twice.
