@@ -51,7 +51,6 @@ class LabPublisher {
   bool has_published() const;
   double seconds_since_publish() const;
   std::string feed_endpoint() const { return m_http.endpoint(); }
-  uint64_t uploaded_bytes() const { return m_uploaded.load(); }
   void stop();
 
  private:
